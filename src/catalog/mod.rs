@@ -1,0 +1,545 @@
+//! The catalog: the only code that speaks SQL. SQLite through sqlx, WAL mode and a busy
+//! timeout so the daemon and a CLI can share one file; append-only migrations embedded
+//! from `migrations/`. Schema described in `docs/catalog.md`.
+
+use crate::domain::model::{
+    ComponentKind, PointKind, PointState, RecoveryPoint, RestoreMetadata, RunPhase,
+};
+use crate::domain::policy::{Policy, PolicySource};
+use crate::domain::site::Site;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
+use sqlx::{Row, SqlitePool};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("no catalog at {0}: run `wpbackup run` (or `wpbackup init --sandbox DIR`) to create one, or check `catalog` in the config")]
+    Missing(PathBuf),
+    #[error("cannot open the catalog {path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: sqlx::Error,
+    },
+    #[error("the catalog {path} was written by a newer wpbackup (schema {found}; this build knows up to {supported}). \
+             Upgrade wpbackup; the catalog was not modified")]
+    NewerSchema {
+        path: PathBuf,
+        found: i64,
+        supported: i64,
+    },
+    #[error("cannot migrate the catalog {path}: {source}")]
+    Migrate {
+        path: PathBuf,
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
+    #[error("catalog query failed: {0}")]
+    Sql(#[from] sqlx::Error),
+    #[error("catalog holds an unreadable value: {0}")]
+    Corrupt(String),
+}
+
+pub type CatalogResult<T> = Result<T, CatalogError>;
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn parse_ts(s: &str) -> CatalogResult<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| CatalogError::Corrupt(format!("timestamp {s:?}: {e}")))
+}
+
+fn parse_opt_ts(s: Option<String>) -> CatalogResult<Option<DateTime<Utc>>> {
+    s.as_deref().map(parse_ts).transpose()
+}
+
+/// The newest schema version this build knows.
+pub fn supported_schema_version() -> i64 {
+    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
+#[derive(Clone)]
+pub struct Catalog {
+    pool: SqlitePool,
+    path: PathBuf,
+}
+
+/// A point to record (new, or an update of a known one by region/kind/provider id).
+#[derive(Debug, Clone)]
+pub struct PointRecord {
+    pub component_id: i64,
+    pub run_id: Option<i64>,
+    pub kind: PointKind,
+    pub region: String,
+    pub name: String,
+    pub provider_id: String,
+    pub arn: Option<String>,
+    pub point_time: DateTime<Utc>,
+    pub state: PointState,
+    pub source_point_id: Option<i64>,
+    pub managed: bool,
+    pub metadata: RestoreMetadata,
+    pub failure_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunOutcome {
+    pub points_created: u32,
+    pub points_failed: u32,
+    pub copies_created: u32,
+    pub copies_failed: u32,
+    pub failure_reason: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRecord {
+    pub id: i64,
+    pub site: String,
+    pub component: String,
+    pub trigger: String,
+    pub policy_hash: String,
+    pub scheduled_for: DateTime<Utc>,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub phase: RunPhase,
+    pub points_created: u32,
+    pub points_failed: u32,
+    pub copies_created: u32,
+    pub copies_failed: u32,
+    pub failure_reason: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+/// Which points to list.
+#[derive(Debug, Clone, Default)]
+pub struct PointFilter {
+    pub site: Option<String>,
+    pub component: Option<String>,
+    pub include_deleted: bool,
+}
+
+impl Catalog {
+    /// Open (and, with `create`, create) the catalog, refusing one written by a newer schema,
+    /// then apply any pending migrations.
+    pub async fn open(path: &Path, create: bool) -> CatalogResult<Self> {
+        if !create && !path.exists() {
+            return Err(CatalogError::Missing(path.to_path_buf()));
+        }
+        if let Some(dir) = path.parent() {
+            if create && !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|e| CatalogError::Open {
+                    path: path.to_path_buf(),
+                    source: sqlx::Error::Io(e),
+                })?;
+            }
+        }
+        let open_err = |source| CatalogError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+            .map_err(open_err)?
+            .create_if_missing(create)
+            .journal_mode(SqliteJournalMode::Wal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(open_err)?;
+        let catalog = Self {
+            pool,
+            path: path.to_path_buf(),
+        };
+        catalog.refuse_newer_schema().await?;
+        MIGRATOR
+            .run(&catalog.pool)
+            .await
+            .map_err(|source| CatalogError::Migrate {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Ok(catalog)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn refuse_newer_schema(&self) -> CatalogResult<()> {
+        let has_table: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        if has_table.is_none() {
+            return Ok(());
+        }
+        let found: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
+            .fetch_one(&self.pool)
+            .await?;
+        let supported = supported_schema_version();
+        match found {
+            Some(found) if found > supported => Err(CatalogError::NewerSchema {
+                path: self.path.clone(),
+                found,
+                supported,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    pub async fn schema_version(&self) -> CatalogResult<i64> {
+        Ok(
+            sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(version) FROM _sqlx_migrations")
+                .fetch_one(&self.pool)
+                .await?
+                .unwrap_or(0),
+        )
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Record (or update) a site; returns its id.
+    pub async fn upsert_site(&self, site: &Site, now: DateTime<Utc>) -> CatalogResult<i64> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO sites (name, provider, region, dr_region, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+             ON CONFLICT (name) DO UPDATE SET provider = ?2, region = ?3, dr_region = ?4, updated_at = ?5
+             RETURNING id",
+        )
+        .bind(&site.name)
+        .bind(site.provider.as_str())
+        .bind(&site.region)
+        .bind(&site.dr_region)
+        .bind(ts(now))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    /// Record (or update) a component from its policy; returns its id.
+    pub async fn upsert_component(
+        &self,
+        site_id: i64,
+        policy: &Policy,
+        now: DateTime<Utc>,
+    ) -> CatalogResult<i64> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO components (site_id, name, kind, resource_id, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (site_id, name) DO UPDATE SET kind = ?3, resource_id = ?4
+             RETURNING id",
+        )
+        .bind(site_id)
+        .bind(&policy.name)
+        .bind(policy.kind.as_str())
+        .bind(policy.target.resource_id())
+        .bind(ts(now))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    /// Record the exact policy text a run is about to use; returns its id.
+    pub async fn record_policy(
+        &self,
+        component_id: i64,
+        source: &PolicySource,
+        now: DateTime<Utc>,
+    ) -> CatalogResult<i64> {
+        sqlx::query(
+            "INSERT INTO policies (component_id, content_hash, source_path, body, first_seen_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (component_id, content_hash) DO NOTHING",
+        )
+        .bind(component_id)
+        .bind(&source.content_hash)
+        .bind(source.path.display().to_string())
+        .bind(&source.body)
+        .bind(ts(now))
+        .execute(&self.pool)
+        .await?;
+        let id: i64 = sqlx::query_scalar(
+            "SELECT id FROM policies WHERE component_id = ?1 AND content_hash = ?2",
+        )
+        .bind(component_id)
+        .bind(&source.content_hash)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    /// The id of a run of this component still `InProgress`, if any.
+    pub async fn run_in_progress(&self, component_id: i64) -> CatalogResult<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM runs WHERE component_id = ?1 AND phase = 'InProgress' ORDER BY id LIMIT 1",
+        )
+        .bind(component_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    pub async fn start_run(
+        &self,
+        component_id: i64,
+        policy_id: i64,
+        trigger: &str,
+        scheduled_for: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> CatalogResult<i64> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO runs (component_id, policy_id, trigger, scheduled_for, started_at, phase, pid)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'InProgress', ?6) RETURNING id",
+        )
+        .bind(component_id)
+        .bind(policy_id)
+        .bind(trigger)
+        .bind(ts(scheduled_for))
+        .bind(ts(now))
+        .bind(i64::from(std::process::id()))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    /// Record a run that was not started (e.g. the previous one is still running).
+    pub async fn record_skipped_run(
+        &self,
+        component_id: i64,
+        policy_id: i64,
+        trigger: &str,
+        scheduled_for: DateTime<Utc>,
+        now: DateTime<Utc>,
+        reason: &str,
+    ) -> CatalogResult<i64> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO runs (component_id, policy_id, trigger, scheduled_for, started_at, finished_at, phase, failure_reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?5, 'Skipped', ?6) RETURNING id",
+        )
+        .bind(component_id)
+        .bind(policy_id)
+        .bind(trigger)
+        .bind(ts(scheduled_for))
+        .bind(ts(now))
+        .bind(reason)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    pub async fn finish_run(
+        &self,
+        run_id: i64,
+        phase: RunPhase,
+        outcome: &RunOutcome,
+        now: DateTime<Utc>,
+    ) -> CatalogResult<()> {
+        sqlx::query(
+            "UPDATE runs SET phase = ?2, finished_at = ?3, points_created = ?4, points_failed = ?5,
+                 copies_created = ?6, copies_failed = ?7, failure_reason = ?8, warnings = ?9
+             WHERE id = ?1",
+        )
+        .bind(run_id)
+        .bind(phase.as_str())
+        .bind(ts(now))
+        .bind(outcome.points_created)
+        .bind(outcome.points_failed)
+        .bind(outcome.copies_created)
+        .bind(outcome.copies_failed)
+        .bind(&outcome.failure_reason)
+        .bind(serde_json::to_string(&outcome.warnings).expect("strings serialise"))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Runs, newest first.
+    pub async fn runs(
+        &self,
+        site: Option<&str>,
+        component: Option<&str>,
+        limit: i64,
+    ) -> CatalogResult<Vec<RunRecord>> {
+        let rows = sqlx::query(
+            "SELECT r.*, s.name AS site_name, c.name AS component_name, p.content_hash
+             FROM runs r JOIN components c ON c.id = r.component_id
+                         JOIN sites s ON s.id = c.site_id
+                         JOIN policies p ON p.id = r.policy_id
+             WHERE (?1 IS NULL OR s.name = ?1) AND (?2 IS NULL OR c.name = ?2)
+             ORDER BY r.id DESC LIMIT ?3",
+        )
+        .bind(site)
+        .bind(component)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(run_from_row).collect()
+    }
+
+    /// Insert a point, or update the one with the same (region, kind, provider id).
+    pub async fn upsert_point(&self, p: &PointRecord, now: DateTime<Utc>) -> CatalogResult<i64> {
+        let completed_at =
+            matches!(p.state, PointState::Available | PointState::Failed).then(|| ts(now));
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO recovery_points (component_id, run_id, kind, region, name, provider_id, arn,
+                 point_time, state, source_point_id, managed, encrypted, size_bytes, metadata,
+                 failure_reason, created_at, completed_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+             ON CONFLICT (region, kind, provider_id) DO UPDATE SET
+                 state = ?9, arn = COALESCE(?7, arn), metadata = ?14, failure_reason = ?15,
+                 encrypted = ?12, size_bytes = ?13,
+                 completed_at = COALESCE(completed_at, ?17)
+             RETURNING id",
+        )
+        .bind(p.component_id)
+        .bind(p.run_id)
+        .bind(p.kind.as_str())
+        .bind(&p.region)
+        .bind(&p.name)
+        .bind(&p.provider_id)
+        .bind(&p.arn)
+        .bind(ts(p.point_time))
+        .bind(p.state.as_str())
+        .bind(p.source_point_id)
+        .bind(p.managed)
+        .bind(p.metadata.encrypted)
+        .bind(p.metadata.size_bytes.map(|s| s as i64))
+        .bind(serde_json::to_string(&p.metadata).expect("metadata serialises"))
+        .bind(&p.failure_reason)
+        .bind(ts(p.created_at))
+        .bind(completed_at)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(id)
+    }
+
+    /// Change a point's state (e.g. `creating` → `available`).
+    pub async fn set_point_state(
+        &self,
+        id: i64,
+        state: PointState,
+        failure_reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> CatalogResult<()> {
+        let done = matches!(state, PointState::Available | PointState::Failed);
+        let deleted = matches!(state, PointState::Deleted);
+        sqlx::query(
+            "UPDATE recovery_points SET state = ?2, failure_reason = COALESCE(?3, failure_reason),
+                 completed_at = CASE WHEN ?4 THEN COALESCE(completed_at, ?5) ELSE completed_at END,
+                 deleted_at = CASE WHEN ?6 THEN ?5 ELSE deleted_at END
+             WHERE id = ?1",
+        )
+        .bind(id)
+        .bind(state.as_str())
+        .bind(failure_reason)
+        .bind(done)
+        .bind(ts(now))
+        .bind(deleted)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Recovery points, oldest first.
+    pub async fn points(&self, filter: &PointFilter) -> CatalogResult<Vec<RecoveryPoint>> {
+        let rows = sqlx::query(
+            "SELECT p.*, s.name AS site_name, c.name AS component_name, c.kind AS component_kind
+             FROM recovery_points p JOIN components c ON c.id = p.component_id
+                                    JOIN sites s ON s.id = c.site_id
+             WHERE (?1 IS NULL OR s.name = ?1) AND (?2 IS NULL OR c.name = ?2)
+               AND (?3 OR p.state NOT IN ('deleted'))
+             ORDER BY p.point_time, p.id",
+        )
+        .bind(&filter.site)
+        .bind(&filter.component)
+        .bind(filter.include_deleted)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(point_from_row).collect()
+    }
+
+    pub async fn point(&self, id: i64) -> CatalogResult<Option<RecoveryPoint>> {
+        let row = sqlx::query(
+            "SELECT p.*, s.name AS site_name, c.name AS component_name, c.kind AS component_kind
+             FROM recovery_points p JOIN components c ON c.id = p.component_id
+                                    JOIN sites s ON s.id = c.site_id
+             WHERE p.id = ?1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(point_from_row).transpose()
+    }
+}
+
+fn point_from_row(r: &SqliteRow) -> CatalogResult<RecoveryPoint> {
+    let kind: String = r.try_get("kind")?;
+    let state: String = r.try_get("state")?;
+    let ckind: String = r.try_get("component_kind")?;
+    let metadata: String = r.try_get("metadata")?;
+    Ok(RecoveryPoint {
+        id: r.try_get("id")?,
+        site: r.try_get("site_name")?,
+        component: r.try_get("component_name")?,
+        component_kind: ComponentKind::parse(&ckind)
+            .ok_or_else(|| CatalogError::Corrupt(format!("component kind {ckind:?}")))?,
+        kind: PointKind::parse(&kind)
+            .ok_or_else(|| CatalogError::Corrupt(format!("point kind {kind:?}")))?,
+        region: r.try_get("region")?,
+        name: r.try_get("name")?,
+        provider_id: r.try_get("provider_id")?,
+        arn: r.try_get("arn")?,
+        point_time: parse_ts(&r.try_get::<String, _>("point_time")?)?,
+        state: PointState::parse(&state)
+            .ok_or_else(|| CatalogError::Corrupt(format!("point state {state:?}")))?,
+        source_point_id: r.try_get("source_point_id")?,
+        run_id: r.try_get("run_id")?,
+        managed: r.try_get("managed")?,
+        metadata: serde_json::from_str(&metadata)
+            .map_err(|e| CatalogError::Corrupt(format!("point metadata: {e}")))?,
+        failure_reason: r.try_get("failure_reason")?,
+        created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
+        completed_at: parse_opt_ts(r.try_get("completed_at")?)?,
+    })
+}
+
+fn run_from_row(r: &SqliteRow) -> CatalogResult<RunRecord> {
+    let phase: String = r.try_get("phase")?;
+    let warnings: String = r.try_get("warnings")?;
+    Ok(RunRecord {
+        id: r.try_get("id")?,
+        site: r.try_get("site_name")?,
+        component: r.try_get("component_name")?,
+        trigger: r.try_get("trigger")?,
+        policy_hash: r.try_get("content_hash")?,
+        scheduled_for: parse_ts(&r.try_get::<String, _>("scheduled_for")?)?,
+        started_at: parse_ts(&r.try_get::<String, _>("started_at")?)?,
+        finished_at: parse_opt_ts(r.try_get("finished_at")?)?,
+        phase: RunPhase::parse(&phase)
+            .ok_or_else(|| CatalogError::Corrupt(format!("run phase {phase:?}")))?,
+        points_created: r.try_get("points_created")?,
+        points_failed: r.try_get("points_failed")?,
+        copies_created: r.try_get("copies_created")?,
+        copies_failed: r.try_get("copies_failed")?,
+        failure_reason: r.try_get("failure_reason")?,
+        warnings: serde_json::from_str(&warnings)
+            .map_err(|e| CatalogError::Corrupt(format!("run warnings: {e}")))?,
+    })
+}

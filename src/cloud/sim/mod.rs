@@ -1,0 +1,665 @@
+//! The simulated AWS: every port, for every component kind, with persistent state in a
+//! JSON file beside the catalog, points that stay `creating` for a while, cross-region
+//! copies, injectable faults and an injectable clock. The embedded default.
+
+pub mod content;
+
+use super::{
+    CloudError, CloudErrorKind, CloudResult, ProtectionSettings, ProviderPoint, RecoveryPoints,
+    SettingCheck, Tags,
+};
+use crate::domain::model::{ComponentKind, PointKind, PointState, RestoreMetadata};
+use crate::domain::names::{TAG_MANAGED, TAG_SITE};
+use crate::domain::policy::{DrCopy, Target};
+use crate::domain::time::Clock;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use content::{content_at, Content};
+use fs4::fs_std::FileExt;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const STATE_VERSION: u32 = 1;
+
+/// Which port call a fault applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultOp {
+    Create,
+    Describe,
+    Copy,
+    Delete,
+    Any,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "kind")]
+pub enum FaultKind {
+    /// The call fails as throttled (retryable).
+    Throttle,
+    /// The call fails with a transient 5xx (retryable).
+    Transient,
+    /// The call fails as access denied (not retryable).
+    AccessDenied,
+    /// The call is slowed down.
+    Latency { millis: u64 },
+    /// Creation succeeds, but the point ends `failed`.
+    FailPoint,
+}
+
+/// An injected fault, stored in the state file so a separate CLI process sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fault {
+    pub id: u64,
+    /// Resource id it applies to (instance, cluster, file system, bucket); `None`: all.
+    pub resource: Option<String>,
+    pub op: FaultOp,
+    #[serde(flatten)]
+    pub kind: FaultKind,
+    /// How many more calls it affects; `None`: until cleared.
+    pub remaining: Option<u32>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SimPoint {
+    kind: PointKind,
+    component_kind: ComponentKind,
+    resource: String,
+    region: String,
+    name: String,
+    provider_id: String,
+    arn: String,
+    tags: Tags,
+    created_at: DateTime<Utc>,
+    ready_at: DateTime<Utc>,
+    point_time: DateTime<Utc>,
+    will_fail: bool,
+    deleted: bool,
+    source: Option<String>,
+    content: Content,
+    metadata: RestoreMetadata,
+}
+
+/// Live settings of a simulated resource (healthy by default).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SimResourceSettings {
+    pub versioning: bool,
+    pub replication: bool,
+    pub replicate_delete_markers: bool,
+    pub backup_retention_days: u32,
+    pub auto_snapshot: bool,
+}
+
+impl Default for SimResourceSettings {
+    fn default() -> Self {
+        Self {
+            versioning: true,
+            replication: true,
+            replicate_delete_markers: true,
+            backup_retention_days: 7,
+            auto_snapshot: false,
+        }
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct SimState {
+    version: u32,
+    next_id: u64,
+    points: BTreeMap<String, SimPoint>,
+    faults: Vec<Fault>,
+    settings: BTreeMap<String, SimResourceSettings>,
+}
+
+/// The simulator. Every call locks the state file, so concurrent processes (the daemon
+/// and a CLI) see one consistent simulated cloud.
+pub struct SimCloud {
+    state_file: PathBuf,
+    clock: Arc<dyn Clock>,
+    creating_for: Duration,
+}
+
+fn sim_error(kind: CloudErrorKind, op: &str, msg: impl Into<String>) -> CloudError {
+    CloudError::new(kind, op, msg)
+}
+
+impl SimCloud {
+    pub fn new(state_file: &Path, clock: Arc<dyn Clock>, creating_for: Duration) -> Self {
+        Self {
+            state_file: state_file.to_path_buf(),
+            clock,
+            creating_for,
+        }
+    }
+
+    /// Run `f` on the state under an exclusive lock, saving it afterwards (atomically).
+    fn with_state<T>(&self, f: impl FnOnce(&mut SimState) -> T) -> CloudResult<T> {
+        let io = |e: std::io::Error| {
+            sim_error(
+                CloudErrorKind::Permanent,
+                "sim-state",
+                format!("{}: {e}", self.state_file.display()),
+            )
+        };
+        if let Some(dir) = self.state_file.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(io)?;
+            }
+        }
+        let mut lock_path = self.state_file.clone().into_os_string();
+        lock_path.push(".lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io)?;
+        lock.lock_exclusive().map_err(io)?;
+        let mut state: SimState = match std::fs::read(&self.state_file) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                sim_error(
+                    CloudErrorKind::Permanent,
+                    "sim-state",
+                    format!("{} is not a simulator state file: {e}", self.state_file.display()),
+                )
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => SimState {
+                version: STATE_VERSION,
+                next_id: 1,
+                ..Default::default()
+            },
+            Err(e) => return Err(io(e)),
+        };
+        if state.version > STATE_VERSION {
+            return Err(sim_error(
+                CloudErrorKind::Permanent,
+                "sim-state",
+                format!(
+                    "{} was written by a newer wpbackup (state version {})",
+                    self.state_file.display(),
+                    state.version
+                ),
+            ));
+        }
+        let out = f(&mut state);
+        let mut tmp = self.state_file.clone().into_os_string();
+        tmp.push(".tmp");
+        let bytes = serde_json::to_vec_pretty(&state).expect("state serialises");
+        std::fs::write(&tmp, bytes).map_err(io)?;
+        std::fs::rename(&tmp, &self.state_file).map_err(io)?;
+        // The lock is released when `lock` is dropped.
+        Ok(out)
+    }
+
+    /// Apply matching faults for (resource, op): an error to return, or latency to add.
+    fn take_fault(
+        &self,
+        state: &mut SimState,
+        resource: Option<&str>,
+        op: FaultOp,
+        op_name: &str,
+    ) -> (Option<CloudError>, Duration, bool) {
+        let mut err = None;
+        let mut latency = Duration::ZERO;
+        let mut fail_point = false;
+        for f in state.faults.iter_mut() {
+            let op_matches = f.op == FaultOp::Any || f.op == op;
+            let res_matches = f.resource.is_none() || f.resource.as_deref() == resource;
+            if !op_matches || !res_matches || f.remaining == Some(0) {
+                continue;
+            }
+            let applies = match &f.kind {
+                FaultKind::Throttle if err.is_none() => {
+                    err = Some(sim_error(CloudErrorKind::Throttled, op_name, "Rate exceeded (simulated ThrottlingException)"));
+                    true
+                }
+                FaultKind::Transient if err.is_none() => {
+                    err = Some(sim_error(CloudErrorKind::Transient, op_name, "Service unavailable (simulated 503)"));
+                    true
+                }
+                FaultKind::AccessDenied if err.is_none() => {
+                    err = Some(sim_error(CloudErrorKind::AccessDenied, op_name, "User is not authorized to perform this action (simulated)"));
+                    true
+                }
+                FaultKind::Latency { millis } => {
+                    latency += Duration::from_millis(*millis);
+                    true
+                }
+                FaultKind::FailPoint if op == FaultOp::Create || op == FaultOp::Copy => {
+                    fail_point = true;
+                    true
+                }
+                _ => false,
+            };
+            if applies {
+                if let Some(n) = f.remaining.as_mut() {
+                    *n -= 1;
+                }
+            }
+        }
+        state.faults.retain(|f| f.remaining != Some(0));
+        (err, latency, fail_point)
+    }
+
+    async fn faulted<T>(
+        &self,
+        resource: Option<&str>,
+        op: FaultOp,
+        op_name: &str,
+        f: impl FnOnce(&mut SimState, bool, DateTime<Utc>) -> CloudResult<T>,
+    ) -> CloudResult<T> {
+        let now = self.clock.now();
+        let (result, latency) = self.with_state(|state| {
+            let (err, latency, fail_point) = self.take_fault(state, resource, op, op_name);
+            match err {
+                Some(e) => (Err(e), latency),
+                None => (f(state, fail_point, now), latency),
+            }
+        })?;
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        result
+    }
+
+    pub fn add_fault(
+        &self,
+        resource: Option<String>,
+        op: FaultOp,
+        kind: FaultKind,
+        remaining: Option<u32>,
+    ) -> CloudResult<Fault> {
+        self.with_state(|s| {
+            let fault = Fault {
+                id: s.next_id,
+                resource,
+                op,
+                kind,
+                remaining,
+            };
+            s.next_id += 1;
+            s.faults.push(fault.clone());
+            fault
+        })
+    }
+
+    pub fn faults(&self) -> CloudResult<Vec<Fault>> {
+        self.with_state(|s| s.faults.clone())
+    }
+
+    pub fn clear_faults(&self) -> CloudResult<usize> {
+        self.with_state(|s| std::mem::take(&mut s.faults).len())
+    }
+
+    pub fn set_settings(&self, resource: &str, settings: SimResourceSettings) -> CloudResult<()> {
+        self.with_state(|s| {
+            s.settings.insert(resource.to_string(), settings);
+        })
+    }
+
+    /// The content a resource holds now (what a restore must reproduce for its instant).
+    pub fn live_content(&self, kind: ComponentKind, resource: &str) -> Content {
+        content_at(kind, resource, self.clock.now())
+    }
+
+    /// The content captured by a point.
+    pub fn point_content(&self, provider_id: &str) -> CloudResult<Option<Content>> {
+        self.with_state(|s| s.points.get(provider_id).map(|p| p.content.clone()))
+    }
+
+    fn view(p: &SimPoint, now: DateTime<Utc>) -> ProviderPoint {
+        let (state, failure_reason) = if p.deleted {
+            (PointState::Deleted, None)
+        } else if now < p.ready_at {
+            (PointState::Creating, None)
+        } else if p.will_fail {
+            (
+                PointState::Failed,
+                Some("the simulated service reported the point as failed".to_string()),
+            )
+        } else {
+            (PointState::Available, None)
+        };
+        ProviderPoint {
+            kind: p.kind,
+            region: p.region.clone(),
+            name: p.name.clone(),
+            provider_id: p.provider_id.clone(),
+            arn: Some(p.arn.clone()),
+            state,
+            point_time: p.point_time,
+            metadata: p.metadata.clone(),
+            tags: p.tags.clone(),
+            failure_reason,
+        }
+    }
+
+    fn ready_at(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now + chrono::Duration::from_std(self.creating_for).unwrap_or_default()
+    }
+}
+
+fn provider_id(kind: PointKind, region: &str, id: u64, name: &str) -> (String, String) {
+    match kind {
+        PointKind::LightsailSnapshot => (
+            name.to_string(),
+            format!("arn:aws:lightsail:{region}:000000000000:InstanceSnapshot/{name}"),
+        ),
+        PointKind::Ec2Ami => {
+            let ami = format!("ami-{id:017x}");
+            let arn = format!("arn:aws:ec2:{region}::image/{ami}");
+            (ami, arn)
+        }
+        PointKind::AuroraClusterSnapshot => (
+            name.to_string(),
+            format!("arn:aws:rds:{region}:000000000000:cluster-snapshot:{name}"),
+        ),
+        PointKind::EfsRecoveryPoint => {
+            let arn = format!("arn:aws:backup:{region}:000000000000:recovery-point:{id:08x}-sim");
+            (arn.clone(), arn)
+        }
+        PointKind::S3Checkpoint => (
+            name.to_string(),
+            format!("arn:aws:s3:::{name}"),
+        ),
+    }
+}
+
+fn metadata_for(target: &Target, region: &str, id: u64, content: &Content) -> RestoreMetadata {
+    let mut m = RestoreMetadata {
+        availability_zone: Some(format!("{region}a")),
+        encrypted: Some(true),
+        ..Default::default()
+    };
+    m.extra.insert("content_digest".into(), content.digest.clone());
+    match target {
+        Target::LightsailInstance { .. } => {
+            m.bundle_id = Some("medium_3_0".into());
+            m.size_bytes = Some(80 << 30);
+            m.extra.insert("blueprint_id".into(), "wordpress".into());
+        }
+        Target::Ec2Instance { .. } => {
+            m.instance_type = Some("t3.medium".into());
+            m.subnet_id = Some("subnet-0sim0001".into());
+            m.security_group_ids = vec!["sg-0sim0web".into()];
+            m.size_bytes = Some(30 << 30);
+            m.ebs_snapshot_ids = vec![format!("snap-{id:017x}")];
+        }
+        Target::AuroraCluster { .. } => {
+            m.instance_type = Some("db.r6g.large".into());
+            m.size_bytes = Some(content.generation * 4096 + (200 << 20));
+            m.extra.insert("engine".into(), "aurora-mysql".into());
+            m.extra.insert("db_subnet_group".into(), "wp-db-subnets".into());
+        }
+        Target::Efs { .. } => {
+            m.size_bytes = Some(content.generation * 250_000 + (120 << 20));
+            m.subnet_id = Some("subnet-0sim0001".into());
+            m.security_group_ids = vec!["sg-0sim0nfs".into()];
+        }
+        Target::S3Bucket { .. } => {
+            m.availability_zone = None;
+        }
+    }
+    m
+}
+
+#[async_trait]
+impl RecoveryPoints for SimCloud {
+    async fn create_point(
+        &self,
+        target: &Target,
+        region: &str,
+        name: &str,
+        tags: &Tags,
+    ) -> CloudResult<ProviderPoint> {
+        let resource = target.resource_id().to_string();
+        let creating_until = self.ready_at(self.clock.now());
+        self.faulted(Some(&resource), FaultOp::Create, "CreatePoint", |s, fail, now| {
+            let component_kind = component_kind_of(target);
+            let kind = component_kind.point_kind();
+            if s.points.values().any(|p| p.name == name && p.region == region && p.kind == kind && !p.deleted) {
+                return Err(sim_error(
+                    CloudErrorKind::AlreadyExists,
+                    "CreatePoint",
+                    format!("a {kind} named {name} already exists in {region}"),
+                ));
+            }
+            if let Target::S3Bucket { bucket, dr_bucket, .. } = target {
+                // A checkpoint only means something if history is being kept on both sides.
+                let settings = s.settings.get(bucket.as_str()).cloned().unwrap_or_default();
+                if !settings.versioning || !settings.replication {
+                    return Err(sim_error(
+                        CloudErrorKind::Invalid,
+                        "CreatePoint",
+                        format!(
+                            "bucket {bucket}: versioning {} and replication to {dr_bucket} {}; \
+                             a checkpoint needs both enabled",
+                            on_off(settings.versioning),
+                            on_off(settings.replication)
+                        ),
+                    ));
+                }
+            }
+            let id = s.next_id;
+            s.next_id += 1;
+            let (provider_id, arn) = provider_id(kind, region, id, name);
+            let content = content_at(component_kind, &resource, now);
+            let metadata = metadata_for(target, region, id, &content);
+            let p = SimPoint {
+                kind,
+                component_kind,
+                resource: resource.clone(),
+                region: region.to_string(),
+                name: name.to_string(),
+                provider_id: provider_id.clone(),
+                arn,
+                tags: tags.clone(),
+                created_at: now,
+                ready_at: creating_until,
+                point_time: now,
+                will_fail: fail,
+                deleted: false,
+                source: None,
+                content,
+                metadata,
+            };
+            let view = Self::view(&p, now);
+            s.points.insert(provider_id, p);
+            Ok(view)
+        })
+        .await
+    }
+
+    async fn describe_point(
+        &self,
+        kind: PointKind,
+        region: &str,
+        provider_id: &str,
+    ) -> CloudResult<ProviderPoint> {
+        let resource = self.with_state(|s| s.points.get(provider_id).map(|p| p.resource.clone()))?;
+        self.faulted(resource.as_deref(), FaultOp::Describe, "DescribePoint", |s, _, now| {
+            match s.points.get(provider_id) {
+                Some(p) if p.region == region && p.kind == kind && !p.deleted => Ok(Self::view(p, now)),
+                _ => Err(sim_error(
+                    CloudErrorKind::NotFound,
+                    "DescribePoint",
+                    format!("no {kind} {provider_id} in {region}"),
+                )),
+            }
+        })
+        .await
+    }
+
+    async fn find_point(
+        &self,
+        kind: PointKind,
+        region: &str,
+        name: &str,
+    ) -> CloudResult<Option<ProviderPoint>> {
+        self.faulted(None, FaultOp::Describe, "FindPoint", |s, _, now| {
+            Ok(s
+                .points
+                .values()
+                .find(|p| p.name == name && p.region == region && p.kind == kind && !p.deleted)
+                .map(|p| Self::view(p, now)))
+        })
+        .await
+    }
+
+    async fn copy_point(
+        &self,
+        source: &ProviderPoint,
+        target: &Target,
+        copy: &DrCopy,
+        name: &str,
+        tags: &Tags,
+    ) -> CloudResult<ProviderPoint> {
+        let resource = target.resource_id().to_string();
+        let creating_until = self.ready_at(self.clock.now());
+        self.faulted(Some(&resource), FaultOp::Copy, "CopyPoint", |s, fail, now| {
+            let Some(src) = s.points.get(&source.provider_id).filter(|p| !p.deleted).cloned() else {
+                return Err(sim_error(
+                    CloudErrorKind::NotFound,
+                    "CopyPoint",
+                    format!("source {} {} not found in {}", source.kind, source.provider_id, source.region),
+                ));
+            };
+            if now < src.ready_at || src.will_fail {
+                return Err(sim_error(
+                    CloudErrorKind::Invalid,
+                    "CopyPoint",
+                    format!("source {} is not available", src.provider_id),
+                ));
+            }
+            if s.points.values().any(|p| p.name == name && p.region == copy.region && p.kind == src.kind && !p.deleted) {
+                return Err(sim_error(
+                    CloudErrorKind::AlreadyExists,
+                    "CopyPoint",
+                    format!("a {} named {name} already exists in {}", src.kind, copy.region),
+                ));
+            }
+            let id = s.next_id;
+            s.next_id += 1;
+            let (provider_id, arn) = provider_id(src.kind, &copy.region, id, name);
+            let mut metadata = src.metadata.clone();
+            if metadata.availability_zone.is_some() {
+                metadata.availability_zone = Some(format!("{}a", copy.region));
+            }
+            if !metadata.ebs_snapshot_ids.is_empty() {
+                metadata.ebs_snapshot_ids = vec![format!("snap-{id:017x}")];
+            }
+            let p = SimPoint {
+                kind: src.kind,
+                component_kind: src.component_kind,
+                resource: src.resource.clone(),
+                region: copy.region.clone(),
+                name: name.to_string(),
+                provider_id: provider_id.clone(),
+                arn,
+                tags: tags.clone(),
+                created_at: now,
+                ready_at: creating_until,
+                point_time: src.point_time,
+                will_fail: fail,
+                deleted: false,
+                source: Some(src.provider_id.clone()),
+                content: src.content.clone(),
+                metadata,
+            };
+            let view = Self::view(&p, now);
+            s.points.insert(provider_id, p);
+            Ok(view)
+        })
+        .await
+    }
+
+    async fn delete_point(&self, kind: PointKind, region: &str, provider_id: &str) -> CloudResult<()> {
+        let resource = self.with_state(|s| s.points.get(provider_id).map(|p| p.resource.clone()))?;
+        self.faulted(resource.as_deref(), FaultOp::Delete, "DeletePoint", |s, _, _| {
+            match s.points.get_mut(provider_id) {
+                Some(p) if p.region == region && p.kind == kind && !p.deleted => {
+                    if p.tags.get(TAG_MANAGED).map(String::as_str) != Some("true") {
+                        return Err(sim_error(CloudErrorKind::AccessDenied, "DeletePoint", "refusing to delete a point not tagged wpbackup:managed"));
+                    }
+                    p.deleted = true;
+                    Ok(())
+                }
+                _ => Err(sim_error(CloudErrorKind::NotFound, "DeletePoint", format!("no {kind} {provider_id} in {region}"))),
+            }
+        })
+        .await
+    }
+
+    async fn list_managed_points(&self, site: &str, region: &str) -> CloudResult<Vec<ProviderPoint>> {
+        self.faulted(None, FaultOp::Describe, "ListPoints", |s, _, now| {
+            Ok(s.points
+                .values()
+                .filter(|p| !p.deleted && p.region == region)
+                .filter(|p| p.tags.get(TAG_MANAGED).map(String::as_str) == Some("true"))
+                .filter(|p| p.tags.get(TAG_SITE).map(String::as_str) == Some(site))
+                .map(|p| Self::view(p, now))
+                .collect())
+        })
+        .await
+    }
+}
+
+fn on_off(b: bool) -> &'static str {
+    if b {
+        "on"
+    } else {
+        "off"
+    }
+}
+
+fn component_kind_of(target: &Target) -> ComponentKind {
+    match target {
+        Target::LightsailInstance { .. } => ComponentKind::LightsailInstance,
+        Target::Ec2Instance { .. } => ComponentKind::Ec2Instance,
+        Target::AuroraCluster { .. } => ComponentKind::AuroraCluster,
+        Target::Efs { .. } => ComponentKind::Efs,
+        Target::S3Bucket { .. } => ComponentKind::S3Bucket,
+    }
+}
+
+#[async_trait]
+impl ProtectionSettings for SimCloud {
+    async fn inspect(&self, target: &Target, _region: &str) -> CloudResult<Vec<SettingCheck>> {
+        let resource = target.resource_id().to_string();
+        let settings = self.with_state(|s| s.settings.get(&resource).cloned().unwrap_or_default())?;
+        let check = |setting: &str, expected: String, actual: String, ok: bool| SettingCheck {
+            setting: setting.into(),
+            expected,
+            actual,
+            ok,
+        };
+        Ok(match target {
+            Target::AuroraCluster { pitr_days, .. } => vec![check(
+                "aurora.backup_retention_days",
+                format!(">= {pitr_days}"),
+                settings.backup_retention_days.to_string(),
+                settings.backup_retention_days >= *pitr_days,
+            )],
+            Target::S3Bucket { .. } => vec![
+                check("s3.versioning", "Enabled".into(), on_off(settings.versioning).into(), settings.versioning),
+                check("s3.replication", "Enabled".into(), on_off(settings.replication).into(), settings.replication),
+                check(
+                    "s3.replication.delete_markers",
+                    "Enabled".into(),
+                    on_off(settings.replicate_delete_markers).into(),
+                    settings.replicate_delete_markers,
+                ),
+            ],
+            Target::LightsailInstance { auto_snapshot_time: Some(t), .. } => vec![check(
+                "lightsail.auto_snapshot",
+                format!("enabled at {t}"),
+                on_off(settings.auto_snapshot).into(),
+                settings.auto_snapshot,
+            )],
+            _ => Vec::new(),
+        })
+    }
+}

@@ -1,0 +1,313 @@
+//! Reading `wpbackup.toml` and the policy files it points at, reporting every problem.
+//!
+//! Parsing is pure given the file texts; this module only adds reading the files.
+
+pub mod policy;
+pub mod reader;
+
+use crate::domain::names::check_identifier;
+use crate::domain::policy::Policy;
+use crate::domain::site::{AwsSettings, Config, EntryPoint, HealthCheck, Provider, SimSettings, Site};
+use chrono::{DateTime, Utc};
+use policy::{check_region, read_policy, PolicyContext};
+use reader::{Diagnostic, Severity, SourceFile, TableReader};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const SUPPORTED_CONFIG_VERSIONS: [i64; 1] = [1];
+
+/// The configuration could not be used; every problem found is listed.
+#[derive(Debug, thiserror::Error)]
+#[error("{} problem(s) in the configuration:\n{}", .diagnostics.iter().filter(|d| d.severity == Severity::Error).count(),
+    .diagnostics.iter().map(|d| format!("  {d}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigError {
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Load and validate the whole configuration: the sites and all their policies.
+/// Warnings come back alongside a usable config.
+pub fn load(path: &Path, now: DateTime<Utc>) -> Result<(Config, Vec<Diagnostic>), ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        diagnostics: vec![Diagnostic {
+            severity: Severity::Error,
+            file: path.to_path_buf(),
+            line: 0,
+            column: 0,
+            key: String::new(),
+            message: format!(
+                "cannot read the configuration: {e}. Pass --config FILE, or create a sandbox with \
+                 `wpbackup init --sandbox DIR`"
+            ),
+        }],
+    })?;
+    let file = SourceFile::new(path, text);
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let parsed = read_config(&file, &base);
+    let mut diagnostics = file.take_diagnostics();
+    let Some(mut config) = parsed else {
+        return Err(ConfigError { diagnostics });
+    };
+    config.path = path.to_path_buf();
+    let mut failed = diagnostics.iter().any(|d| d.severity == Severity::Error);
+    for site in &mut config.sites {
+        let (policies, diags) = load_policy_dir(&site.policies_dir, &site_context(site), now);
+        failed |= diags.iter().any(|d| d.severity == Severity::Error);
+        diagnostics.extend(diags);
+        site.policies = policies;
+    }
+    if failed {
+        return Err(ConfigError { diagnostics });
+    }
+    Ok((config, diagnostics))
+}
+
+pub fn site_context(site: &Site) -> PolicyContext {
+    PolicyContext {
+        site: Some(site.name.clone()),
+        primary_region: Some(site.region.clone()),
+        dr_region: Some(site.dr_region.clone()),
+    }
+}
+
+/// The `*.toml` files of a policy directory, sorted.
+pub fn policy_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// Read every policy in a directory; also checks names are unique across the set.
+pub fn load_policy_dir(
+    dir: &Path,
+    ctx: &PolicyContext,
+    now: DateTime<Utc>,
+) -> (Vec<Policy>, Vec<Diagnostic>) {
+    match policy_files(dir) {
+        Ok(files) => check_policy_files(&files, ctx, now),
+        Err(e) => (
+            Vec::new(),
+            vec![Diagnostic {
+                severity: Severity::Error,
+                file: dir.to_path_buf(),
+                line: 0,
+                column: 0,
+                key: String::new(),
+                message: format!("cannot read the policy directory: {e}"),
+            }],
+        ),
+    }
+}
+
+/// Check a set of policy files as one site's policies.
+pub fn check_policy_files(
+    files: &[PathBuf],
+    ctx: &PolicyContext,
+    now: DateTime<Utc>,
+) -> (Vec<Policy>, Vec<Diagnostic>) {
+    let mut policies: Vec<Policy> = Vec::new();
+    let mut diags = Vec::new();
+    let mut names: BTreeMap<String, PathBuf> = BTreeMap::new();
+    for path in files {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) => {
+                diags.push(Diagnostic {
+                    severity: Severity::Error,
+                    file: path.clone(),
+                    line: 0,
+                    column: 0,
+                    key: String::new(),
+                    message: format!("cannot read the policy file: {e}"),
+                });
+                continue;
+            }
+        };
+        let file = SourceFile::new(path, text);
+        let policy = read_policy(&file, ctx, now);
+        if let Some(p) = &policy {
+            if let Some(first) = names.get(&p.name) {
+                let span = name_span(&file);
+                file.error(
+                    span,
+                    "name",
+                    format!(
+                        "duplicate component name {:?}: {} already defines it; each component has one policy",
+                        p.name,
+                        first.display()
+                    ),
+                );
+            } else {
+                names.insert(p.name.clone(), path.clone());
+            }
+        }
+        let failed = file.has_errors();
+        diags.extend(file.take_diagnostics());
+        if let (Some(p), false) = (policy, failed) {
+            policies.push(p);
+        }
+    }
+    (policies, diags)
+}
+
+fn name_span(file: &SourceFile) -> std::ops::Range<usize> {
+    file.text
+        .find("name")
+        .map(|i| i..i + 4)
+        .unwrap_or(0..0)
+}
+
+fn read_config(file: &SourceFile, base: &Path) -> Option<Config> {
+    let doc = file.parse()?;
+    let r = TableReader::root(file, &doc);
+    match r.opt_int("version") {
+        Some(v) if SUPPORTED_CONFIG_VERSIONS.contains(&v.value) => {}
+        Some(v) => file.error(
+            v.span,
+            "version",
+            format!("unsupported configuration version {}; this wpbackup reads version 1", v.value),
+        ),
+        None if !r.has("version") => file.error(0..0, "version", "missing required key `version`; add `version = 1` at the top"),
+        None => {}
+    }
+    let catalog = r
+        .req_str("catalog", "the catalog file, e.g. \"wpbackup.db\"")
+        .map(|c| base.join(c.value));
+    let dur = |t: &TableReader<'_, '_>, key: &str, default: Duration| {
+        t.opt_parsed(key, crate::domain::time::parse_duration)
+            .map(|a| a.value)
+            .unwrap_or(default)
+    };
+    let (state_file, creating_for, poll_interval) = match r.opt_table("sim") {
+        Some(t) => {
+            let sf = t.opt_str("state_file").map(|s| base.join(s.value));
+            let cf = dur(&t, "creating_for", Duration::from_secs(2));
+            let pi = dur(&t, "poll_interval", Duration::from_millis(500));
+            t.finish();
+            (sf, cf, pi)
+        }
+        None => (None, Duration::from_secs(2), Duration::from_millis(500)),
+    };
+    let site_tables = r.opt_tables("sites");
+    if site_tables.is_empty() && !r.has("sites") {
+        file.error(r.span(), "sites", "missing required key `sites`: add at least one [[sites]] table");
+    }
+    let mut sites = Vec::new();
+    let mut names = BTreeMap::new();
+    for t in site_tables {
+        if let Some(site) = read_site(&t, base) {
+            if names.insert(site.name.clone(), ()).is_some() {
+                file.error(t.span(), &t.key_path("name"), format!("duplicate site name {:?}", site.name));
+            }
+            sites.push(site);
+        }
+        t.finish();
+    }
+    r.finish();
+    if file.has_errors() {
+        return None;
+    }
+    let catalog_path = catalog?;
+    let state_file = state_file.unwrap_or_else(|| {
+        let mut p = catalog_path.clone().into_os_string();
+        p.push(".sim.json");
+        PathBuf::from(p)
+    });
+    Some(Config {
+        path: PathBuf::new(),
+        catalog_path,
+        sim: SimSettings {
+            state_file,
+            creating_for,
+            poll_interval,
+        },
+        sites,
+    })
+}
+
+fn read_site(t: &TableReader<'_, '_>, base: &Path) -> Option<Site> {
+    let file = t.file;
+    let name = t.req_parsed("name", "the site's name, e.g. \"blog\"", |s| check_identifier(s).map(|_| s.to_string()));
+    let provider = t.req_parsed("provider", "\"aws\" or \"sim\"", |s| match s {
+        "aws" => Ok(Provider::Aws),
+        "sim" => Ok(Provider::Sim),
+        o => Err(format!("unknown provider {o:?}; expected \"aws\" (real AWS) or \"sim\" (the built-in simulator)")),
+    });
+    let region = t.req_parsed("region", "the primary region, e.g. \"us-east-1\"", check_region);
+    let dr_region = t.req_parsed("dr_region", "the disaster-recovery region, e.g. \"us-west-2\"", check_region);
+    if let (Some(a), Some(b)) = (&region, &dr_region) {
+        if a.value == b.value {
+            file.error(b.span.clone(), &b.key, "dr_region must differ from region: a copy in the same region does not survive a regional outage");
+        }
+    }
+    let timezone = t
+        .opt_parsed("timezone", |s| s.parse::<chrono_tz::Tz>().map_err(|_| format!("unknown time zone {s:?}; use an IANA name such as \"Europe/Berlin\"")))
+        .map(|a| a.value)
+        .unwrap_or(chrono_tz::UTC);
+    let policies = t.req_str("policies", "the directory of this site's policy files").map(|p| base.join(p.value));
+
+    let entry_point = t.req_table("entry_point", "lightsail_static_ip or ec2_elastic_ip_allocation").and_then(|e| {
+        let ls = e.opt_str("lightsail_static_ip");
+        let eip = e.opt_str("ec2_elastic_ip_allocation");
+        let ep = match (ls, eip) {
+            (Some(l), None) => Some(EntryPoint::LightsailStaticIp { name: l.value }),
+            (None, Some(a)) if a.value.starts_with("eipalloc-") => Some(EntryPoint::Ec2ElasticIp { allocation_id: a.value }),
+            (None, Some(a)) => {
+                file.error(a.span, &a.key, format!("{:?} is not an allocation id; expected \"eipalloc-…\"", a.value));
+                None
+            }
+            _ => {
+                file.error(e.span(), &e.key_path(""), "set exactly one of `lightsail_static_ip` (a static IP name) or `ec2_elastic_ip_allocation` (\"eipalloc-…\")");
+                None
+            }
+        };
+        e.finish();
+        ep
+    });
+    let health_check = t.req_table("health_check", "url of the page that proves the site works").and_then(|h| {
+        let url = h.req_parsed("url", "e.g. \"https://www.example.com/wp-login.php\"", |s| {
+            let rest = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://"));
+            match rest {
+                Some(r) if !r.is_empty() && !r.starts_with('/') => Ok(s.to_string()),
+                _ => Err(format!("{s:?} is not an http(s) URL; write e.g. \"https://www.example.com/wp-login.php\"")),
+            }
+        });
+        let expect_status = h
+            .opt_int("expect_status")
+            .and_then(|a| u16::try_from(a.value).ok().filter(|s| (100..600).contains(s)))
+            .unwrap_or(200);
+        let timeout = h
+            .opt_parsed("timeout", crate::domain::time::parse_duration)
+            .map(|a| a.value)
+            .unwrap_or(Duration::from_secs(10));
+        h.finish();
+        Some(HealthCheck { url: url?.value, expect_status, timeout })
+    });
+    let aws = match t.opt_table("aws") {
+        Some(a) => {
+            let s = AwsSettings {
+                profile: a.opt_str("profile").map(|v| v.value),
+                assume_role_arn: a.opt_str("assume_role_arn").map(|v| v.value),
+                endpoint_url: a.opt_str("endpoint_url").map(|v| v.value),
+            };
+            a.finish();
+            s
+        }
+        None => AwsSettings::default(),
+    };
+    Some(Site {
+        name: name?.value,
+        provider: provider?.value,
+        region: region?.value,
+        dr_region: dr_region?.value,
+        timezone,
+        policies_dir: policies?,
+        entry_point: entry_point?,
+        health_check: health_check?,
+        aws,
+        policies: Vec::new(),
+    })
+}

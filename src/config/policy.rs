@@ -1,0 +1,376 @@
+//! Reading one policy file (`policies/<site>/<component>.toml`). Every key is documented
+//! in `policies/README.md`.
+
+use super::reader::{SourceFile, TableReader};
+use crate::domain::model::ComponentKind;
+use crate::domain::names::check_identifier;
+use crate::domain::policy::{
+    DrCopy, Hook, Hooks, OnError, Policy, PolicySource, Retention, Target,
+};
+use crate::domain::schedule::CronSchedule;
+use crate::domain::time::{format_duration, parse_duration};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+
+/// The policy file format versions this build understands.
+pub const SUPPORTED_VERSIONS: [i64; 1] = [1];
+
+/// What the policy is checked against: the site it belongs to (when known).
+#[derive(Debug, Clone, Default)]
+pub struct PolicyContext {
+    pub site: Option<String>,
+    pub primary_region: Option<String>,
+    pub dr_region: Option<String>,
+}
+
+pub fn content_hash(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+pub fn check_region(s: &str) -> Result<String, String> {
+    let parts: Vec<&str> = s.split('-').collect();
+    let ok = parts.len() >= 3
+        && parts[0].len() == 2
+        && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
+        && parts.last().is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()));
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "{s:?} is not an AWS region name; write one such as \"us-east-1\" or \"eu-west-1\""
+        ))
+    }
+}
+
+fn check_duration(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err("must be longer than zero".into());
+    }
+    Ok(d)
+}
+
+/// Read one policy file. Problems go to `file`; `None` when it has errors.
+pub fn read_policy(file: &SourceFile, ctx: &PolicyContext, now: DateTime<Utc>) -> Option<Policy> {
+    let doc = file.parse()?;
+    let r = TableReader::root(file, &doc);
+
+    match r.opt_int("version") {
+        Some(v) if SUPPORTED_VERSIONS.contains(&v.value) => {}
+        Some(v) => file.error(
+            v.span,
+            "version",
+            format!(
+                "unsupported policy format version {}; this wpbackup reads version {:?}",
+                v.value, SUPPORTED_VERSIONS
+            ),
+        ),
+        None if !r.has("version") => file.error(
+            0..0,
+            "version",
+            "missing required key `version`; add `version = 1` at the top",
+        ),
+        None => {}
+    }
+
+    let name = r.req_str("name", "the component's name, e.g. \"db\"");
+    if let Some(n) = &name {
+        if let Err(e) = check_identifier(&n.value) {
+            file.error(n.span.clone(), &n.key, e);
+        }
+    }
+    let kind_names = ComponentKind::ALL.map(|k| k.as_str()).join(", ");
+    let kind = r.req_parsed("kind", "one of the component kinds", |s| {
+        ComponentKind::parse(s).ok_or_else(|| format!("unknown kind {s:?}; expected one of: {kind_names}"))
+    });
+    let description = r.opt_str("description").map(|s| s.value);
+
+    let zone: Option<Tz> = match r.opt_parsed("timezone", |s| {
+        s.parse::<Tz>()
+            .map_err(|_| format!("unknown time zone {s:?}; use an IANA name such as \"UTC\" or \"Europe/Berlin\""))
+    }) {
+        Some(z) => Some(z.value),
+        None if r.has("timezone") => None,
+        None => Some(chrono_tz::UTC),
+    };
+    let schedule = r.req_parsed("schedule", "a 5-field cron expression, e.g. \"0 3 * * *\"", |s| {
+        CronSchedule::parse(s, zone.unwrap_or(chrono_tz::UTC)).map_err(|e| format!("invalid cron expression: {e}"))
+    });
+    let rpo = r.req_parsed("rpo", "the recovery point objective, e.g. \"24h\"", check_duration);
+    let wait_timeout = r
+        .opt_parsed("wait_timeout", check_duration)
+        .map(|d| d.value)
+        .unwrap_or(Duration::from_secs(2 * 3600));
+
+    if let (Some(s), Some(rpo)) = (&schedule, &rpo) {
+        if let Some(interval) = s.value.longest_interval(now) {
+            if interval.to_std().is_ok_and(|i| i > rpo.value) {
+                file.warning(
+                    rpo.span.clone(),
+                    &rpo.key,
+                    format!(
+                        "rpo {} is shorter than the schedule's longest interval ({}): \
+                         between two runs the site can lose more than the RPO allows",
+                        humantime::format_duration(rpo.value),
+                        format_duration(interval)
+                    ),
+                );
+            }
+        }
+    }
+
+    let retention = match r.req_table("retention", "keep rules, e.g. daily = 7") {
+        Some(t) => read_retention(t),
+        None => None,
+    };
+
+    let mut dr_copies = Vec::new();
+    let mut seen_regions = std::collections::BTreeSet::new();
+    for t in r.opt_tables("dr_copies") {
+        let region = t.req_parsed("region", "the DR region, e.g. \"us-west-2\"", check_region);
+        let vault = t.opt_str("vault");
+        let retention = match t.req_table("retention", "keep rules for the copies") {
+            Some(rt) => read_retention(rt),
+            None => None,
+        };
+        if let Some(region) = &region {
+            if ctx.primary_region.as_deref() == Some(region.value.as_str()) {
+                file.error(
+                    region.span.clone(),
+                    &region.key,
+                    format!(
+                        "a DR copy to {} is in the site's primary region; a disaster-recovery copy \
+                         must go to another region (the site's DR region is {})",
+                        region.value,
+                        ctx.dr_region.as_deref().unwrap_or("not set")
+                    ),
+                );
+            }
+            if !seen_regions.insert(region.value.clone()) {
+                file.error(region.span.clone(), &region.key, format!("a second DR copy to {}; one per region", region.value));
+            }
+        }
+        if kind.as_ref().is_some_and(|k| k.value == ComponentKind::Efs) && vault.is_none() && !t.has("vault") {
+            file.error(
+                t.span(),
+                &t.key_path("vault"),
+                "missing required key `vault`: EFS copies go to an AWS Backup vault in the DR region",
+            );
+        }
+        let tspan = t.span();
+        t.finish();
+        if let (Some(region), Some(retention)) = (region, retention) {
+            dr_copies.push(DrCopy {
+                region: region.value,
+                retention,
+                vault: vault.map(|v| v.value),
+            });
+        } else {
+            let _ = tspan;
+        }
+    }
+
+    let hooks = match r.opt_table("hooks") {
+        Some(h) => {
+            let pre = h.opt_table("pre").and_then(read_hook);
+            let post = h.opt_table("post").and_then(read_hook);
+            h.finish();
+            Hooks { pre, post }
+        }
+        None => Hooks::default(),
+    };
+    let tags = r.opt_string_map("tags");
+    for (k, _) in &tags {
+        if k.starts_with("wpbackup:") {
+            file.error(r.span(), &format!("tags.{k}"), "tags starting with `wpbackup:` are reserved for wpbackup's own");
+        }
+    }
+
+    let target = match &kind {
+        Some(k) => read_target(&r, k.value),
+        None => None,
+    };
+
+    if r.has("pitr_days") {
+        // A common slip: the PITR window belongs in [aurora].
+        let _ = r.opt_int("pitr_days");
+        file.error(r.span(), "pitr_days", "`pitr_days` belongs in the [aurora] table");
+    }
+
+    r.finish();
+    if file.has_errors() {
+        return None;
+    }
+    Some(Policy {
+        name: name?.value,
+        kind: kind?.value,
+        description,
+        schedule: schedule?.value,
+        rpo: rpo?.value,
+        wait_timeout,
+        retention: retention?,
+        dr_copies,
+        hooks,
+        tags,
+        target: target?,
+        source: PolicySource {
+            path: file.path.clone(),
+            content_hash: content_hash(&file.text),
+            body: file.text.clone(),
+        },
+    })
+}
+
+fn read_retention(t: TableReader<'_, '_>) -> Option<Retention> {
+    let count = |k: &str| t.opt_count(k).map(|a| a.value);
+    let retention = Retention {
+        keep_last: count("keep_last"),
+        hourly: count("hourly"),
+        daily: count("daily"),
+        weekly: count("weekly"),
+        monthly: count("monthly"),
+        yearly: count("yearly"),
+        within: t.opt_parsed("within", parse_duration).map(|a| a.value),
+    };
+    let ok = !t.file.has_errors();
+    if retention.keeps_nothing() {
+        t.file.error(
+            t.span(),
+            &t.key_path(""),
+            "retention keeps nothing: set at least one of keep_last, hourly, daily, weekly, \
+             monthly, yearly above 0, or within = \"<duration>\"",
+        );
+    }
+    t.finish();
+    ok.then_some(retention)
+}
+
+fn read_hook(t: TableReader<'_, '_>) -> Option<Hook> {
+    let command = t.opt_command("command");
+    if command.is_none() && !t.has("command") {
+        t.file.error(t.span(), &t.key_path("command"), "missing required key `command` (a string run by sh -c, or an argv array)");
+    }
+    let timeout = t
+        .opt_parsed("timeout", check_duration)
+        .map(|a| a.value)
+        .unwrap_or(Duration::from_secs(300));
+    let on_error = t
+        .opt_parsed("on_error", |s| match s {
+            "fail" => Ok(OnError::Fail),
+            "continue" => Ok(OnError::Continue),
+            other => Err(format!("unknown on_error {other:?}; expected \"fail\" or \"continue\"")),
+        })
+        .map(|a| a.value)
+        .unwrap_or(OnError::Fail);
+    t.finish();
+    Some(Hook {
+        command: command?.value,
+        timeout,
+        on_error,
+    })
+}
+
+fn read_target(r: &TableReader<'_, '_>, kind: ComponentKind) -> Option<Target> {
+    let (table, what) = match kind {
+        ComponentKind::LightsailInstance => ("lightsail", "instance_name"),
+        ComponentKind::Ec2Instance => ("ec2", "instance_id"),
+        ComponentKind::AuroraCluster => ("aurora", "cluster_identifier and pitr_days"),
+        ComponentKind::Efs => ("efs", "file_system_id, vault and iam_role_arn"),
+        ComponentKind::S3Bucket => ("s3", "bucket and dr_bucket"),
+    };
+    let t = r.req_table(table, &format!("the {kind} settings: {what}"))?;
+    let target = match kind {
+        ComponentKind::LightsailInstance => {
+            let instance_name = t.req_str("instance_name", "the Lightsail instance name");
+            let auto = t.opt_parsed("auto_snapshot_time", |s| {
+                let ok = s.len() == 5
+                    && s.as_bytes()[2] == b':'
+                    && s[..2].parse::<u8>().is_ok_and(|h| h < 24)
+                    && &s[3..] == "00";
+                if ok {
+                    Ok(s.to_string())
+                } else {
+                    Err(format!("{s:?} is not a whole hour; Lightsail takes the daily auto-snapshot at \"HH:00\" UTC, e.g. \"06:00\""))
+                }
+            });
+            Some(Target::LightsailInstance {
+                instance_name: instance_name?.value,
+                auto_snapshot_time: auto.map(|a| a.value),
+            })
+        }
+        ComponentKind::Ec2Instance => {
+            let instance_id = t.req_parsed("instance_id", "the EC2 instance id, e.g. \"i-0abc…\"", |s| {
+                if s.starts_with("i-") && s.len() > 2 {
+                    Ok(s.to_string())
+                } else {
+                    Err(format!("{s:?} is not an instance id; expected \"i-\" followed by hex digits"))
+                }
+            });
+            let no_reboot = t.opt_bool("no_reboot").unwrap_or(true);
+            Some(Target::Ec2Instance {
+                instance_id: instance_id?.value,
+                no_reboot,
+            })
+        }
+        ComponentKind::AuroraCluster => {
+            let id = t.req_str("cluster_identifier", "the DB cluster identifier");
+            let pitr = t.opt_int("pitr_days");
+            if pitr.is_none() && !t.has("pitr_days") {
+                t.file.error(t.span(), &t.key_path("pitr_days"), "missing required key `pitr_days` (the continuous-backup window, 1-35 days)");
+            }
+            let pitr = pitr.and_then(|p| {
+                if (1..=35).contains(&p.value) {
+                    Some(p.value as u32)
+                } else {
+                    t.file.error(p.span, &p.key, format!("pitr_days = {} is outside 1-35, the backup retention period Aurora accepts", p.value));
+                    None
+                }
+            });
+            Some(Target::AuroraCluster {
+                cluster_identifier: id?.value,
+                pitr_days: pitr?,
+            })
+        }
+        ComponentKind::Efs => {
+            let fs = t.req_parsed("file_system_id", "the EFS file system id, e.g. \"fs-0abc…\"", |s| {
+                if s.starts_with("fs-") && s.len() > 3 {
+                    Ok(s.to_string())
+                } else {
+                    Err(format!("{s:?} is not a file system id; expected \"fs-\" followed by hex digits"))
+                }
+            });
+            let vault = t.req_str("vault", "the AWS Backup vault name");
+            let role = t.req_parsed("iam_role_arn", "the IAM role AWS Backup assumes", |s| {
+                if s.starts_with("arn:") && s.contains(":iam::") && s.contains(":role/") {
+                    Ok(s.to_string())
+                } else {
+                    Err(format!("{s:?} is not an IAM role ARN; expected arn:aws:iam::<account>:role/<name>"))
+                }
+            });
+            Some(Target::Efs {
+                file_system_id: fs?.value,
+                vault: vault?.value,
+                iam_role_arn: role?.value,
+            })
+        }
+        ComponentKind::S3Bucket => {
+            let bucket = t.req_str("bucket", "the source bucket");
+            let dr_bucket = t.req_str("dr_bucket", "the replica bucket in the DR region");
+            let days = t.opt_count("noncurrent_version_days").map(|a| a.value);
+            if let (Some(b), Some(d)) = (&bucket, &dr_bucket) {
+                if b.value == d.value {
+                    t.file.error(d.span.clone(), &d.key, "dr_bucket must be a different bucket from bucket");
+                }
+            }
+            Some(Target::S3Bucket {
+                bucket: bucket?.value,
+                dr_bucket: dr_bucket?.value,
+                noncurrent_version_days: days,
+            })
+        }
+    };
+    t.finish();
+    target
+}

@@ -1,0 +1,9 @@
+//! The pure core: no I/O, no async, no SQL, no SDK types. Time is always passed in.
+
+pub mod model;
+pub mod names;
+pub mod policy;
+pub mod schedule;
+pub mod selection;
+pub mod site;
+pub mod time;

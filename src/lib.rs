@@ -1,0 +1,13 @@
+//! wpbackup — backup and disaster-recovery orchestrator for WordPress sites on AWS.
+//!
+//! Layers (outside in): `cli` → `engine` → `domain` (pure), with `cloud` ports
+//! implemented by `cloud::sim` (the embedded default) and, later, `cloud::aws`;
+//! `catalog` is the only code that speaks SQL. See `docs/architecture.md`.
+
+pub mod catalog;
+pub mod cli;
+pub mod cloud;
+pub mod config;
+pub mod domain;
+pub mod engine;
+pub mod exit;
