@@ -1,1 +1,191 @@
-pub fn main() -> i32 { 0 }
+//! The command line: parse, build a context, call the engine, render. `anyhow` lives
+//! here and nowhere below; every failure maps to a documented exit code.
+
+mod init;
+mod points;
+mod policy;
+mod render;
+mod run;
+mod runs;
+mod sim;
+
+use crate::catalog::{Catalog, CatalogError};
+use crate::config::{self, ConfigError};
+use crate::domain::site::Config;
+use crate::engine::{Engine, EngineError};
+use crate::exit;
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::{Path, PathBuf};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "wpbackup",
+    version,
+    about = "Backup and disaster recovery for WordPress sites on AWS",
+    long_about = "Backup and disaster recovery for WordPress sites on AWS.\n\n\
+    Start with `wpbackup init --sandbox DIR`, then `wpbackup --config DIR/wpbackup.toml run --all`.\n\
+    Exit codes: 0 ok, 1 partial/warnings, 2 failed, 64 usage, 65 invalid config/policy, \
+    69 cloud unavailable, 70 internal, 74 catalog (see docs/exit-codes.md)."
+)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(
+        long,
+        global = true,
+        default_value = "wpbackup.toml",
+        env = "WPBACKUP_CONFIG"
+    )]
+    pub config: PathBuf,
+    /// Machine-readable JSON on stdout instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Log format on stderr (level from WPBACKUP_LOG or RUST_LOG, default "info").
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Write a ready-to-run sandbox (simulated AWS, one site of each deployment).
+    Init(init::InitArgs),
+    /// Validate policy files.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
+    /// Take recovery points now (one-shot; for system cron or by hand).
+    Run(run::RunArgs),
+    /// List recovery points in the catalog.
+    Points(points::PointsArgs),
+    /// List recent runs and how they ended.
+    Runs(runs::RunsArgs),
+    /// Control the simulator (fault injection, resource settings).
+    #[command(subcommand)]
+    Sim(sim::SimCommand),
+}
+
+/// An error with the exit code it maps to.
+pub struct Failure {
+    pub code: i32,
+    pub error: anyhow::Error,
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        let error: anyhow::Error = e.into();
+        let code = if error.downcast_ref::<ConfigError>().is_some() {
+            exit::INVALID_CONFIG
+        } else if let Some(e) = error.downcast_ref::<EngineError>() {
+            match e {
+                EngineError::Catalog(_) => exit::CATALOG,
+                EngineError::ProviderUnavailable { .. } => exit::CLOUD_UNAVAILABLE,
+                EngineError::UnknownSite(..) | EngineError::UnknownPolicy(..) => exit::USAGE,
+            }
+        } else if error.downcast_ref::<crate::cloud::CloudError>().is_some() {
+            exit::CLOUD_UNAVAILABLE
+        } else if error.downcast_ref::<CatalogError>().is_some() {
+            exit::CATALOG
+        } else if error
+            .downcast_ref::<crate::domain::time::TimeParseError>()
+            .is_some()
+        {
+            exit::USAGE
+        } else {
+            exit::INTERNAL
+        };
+        Failure { code, error }
+    }
+}
+
+pub type CliResult = Result<i32, Failure>;
+
+pub fn usage(msg: impl Into<String>) -> Failure {
+    Failure {
+        code: exit::USAGE,
+        error: anyhow::anyhow!(msg.into()),
+    }
+}
+
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            return code;
+        }
+    };
+    init_logging(cli.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    match runtime.block_on(dispatch(&cli)) {
+        Ok(code) => code,
+        Err(f) => {
+            eprintln!("error: {:#}", f.error);
+            f.code
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("WPBACKUP_LOG")
+        .or_else(|_| EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+async fn dispatch(cli: &Cli) -> CliResult {
+    match &cli.command {
+        Command::Init(a) => init::run(cli, a),
+        Command::Policy(c) => policy::run(cli, c),
+        Command::Run(a) => run::run(cli, a).await,
+        Command::Points(a) => points::run(cli, a).await,
+        Command::Runs(a) => runs::run(cli, a).await,
+        Command::Sim(c) => sim::run(cli, c).await,
+    }
+}
+
+/// Load the configuration; warnings go to stderr, errors fail with every problem listed.
+/// (`policy check` shows warnings; other commands log them at debug level.)
+pub fn load_config(path: &Path) -> Result<Config, Failure> {
+    let now = chrono::Utc::now();
+    let (config, warnings) = config::load(path, now)?;
+    for w in warnings {
+        tracing::debug!("{w}");
+    }
+    Ok(config)
+}
+
+/// Configuration + catalog + engine, ready for a command.
+pub async fn engine(cli: &Cli, create_catalog: bool) -> Result<Engine, Failure> {
+    let config = load_config(&cli.config)?;
+    let catalog = Catalog::open(&config.catalog_path, create_catalog).await?;
+    Ok(Engine::new(config, catalog))
+}
+
+pub fn print_json<T: serde::Serialize>(value: &T) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("output serialises")
+    );
+}

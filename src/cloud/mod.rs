@@ -137,12 +137,19 @@ pub trait RecoveryPoints: Send + Sync {
         tags: &Tags,
     ) -> CloudResult<ProviderPoint>;
 
-    async fn delete_point(&self, kind: PointKind, region: &str, provider_id: &str)
-        -> CloudResult<()>;
+    async fn delete_point(
+        &self,
+        kind: PointKind,
+        region: &str,
+        provider_id: &str,
+    ) -> CloudResult<()>;
 
     /// Every wpbackup-tagged point of `site` in `region`.
-    async fn list_managed_points(&self, site: &str, region: &str)
-        -> CloudResult<Vec<ProviderPoint>>;
+    async fn list_managed_points(
+        &self,
+        site: &str,
+        region: &str,
+    ) -> CloudResult<Vec<ProviderPoint>>;
 }
 
 /// One live setting that a component's recoverability depends on.
@@ -160,6 +167,10 @@ pub struct SettingCheck {
 #[async_trait]
 pub trait ProtectionSettings: Send + Sync {
     async fn inspect(&self, target: &Target, region: &str) -> CloudResult<Vec<SettingCheck>>;
+
+    /// Turn on what the policy asks the provider to do itself (the Lightsail auto-snapshot
+    /// add-on); returns a description of each change made. Never turns anything off.
+    async fn ensure(&self, target: &Target, region: &str) -> CloudResult<Vec<String>>;
 }
 
 /// Everything the engine needs from one site's cloud.

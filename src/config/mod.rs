@@ -7,7 +7,9 @@ pub mod reader;
 
 use crate::domain::names::check_identifier;
 use crate::domain::policy::Policy;
-use crate::domain::site::{AwsSettings, Config, EntryPoint, HealthCheck, Provider, SimSettings, Site};
+use crate::domain::site::{
+    AwsSettings, Config, EntryPoint, HealthCheck, Provider, SimSettings, Site,
+};
 use chrono::{DateTime, Utc};
 use policy::{check_region, read_policy, PolicyContext};
 use reader::{Diagnostic, Severity, SourceFile, TableReader};
@@ -60,6 +62,31 @@ pub fn load(path: &Path, now: DateTime<Utc>) -> Result<(Config, Vec<Diagnostic>)
         return Err(ConfigError { diagnostics });
     }
     Ok((config, diagnostics))
+}
+
+/// Load and validate `wpbackup.toml` alone, leaving every site's policies empty.
+pub fn load_without_policies(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        diagnostics: vec![Diagnostic {
+            severity: Severity::Error,
+            file: path.to_path_buf(),
+            line: 0,
+            column: 0,
+            key: String::new(),
+            message: format!("cannot read the configuration: {e}"),
+        }],
+    })?;
+    let file = SourceFile::new(path, text);
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let parsed = read_config(&file, &base);
+    let diagnostics = file.take_diagnostics();
+    match parsed {
+        Some(mut c) if !diagnostics.iter().any(|d| d.severity == Severity::Error) => {
+            c.path = path.to_path_buf();
+            Ok(c)
+        }
+        _ => Err(ConfigError { diagnostics }),
+    }
 }
 
 pub fn site_context(site: &Site) -> PolicyContext {
@@ -154,10 +181,7 @@ pub fn check_policy_files(
 }
 
 fn name_span(file: &SourceFile) -> std::ops::Range<usize> {
-    file.text
-        .find("name")
-        .map(|i| i..i + 4)
-        .unwrap_or(0..0)
+    file.text.find("name").map(|i| i..i + 4).unwrap_or(0..0)
 }
 
 fn read_config(file: &SourceFile, base: &Path) -> Option<Config> {
@@ -168,9 +192,16 @@ fn read_config(file: &SourceFile, base: &Path) -> Option<Config> {
         Some(v) => file.error(
             v.span,
             "version",
-            format!("unsupported configuration version {}; this wpbackup reads version 1", v.value),
+            format!(
+                "unsupported configuration version {}; this wpbackup reads version 1",
+                v.value
+            ),
         ),
-        None if !r.has("version") => file.error(0..0, "version", "missing required key `version`; add `version = 1` at the top"),
+        None if !r.has("version") => file.error(
+            0..0,
+            "version",
+            "missing required key `version`; add `version = 1` at the top",
+        ),
         None => {}
     }
     let catalog = r
@@ -193,14 +224,22 @@ fn read_config(file: &SourceFile, base: &Path) -> Option<Config> {
     };
     let site_tables = r.opt_tables("sites");
     if site_tables.is_empty() && !r.has("sites") {
-        file.error(r.span(), "sites", "missing required key `sites`: add at least one [[sites]] table");
+        file.error(
+            r.span(),
+            "sites",
+            "missing required key `sites`: add at least one [[sites]] table",
+        );
     }
     let mut sites = Vec::new();
     let mut names = BTreeMap::new();
     for t in site_tables {
         if let Some(site) = read_site(&t, base) {
             if names.insert(site.name.clone(), ()).is_some() {
-                file.error(t.span(), &t.key_path("name"), format!("duplicate site name {:?}", site.name));
+                file.error(
+                    t.span(),
+                    &t.key_path("name"),
+                    format!("duplicate site name {:?}", site.name),
+                );
             }
             sites.push(site);
         }
@@ -230,24 +269,40 @@ fn read_config(file: &SourceFile, base: &Path) -> Option<Config> {
 
 fn read_site(t: &TableReader<'_, '_>, base: &Path) -> Option<Site> {
     let file = t.file;
-    let name = t.req_parsed("name", "the site's name, e.g. \"blog\"", |s| check_identifier(s).map(|_| s.to_string()));
+    let name = t.req_parsed("name", "the site's name, e.g. \"blog\"", |s| {
+        check_identifier(s).map(|_| s.to_string())
+    });
     let provider = t.req_parsed("provider", "\"aws\" or \"sim\"", |s| match s {
         "aws" => Ok(Provider::Aws),
         "sim" => Ok(Provider::Sim),
         o => Err(format!("unknown provider {o:?}; expected \"aws\" (real AWS) or \"sim\" (the built-in simulator)")),
     });
-    let region = t.req_parsed("region", "the primary region, e.g. \"us-east-1\"", check_region);
-    let dr_region = t.req_parsed("dr_region", "the disaster-recovery region, e.g. \"us-west-2\"", check_region);
+    let region = t.req_parsed(
+        "region",
+        "the primary region, e.g. \"us-east-1\"",
+        check_region,
+    );
+    let dr_region = t.req_parsed(
+        "dr_region",
+        "the disaster-recovery region, e.g. \"us-west-2\"",
+        check_region,
+    );
     if let (Some(a), Some(b)) = (&region, &dr_region) {
         if a.value == b.value {
             file.error(b.span.clone(), &b.key, "dr_region must differ from region: a copy in the same region does not survive a regional outage");
         }
     }
     let timezone = t
-        .opt_parsed("timezone", |s| s.parse::<chrono_tz::Tz>().map_err(|_| format!("unknown time zone {s:?}; use an IANA name such as \"Europe/Berlin\"")))
+        .opt_parsed("timezone", |s| {
+            s.parse::<chrono_tz::Tz>().map_err(|_| {
+                format!("unknown time zone {s:?}; use an IANA name such as \"Europe/Berlin\"")
+            })
+        })
         .map(|a| a.value)
         .unwrap_or(chrono_tz::UTC);
-    let policies = t.req_str("policies", "the directory of this site's policy files").map(|p| base.join(p.value));
+    let policies = t
+        .req_str("policies", "the directory of this site's policy files")
+        .map(|p| base.join(p.value));
 
     let entry_point = t.req_table("entry_point", "lightsail_static_ip or ec2_elastic_ip_allocation").and_then(|e| {
         let ls = e.opt_str("lightsail_static_ip");

@@ -33,8 +33,14 @@ pub fn check_region(s: &str) -> Result<String, String> {
     let parts: Vec<&str> = s.split('-').collect();
     let ok = parts.len() >= 3
         && parts[0].len() == 2
-        && parts.iter().all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()))
-        && parts.last().is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()));
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()));
     if ok {
         Ok(s.to_string())
     } else {
@@ -63,8 +69,9 @@ pub fn read_policy(file: &SourceFile, ctx: &PolicyContext, now: DateTime<Utc>) -
             v.span,
             "version",
             format!(
-                "unsupported policy format version {}; this wpbackup reads version {:?}",
-                v.value, SUPPORTED_VERSIONS
+                "unsupported policy format version {}; this wpbackup reads version {}",
+                v.value,
+                SUPPORTED_VERSIONS.map(|v| v.to_string()).join(", ")
             ),
         ),
         None if !r.has("version") => file.error(
@@ -83,22 +90,35 @@ pub fn read_policy(file: &SourceFile, ctx: &PolicyContext, now: DateTime<Utc>) -
     }
     let kind_names = ComponentKind::ALL.map(|k| k.as_str()).join(", ");
     let kind = r.req_parsed("kind", "one of the component kinds", |s| {
-        ComponentKind::parse(s).ok_or_else(|| format!("unknown kind {s:?}; expected one of: {kind_names}"))
+        ComponentKind::parse(s)
+            .ok_or_else(|| format!("unknown kind {s:?}; expected one of: {kind_names}"))
     });
     let description = r.opt_str("description").map(|s| s.value);
 
     let zone: Option<Tz> = match r.opt_parsed("timezone", |s| {
-        s.parse::<Tz>()
-            .map_err(|_| format!("unknown time zone {s:?}; use an IANA name such as \"UTC\" or \"Europe/Berlin\""))
+        s.parse::<Tz>().map_err(|_| {
+            format!(
+                "unknown time zone {s:?}; use an IANA name such as \"UTC\" or \"Europe/Berlin\""
+            )
+        })
     }) {
         Some(z) => Some(z.value),
         None if r.has("timezone") => None,
         None => Some(chrono_tz::UTC),
     };
-    let schedule = r.req_parsed("schedule", "a 5-field cron expression, e.g. \"0 3 * * *\"", |s| {
-        CronSchedule::parse(s, zone.unwrap_or(chrono_tz::UTC)).map_err(|e| format!("invalid cron expression: {e}"))
-    });
-    let rpo = r.req_parsed("rpo", "the recovery point objective, e.g. \"24h\"", check_duration);
+    let schedule = r.req_parsed(
+        "schedule",
+        "a 5-field cron expression, e.g. \"0 3 * * *\"",
+        |s| {
+            CronSchedule::parse(s, zone.unwrap_or(chrono_tz::UTC))
+                .map_err(|e| format!("invalid cron expression: {e}"))
+        },
+    );
+    let rpo = r.req_parsed(
+        "rpo",
+        "the recovery point objective, e.g. \"24h\"",
+        check_duration,
+    );
     let wait_timeout = r
         .opt_parsed("wait_timeout", check_duration)
         .map(|d| d.value)
@@ -149,10 +169,17 @@ pub fn read_policy(file: &SourceFile, ctx: &PolicyContext, now: DateTime<Utc>) -
                 );
             }
             if !seen_regions.insert(region.value.clone()) {
-                file.error(region.span.clone(), &region.key, format!("a second DR copy to {}; one per region", region.value));
+                file.error(
+                    region.span.clone(),
+                    &region.key,
+                    format!("a second DR copy to {}; one per region", region.value),
+                );
             }
         }
-        if kind.as_ref().is_some_and(|k| k.value == ComponentKind::Efs) && vault.is_none() && !t.has("vault") {
+        if kind.as_ref().is_some_and(|k| k.value == ComponentKind::Efs)
+            && vault.is_none()
+            && !t.has("vault")
+        {
             file.error(
                 t.span(),
                 &t.key_path("vault"),
@@ -182,9 +209,13 @@ pub fn read_policy(file: &SourceFile, ctx: &PolicyContext, now: DateTime<Utc>) -
         None => Hooks::default(),
     };
     let tags = r.opt_string_map("tags");
-    for (k, _) in &tags {
+    for k in tags.keys() {
         if k.starts_with("wpbackup:") {
-            file.error(r.span(), &format!("tags.{k}"), "tags starting with `wpbackup:` are reserved for wpbackup's own");
+            file.error(
+                r.span(),
+                &format!("tags.{k}"),
+                "tags starting with `wpbackup:` are reserved for wpbackup's own",
+            );
         }
     }
 
@@ -196,7 +227,11 @@ pub fn read_policy(file: &SourceFile, ctx: &PolicyContext, now: DateTime<Utc>) -
     if r.has("pitr_days") {
         // A common slip: the PITR window belongs in [aurora].
         let _ = r.opt_int("pitr_days");
-        file.error(r.span(), "pitr_days", "`pitr_days` belongs in the [aurora] table");
+        file.error(
+            r.span(),
+            "pitr_days",
+            "`pitr_days` belongs in the [aurora] table",
+        );
     }
 
     r.finish();
@@ -250,7 +285,11 @@ fn read_retention(t: TableReader<'_, '_>) -> Option<Retention> {
 fn read_hook(t: TableReader<'_, '_>) -> Option<Hook> {
     let command = t.opt_command("command");
     if command.is_none() && !t.has("command") {
-        t.file.error(t.span(), &t.key_path("command"), "missing required key `command` (a string run by sh -c, or an argv array)");
+        t.file.error(
+            t.span(),
+            &t.key_path("command"),
+            "missing required key `command` (a string run by sh -c, or an argv array)",
+        );
     }
     let timeout = t
         .opt_parsed("timeout", check_duration)
@@ -260,7 +299,9 @@ fn read_hook(t: TableReader<'_, '_>) -> Option<Hook> {
         .opt_parsed("on_error", |s| match s {
             "fail" => Ok(OnError::Fail),
             "continue" => Ok(OnError::Continue),
-            other => Err(format!("unknown on_error {other:?}; expected \"fail\" or \"continue\"")),
+            other => Err(format!(
+                "unknown on_error {other:?}; expected \"fail\" or \"continue\""
+            )),
         })
         .map(|a| a.value)
         .unwrap_or(OnError::Fail);
@@ -301,13 +342,19 @@ fn read_target(r: &TableReader<'_, '_>, kind: ComponentKind) -> Option<Target> {
             })
         }
         ComponentKind::Ec2Instance => {
-            let instance_id = t.req_parsed("instance_id", "the EC2 instance id, e.g. \"i-0abc…\"", |s| {
-                if s.starts_with("i-") && s.len() > 2 {
-                    Ok(s.to_string())
-                } else {
-                    Err(format!("{s:?} is not an instance id; expected \"i-\" followed by hex digits"))
-                }
-            });
+            let instance_id = t.req_parsed(
+                "instance_id",
+                "the EC2 instance id, e.g. \"i-0abc…\"",
+                |s| {
+                    if s.starts_with("i-") && s.len() > 2 {
+                        Ok(s.to_string())
+                    } else {
+                        Err(format!(
+                            "{s:?} is not an instance id; expected \"i-\" followed by hex digits"
+                        ))
+                    }
+                },
+            );
             let no_reboot = t.opt_bool("no_reboot").unwrap_or(true);
             Some(Target::Ec2Instance {
                 instance_id: instance_id?.value,
@@ -318,7 +365,11 @@ fn read_target(r: &TableReader<'_, '_>, kind: ComponentKind) -> Option<Target> {
             let id = t.req_str("cluster_identifier", "the DB cluster identifier");
             let pitr = t.opt_int("pitr_days");
             if pitr.is_none() && !t.has("pitr_days") {
-                t.file.error(t.span(), &t.key_path("pitr_days"), "missing required key `pitr_days` (the continuous-backup window, 1-35 days)");
+                t.file.error(
+                    t.span(),
+                    &t.key_path("pitr_days"),
+                    "missing required key `pitr_days` (the continuous-backup window, 1-35 days)",
+                );
             }
             let pitr = pitr.and_then(|p| {
                 if (1..=35).contains(&p.value) {
@@ -346,7 +397,9 @@ fn read_target(r: &TableReader<'_, '_>, kind: ComponentKind) -> Option<Target> {
                 if s.starts_with("arn:") && s.contains(":iam::") && s.contains(":role/") {
                     Ok(s.to_string())
                 } else {
-                    Err(format!("{s:?} is not an IAM role ARN; expected arn:aws:iam::<account>:role/<name>"))
+                    Err(format!(
+                        "{s:?} is not an IAM role ARN; expected arn:aws:iam::<account>:role/<name>"
+                    ))
                 }
             });
             Some(Target::Efs {
@@ -361,7 +414,11 @@ fn read_target(r: &TableReader<'_, '_>, kind: ComponentKind) -> Option<Target> {
             let days = t.opt_count("noncurrent_version_days").map(|a| a.value);
             if let (Some(b), Some(d)) = (&bucket, &dr_bucket) {
                 if b.value == d.value {
-                    t.file.error(d.span.clone(), &d.key, "dr_bucket must be a different bucket from bucket");
+                    t.file.error(
+                        d.span.clone(),
+                        &d.key,
+                        "dr_bucket must be a different bucket from bucket",
+                    );
                 }
             }
             Some(Target::S3Bucket {

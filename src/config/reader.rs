@@ -107,7 +107,7 @@ impl SourceFile {
 
     pub fn take_diagnostics(&self) -> Vec<Diagnostic> {
         let mut d = std::mem::take(&mut *self.diags.borrow_mut());
-        d.sort_by(|a, b| (a.line, a.column).cmp(&(b.line, b.column)));
+        d.sort_by_key(|a| (a.line, a.column));
         d
     }
 
@@ -171,7 +171,9 @@ impl<'a, 'i> TableReader<'a, 'i> {
     }
 
     pub fn key_path(&self, key: &str) -> String {
-        if self.prefix.is_empty() {
+        if key.is_empty() {
+            self.prefix.clone()
+        } else if self.prefix.is_empty() {
             key.to_string()
         } else {
             format!("{}.{key}", self.prefix)
@@ -241,17 +243,19 @@ impl<'a, 'i> TableReader<'a, 'i> {
     pub fn opt_int(&self, key: &str) -> Option<At<i64>> {
         let v = self.raw(key)?;
         match v.get_ref() {
-            DeValue::Integer(i) => match i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()) {
-                Ok(n) => Some(At {
-                    value: n,
-                    span: v.span(),
-                    key: self.key_path(key),
-                }),
-                Err(_) => {
-                    self.wrong_type(key, v, "an integer that fits in 64 bits");
-                    None
+            DeValue::Integer(i) => {
+                match i64::from_str_radix(&i.as_str().replace('_', ""), i.radix()) {
+                    Ok(n) => Some(At {
+                        value: n,
+                        span: v.span(),
+                        key: self.key_path(key),
+                    }),
+                    Err(_) => {
+                        self.wrong_type(key, v, "an integer that fits in 64 bits");
+                        None
+                    }
                 }
-            },
+            }
             _ => {
                 self.wrong_type(key, v, "an integer");
                 None
@@ -420,7 +424,10 @@ impl<'a, 'i> TableReader<'a, 'i> {
                             self.file.error(
                                 item.span(),
                                 &self.key_path(key),
-                                format!("expected every argument to be a string, found {}", type_name(other)),
+                                format!(
+                                    "expected every argument to be a string, found {}",
+                                    type_name(other)
+                                ),
                             );
                             return None;
                         }

@@ -51,9 +51,11 @@ impl Clock for ManualClock {
 
 /// Why an instant given by a person could not be understood.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("cannot read {input:?} as a time: {reason}. Accepted: RFC 3339 (2026-11-27T14:05:00Z), \
+#[error(
+    "cannot read {input:?} as a time: {reason}. Accepted: RFC 3339 (2026-11-27T14:05:00Z), \
 a local time with an optional zone (\"2026-11-27 14:05\", \"2026-11-27 14:05 Europe/Berlin\"), \
-a date (2026-11-27), a relative time (\"2h ago\", \"90m ago\", \"3 days ago\") or \"now\"")]
+a date (2026-11-27), a relative time (\"2h ago\", \"90m ago\", \"3 days ago\") or \"now\""
+)]
 pub struct TimeParseError {
     pub input: String,
     pub reason: String,
@@ -122,9 +124,8 @@ fn parse_naive(s: &str) -> Option<NaiveDateTime> {
 
 /// Parse a duration such as "24h", "7d", "90m", "1h 30m".
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim()).map_err(|e| {
-        format!("{e}; write a duration such as \"30m\", \"6h\", \"7d\" or \"1h 30m\"")
-    })
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("{e}; write a duration such as \"30m\", \"6h\", \"7d\" or \"1h 30m\""))
 }
 
 /// Render a duration compactly for people ("2h 5m", "3d 4h").

@@ -1,1 +1,125 @@
+//! Orchestration: runs policies against a site's cloud and records everything in the
+//! catalog. Time comes from an injected clock; waiting goes through an injected sleeper.
 
+pub mod hooks;
+pub mod run;
+
+use crate::catalog::{Catalog, CatalogError};
+use crate::cloud::retry::{RetryPolicy, Retrying};
+use crate::cloud::sim::SimCloud;
+use crate::cloud::Cloud;
+use crate::domain::site::{Config, Provider, Site};
+use crate::domain::time::{Clock, SystemClock};
+use async_trait::async_trait;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(
+        "site {site:?} uses provider \"aws\", which this build does not implement yet; \
+             use provider = \"sim\" (the simulator) until the AWS adapters land"
+    )]
+    ProviderUnavailable { site: String },
+    #[error("no site named {0:?} in the configuration; known sites: {1}")]
+    UnknownSite(String, String),
+    #[error("no policy named {0:?}; known policies: {1}")]
+    UnknownPolicy(String, String),
+}
+
+/// How the engine waits (real time, or virtual time in tests and `simulate`).
+#[async_trait]
+pub trait Sleeper: Send + Sync {
+    async fn sleep(&self, d: Duration);
+}
+
+pub struct TokioSleeper;
+
+#[async_trait]
+impl Sleeper for TokioSleeper {
+    async fn sleep(&self, d: Duration) {
+        tokio::time::sleep(d).await;
+    }
+}
+
+/// Sleeping advances a manual clock instead of waiting: simulated hours pass instantly.
+pub struct VirtualSleeper(pub Arc<crate::domain::time::ManualClock>);
+
+#[async_trait]
+impl Sleeper for VirtualSleeper {
+    async fn sleep(&self, d: Duration) {
+        self.0.advance(d);
+        tokio::task::yield_now().await;
+    }
+}
+
+/// What the engine works with: the configuration, catalog, clock, and how to wait.
+#[derive(Clone)]
+pub struct Engine {
+    pub config: Arc<Config>,
+    pub catalog: Catalog,
+    pub clock: Arc<dyn Clock>,
+    pub sleeper: Arc<dyn Sleeper>,
+    /// Override of the poll interval (otherwise per provider).
+    pub poll_interval: Option<Duration>,
+}
+
+impl Engine {
+    pub fn new(config: Config, catalog: Catalog) -> Self {
+        Self {
+            config: Arc::new(config),
+            catalog,
+            clock: Arc::new(SystemClock),
+            sleeper: Arc::new(TokioSleeper),
+            poll_interval: None,
+        }
+    }
+
+    pub fn site(&self, name: &str) -> Result<&Site, EngineError> {
+        self.config.site(name).ok_or_else(|| {
+            EngineError::UnknownSite(
+                name.to_string(),
+                self.config
+                    .sites
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+        })
+    }
+
+    /// The simulator behind this configuration (for fault injection and content checks).
+    pub fn sim(&self) -> SimCloud {
+        SimCloud::new(
+            &self.config.sim.state_file,
+            self.clock.clone(),
+            self.config.sim.creating_for,
+        )
+    }
+
+    /// The ports for one site's provider.
+    pub fn cloud_for(&self, site: &Site) -> Result<Cloud, EngineError> {
+        match site.provider {
+            Provider::Sim => {
+                let sim = Arc::new(Retrying::new(self.sim(), RetryPolicy::default()));
+                Ok(Cloud {
+                    points: sim,
+                    settings: Arc::new(self.sim()),
+                })
+            }
+            Provider::Aws => Err(EngineError::ProviderUnavailable {
+                site: site.name.clone(),
+            }),
+        }
+    }
+
+    pub fn poll_interval_for(&self, site: &Site) -> Duration {
+        self.poll_interval.unwrap_or(match site.provider {
+            Provider::Sim => self.config.sim.poll_interval,
+            Provider::Aws => Duration::from_secs(15),
+        })
+    }
+}

@@ -40,11 +40,9 @@ pub fn content_at(kind: ComponentKind, resource_id: &str, at: DateTime<Utc>) -> 
             12 + generation / 1000,
             3
         ),
-        ComponentKind::S3Bucket => format!(
-            "{} objects, {} versions",
-            50.min(generation),
-            generation
-        ),
+        ComponentKind::S3Bucket => {
+            format!("{} objects, {} versions", 50.min(generation), generation)
+        }
         ComponentKind::Ec2Instance | ComponentKind::LightsailInstance => format!(
             "WordPress 6.{}.{}, PHP 8.3, build {}",
             6 + generation / 4320,

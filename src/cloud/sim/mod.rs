@@ -163,7 +163,10 @@ impl SimCloud {
                 sim_error(
                     CloudErrorKind::Permanent,
                     "sim-state",
-                    format!("{} is not a simulator state file: {e}", self.state_file.display()),
+                    format!(
+                        "{} is not a simulator state file: {e}",
+                        self.state_file.display()
+                    ),
                 )
             })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => SimState {
@@ -213,15 +216,27 @@ impl SimCloud {
             }
             let applies = match &f.kind {
                 FaultKind::Throttle if err.is_none() => {
-                    err = Some(sim_error(CloudErrorKind::Throttled, op_name, "Rate exceeded (simulated ThrottlingException)"));
+                    err = Some(sim_error(
+                        CloudErrorKind::Throttled,
+                        op_name,
+                        "Rate exceeded (simulated ThrottlingException)",
+                    ));
                     true
                 }
                 FaultKind::Transient if err.is_none() => {
-                    err = Some(sim_error(CloudErrorKind::Transient, op_name, "Service unavailable (simulated 503)"));
+                    err = Some(sim_error(
+                        CloudErrorKind::Transient,
+                        op_name,
+                        "Service unavailable (simulated 503)",
+                    ));
                     true
                 }
                 FaultKind::AccessDenied if err.is_none() => {
-                    err = Some(sim_error(CloudErrorKind::AccessDenied, op_name, "User is not authorized to perform this action (simulated)"));
+                    err = Some(sim_error(
+                        CloudErrorKind::AccessDenied,
+                        op_name,
+                        "User is not authorized to perform this action (simulated)",
+                    ));
                     true
                 }
                 FaultKind::Latency { millis } => {
@@ -294,6 +309,10 @@ impl SimCloud {
         self.with_state(|s| std::mem::take(&mut s.faults).len())
     }
 
+    pub fn settings(&self, resource: &str) -> CloudResult<SimResourceSettings> {
+        self.with_state(|s| s.settings.get(resource).cloned().unwrap_or_default())
+    }
+
     pub fn set_settings(&self, resource: &str, settings: SimResourceSettings) -> CloudResult<()> {
         self.with_state(|s| {
             s.settings.insert(resource.to_string(), settings);
@@ -361,10 +380,7 @@ fn provider_id(kind: PointKind, region: &str, id: u64, name: &str) -> (String, S
             let arn = format!("arn:aws:backup:{region}:000000000000:recovery-point:{id:08x}-sim");
             (arn.clone(), arn)
         }
-        PointKind::S3Checkpoint => (
-            name.to_string(),
-            format!("arn:aws:s3:::{name}"),
-        ),
+        PointKind::S3Checkpoint => (name.to_string(), format!("arn:aws:s3:::{name}")),
     }
 }
 
@@ -374,7 +390,8 @@ fn metadata_for(target: &Target, region: &str, id: u64, content: &Content) -> Re
         encrypted: Some(true),
         ..Default::default()
     };
-    m.extra.insert("content_digest".into(), content.digest.clone());
+    m.extra
+        .insert("content_digest".into(), content.digest.clone());
     match target {
         Target::LightsailInstance { .. } => {
             m.bundle_id = Some("medium_3_0".into());
@@ -392,7 +409,8 @@ fn metadata_for(target: &Target, region: &str, id: u64, content: &Content) -> Re
             m.instance_type = Some("db.r6g.large".into());
             m.size_bytes = Some(content.generation * 4096 + (200 << 20));
             m.extra.insert("engine".into(), "aurora-mysql".into());
-            m.extra.insert("db_subnet_group".into(), "wp-db-subnets".into());
+            m.extra
+                .insert("db_subnet_group".into(), "wp-db-subnets".into());
         }
         Target::Efs { .. } => {
             m.size_bytes = Some(content.generation * 250_000 + (120 << 20));
@@ -417,59 +435,70 @@ impl RecoveryPoints for SimCloud {
     ) -> CloudResult<ProviderPoint> {
         let resource = target.resource_id().to_string();
         let creating_until = self.ready_at(self.clock.now());
-        self.faulted(Some(&resource), FaultOp::Create, "CreatePoint", |s, fail, now| {
-            let component_kind = component_kind_of(target);
-            let kind = component_kind.point_kind();
-            if s.points.values().any(|p| p.name == name && p.region == region && p.kind == kind && !p.deleted) {
-                return Err(sim_error(
-                    CloudErrorKind::AlreadyExists,
-                    "CreatePoint",
-                    format!("a {kind} named {name} already exists in {region}"),
-                ));
-            }
-            if let Target::S3Bucket { bucket, dr_bucket, .. } = target {
-                // A checkpoint only means something if history is being kept on both sides.
-                let settings = s.settings.get(bucket.as_str()).cloned().unwrap_or_default();
-                if !settings.versioning || !settings.replication {
+        self.faulted(
+            Some(&resource),
+            FaultOp::Create,
+            "CreatePoint",
+            |s, fail, now| {
+                let component_kind = component_kind_of(target);
+                let kind = component_kind.point_kind();
+                if s.points
+                    .values()
+                    .any(|p| p.name == name && p.region == region && p.kind == kind && !p.deleted)
+                {
                     return Err(sim_error(
-                        CloudErrorKind::Invalid,
+                        CloudErrorKind::AlreadyExists,
                         "CreatePoint",
-                        format!(
+                        format!("a {kind} named {name} already exists in {region}"),
+                    ));
+                }
+                if let Target::S3Bucket {
+                    bucket, dr_bucket, ..
+                } = target
+                {
+                    // A checkpoint only means something if history is being kept on both sides.
+                    let settings = s.settings.get(bucket.as_str()).cloned().unwrap_or_default();
+                    if !settings.versioning || !settings.replication {
+                        return Err(sim_error(
+                            CloudErrorKind::Invalid,
+                            "CreatePoint",
+                            format!(
                             "bucket {bucket}: versioning {} and replication to {dr_bucket} {}; \
                              a checkpoint needs both enabled",
                             on_off(settings.versioning),
                             on_off(settings.replication)
                         ),
-                    ));
+                        ));
+                    }
                 }
-            }
-            let id = s.next_id;
-            s.next_id += 1;
-            let (provider_id, arn) = provider_id(kind, region, id, name);
-            let content = content_at(component_kind, &resource, now);
-            let metadata = metadata_for(target, region, id, &content);
-            let p = SimPoint {
-                kind,
-                component_kind,
-                resource: resource.clone(),
-                region: region.to_string(),
-                name: name.to_string(),
-                provider_id: provider_id.clone(),
-                arn,
-                tags: tags.clone(),
-                created_at: now,
-                ready_at: creating_until,
-                point_time: now,
-                will_fail: fail,
-                deleted: false,
-                source: None,
-                content,
-                metadata,
-            };
-            let view = Self::view(&p, now);
-            s.points.insert(provider_id, p);
-            Ok(view)
-        })
+                let id = s.next_id;
+                s.next_id += 1;
+                let (provider_id, arn) = provider_id(kind, region, id, name);
+                let content = content_at(component_kind, &resource, now);
+                let metadata = metadata_for(target, region, id, &content);
+                let p = SimPoint {
+                    kind,
+                    component_kind,
+                    resource: resource.clone(),
+                    region: region.to_string(),
+                    name: name.to_string(),
+                    provider_id: provider_id.clone(),
+                    arn,
+                    tags: tags.clone(),
+                    created_at: now,
+                    ready_at: creating_until,
+                    point_time: now,
+                    will_fail: fail,
+                    deleted: false,
+                    source: None,
+                    content,
+                    metadata,
+                };
+                let view = Self::view(&p, now);
+                s.points.insert(provider_id, p);
+                Ok(view)
+            },
+        )
         .await
     }
 
@@ -479,17 +508,23 @@ impl RecoveryPoints for SimCloud {
         region: &str,
         provider_id: &str,
     ) -> CloudResult<ProviderPoint> {
-        let resource = self.with_state(|s| s.points.get(provider_id).map(|p| p.resource.clone()))?;
-        self.faulted(resource.as_deref(), FaultOp::Describe, "DescribePoint", |s, _, now| {
-            match s.points.get(provider_id) {
-                Some(p) if p.region == region && p.kind == kind && !p.deleted => Ok(Self::view(p, now)),
+        let resource =
+            self.with_state(|s| s.points.get(provider_id).map(|p| p.resource.clone()))?;
+        self.faulted(
+            resource.as_deref(),
+            FaultOp::Describe,
+            "DescribePoint",
+            |s, _, now| match s.points.get(provider_id) {
+                Some(p) if p.region == region && p.kind == kind && !p.deleted => {
+                    Ok(Self::view(p, now))
+                }
                 _ => Err(sim_error(
                     CloudErrorKind::NotFound,
                     "DescribePoint",
                     format!("no {kind} {provider_id} in {region}"),
                 )),
-            }
-        })
+            },
+        )
         .await
     }
 
@@ -500,8 +535,7 @@ impl RecoveryPoints for SimCloud {
         name: &str,
     ) -> CloudResult<Option<ProviderPoint>> {
         self.faulted(None, FaultOp::Describe, "FindPoint", |s, _, now| {
-            Ok(s
-                .points
+            Ok(s.points
                 .values()
                 .find(|p| p.name == name && p.region == region && p.kind == kind && !p.deleted)
                 .map(|p| Self::view(p, now)))
@@ -519,81 +553,120 @@ impl RecoveryPoints for SimCloud {
     ) -> CloudResult<ProviderPoint> {
         let resource = target.resource_id().to_string();
         let creating_until = self.ready_at(self.clock.now());
-        self.faulted(Some(&resource), FaultOp::Copy, "CopyPoint", |s, fail, now| {
-            let Some(src) = s.points.get(&source.provider_id).filter(|p| !p.deleted).cloned() else {
-                return Err(sim_error(
-                    CloudErrorKind::NotFound,
-                    "CopyPoint",
-                    format!("source {} {} not found in {}", source.kind, source.provider_id, source.region),
-                ));
-            };
-            if now < src.ready_at || src.will_fail {
-                return Err(sim_error(
-                    CloudErrorKind::Invalid,
-                    "CopyPoint",
-                    format!("source {} is not available", src.provider_id),
-                ));
-            }
-            if s.points.values().any(|p| p.name == name && p.region == copy.region && p.kind == src.kind && !p.deleted) {
-                return Err(sim_error(
-                    CloudErrorKind::AlreadyExists,
-                    "CopyPoint",
-                    format!("a {} named {name} already exists in {}", src.kind, copy.region),
-                ));
-            }
-            let id = s.next_id;
-            s.next_id += 1;
-            let (provider_id, arn) = provider_id(src.kind, &copy.region, id, name);
-            let mut metadata = src.metadata.clone();
-            if metadata.availability_zone.is_some() {
-                metadata.availability_zone = Some(format!("{}a", copy.region));
-            }
-            if !metadata.ebs_snapshot_ids.is_empty() {
-                metadata.ebs_snapshot_ids = vec![format!("snap-{id:017x}")];
-            }
-            let p = SimPoint {
-                kind: src.kind,
-                component_kind: src.component_kind,
-                resource: src.resource.clone(),
-                region: copy.region.clone(),
-                name: name.to_string(),
-                provider_id: provider_id.clone(),
-                arn,
-                tags: tags.clone(),
-                created_at: now,
-                ready_at: creating_until,
-                point_time: src.point_time,
-                will_fail: fail,
-                deleted: false,
-                source: Some(src.provider_id.clone()),
-                content: src.content.clone(),
-                metadata,
-            };
-            let view = Self::view(&p, now);
-            s.points.insert(provider_id, p);
-            Ok(view)
-        })
+        self.faulted(
+            Some(&resource),
+            FaultOp::Copy,
+            "CopyPoint",
+            |s, fail, now| {
+                let Some(src) = s
+                    .points
+                    .get(&source.provider_id)
+                    .filter(|p| !p.deleted)
+                    .cloned()
+                else {
+                    return Err(sim_error(
+                        CloudErrorKind::NotFound,
+                        "CopyPoint",
+                        format!(
+                            "source {} {} not found in {}",
+                            source.kind, source.provider_id, source.region
+                        ),
+                    ));
+                };
+                if now < src.ready_at || src.will_fail {
+                    return Err(sim_error(
+                        CloudErrorKind::Invalid,
+                        "CopyPoint",
+                        format!("source {} is not available", src.provider_id),
+                    ));
+                }
+                if s.points.values().any(|p| {
+                    p.name == name && p.region == copy.region && p.kind == src.kind && !p.deleted
+                }) {
+                    return Err(sim_error(
+                        CloudErrorKind::AlreadyExists,
+                        "CopyPoint",
+                        format!(
+                            "a {} named {name} already exists in {}",
+                            src.kind, copy.region
+                        ),
+                    ));
+                }
+                let id = s.next_id;
+                s.next_id += 1;
+                let (provider_id, arn) = provider_id(src.kind, &copy.region, id, name);
+                let mut metadata = src.metadata.clone();
+                if metadata.availability_zone.is_some() {
+                    metadata.availability_zone = Some(format!("{}a", copy.region));
+                }
+                if !metadata.ebs_snapshot_ids.is_empty() {
+                    metadata.ebs_snapshot_ids = vec![format!("snap-{id:017x}")];
+                }
+                let p = SimPoint {
+                    kind: src.kind,
+                    component_kind: src.component_kind,
+                    resource: src.resource.clone(),
+                    region: copy.region.clone(),
+                    name: name.to_string(),
+                    provider_id: provider_id.clone(),
+                    arn,
+                    tags: tags.clone(),
+                    created_at: now,
+                    ready_at: creating_until,
+                    point_time: src.point_time,
+                    will_fail: fail,
+                    deleted: false,
+                    source: Some(src.provider_id.clone()),
+                    content: src.content.clone(),
+                    metadata,
+                };
+                let view = Self::view(&p, now);
+                s.points.insert(provider_id, p);
+                Ok(view)
+            },
+        )
         .await
     }
 
-    async fn delete_point(&self, kind: PointKind, region: &str, provider_id: &str) -> CloudResult<()> {
-        let resource = self.with_state(|s| s.points.get(provider_id).map(|p| p.resource.clone()))?;
-        self.faulted(resource.as_deref(), FaultOp::Delete, "DeletePoint", |s, _, _| {
-            match s.points.get_mut(provider_id) {
+    async fn delete_point(
+        &self,
+        kind: PointKind,
+        region: &str,
+        provider_id: &str,
+    ) -> CloudResult<()> {
+        let resource =
+            self.with_state(|s| s.points.get(provider_id).map(|p| p.resource.clone()))?;
+        self.faulted(
+            resource.as_deref(),
+            FaultOp::Delete,
+            "DeletePoint",
+            |s, _, _| match s.points.get_mut(provider_id) {
                 Some(p) if p.region == region && p.kind == kind && !p.deleted => {
                     if p.tags.get(TAG_MANAGED).map(String::as_str) != Some("true") {
-                        return Err(sim_error(CloudErrorKind::AccessDenied, "DeletePoint", "refusing to delete a point not tagged wpbackup:managed"));
+                        return Err(sim_error(
+                            CloudErrorKind::AccessDenied,
+                            "DeletePoint",
+                            "refusing to delete a point not tagged wpbackup:managed",
+                        ));
                     }
                     p.deleted = true;
                     Ok(())
                 }
-                _ => Err(sim_error(CloudErrorKind::NotFound, "DeletePoint", format!("no {kind} {provider_id} in {region}"))),
-            }
-        })
+                _ => Err(sim_error(
+                    CloudErrorKind::NotFound,
+                    "DeletePoint",
+                    format!("no {kind} {provider_id} in {region}"),
+                )),
+            },
+        )
         .await
     }
 
-    async fn list_managed_points(&self, site: &str, region: &str) -> CloudResult<Vec<ProviderPoint>> {
+    async fn list_managed_points(
+        &self,
+        site: &str,
+        region: &str,
+    ) -> CloudResult<Vec<ProviderPoint>> {
         self.faulted(None, FaultOp::Describe, "ListPoints", |s, _, now| {
             Ok(s.points
                 .values()
@@ -629,7 +702,8 @@ fn component_kind_of(target: &Target) -> ComponentKind {
 impl ProtectionSettings for SimCloud {
     async fn inspect(&self, target: &Target, _region: &str) -> CloudResult<Vec<SettingCheck>> {
         let resource = target.resource_id().to_string();
-        let settings = self.with_state(|s| s.settings.get(&resource).cloned().unwrap_or_default())?;
+        let settings =
+            self.with_state(|s| s.settings.get(&resource).cloned().unwrap_or_default())?;
         let check = |setting: &str, expected: String, actual: String, ok: bool| SettingCheck {
             setting: setting.into(),
             expected,
@@ -644,8 +718,18 @@ impl ProtectionSettings for SimCloud {
                 settings.backup_retention_days >= *pitr_days,
             )],
             Target::S3Bucket { .. } => vec![
-                check("s3.versioning", "Enabled".into(), on_off(settings.versioning).into(), settings.versioning),
-                check("s3.replication", "Enabled".into(), on_off(settings.replication).into(), settings.replication),
+                check(
+                    "s3.versioning",
+                    "Enabled".into(),
+                    on_off(settings.versioning).into(),
+                    settings.versioning,
+                ),
+                check(
+                    "s3.replication",
+                    "Enabled".into(),
+                    on_off(settings.replication).into(),
+                    settings.replication,
+                ),
                 check(
                     "s3.replication.delete_markers",
                     "Enabled".into(),
@@ -653,13 +737,37 @@ impl ProtectionSettings for SimCloud {
                     settings.replicate_delete_markers,
                 ),
             ],
-            Target::LightsailInstance { auto_snapshot_time: Some(t), .. } => vec![check(
+            Target::LightsailInstance {
+                auto_snapshot_time: Some(t),
+                ..
+            } => vec![check(
                 "lightsail.auto_snapshot",
                 format!("enabled at {t}"),
                 on_off(settings.auto_snapshot).into(),
                 settings.auto_snapshot,
             )],
             _ => Vec::new(),
+        })
+    }
+
+    async fn ensure(&self, target: &Target, _region: &str) -> CloudResult<Vec<String>> {
+        let Target::LightsailInstance {
+            instance_name,
+            auto_snapshot_time: Some(time),
+        } = target
+        else {
+            return Ok(Vec::new());
+        };
+        self.with_state(|s| {
+            let settings = s.settings.entry(instance_name.clone()).or_default();
+            if settings.auto_snapshot {
+                Vec::new()
+            } else {
+                settings.auto_snapshot = true;
+                vec![format!(
+                    "enabled the auto-snapshot add-on on {instance_name} at {time} UTC"
+                )]
+            }
         })
     }
 }

@@ -1,0 +1,177 @@
+//! `wpbackup sim …`: drive the simulator (faults, settings) for drills and tests.
+
+use super::{Cli, CliResult};
+use crate::cloud::sim::{FaultKind, FaultOp, SimResourceSettings};
+use crate::exit;
+
+#[derive(clap::Subcommand, Debug)]
+pub enum SimCommand {
+    /// Inject a fault into the simulated cloud.
+    Fault(FaultArgs),
+    /// List injected faults.
+    Faults,
+    /// Remove every injected fault.
+    ClearFaults,
+    /// Change a simulated resource's live settings (versioning, replication, …).
+    Set(SetArgs),
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum FaultChoice {
+    /// Calls fail as throttled (retried with backoff).
+    Throttle,
+    /// Calls fail with a transient 5xx (retried).
+    Transient,
+    /// Calls fail as access denied.
+    AccessDenied,
+    /// Calls are slowed by --latency-ms.
+    Latency,
+    /// The point is created but ends `failed`.
+    FailPoint,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum OpChoice {
+    Create,
+    Describe,
+    Copy,
+    Delete,
+    Any,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct FaultArgs {
+    /// The fault to inject.
+    #[arg(value_enum)]
+    pub kind: FaultChoice,
+    /// Site of the component (needed with --component).
+    #[arg(long)]
+    pub site: Option<String>,
+    /// Only this component's resource (default: every resource).
+    #[arg(long)]
+    pub component: Option<String>,
+    /// Which calls it affects.
+    #[arg(long, value_enum, default_value_t = OpChoice::Any)]
+    pub op: OpChoice,
+    /// How many calls it affects (default: until cleared).
+    #[arg(long)]
+    pub times: Option<u32>,
+    #[arg(long, default_value_t = 1000)]
+    pub latency_ms: u64,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SetArgs {
+    #[arg(long)]
+    pub site: String,
+    #[arg(long)]
+    pub component: String,
+    #[arg(long)]
+    pub versioning: Option<bool>,
+    #[arg(long)]
+    pub replication: Option<bool>,
+    #[arg(long)]
+    pub replicate_delete_markers: Option<bool>,
+    #[arg(long)]
+    pub backup_retention_days: Option<u32>,
+    #[arg(long)]
+    pub auto_snapshot: Option<bool>,
+}
+
+pub async fn run(cli: &Cli, cmd: &SimCommand) -> CliResult {
+    let config = super::load_config(&cli.config)?;
+    let catalog = crate::catalog::Catalog::open(&config.catalog_path, true).await?;
+    let engine = crate::engine::Engine::new(config, catalog);
+    let sim = engine.sim();
+    let resource_of = |site: &str, component: &str| -> Result<String, super::Failure> {
+        let s = engine.site(site)?;
+        let p = s.policy(component).ok_or_else(|| {
+            super::usage(format!(
+                "site {site} has no component {component:?}; known: {}",
+                s.policies
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })?;
+        Ok(p.target.resource_id().to_string())
+    };
+    match cmd {
+        SimCommand::Fault(a) => {
+            let resource = match (&a.site, &a.component) {
+                (Some(s), Some(c)) => Some(resource_of(s, c)?),
+                (None, Some(_)) => return Err(super::usage("--component needs --site")),
+                _ => None,
+            };
+            let kind = match a.kind {
+                FaultChoice::Throttle => FaultKind::Throttle,
+                FaultChoice::Transient => FaultKind::Transient,
+                FaultChoice::AccessDenied => FaultKind::AccessDenied,
+                FaultChoice::Latency => FaultKind::Latency {
+                    millis: a.latency_ms,
+                },
+                FaultChoice::FailPoint => FaultKind::FailPoint,
+            };
+            let op = match a.op {
+                OpChoice::Create => FaultOp::Create,
+                OpChoice::Describe => FaultOp::Describe,
+                OpChoice::Copy => FaultOp::Copy,
+                OpChoice::Delete => FaultOp::Delete,
+                OpChoice::Any => FaultOp::Any,
+            };
+            let fault = sim.add_fault(resource, op, kind, a.times)?;
+            if cli.json {
+                super::print_json(&fault);
+            } else {
+                println!("injected fault {}: {:?}", fault.id, fault);
+            }
+        }
+        SimCommand::Faults => {
+            let faults = sim.faults()?;
+            if cli.json {
+                super::print_json(&serde_json::json!({ "faults": faults }));
+            } else {
+                for f in &faults {
+                    println!("{}: {:?}", f.id, f);
+                }
+                println!("{} fault(s)", faults.len());
+            }
+        }
+        SimCommand::ClearFaults => {
+            let n = sim.clear_faults()?;
+            if cli.json {
+                super::print_json(&serde_json::json!({ "cleared": n }));
+            } else {
+                println!("cleared {n} fault(s)");
+            }
+        }
+        SimCommand::Set(a) => {
+            let resource = resource_of(&a.site, &a.component)?;
+            let mut s: SimResourceSettings = sim.settings(&resource)?;
+            if let Some(v) = a.versioning {
+                s.versioning = v;
+            }
+            if let Some(v) = a.replication {
+                s.replication = v;
+            }
+            if let Some(v) = a.replicate_delete_markers {
+                s.replicate_delete_markers = v;
+            }
+            if let Some(v) = a.backup_retention_days {
+                s.backup_retention_days = v;
+            }
+            if let Some(v) = a.auto_snapshot {
+                s.auto_snapshot = v;
+            }
+            sim.set_settings(&resource, s.clone())?;
+            if cli.json {
+                super::print_json(&s);
+            } else {
+                println!("{resource}: {s:?}");
+            }
+        }
+    }
+    engine.catalog.close().await;
+    Ok(exit::OK)
+}

@@ -1,0 +1,506 @@
+//! One-shot backup of policies: pre-hook → point (deterministic name, tags) → wait until
+//! available → DR copies → post-hook → record. One component's failure never stops another.
+
+use super::hooks::{run_hook, HookEnv, HookOutcome};
+use super::{Engine, EngineError};
+use crate::catalog::{PointRecord, RunOutcome};
+use crate::cloud::{Cloud, CloudError, CloudErrorKind, ProviderPoint, Tags};
+use crate::domain::model::{ComponentKind, PointState, RunPhase};
+use crate::domain::names::{copy_name, point_name, point_tags};
+use crate::domain::policy::{OnError, Policy};
+use crate::domain::site::Site;
+use chrono::{DateTime, DurationRound, Utc};
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+
+/// Why a run was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    Manual,
+    Schedule,
+    OnDemand,
+    Simulate,
+}
+
+impl Trigger {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Trigger::Manual => "manual",
+            Trigger::Schedule => "schedule",
+            Trigger::OnDemand => "on-demand",
+            Trigger::Simulate => "simulate",
+        }
+    }
+}
+
+/// One point or copy as the run saw it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PointReport {
+    pub catalog_id: i64,
+    pub region: String,
+    pub name: String,
+    pub provider_id: String,
+    pub state: PointState,
+    pub failure_reason: Option<String>,
+}
+
+/// What happened to one component.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunReport {
+    pub site: String,
+    pub component: String,
+    pub kind: ComponentKind,
+    pub run_id: i64,
+    pub phase: RunPhase,
+    pub scheduled_for: DateTime<Utc>,
+    pub point: Option<PointReport>,
+    pub copies: Vec<PointReport>,
+    pub failure_reason: Option<String>,
+    pub warnings: Vec<String>,
+    pub duration_secs: f64,
+}
+
+/// One policy to run, with the instant its names derive from.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub site: String,
+    pub policy: String,
+    pub scheduled_for: DateTime<Utc>,
+    pub trigger: Trigger,
+}
+
+impl Engine {
+    /// The instant a manual run is named after: now, to the minute. Two manual runs in
+    /// the same minute are one point (the second adopts the first).
+    pub fn manual_instant(&self) -> DateTime<Utc> {
+        self.clock
+            .now()
+            .duration_trunc(chrono::Duration::minutes(1))
+            .expect("minute truncation")
+    }
+
+    /// Run several policies concurrently (at most `concurrency` at once).
+    pub async fn run_many(
+        &self,
+        requests: Vec<RunRequest>,
+        concurrency: usize,
+    ) -> Result<Vec<RunReport>, EngineError> {
+        // Validate every request before starting anything.
+        for r in &requests {
+            let site = self.site(&r.site)?;
+            self.cloud_for(site)?;
+            if site.policy(&r.policy).is_none() {
+                return Err(unknown_policy(site, &r.policy));
+            }
+        }
+        let limit = Arc::new(Semaphore::new(concurrency.max(1)));
+        let mut set = tokio::task::JoinSet::new();
+        for (i, r) in requests.into_iter().enumerate() {
+            let engine = self.clone();
+            let limit = limit.clone();
+            set.spawn(async move {
+                let _permit = limit.acquire_owned().await.expect("semaphore open");
+                (i, engine.run_policy(&r).await)
+            });
+        }
+        let mut out = Vec::new();
+        while let Some(joined) = set.join_next().await {
+            let (i, report) = joined.expect("run task panicked");
+            out.push((i, report?));
+        }
+        out.sort_by_key(|(i, _)| *i);
+        Ok(out.into_iter().map(|(_, r)| r).collect())
+    }
+
+    /// Run one policy end to end and record it.
+    pub async fn run_policy(&self, req: &RunRequest) -> Result<RunReport, EngineError> {
+        let site = self.site(&req.site)?;
+        let policy = site
+            .policy(&req.policy)
+            .ok_or_else(|| unknown_policy(site, &req.policy))?;
+        let cloud = self.cloud_for(site)?;
+        let started = self.clock.now();
+        let site_id = self.catalog.upsert_site(site, started).await?;
+        let component_id = self
+            .catalog
+            .upsert_component(site_id, policy, started)
+            .await?;
+        let policy_id = self
+            .catalog
+            .record_policy(component_id, &policy.source, started)
+            .await?;
+
+        if let Some(other) = self.catalog.run_in_progress(component_id).await? {
+            let reason = format!("run {other} of this policy is still in progress");
+            let run_id = self
+                .catalog
+                .record_skipped_run(
+                    component_id,
+                    policy_id,
+                    req.trigger.as_str(),
+                    req.scheduled_for,
+                    started,
+                    &reason,
+                )
+                .await?;
+            return Ok(RunReport {
+                site: site.name.clone(),
+                component: policy.name.clone(),
+                kind: policy.kind,
+                run_id,
+                phase: RunPhase::Skipped,
+                scheduled_for: req.scheduled_for,
+                point: None,
+                copies: Vec::new(),
+                failure_reason: Some(reason),
+                warnings: Vec::new(),
+                duration_secs: 0.0,
+            });
+        }
+
+        let run_id = self
+            .catalog
+            .start_run(
+                component_id,
+                policy_id,
+                req.trigger.as_str(),
+                req.scheduled_for,
+                started,
+            )
+            .await?;
+        tracing::info!(site = %site.name, component = %policy.name, run_id, "run started");
+        let mut ctx = RunCtx {
+            engine: self,
+            site,
+            policy,
+            cloud: &cloud,
+            component_id,
+            run_id,
+            name: point_name(&site.name, &policy.name, req.scheduled_for),
+            tags: point_tags(
+                &site.name,
+                &policy.name,
+                run_id,
+                req.scheduled_for,
+                &policy.tags,
+            ),
+            outcome: RunOutcome::default(),
+            point: None,
+            copies: Vec::new(),
+            partial: false,
+        };
+        let phase = ctx.execute().await?;
+        let finished = self.clock.now();
+        self.catalog
+            .finish_run(run_id, phase, &ctx.outcome, finished)
+            .await?;
+        tracing::info!(site = %site.name, component = %policy.name, run_id, phase = %phase,
+            reason = ctx.outcome.failure_reason.as_deref().unwrap_or(""), "run finished");
+        Ok(RunReport {
+            site: site.name.clone(),
+            component: policy.name.clone(),
+            kind: policy.kind,
+            run_id,
+            phase,
+            scheduled_for: req.scheduled_for,
+            point: ctx.point,
+            copies: ctx.copies,
+            failure_reason: ctx.outcome.failure_reason,
+            warnings: ctx.outcome.warnings,
+            duration_secs: (finished - started).num_milliseconds() as f64 / 1000.0,
+        })
+    }
+}
+
+fn unknown_policy(site: &Site, name: &str) -> EngineError {
+    EngineError::UnknownPolicy(
+        name.to_string(),
+        site.policies
+            .iter()
+            .map(|p| format!("{}/{}", site.name, p.name))
+            .collect::<Vec<_>>()
+            .join(", "),
+    )
+}
+
+struct RunCtx<'a> {
+    engine: &'a Engine,
+    site: &'a Site,
+    policy: &'a Policy,
+    cloud: &'a Cloud,
+    component_id: i64,
+    run_id: i64,
+    name: String,
+    tags: Tags,
+    outcome: RunOutcome,
+    point: Option<PointReport>,
+    copies: Vec<PointReport>,
+    /// Something after the point failed (a copy, a post-hook with on_error = fail).
+    partial: bool,
+}
+
+impl RunCtx<'_> {
+    async fn execute(&mut self) -> Result<RunPhase, EngineError> {
+        let pre_ok = match &self.policy.hooks.pre {
+            Some(hook) => self.hook(hook, "pre").await,
+            None => true,
+        };
+        let mut phase = RunPhase::Failed;
+        if pre_ok {
+            phase = self.take_point_and_copies().await?;
+        }
+        // The post-hook always runs, even after a failure: whatever the pre-hook did
+        // (maintenance mode, a paused cron) must be undone.
+        if let Some(hook) = &self.policy.hooks.post {
+            if !self.hook(hook, "post").await && phase == RunPhase::Completed {
+                phase = RunPhase::PartiallyFailed;
+            }
+        }
+        if phase == RunPhase::Completed && self.partial {
+            phase = RunPhase::PartiallyFailed;
+        }
+        Ok(phase)
+    }
+
+    /// Run a hook; false when it failed and its on_error is `fail`.
+    async fn hook(&mut self, hook: &crate::domain::policy::Hook, which: &str) -> bool {
+        let env = HookEnv {
+            site: &self.site.name,
+            component: &self.policy.name,
+            phase: which,
+            point_name: &self.name,
+            run_id: self.run_id,
+        };
+        match run_hook(hook, &env).await {
+            HookOutcome::Succeeded => true,
+            HookOutcome::Failed(msg) if hook.on_error == OnError::Continue => {
+                self.outcome
+                    .warnings
+                    .push(format!("{msg} (on_error = continue)"));
+                true
+            }
+            HookOutcome::Failed(msg) => {
+                if self.outcome.failure_reason.is_none() {
+                    self.outcome.failure_reason = Some(msg);
+                }
+                false
+            }
+        }
+    }
+
+    async fn take_point_and_copies(&mut self) -> Result<RunPhase, EngineError> {
+        let points = &self.cloud.points;
+        let region = self.site.region.clone();
+        let kind = self.policy.kind.point_kind();
+        let created = match points
+            .create_point(&self.policy.target, &region, &self.name, &self.tags)
+            .await
+        {
+            Ok(p) => Ok(p),
+            // Deterministic name already taken: a previous attempt made it. Adopt it.
+            Err(e) if e.kind == CloudErrorKind::AlreadyExists => {
+                match points.find_point(kind, &region, &self.name).await {
+                    Ok(Some(p)) => {
+                        self.outcome.warnings.push(format!(
+                            "point {} already existed (an earlier attempt made it); adopted",
+                            self.name
+                        ));
+                        Ok(p)
+                    }
+                    Ok(None) => Err(e),
+                    Err(e2) => Err(e2),
+                }
+            }
+            Err(e) => Err(e),
+        };
+        let created = match created {
+            Ok(p) => p,
+            Err(e) => {
+                self.fail_point(&e);
+                return Ok(RunPhase::Failed);
+            }
+        };
+        let point_id = self.record(&created, None).await?;
+        let done = self.wait_available(point_id, created).await?;
+        self.point = Some(report(point_id, &done));
+        if done.state != PointState::Available {
+            self.outcome.points_failed += 1;
+            self.outcome.failure_reason.get_or_insert_with(|| {
+                format!(
+                    "point {} ended {}: {}",
+                    done.name,
+                    done.state,
+                    done.failure_reason.clone().unwrap_or_default()
+                )
+            });
+            return Ok(RunPhase::Failed);
+        }
+        self.outcome.points_created += 1;
+
+        for copy in &self.policy.dr_copies {
+            let name = copy_name(&self.name, &copy.region);
+            let started = match points
+                .copy_point(&done, &self.policy.target, copy, &name, &self.tags)
+                .await
+            {
+                Err(e) if e.kind == CloudErrorKind::AlreadyExists => points
+                    .find_point(kind, &copy.region, &name)
+                    .await
+                    .and_then(|p| p.ok_or(e)),
+                other => other,
+            };
+            match started {
+                Ok(c) => {
+                    let copy_id = self.record(&c, Some(point_id)).await?;
+                    let c = self.wait_available(copy_id, c).await?;
+                    if c.state == PointState::Available {
+                        self.outcome.copies_created += 1;
+                    } else {
+                        self.outcome.copies_failed += 1;
+                        self.partial = true;
+                        self.outcome.failure_reason.get_or_insert_with(|| {
+                            format!("DR copy {} to {} ended {}", c.name, c.region, c.state)
+                        });
+                    }
+                    self.copies.push(report(copy_id, &c));
+                }
+                Err(e) => {
+                    self.outcome.copies_failed += 1;
+                    self.partial = true;
+                    self.outcome
+                        .failure_reason
+                        .get_or_insert_with(|| format!("DR copy to {}: {e}", copy.region));
+                }
+            }
+        }
+
+        match self
+            .cloud
+            .settings
+            .ensure(&self.policy.target, &self.site.region)
+            .await
+        {
+            Ok(changes) => {
+                for c in changes {
+                    tracing::info!(component = %self.policy.name, "{c}");
+                }
+            }
+            Err(e) => self
+                .outcome
+                .warnings
+                .push(format!("could not apply protection settings: {e}")),
+        }
+        match self
+            .cloud
+            .settings
+            .inspect(&self.policy.target, &self.site.region)
+            .await
+        {
+            Ok(checks) => {
+                for c in checks.iter().filter(|c| !c.ok) {
+                    self.outcome.warnings.push(format!(
+                        "{} is {}, expected {}",
+                        c.setting, c.actual, c.expected
+                    ));
+                }
+            }
+            Err(e) => self
+                .outcome
+                .warnings
+                .push(format!("could not read protection settings: {e}")),
+        }
+        Ok(RunPhase::Completed)
+    }
+
+    fn fail_point(&mut self, e: &CloudError) {
+        self.outcome.points_failed += 1;
+        self.outcome.failure_reason = Some(format!("{e} — {}", e.guidance()));
+    }
+
+    async fn record(&self, p: &ProviderPoint, source: Option<i64>) -> Result<i64, EngineError> {
+        let now = self.engine.clock.now();
+        Ok(self
+            .engine
+            .catalog
+            .upsert_point(
+                &PointRecord {
+                    component_id: self.component_id,
+                    run_id: Some(self.run_id),
+                    kind: p.kind,
+                    region: p.region.clone(),
+                    name: p.name.clone(),
+                    provider_id: p.provider_id.clone(),
+                    arn: p.arn.clone(),
+                    point_time: p.point_time,
+                    state: p.state,
+                    source_point_id: source,
+                    managed: true,
+                    metadata: p.metadata.clone(),
+                    failure_reason: p.failure_reason.clone(),
+                    created_at: now,
+                },
+                now,
+            )
+            .await?)
+    }
+
+    /// Poll until the point leaves `creating`, or the policy's wait timeout passes.
+    async fn wait_available(
+        &mut self,
+        point_id: i64,
+        mut p: ProviderPoint,
+    ) -> Result<ProviderPoint, EngineError> {
+        let deadline = self.engine.clock.now()
+            + chrono::Duration::from_std(self.policy.wait_timeout).unwrap_or_default();
+        let interval = self.engine.poll_interval_for(self.site);
+        while p.state == PointState::Creating {
+            if self.engine.clock.now() >= deadline {
+                p.failure_reason = Some(format!(
+                    "still creating after {} (wait_timeout); it will be reconciled later",
+                    humantime::format_duration(self.policy.wait_timeout)
+                ));
+                return Ok(p);
+            }
+            self.engine
+                .sleeper
+                .sleep(interval.min(Duration::from_secs(60)))
+                .await;
+            match self
+                .cloud
+                .points
+                .describe_point(p.kind, &p.region, &p.provider_id)
+                .await
+            {
+                Ok(next) => p = next,
+                Err(e) if e.is_retryable() => {
+                    self.outcome
+                        .warnings
+                        .push(format!("polling {}: {e}", p.name));
+                }
+                Err(e) => {
+                    p.state = PointState::Failed;
+                    p.failure_reason = Some(e.to_string());
+                }
+            }
+        }
+        let now = self.engine.clock.now();
+        self.engine
+            .catalog
+            .set_point_state(point_id, p.state, p.failure_reason.as_deref(), now)
+            .await?;
+        Ok(p)
+    }
+}
+
+fn report(id: i64, p: &ProviderPoint) -> PointReport {
+    PointReport {
+        catalog_id: id,
+        region: p.region.clone(),
+        name: p.name.clone(),
+        provider_id: p.provider_id.clone(),
+        state: p.state,
+        failure_reason: p.failure_reason.clone(),
+    }
+}
