@@ -1,1 +1,13 @@
+//! The one integration test binary: modules under `tests/integration/`.
 
+#[path = "integration/support.rs"]
+mod support;
+
+#[path = "integration/catalog.rs"]
+mod catalog;
+#[path = "integration/cli.rs"]
+mod cli;
+#[path = "integration/cloud_contract.rs"]
+mod cloud_contract;
+#[path = "integration/policy_validation.rs"]
+mod policy_validation;

@@ -223,6 +223,21 @@ pub fn read_policy(file: &SourceFile, ctx: &PolicyContext, now: DateTime<Utc>) -
         Some(k) => read_target(&r, k.value),
         None => None,
     };
+    for other in ComponentKind::ALL {
+        let table = settings_table(other);
+        if r.has(table) && kind.as_ref().is_some_and(|k| k.value != other) {
+            file.error(
+                r.key_span(table),
+                table,
+                format!(
+                    "[{table}] holds the settings of kind {other}, but this policy's kind is {}",
+                    kind.as_ref().map(|k| k.value.as_str()).unwrap_or("?")
+                ),
+            );
+        }
+        // With an unknown kind, say so once rather than once per settings table.
+        r.ignore(table);
+    }
 
     if r.has("pitr_days") {
         // A common slip: the PITR window belongs in [aurora].
@@ -313,13 +328,25 @@ fn read_hook(t: TableReader<'_, '_>) -> Option<Hook> {
     })
 }
 
+/// The table holding a kind's settings (`[aurora]` for `aurora-cluster`, …).
+pub fn settings_table(kind: ComponentKind) -> &'static str {
+    match kind {
+        ComponentKind::LightsailInstance => "lightsail",
+        ComponentKind::Ec2Instance => "ec2",
+        ComponentKind::AuroraCluster => "aurora",
+        ComponentKind::Efs => "efs",
+        ComponentKind::S3Bucket => "s3",
+    }
+}
+
 fn read_target(r: &TableReader<'_, '_>, kind: ComponentKind) -> Option<Target> {
-    let (table, what) = match kind {
-        ComponentKind::LightsailInstance => ("lightsail", "instance_name"),
-        ComponentKind::Ec2Instance => ("ec2", "instance_id"),
-        ComponentKind::AuroraCluster => ("aurora", "cluster_identifier and pitr_days"),
-        ComponentKind::Efs => ("efs", "file_system_id, vault and iam_role_arn"),
-        ComponentKind::S3Bucket => ("s3", "bucket and dr_bucket"),
+    let table = settings_table(kind);
+    let what = match kind {
+        ComponentKind::LightsailInstance => "instance_name",
+        ComponentKind::Ec2Instance => "instance_id",
+        ComponentKind::AuroraCluster => "cluster_identifier and pitr_days",
+        ComponentKind::Efs => "file_system_id, vault and iam_role_arn",
+        ComponentKind::S3Bucket => "bucket and dr_bucket",
     };
     let t = r.req_table(table, &format!("the {kind} settings: {what}"))?;
     let target = match kind {

@@ -185,6 +185,20 @@ impl<'a, 'i> TableReader<'a, 'i> {
         self.table.get(key)
     }
 
+    /// Mark a key as handled without reading it (its problems are reported elsewhere).
+    pub fn ignore(&self, key: &str) {
+        self.asked.borrow_mut().insert(key.to_string());
+    }
+
+    /// Where a key is (its key's span), or the table's span when absent.
+    pub fn key_span(&self, key: &str) -> Range<usize> {
+        self.table
+            .iter()
+            .find(|(k, _)| k.get_ref().as_ref() == key)
+            .map(|(k, _)| k.span())
+            .unwrap_or_else(|| self.span.clone())
+    }
+
     pub fn has(&self, key: &str) -> bool {
         self.table.get(key).is_some()
     }

@@ -1,0 +1,285 @@
+//! The catalog on a real SQLite file: migrations, WAL, round trips, and refusing a
+//! catalog written by a newer schema.
+
+use chrono::{TimeZone, Utc};
+use std::path::Path;
+use wpbackup::catalog::{Catalog, CatalogError, PointFilter, PointRecord, RunOutcome};
+use wpbackup::config::{load_policy_dir, site_context};
+use wpbackup::domain::model::{PointKind, PointState, RestoreMetadata, RunPhase};
+use wpbackup::domain::site::Site;
+
+fn t(h: u32, m: u32) -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 27, h, m, 0).unwrap()
+}
+
+/// The sandbox's "shop" site, read through the real configuration loader.
+fn shop() -> (tempfile::TempDir, Site) {
+    let sb = super::support::Sandbox::new();
+    let (config, _) = wpbackup::config::load(&sb.config(), t(12, 0)).expect("sandbox config");
+    let site = config.site("shop").unwrap().clone();
+    let (policies, diags) = load_policy_dir(&site.policies_dir, &site_context(&site), t(12, 0));
+    assert!(diags.is_empty());
+    assert_eq!(policies.len(), 4);
+    (sb.dir, site)
+}
+
+async fn open(path: &Path) -> Catalog {
+    Catalog::open(path, true).await.expect("catalog opens")
+}
+
+#[tokio::test]
+async fn migrates_a_new_file_in_wal_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    let catalog = open(&path).await;
+    assert_eq!(
+        catalog.schema_version().await.unwrap(),
+        wpbackup::catalog::supported_schema_version()
+    );
+    catalog.close().await;
+    // WAL is a property of the file: a plain connection sees it.
+    let conn = sqlx::sqlite::SqlitePoolOptions::new()
+        .connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&conn)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .fetch_all(&conn)
+            .await
+            .unwrap();
+    for needed in [
+        "audit_findings",
+        "audits",
+        "components",
+        "holds",
+        "point_deletions",
+        "policies",
+        "recovery_points",
+        "restore_plan_points",
+        "restore_plans",
+        "restore_steps",
+        "runs",
+        "sites",
+    ] {
+        assert!(
+            tables.iter().any(|t| t == needed),
+            "missing table {needed}: {tables:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn missing_catalog_is_not_created_by_readers() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("absent.db");
+    let err = Catalog::open(&path, false).await.err().expect("refuses");
+    assert!(matches!(err, CatalogError::Missing(_)), "{err}");
+    assert!(!path.exists());
+}
+
+#[tokio::test]
+async fn refuses_a_catalog_from_a_newer_schema_without_touching_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    open(&path).await.close().await;
+    {
+        let conn = sqlx::sqlite::SqlitePoolOptions::new()
+            .connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, execution_time)
+             VALUES (9999, 'from the future', '2030-01-01', 1, x'00', 0)",
+        )
+        .execute(&conn)
+        .await
+        .unwrap();
+        conn.close().await;
+    }
+    let err = Catalog::open(&path, true).await.err().expect("refuses");
+    let msg = err.to_string();
+    assert!(
+        matches!(err, CatalogError::NewerSchema { found: 9999, .. }),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("newer wpbackup") && msg.contains("Upgrade"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn records_sites_policies_runs_and_points() {
+    let (dir, site) = shop();
+    let catalog = open(&dir.path().join("c.db")).await;
+    let site_id = catalog.upsert_site(&site, t(12, 0)).await.unwrap();
+    assert_eq!(
+        catalog.upsert_site(&site, t(12, 1)).await.unwrap(),
+        site_id,
+        "upsert is idempotent"
+    );
+    let db = site.policy("db").unwrap();
+    let comp = catalog
+        .upsert_component(site_id, db, t(12, 0))
+        .await
+        .unwrap();
+    let pol = catalog
+        .record_policy(comp, &db.source, t(12, 0))
+        .await
+        .unwrap();
+    assert_eq!(
+        catalog
+            .record_policy(comp, &db.source, t(13, 0))
+            .await
+            .unwrap(),
+        pol,
+        "same text, same policy row"
+    );
+    let mut changed = db.source.clone();
+    changed.content_hash = "different".into();
+    assert_ne!(
+        catalog
+            .record_policy(comp, &changed, t(13, 0))
+            .await
+            .unwrap(),
+        pol
+    );
+
+    let run = catalog
+        .start_run(comp, pol, "manual", t(14, 0), t(14, 0))
+        .await
+        .unwrap();
+    assert_eq!(catalog.run_in_progress(comp).await.unwrap(), Some(run));
+    let meta = RestoreMetadata {
+        instance_type: Some("db.r6g.large".into()),
+        availability_zone: Some("us-east-1a".into()),
+        subnet_id: Some("subnet-1".into()),
+        security_group_ids: vec!["sg-1".into()],
+        size_bytes: Some(1 << 30),
+        encrypted: Some(true),
+        ..Default::default()
+    };
+    let record = |region: &str, id: &str, source: Option<i64>, state| PointRecord {
+        component_id: comp,
+        run_id: Some(run),
+        kind: PointKind::AuroraClusterSnapshot,
+        region: region.into(),
+        name: "wpb-shop-db-20261127t1400z".into(),
+        provider_id: id.into(),
+        arn: Some(format!("arn:aws:rds:{region}:1:cluster-snapshot:{id}")),
+        point_time: t(14, 0),
+        state,
+        source_point_id: source,
+        managed: true,
+        metadata: meta.clone(),
+        failure_reason: None,
+        created_at: t(14, 0),
+    };
+    let primary = catalog
+        .upsert_point(
+            &record("us-east-1", "snap-a", None, PointState::Creating),
+            t(14, 0),
+        )
+        .await
+        .unwrap();
+    // Same provider id again (a retry or a reconcile) updates, never duplicates.
+    assert_eq!(
+        catalog
+            .upsert_point(
+                &record("us-east-1", "snap-a", None, PointState::Available),
+                t(14, 5)
+            )
+            .await
+            .unwrap(),
+        primary
+    );
+    let copy = catalog
+        .upsert_point(
+            &record("us-west-2", "snap-a", Some(primary), PointState::Creating),
+            t(14, 6),
+        )
+        .await
+        .unwrap();
+    catalog
+        .set_point_state(copy, PointState::Available, None, t(14, 9))
+        .await
+        .unwrap();
+    catalog
+        .finish_run(
+            run,
+            RunPhase::Completed,
+            &RunOutcome {
+                points_created: 1,
+                copies_created: 1,
+                warnings: vec!["w".into()],
+                ..Default::default()
+            },
+            t(14, 10),
+        )
+        .await
+        .unwrap();
+
+    let points = catalog
+        .points(&PointFilter {
+            site: Some("shop".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(points.len(), 2);
+    let p = points.iter().find(|p| p.id == primary).unwrap();
+    assert_eq!(p.state, PointState::Available);
+    assert_eq!(p.metadata, meta, "restore metadata survives the round trip");
+    assert_eq!(p.completed_at, Some(t(14, 5)));
+    let c = points.iter().find(|p| p.id == copy).unwrap();
+    assert_eq!(c.source_point_id, Some(primary));
+    assert_eq!(c.region, "us-west-2");
+    assert_eq!(c.completed_at, Some(t(14, 9)));
+
+    let runs = catalog.runs(Some("shop"), Some("db"), 10).await.unwrap();
+    assert_eq!(runs.len(), 1);
+    assert_eq!(runs[0].phase, RunPhase::Completed);
+    assert_eq!(
+        runs[0].policy_hash, db.source.content_hash,
+        "the run records the policy it ran under"
+    );
+    assert_eq!(runs[0].warnings, vec!["w".to_string()]);
+    assert_eq!(catalog.run_in_progress(comp).await.unwrap(), None);
+
+    // Deleted points drop out of the default listing but stay on record.
+    catalog
+        .set_point_state(copy, PointState::Deleted, None, t(15, 0))
+        .await
+        .unwrap();
+    assert_eq!(
+        catalog.points(&PointFilter::default()).await.unwrap().len(),
+        1
+    );
+    assert_eq!(
+        catalog
+            .points(&PointFilter {
+                include_deleted: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn two_connections_share_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    let (_d, site) = shop();
+    let a = open(&path).await;
+    let b = open(&path).await;
+    let (x, y) = tokio::join!(a.upsert_site(&site, t(1, 0)), b.upsert_site(&site, t(1, 1)));
+    assert_eq!(x.unwrap(), y.unwrap());
+}

@@ -1,0 +1,72 @@
+//! Shared helpers: a sandbox on disk and the wpbackup binary.
+
+use assert_cmd::Command;
+use std::path::{Path, PathBuf};
+
+pub struct Sandbox {
+    pub dir: tempfile::TempDir,
+}
+
+impl Sandbox {
+    /// `wpbackup init --sandbox`, with simulated points that become available quickly.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = Sandbox { dir };
+        s.cmd()
+            .args(["init", "--sandbox"])
+            .arg(s.path())
+            .assert()
+            .success();
+        let cfg = s.config();
+        let text = std::fs::read_to_string(&cfg).unwrap();
+        let text = text
+            .replace("creating_for = \"2s\"", "creating_for = \"300ms\"")
+            .replace("poll_interval = \"250ms\"", "poll_interval = \"50ms\"");
+        std::fs::write(&cfg, text).unwrap();
+        s
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.path().join("wpbackup.toml")
+    }
+
+    pub fn catalog(&self) -> PathBuf {
+        self.path().join("wpbackup.db")
+    }
+
+    /// The binary, run in the sandbox directory.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::cargo_bin("wpbackup").expect("binary built");
+        c.current_dir(self.path()).env_remove("WPBACKUP_CONFIG");
+        c
+    }
+
+    /// The binary with `--config <sandbox>/wpbackup.toml`.
+    pub fn wpb(&self) -> Command {
+        let mut c = self.cmd();
+        c.arg("--config").arg(self.config());
+        c
+    }
+
+    /// Run with `--json` and parse stdout; returns (exit code, JSON).
+    pub fn json(&self, args: &[&str]) -> (i32, serde_json::Value) {
+        let out = self.wpb().arg("--json").args(args).output().expect("runs");
+        let code = out.status.code().expect("exit code");
+        let v = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{args:?}: stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (code, v)
+    }
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
