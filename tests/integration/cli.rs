@@ -1,1 +1,257 @@
+//! End to end: the real binary on the simulator, as a new user runs it.
 
+use super::support::{repo_root, Sandbox};
+use predicates::prelude::*;
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+fn points(sb: &Sandbox) -> Vec<Value> {
+    let (code, v) = sb.json(&["points"]);
+    assert_eq!(code, 0);
+    v["points"].as_array().unwrap().clone()
+}
+
+#[test]
+fn sandbox_run_all_gives_every_kind_a_point_and_a_dr_copy() {
+    let sb = Sandbox::new();
+    let (code, v) = sb.json(&["run", "--all"]);
+    assert_eq!(code, 0, "{v:#}");
+    let runs = v["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 5);
+    assert!(runs.iter().all(|r| r["phase"] == "Completed"), "{v:#}");
+
+    let pts = points(&sb);
+    let available: BTreeSet<(String, String, String, String)> = pts
+        .iter()
+        .filter(|p| p["state"] == "available")
+        .map(|p| {
+            (
+                p["site"].as_str().unwrap().to_string(),
+                p["component_kind"].as_str().unwrap().to_string(),
+                p["region"].as_str().unwrap().to_string(),
+                if p["source_point_id"].is_null() {
+                    "point"
+                } else {
+                    "copy"
+                }
+                .to_string(),
+            )
+        })
+        .collect();
+    let expect = [
+        ("blog", "lightsail-instance"),
+        ("shop", "ec2-instance"),
+        ("shop", "aurora-cluster"),
+        ("shop", "efs"),
+        ("shop", "s3-bucket"),
+    ];
+    for (site, kind) in expect {
+        for (region, what) in [("us-east-1", "point"), ("us-west-2", "copy")] {
+            assert!(
+                available.contains(&(site.into(), kind.into(), region.into(), what.into())),
+                "no available {what} of {site}/{kind} in {region}: {available:?}"
+            );
+        }
+    }
+    // Names are deterministic and every point carries what a restore needs.
+    for p in &pts {
+        assert!(p["name"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("wpb-{}-", p["site"].as_str().unwrap())));
+        assert_eq!(p["managed"], true);
+    }
+    let ami = pts
+        .iter()
+        .find(|p| p["kind"] == "ec2-ami" && p["region"] == "us-east-1")
+        .unwrap();
+    assert!(ami["metadata"]["instance_type"].is_string());
+    assert!(!ami["metadata"]["ebs_snapshot_ids"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    // --at selects the newest point at or before T, per component and region.
+    let (_, sel) = sb.json(&["points", "--site", "shop", "--at", "now"]);
+    assert_eq!(sel["selected"].as_array().unwrap().len(), 8, "{sel:#}");
+    let (_, before) = sb.json(&["points", "--at", "2020-01-01T00:00:00Z"]);
+    assert!(before["selected"].as_array().unwrap().is_empty());
+
+    // The run is recorded with the policy it ran under.
+    let (_, runs) = sb.json(&["runs"]);
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 5);
+    assert!(runs["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["policy_hash"].as_str().unwrap().len() == 64));
+}
+
+#[test]
+fn a_second_run_in_the_same_minute_adopts_instead_of_duplicating() {
+    let sb = Sandbox::new();
+    let (c1, _) = sb.json(&["run", "--policy", "shop/db"]);
+    let (c2, v) = sb.json(&["run", "--policy", "db"]);
+    assert_eq!((c1, c2), (0, 0), "{v:#}");
+    let pts = points(&sb);
+    // A one-minute boundary may fall between the two runs; then there are two instants.
+    let names: BTreeSet<&str> = pts.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(pts.len(), names.len(), "no name recorded twice: {pts:#?}");
+    assert!(pts.len() == 2 || pts.len() == 4);
+}
+
+#[test]
+fn an_injected_failure_fails_only_that_component() {
+    let sb = Sandbox::new();
+    sb.wpb()
+        .args([
+            "sim",
+            "fault",
+            "fail-point",
+            "--site",
+            "shop",
+            "--component",
+            "db",
+            "--op",
+            "create",
+            "--times",
+            "1",
+        ])
+        .assert()
+        .success();
+    let (code, v) = sb.json(&["run", "--all"]);
+    assert_eq!(code, wpbackup::exit::PARTIAL, "{v:#}");
+    let (_, runs) = sb.json(&["runs"]);
+    for r in runs["runs"].as_array().unwrap() {
+        if r["component"] == "db" {
+            assert_eq!(r["phase"], "Failed");
+            assert_eq!(r["points_failed"], 1);
+            let reason = r["failure_reason"].as_str().unwrap();
+            assert!(reason.contains("failed"), "{reason}");
+        } else {
+            assert_eq!(r["phase"], "Completed", "{r:#}");
+        }
+    }
+    let failed: Vec<Value> = points(&sb)
+        .into_iter()
+        .filter(|p| p["component"] == "db")
+        .collect();
+    assert_eq!(failed.len(), 1, "no DR copy of a failed point");
+    assert_eq!(failed[0]["state"], "failed");
+}
+
+#[test]
+fn a_failing_pre_hook_with_on_error_fail_takes_no_point_but_runs_the_post_hook() {
+    let sb = Sandbox::new();
+    let path = sb.path().join("policies/shop/db.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = text.replace(
+        "[hooks.pre]\n# Flush WordPress object caches so the snapshot and the cache agree (optional).\ncommand = \"echo flushing caches for $WPBACKUP_SITE/$WPBACKUP_COMPONENT\"\ntimeout = \"1m\"\non_error = \"continue\"",
+        "[hooks.pre]\ncommand = \"echo maintenance broke >&2; exit 3\"\non_error = \"fail\"\n\n[hooks.post]\ncommand = \"touch post-hook-ran\"",
+    );
+    assert!(text.contains("exit 3"));
+    std::fs::write(&path, text).unwrap();
+    let (code, v) = sb.json(&["run", "--policy", "shop/db"]);
+    assert_eq!(code, wpbackup::exit::FAILED, "{v:#}");
+    let run = &v["runs"][0];
+    assert_eq!(run["phase"], "Failed");
+    assert!(
+        run["failure_reason"]
+            .as_str()
+            .unwrap()
+            .contains("maintenance broke"),
+        "{run:#}"
+    );
+    assert!(run["point"].is_null());
+    assert!(
+        sb.path().join("post-hook-ran").exists(),
+        "post-hook always runs"
+    );
+}
+
+#[test]
+fn a_policy_with_several_mistakes_is_reported_whole_and_nothing_is_written() {
+    let sb = Sandbox::new();
+    let bad = "version = 1\nname = \"db\"\nkind = \"aurora-cluster\"\nschedule = \"0 3 * *\"\ntimezone = \"Nowhere/Else\"\nrpo = \"4h\"\n\n[aurora]\ncluster_identifier = \"wp\"\npitr_days = 50\n\n[retention]\ndaily = 0\n";
+    std::fs::write(sb.path().join("policies/shop/db.toml"), bad).unwrap();
+    let out = sb
+        .wpb()
+        .args(["policy", "check"])
+        .assert()
+        .code(wpbackup::exit::INVALID_CONFIG);
+    let stdout = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    for needle in [
+        "db.toml:4:12: error: `schedule`",
+        "db.toml:5:12: error: `timezone`",
+        "db.toml:10:13: error: `aurora.pitr_days`",
+        "db.toml:12:1: error: `retention`",
+    ] {
+        assert!(stdout.contains(needle), "missing {needle:?} in:\n{stdout}");
+    }
+    // `run` refuses the whole configuration and does not create the catalog.
+    sb.wpb()
+        .args(["run", "--all"])
+        .assert()
+        .code(wpbackup::exit::INVALID_CONFIG)
+        .stderr(predicate::str::contains("pitr_days"));
+    assert!(!sb.catalog().exists(), "nothing written to the catalog");
+}
+
+#[test]
+fn shipped_policies_pass_policy_check() {
+    let sb = Sandbox::new();
+    let root = repo_root().join("policies");
+    sb.cmd()
+        .arg("policy")
+        .arg("check")
+        .arg(root.join("single-server"))
+        .arg(root.join("elastic"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "5 policy file(s) valid, 0 error(s), 0 warning(s)",
+        ));
+    // And the sandbox's own copies, with its sites' regions, print three fire times each.
+    let (code, v) = sb.json(&["policy", "check"]);
+    assert_eq!(code, 0, "{v:#}");
+    for p in v["policies"].as_array().unwrap() {
+        assert_eq!(p["next_fires"].as_array().unwrap().len(), 3);
+    }
+}
+
+#[test]
+fn bad_cli_input_says_what_is_accepted() {
+    let sb = Sandbox::new();
+    sb.wpb().args(["run"]).assert().code(wpbackup::exit::USAGE);
+    sb.wpb()
+        .args(["run", "--policy", "nope"])
+        .assert()
+        .code(wpbackup::exit::USAGE)
+        .stderr(predicate::str::contains("known: blog/wordpress"));
+    sb.wpb().args(["run", "--all"]).assert().success();
+    sb.wpb()
+        .args(["points", "--at", "yesterday-ish"])
+        .assert()
+        .code(wpbackup::exit::USAGE)
+        .stderr(predicate::str::contains("RFC 3339"));
+    sb.cmd()
+        .args(["--config", "missing.toml", "points"])
+        .assert()
+        .code(wpbackup::exit::INVALID_CONFIG)
+        .stderr(predicate::str::contains("init --sandbox"));
+}
+
+#[test]
+fn init_refuses_to_overwrite() {
+    let sb = Sandbox::new();
+    sb.cmd()
+        .args(["init", "--sandbox"])
+        .arg(sb.path())
+        .assert()
+        .code(wpbackup::exit::USAGE);
+    sb.cmd()
+        .args(["init", "--force", "--sandbox"])
+        .arg(sb.path())
+        .assert()
+        .success();
+}

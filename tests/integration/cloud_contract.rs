@@ -1,1 +1,363 @@
+//! The contract every `RecoveryPoints` implementation must honour, for every component
+//! kind. It runs against the simulator here; the AWS adapters join it on moto.
 
+use chrono::{TimeZone, Utc};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use wpbackup::cloud::retry::{RetryPolicy, Retrying};
+use wpbackup::cloud::sim::{content::content_at, FaultKind, FaultOp, SimCloud};
+use wpbackup::cloud::{CloudErrorKind, ProtectionSettings, RecoveryPoints, Tags};
+use wpbackup::domain::model::{ComponentKind, PointState};
+use wpbackup::domain::names::{point_tags, TAG_MANAGED};
+use wpbackup::domain::policy::{DrCopy, Retention, Target};
+use wpbackup::domain::time::ManualClock;
+
+const PRIMARY: &str = "us-east-1";
+const DR: &str = "us-west-2";
+
+fn targets() -> Vec<(ComponentKind, Target)> {
+    vec![
+        (
+            ComponentKind::LightsailInstance,
+            Target::LightsailInstance {
+                instance_name: "WordPress-1".into(),
+                auto_snapshot_time: Some("03:00".into()),
+            },
+        ),
+        (
+            ComponentKind::Ec2Instance,
+            Target::Ec2Instance {
+                instance_id: "i-0abc".into(),
+                no_reboot: true,
+            },
+        ),
+        (
+            ComponentKind::AuroraCluster,
+            Target::AuroraCluster {
+                cluster_identifier: "wp-db".into(),
+                pitr_days: 7,
+            },
+        ),
+        (
+            ComponentKind::Efs,
+            Target::Efs {
+                file_system_id: "fs-0abc".into(),
+                vault: "v".into(),
+                iam_role_arn: "arn:aws:iam::1:role/b".into(),
+            },
+        ),
+        (
+            ComponentKind::S3Bucket,
+            Target::S3Bucket {
+                bucket: "media".into(),
+                dr_bucket: "media-dr".into(),
+                noncurrent_version_days: Some(30),
+            },
+        ),
+    ]
+}
+
+fn tags(component: &str) -> Tags {
+    let scheduled = Utc.with_ymd_and_hms(2026, 11, 27, 14, 0, 0).unwrap();
+    point_tags("shop", component, 1, scheduled, &BTreeMap::new())
+}
+
+fn dr_copy() -> DrCopy {
+    DrCopy {
+        region: DR.into(),
+        retention: Retention {
+            daily: Some(3),
+            ..Default::default()
+        },
+        vault: Some("v-dr".into()),
+    }
+}
+
+/// The contract, for any implementation whose points become available when `advance` runs.
+async fn contract(points: &dyn RecoveryPoints, advance: &dyn Fn()) {
+    for (kind, target) in targets() {
+        let comp = kind.as_str();
+        let name = format!("wpb-shop-{comp}-20261127t1400z");
+        let created = points
+            .create_point(&target, PRIMARY, &name, &tags(comp))
+            .await
+            .expect("create");
+        assert_eq!(created.kind, kind.point_kind());
+        assert_eq!(created.region, PRIMARY);
+        assert_eq!(created.name, name);
+        assert!(matches!(
+            created.state,
+            PointState::Creating | PointState::Available
+        ));
+        assert_eq!(
+            created.tags.get(TAG_MANAGED).map(String::as_str),
+            Some("true")
+        );
+
+        // The deterministic name is an idempotency key.
+        let again = points
+            .create_point(&target, PRIMARY, &name, &tags(comp))
+            .await
+            .unwrap_err();
+        assert_eq!(again.kind, CloudErrorKind::AlreadyExists, "{comp}: {again}");
+        let found = points
+            .find_point(kind.point_kind(), PRIMARY, &name)
+            .await
+            .unwrap()
+            .expect("found by name");
+        assert_eq!(found.provider_id, created.provider_id);
+        assert!(
+            points
+                .find_point(kind.point_kind(), DR, &name)
+                .await
+                .unwrap()
+                .is_none(),
+            "regions are separate"
+        );
+
+        advance();
+        let done = points
+            .describe_point(created.kind, PRIMARY, &created.provider_id)
+            .await
+            .unwrap();
+        assert_eq!(done.state, PointState::Available, "{comp}");
+
+        let copy_name = format!("{name}-{DR}");
+        let copy = points
+            .copy_point(&done, &target, &dr_copy(), &copy_name, &tags(comp))
+            .await
+            .expect("copy");
+        assert_eq!(copy.region, DR);
+        assert_eq!(
+            copy.point_time, done.point_time,
+            "a copy holds the source's instant"
+        );
+        assert_ne!(
+            (&copy.region, &copy.provider_id),
+            (&done.region, &done.provider_id)
+        );
+        advance();
+        let copy = points
+            .describe_point(copy.kind, DR, &copy.provider_id)
+            .await
+            .unwrap();
+        assert_eq!(copy.state, PointState::Available);
+
+        let listed = points.list_managed_points("shop", DR).await.unwrap();
+        assert!(
+            listed.iter().any(|p| p.provider_id == copy.provider_id),
+            "{comp}: copy listed in DR"
+        );
+        assert!(points
+            .list_managed_points("other-site", DR)
+            .await
+            .unwrap()
+            .is_empty());
+
+        points
+            .delete_point(copy.kind, DR, &copy.provider_id)
+            .await
+            .expect("delete");
+        let gone = points
+            .describe_point(copy.kind, DR, &copy.provider_id)
+            .await
+            .unwrap_err();
+        assert_eq!(gone.kind, CloudErrorKind::NotFound);
+        let gone = points
+            .delete_point(copy.kind, DR, &copy.provider_id)
+            .await
+            .unwrap_err();
+        assert_eq!(gone.kind, CloudErrorKind::NotFound);
+    }
+}
+
+fn sim_at(dir: &std::path::Path) -> (SimCloud, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 11, 27, 14, 0, 0).unwrap(),
+    ));
+    let sim = SimCloud::new(
+        &dir.join("sim.json"),
+        clock.clone(),
+        Duration::from_secs(120),
+    );
+    (sim, clock)
+}
+
+#[tokio::test]
+async fn simulator_honours_the_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, clock) = sim_at(dir.path());
+    let c = clock.clone();
+    contract(&sim, &move || c.advance(Duration::from_secs(121))).await;
+}
+
+#[tokio::test]
+async fn simulator_state_persists_across_instances() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, clock) = sim_at(dir.path());
+    let (_, target) = &targets()[2];
+    let p = sim
+        .create_point(target, PRIMARY, "wpb-shop-db-x", &tags("db"))
+        .await
+        .unwrap();
+    let again = SimCloud::new(
+        &dir.path().join("sim.json"),
+        clock.clone(),
+        Duration::from_secs(120),
+    );
+    let seen = again
+        .describe_point(p.kind, PRIMARY, &p.provider_id)
+        .await
+        .unwrap();
+    assert_eq!(seen.state, PointState::Creating);
+    clock.advance(Duration::from_secs(120));
+    assert_eq!(
+        again
+            .describe_point(p.kind, PRIMARY, &p.provider_id)
+            .await
+            .unwrap()
+            .state,
+        PointState::Available
+    );
+}
+
+#[tokio::test]
+async fn points_capture_content_as_of_their_instant() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, clock) = sim_at(dir.path());
+    let (kind, target) = &targets()[2];
+    let p = sim
+        .create_point(target, PRIMARY, "wpb-shop-db-x", &tags("db"))
+        .await
+        .unwrap();
+    let at_point = content_at(*kind, "wp-db", p.point_time);
+    clock.advance(Duration::from_secs(6 * 3600));
+    let later = sim.live_content(*kind, "wp-db");
+    assert_ne!(later, at_point, "the database keeps changing");
+    assert_eq!(
+        sim.point_content(&p.provider_id).unwrap(),
+        Some(at_point.clone())
+    );
+    assert!(later.generation > at_point.generation);
+    assert_eq!(
+        p.metadata.extra.get("content_digest"),
+        Some(&at_point.digest)
+    );
+}
+
+#[tokio::test]
+async fn injected_faults_and_retries() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, clock) = sim_at(dir.path());
+    let (_, target) = &targets()[1];
+    // Two throttles, then success: the retrying decorator absorbs them.
+    sim.add_fault(
+        Some("i-0abc".into()),
+        FaultOp::Create,
+        FaultKind::Throttle,
+        Some(2),
+    )
+    .unwrap();
+    let retrying = Retrying::new(
+        SimCloud::new(
+            &dir.path().join("sim.json"),
+            clock.clone(),
+            Duration::from_secs(120),
+        ),
+        RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+        },
+    );
+    retrying
+        .create_point(target, PRIMARY, "p1", &tags("web"))
+        .await
+        .expect("retried to success");
+    assert!(sim.faults().unwrap().is_empty(), "fault used up");
+
+    // Without the decorator the throttle surfaces, classified.
+    sim.add_fault(None, FaultOp::Any, FaultKind::Transient, Some(1))
+        .unwrap();
+    let e = sim
+        .create_point(target, PRIMARY, "p2", &tags("web"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, CloudErrorKind::Transient);
+    assert!(e.is_retryable());
+
+    sim.add_fault(
+        Some("i-0abc".into()),
+        FaultOp::Create,
+        FaultKind::AccessDenied,
+        None,
+    )
+    .unwrap();
+    let e = retrying
+        .create_point(target, PRIMARY, "p3", &tags("web"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, CloudErrorKind::AccessDenied);
+    assert!(!e.is_retryable());
+    assert_eq!(sim.clear_faults().unwrap(), 1);
+
+    // A point that ends failed.
+    sim.add_fault(None, FaultOp::Create, FaultKind::FailPoint, Some(1))
+        .unwrap();
+    let p = sim
+        .create_point(target, PRIMARY, "p4", &tags("web"))
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(121));
+    let p = sim
+        .describe_point(p.kind, PRIMARY, &p.provider_id)
+        .await
+        .unwrap();
+    assert_eq!(p.state, PointState::Failed);
+    assert!(p.failure_reason.is_some());
+}
+
+#[tokio::test]
+async fn s3_checkpoint_requires_versioning_and_replication() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, _clock) = sim_at(dir.path());
+    let (_, target) = &targets()[4];
+    let mut s = sim.settings("media").unwrap();
+    s.replication = false;
+    sim.set_settings("media", s).unwrap();
+    let e = sim
+        .create_point(target, PRIMARY, "cp", &tags("media"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, CloudErrorKind::Invalid);
+    assert!(e.message.contains("replication"), "{e}");
+    let checks = sim.inspect(target, PRIMARY).await.unwrap();
+    assert!(checks
+        .iter()
+        .any(|c| c.setting == "s3.replication" && !c.ok));
+}
+
+#[tokio::test]
+async fn lightsail_auto_snapshot_addon_is_enabled_when_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, _clock) = sim_at(dir.path());
+    let (_, target) = &targets()[0];
+    assert!(sim
+        .inspect(target, PRIMARY)
+        .await
+        .unwrap()
+        .iter()
+        .any(|c| !c.ok));
+    assert_eq!(sim.ensure(target, PRIMARY).await.unwrap().len(), 1);
+    assert!(
+        sim.ensure(target, PRIMARY).await.unwrap().is_empty(),
+        "idempotent"
+    );
+    assert!(sim
+        .inspect(target, PRIMARY)
+        .await
+        .unwrap()
+        .iter()
+        .all(|c| c.ok));
+}
