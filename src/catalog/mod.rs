@@ -286,14 +286,50 @@ impl Catalog {
         Ok(id)
     }
 
-    /// The id of a run of this component still `InProgress`, if any.
-    pub async fn run_in_progress(&self, component_id: i64) -> CatalogResult<Option<i64>> {
-        Ok(sqlx::query_scalar(
-            "SELECT id FROM runs WHERE component_id = ?1 AND phase = 'InProgress' ORDER BY id LIMIT 1",
+    /// The run of this component still `InProgress`, if any: (run id, process id).
+    pub async fn run_in_progress(
+        &self,
+        component_id: i64,
+    ) -> CatalogResult<Option<(i64, Option<i64>)>> {
+        Ok(sqlx::query_as(
+            "SELECT id, pid FROM runs WHERE component_id = ?1 AND phase = 'InProgress' ORDER BY id LIMIT 1",
         )
         .bind(component_id)
         .fetch_optional(&self.pool)
         .await?)
+    }
+
+    /// Close a run whose process died: `Interrupted`, with what is known.
+    pub async fn mark_interrupted(
+        &self,
+        run_id: i64,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> CatalogResult<()> {
+        sqlx::query(
+            "UPDATE runs SET phase = 'Interrupted', finished_at = ?2, failure_reason = ?3
+             WHERE id = ?1 AND phase = 'InProgress'",
+        )
+        .bind(run_id)
+        .bind(ts(now))
+        .bind(reason)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Points of a run (to reconcile after a crash).
+    pub async fn points_of_run(&self, run_id: i64) -> CatalogResult<Vec<RecoveryPoint>> {
+        let rows = sqlx::query(
+            "SELECT p.*, s.name AS site_name, c.name AS component_name, c.kind AS component_kind
+             FROM recovery_points p JOIN components c ON c.id = p.component_id
+                                    JOIN sites s ON s.id = c.site_id
+             WHERE p.run_id = ?1 ORDER BY p.id",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(point_from_row).collect()
     }
 
     pub async fn start_run(

@@ -84,7 +84,6 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
         } else if let Some(e) = error.downcast_ref::<EngineError>() {
             match e {
                 EngineError::Catalog(_) => exit::CATALOG,
-                EngineError::ProviderUnavailable { .. } => exit::CLOUD_UNAVAILABLE,
                 EngineError::UnknownSite(..) | EngineError::UnknownPolicy(..) => exit::USAGE,
             }
         } else if error.downcast_ref::<crate::cloud::CloudError>().is_some() {

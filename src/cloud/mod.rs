@@ -1,6 +1,7 @@
 //! Ports: what wpbackup needs from a cloud, in wpbackup's own types. Adapters: `sim`
 //! (the embedded simulator) and, in its own module, AWS. No SDK type crosses this line.
 
+pub mod aws;
 pub mod retry;
 pub mod sim;
 

@@ -5,12 +5,14 @@ pub mod hooks;
 pub mod run;
 
 use crate::catalog::{Catalog, CatalogError};
+use crate::cloud::aws::AwsCloud;
 use crate::cloud::retry::{RetryPolicy, Retrying};
 use crate::cloud::sim::SimCloud;
 use crate::cloud::Cloud;
 use crate::domain::site::{Config, Provider, Site};
 use crate::domain::time::{Clock, SystemClock};
 use async_trait::async_trait;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,11 +20,6 @@ use std::time::Duration;
 pub enum EngineError {
     #[error(transparent)]
     Catalog(#[from] CatalogError),
-    #[error(
-        "site {site:?} uses provider \"aws\", which this build does not implement yet; \
-             use provider = \"sim\" (the simulator) until the AWS adapters land"
-    )]
-    ProviderUnavailable { site: String },
     #[error("no site named {0:?} in the configuration; known sites: {1}")]
     UnknownSite(String, String),
     #[error("no policy named {0:?}; known policies: {1}")]
@@ -64,6 +61,7 @@ pub struct Engine {
     pub sleeper: Arc<dyn Sleeper>,
     /// Override of the poll interval (otherwise per provider).
     pub poll_interval: Option<Duration>,
+    clouds: Arc<tokio::sync::Mutex<HashMap<String, Cloud>>>,
 }
 
 impl Engine {
@@ -74,6 +72,7 @@ impl Engine {
             clock: Arc::new(SystemClock),
             sleeper: Arc::new(TokioSleeper),
             poll_interval: None,
+            clouds: Arc::default(),
         }
     }
 
@@ -100,20 +99,33 @@ impl Engine {
         )
     }
 
-    /// The ports for one site's provider.
-    pub fn cloud_for(&self, site: &Site) -> Result<Cloud, EngineError> {
-        match site.provider {
-            Provider::Sim => {
-                let sim = Arc::new(Retrying::new(self.sim(), RetryPolicy::default()));
-                Ok(Cloud {
-                    points: sim,
-                    settings: Arc::new(self.sim()),
-                })
-            }
-            Provider::Aws => Err(EngineError::ProviderUnavailable {
-                site: site.name.clone(),
-            }),
+    /// The ports for one site's provider (built once per site and reused).
+    pub async fn cloud_for(&self, site: &Site) -> Result<Cloud, EngineError> {
+        let mut cache = self.clouds.lock().await;
+        if let Some(c) = cache.get(&site.name) {
+            return Ok(c.clone());
         }
+        let cloud = match site.provider {
+            Provider::Sim => Cloud {
+                points: Arc::new(Retrying::new(self.sim(), RetryPolicy::default())),
+                settings: Arc::new(self.sim()),
+            },
+            Provider::Aws => {
+                // The SDK retries throttling and transient errors itself (standard mode).
+                let aws = Arc::new(AwsCloud::connect(site, self.clock.clone()).await);
+                Cloud {
+                    points: aws.clone(),
+                    settings: aws,
+                }
+            }
+        };
+        cache.insert(site.name.clone(), cloud.clone());
+        Ok(cloud)
+    }
+
+    /// Use these ports for a site (tests: adapters over mock clients).
+    pub async fn set_cloud(&self, site: &str, cloud: Cloud) {
+        self.clouds.lock().await.insert(site.to_string(), cloud);
     }
 
     pub fn poll_interval_for(&self, site: &Site) -> Duration {

@@ -90,7 +90,7 @@ impl Engine {
         // Validate every request before starting anything.
         for r in &requests {
             let site = self.site(&r.site)?;
-            self.cloud_for(site)?;
+            self.cloud_for(site).await?;
             if site.policy(&r.policy).is_none() {
                 return Err(unknown_policy(site, &r.policy));
             }
@@ -120,7 +120,7 @@ impl Engine {
         let policy = site
             .policy(&req.policy)
             .ok_or_else(|| unknown_policy(site, &req.policy))?;
-        let cloud = self.cloud_for(site)?;
+        let cloud = self.cloud_for(site).await?;
         let started = self.clock.now();
         let site_id = self.catalog.upsert_site(site, started).await?;
         let component_id = self
@@ -132,32 +132,38 @@ impl Engine {
             .record_policy(component_id, &policy.source, started)
             .await?;
 
-        if let Some(other) = self.catalog.run_in_progress(component_id).await? {
-            let reason = format!("run {other} of this policy is still in progress");
-            let run_id = self
-                .catalog
-                .record_skipped_run(
-                    component_id,
-                    policy_id,
-                    req.trigger.as_str(),
-                    req.scheduled_for,
-                    started,
-                    &reason,
-                )
-                .await?;
-            return Ok(RunReport {
-                site: site.name.clone(),
-                component: policy.name.clone(),
-                kind: policy.kind,
-                run_id,
-                phase: RunPhase::Skipped,
-                scheduled_for: req.scheduled_for,
-                point: None,
-                copies: Vec::new(),
-                failure_reason: Some(reason),
-                warnings: Vec::new(),
-                duration_secs: 0.0,
-            });
+        if let Some((other, pid)) = self.catalog.run_in_progress(component_id).await? {
+            if pid.is_some_and(process_alive) {
+                let reason = format!(
+                    "run {other} of this policy is still in progress (process {})",
+                    pid.unwrap_or_default()
+                );
+                let run_id = self
+                    .catalog
+                    .record_skipped_run(
+                        component_id,
+                        policy_id,
+                        req.trigger.as_str(),
+                        req.scheduled_for,
+                        started,
+                        &reason,
+                    )
+                    .await?;
+                return Ok(RunReport {
+                    site: site.name.clone(),
+                    component: policy.name.clone(),
+                    kind: policy.kind,
+                    run_id,
+                    phase: RunPhase::Skipped,
+                    scheduled_for: req.scheduled_for,
+                    point: None,
+                    copies: Vec::new(),
+                    failure_reason: Some(reason),
+                    warnings: Vec::new(),
+                    duration_secs: 0.0,
+                });
+            }
+            self.recover_interrupted_run(&cloud, other, pid).await?;
         }
 
         let run_id = self
@@ -211,6 +217,70 @@ impl Engine {
             warnings: ctx.outcome.warnings,
             duration_secs: (finished - started).num_milliseconds() as f64 / 1000.0,
         })
+    }
+}
+
+impl Engine {
+    /// A run whose process is gone: bring its points up to date with the cloud and close
+    /// it as `Interrupted`, so the policy can run again.
+    async fn recover_interrupted_run(
+        &self,
+        cloud: &Cloud,
+        run_id: i64,
+        pid: Option<i64>,
+    ) -> Result<(), EngineError> {
+        let now = self.clock.now();
+        let mut notes = Vec::new();
+        for p in self.catalog.points_of_run(run_id).await? {
+            if p.state != PointState::Creating {
+                continue;
+            }
+            match cloud
+                .points
+                .describe_point(p.kind, &p.region, &p.provider_id)
+                .await
+            {
+                Ok(seen) => {
+                    self.catalog
+                        .set_point_state(p.id, seen.state, seen.failure_reason.as_deref(), now)
+                        .await?;
+                    notes.push(format!("{} is {}", p.name, seen.state));
+                }
+                Err(e) if e.kind == CloudErrorKind::NotFound => {
+                    self.catalog
+                        .set_point_state(p.id, PointState::Missing, Some(&e.message), now)
+                        .await?;
+                    notes.push(format!("{} is missing", p.name));
+                }
+                Err(e) => notes.push(format!("{} not reconciled: {e}", p.name)),
+            }
+        }
+        let reason = format!(
+            "the process running it ({}) ended before it finished{}",
+            pid.map(|p| p.to_string())
+                .unwrap_or_else(|| "unknown".into()),
+            if notes.is_empty() {
+                String::new()
+            } else {
+                format!("; reconciled: {}", notes.join(", "))
+            }
+        );
+        tracing::warn!(run_id, %reason, "recovered an interrupted run");
+        self.catalog.mark_interrupted(run_id, &reason, now).await?;
+        Ok(())
+    }
+}
+
+/// Whether the process that started a run is still running (on this host).
+fn process_alive(pid: i64) -> bool {
+    if pid == i64::from(std::process::id()) {
+        return true;
+    }
+    if cfg!(target_os = "linux") {
+        std::path::Path::new(&format!("/proc/{pid}")).exists()
+    } else {
+        // Without /proc, assume it may be alive: skipping is safe, running twice is not.
+        true
     }
 }
 

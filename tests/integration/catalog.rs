@@ -154,7 +154,11 @@ async fn records_sites_policies_runs_and_points() {
         .start_run(comp, pol, "manual", t(14, 0), t(14, 0))
         .await
         .unwrap();
-    assert_eq!(catalog.run_in_progress(comp).await.unwrap(), Some(run));
+    let own_pid = i64::from(std::process::id());
+    assert_eq!(
+        catalog.run_in_progress(comp).await.unwrap(),
+        Some((run, Some(own_pid)))
+    );
     let meta = RestoreMetadata {
         instance_type: Some("db.r6g.large".into()),
         availability_zone: Some("us-east-1a".into()),

@@ -255,3 +255,62 @@ fn init_refuses_to_overwrite() {
         .assert()
         .success();
 }
+
+#[test]
+fn a_run_killed_midway_is_recovered_by_the_next_run() {
+    let sb = Sandbox::new();
+    let cfg = sb.config();
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace("creating_for = \"300ms\"", "creating_for = \"4s\""),
+    )
+    .unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("wpbackup");
+    let mut child = std::process::Command::new(bin)
+        .current_dir(sb.path())
+        .args(["--config", "wpbackup.toml", "run", "--policy", "shop/db"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the point exists (the run is then waiting for it), then SIGKILL.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let state =
+            std::fs::read_to_string(sb.path().join("wpbackup.db.sim.json")).unwrap_or_default();
+        if state.contains("wpb-shop-db-") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never created its point"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let (_, runs) = sb.json(&["runs"]);
+    assert_eq!(runs["runs"][0]["phase"], "InProgress");
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let (code, v) = sb.json(&["run", "--policy", "shop/db"]);
+    assert_eq!(code, 0, "{v:#}");
+    let (_, runs) = sb.json(&["runs"]);
+    let runs = runs["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    let old = &runs[1];
+    assert_eq!(old["phase"], "Interrupted");
+    assert!(
+        old["failure_reason"]
+            .as_str()
+            .unwrap()
+            .contains("reconciled"),
+        "{old:#}"
+    );
+    // The killed run's point was not forgotten: it is now available in the catalog.
+    let pts = points(&sb);
+    assert!(pts.iter().all(|p| p["state"] == "available"), "{pts:#?}");
+    let names: BTreeSet<&str> = pts.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names.len(), pts.len(), "nothing duplicated");
+}

@@ -1,0 +1,138 @@
+//! SDK errors → wpbackup's taxonomy, keeping the service's code and message.
+
+use crate::cloud::{CloudError, CloudErrorKind};
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::display::DisplayErrorContext;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+/// Classify a service error code (shared by every service).
+pub fn classify_code(code: &str) -> CloudErrorKind {
+    const THROTTLING: [&str; 9] = [
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "SlowDown",
+        "RequestThrottled",
+        "PriorRequestNotComplete",
+    ];
+    const TRANSIENT: [&str; 6] = [
+        "InternalError",
+        "InternalFailure",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "ServiceException",
+        "RequestTimeout",
+    ];
+    if THROTTLING.contains(&code) {
+        CloudErrorKind::Throttled
+    } else if TRANSIENT.contains(&code) {
+        CloudErrorKind::Transient
+    } else if code.contains("NotFound") || code.starts_with("NoSuch") || code.ends_with(".NotFound")
+    {
+        CloudErrorKind::NotFound
+    } else if code.contains("AlreadyExists") || code.ends_with(".Duplicate") {
+        CloudErrorKind::AlreadyExists
+    } else if code.contains("AccessDenied")
+        || code == "UnauthorizedOperation"
+        || code == "AuthFailure"
+        || code == "UnrecognizedClientException"
+        || code == "InvalidClientTokenId"
+        || code == "ExpiredToken"
+    {
+        CloudErrorKind::AccessDenied
+    } else if code.starts_with("Invalid")
+        || code.contains("Validation")
+        || code.contains("Malformed")
+    {
+        CloudErrorKind::Invalid
+    } else {
+        CloudErrorKind::Permanent
+    }
+}
+
+/// Map any SDK error of `operation`.
+pub fn map_sdk<E, R>(operation: &str, err: SdkError<E, R>) -> CloudError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    let kind = match &err {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => CloudErrorKind::Transient,
+        SdkError::ConstructionFailure(_) => CloudErrorKind::Invalid,
+        _ => match err.code() {
+            Some(code) => classify_code(code),
+            None => match &err {
+                SdkError::ResponseError(_) => CloudErrorKind::Transient,
+                SdkError::ServiceError(e) => status_kind(e.raw()),
+                _ => CloudErrorKind::Permanent,
+            },
+        },
+    };
+    let message = match (err.code(), err.message()) {
+        (Some(code), Some(msg)) => format!("{code}: {msg}"),
+        (Some(code), None) => code.to_string(),
+        _ => DisplayErrorContext(&err).to_string(),
+    };
+    CloudError::new(kind, operation, message)
+}
+
+fn status_kind<R: std::fmt::Debug>(raw: &R) -> CloudErrorKind {
+    // Only the debug form is generic over R; it carries the HTTP status.
+    let text = format!("{raw:?}");
+    if text.contains("StatusCode(429)") || text.contains("status: 429") {
+        CloudErrorKind::Throttled
+    } else if ["500", "502", "503", "504"].iter().any(|s| {
+        text.contains(&format!("StatusCode({s})")) || text.contains(&format!("status: {s}"))
+    }) {
+        CloudErrorKind::Transient
+    } else if text.contains("StatusCode(404)") || text.contains("status: 404") {
+        CloudErrorKind::NotFound
+    } else if text.contains("StatusCode(403)") || text.contains("status: 403") {
+        CloudErrorKind::AccessDenied
+    } else {
+        CloudErrorKind::Permanent
+    }
+}
+
+pub fn refuse_unmanaged(operation: &str, what: &str) -> CloudError {
+    CloudError::new(
+        CloudErrorKind::AccessDenied,
+        operation,
+        format!(
+            "{what} is not tagged wpbackup:managed=true; wpbackup only deletes what it created"
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_map_to_kinds() {
+        use CloudErrorKind::*;
+        for (code, kind) in [
+            ("ThrottlingException", Throttled),
+            ("RequestLimitExceeded", Throttled),
+            ("InternalError", Transient),
+            ("InvalidAMIID.NotFound", NotFound),
+            ("DBClusterSnapshotNotFoundFault", NotFound),
+            ("NoSuchBucket", NotFound),
+            ("ResourceNotFoundException", NotFound),
+            ("DBClusterSnapshotAlreadyExistsFault", AlreadyExists),
+            ("InvalidAMIName.Duplicate", AlreadyExists),
+            ("AlreadyExistsException", AlreadyExists),
+            ("AccessDeniedException", AccessDenied),
+            ("UnauthorizedOperation", AccessDenied),
+            ("InvalidParameterValue", Invalid),
+            ("ValidationException", Invalid),
+            ("InvalidDBClusterStateFault", Invalid),
+            ("SomethingElse", Permanent),
+        ] {
+            assert_eq!(classify_code(code), kind, "{code}");
+        }
+    }
+}
