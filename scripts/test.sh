@@ -1,7 +1,36 @@
 #!/usr/bin/env bash
 # The project's test command (README "Run the tests"; CI runs exactly this).
-# It installs and starts whatever the tests need, runs every test, and stops it again.
+# Installs moto server in a virtualenv (once), starts it on a free 127.0.0.1 port, runs
+# every test with WPBACKUP_TEST_MOTO pointing at it, and stops it again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+VENV="${WPBACKUP_VENV:-.venv}"
+MOTO_VERSION="5.2.5"
+if ! "$VENV/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
+    echo "installing moto[server]==$MOTO_VERSION into $VENV" >&2
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+fi
+
+PORT="$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+mkdir -p target
+"$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" > target/moto.log 2>&1 &
+MOTO_PID=$!
+trap 'kill "$MOTO_PID" 2>/dev/null || true; wait "$MOTO_PID" 2>/dev/null || true' EXIT
+
+for _ in $(seq 1 100); do
+    if "$VENV/bin/python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$PORT/moto-api/reset', data=b'')" 2>/dev/null; then
+        break
+    fi
+    if ! kill -0 "$MOTO_PID" 2>/dev/null; then
+        echo "moto server did not start:" >&2
+        cat target/moto.log >&2
+        exit 1
+    fi
+    sleep 0.2
+done
+echo "moto server on 127.0.0.1:$PORT" >&2
+
+export WPBACKUP_TEST_MOTO="http://127.0.0.1:$PORT"
 cargo test --locked --all-targets "$@"

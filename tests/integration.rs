@@ -3,6 +3,8 @@
 #[path = "integration/support.rs"]
 mod support;
 
+#[path = "integration/aws_moto.rs"]
+mod aws_moto;
 #[path = "integration/catalog.rs"]
 mod catalog;
 #[path = "integration/cli.rs"]

@@ -69,6 +69,15 @@ pub async fn create_image(
     name: &str,
     tags: &Tags,
 ) -> CloudResult<ProviderPoint> {
+    // AMI names are unique per account and region in AWS; not every endpoint enforces it,
+    // so check first: the deterministic name must mean "reconcile", never a second image.
+    if find_image(c, region, name).await?.is_some() {
+        return Err(CloudError::new(
+            CloudErrorKind::AlreadyExists,
+            "CreateImage",
+            format!("an image named {name} already exists in {region}"),
+        ));
+    }
     let instance = instance_metadata(c, instance_id).await?;
     // Tags go on the image here and on its snapshots once their ids are known (moto
     // rejects a snapshot TagSpecification in CreateImage; AWS accepts both ways).

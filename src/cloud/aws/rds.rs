@@ -204,7 +204,18 @@ pub async fn list_snapshots(c: &Client, region: &str) -> CloudResult<Vec<Provide
         .try_collect()
         .await
         .map_err(|e| map_sdk("DescribeDBClusterSnapshots", e))?;
-    Ok(snaps.iter().map(|s| point_of(s, region)).collect())
+    let mut out = Vec::new();
+    for s in &snaps {
+        let mut p = point_of(s, region);
+        // Not every endpoint returns TagList here; ask for the tags then.
+        if p.tags.is_empty() {
+            if let Some(arn) = &p.arn {
+                p.tags = list_tags(c, arn).await?;
+            }
+        }
+        out.push(p);
+    }
+    Ok(out)
 }
 
 pub async fn copy_snapshot(

@@ -23,13 +23,37 @@ pub struct BucketProtection {
 }
 
 pub async fn versioning(c: &Client, bucket: &str) -> CloudResult<Option<String>> {
-    let out = c
-        .get_bucket_versioning()
-        .bucket(bucket)
-        .send()
-        .await
-        .map_err(|e| map_sdk("GetBucketVersioning", e))?;
-    Ok(out.status().map(|s| s.as_str().to_string()))
+    match c.get_bucket_versioning().bucket(bucket).send().await {
+        Ok(out) => Ok(out.status().map(|s| s.as_str().to_string())),
+        Err(e) => match lenient_versioning(&e) {
+            Some(status) => Ok(status),
+            None => Err(map_sdk("GetBucketVersioning", e)),
+        },
+    }
+}
+
+/// S3-compatible endpoints (moto 5.2 among them) may answer 200 with a
+/// `<GetBucketVersioningResponse>` root that the SDK's strict parser rejects, although
+/// the `<Status>` inside is well-formed: read it from the raw body then.
+fn lenient_versioning<E>(
+    e: &aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> Option<Option<String>> {
+    let aws_smithy_runtime_api::client::result::SdkError::ServiceError(se) = e else {
+        return None;
+    };
+    let raw = se.raw();
+    if raw.status().as_u16() != 200 {
+        return None;
+    }
+    let body = std::str::from_utf8(raw.body().bytes()?).ok()?;
+    if !body.contains("GetBucketVersioningResponse") {
+        return None;
+    }
+    Some(
+        body.split_once("<Status>")
+            .and_then(|(_, rest)| rest.split_once("</Status>"))
+            .map(|(status, _)| status.to_string()),
+    )
 }
 
 pub async fn protection(c: &Client, bucket: &str) -> CloudResult<BucketProtection> {

@@ -1,0 +1,344 @@
+//! The AWS adapters against moto server (started by `scripts/test.sh`): the port contract
+//! for EC2, Aurora and S3, settings read live, and the binary end to end.
+
+use super::cloud_contract::{contract, DR, PRIMARY};
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::Credentials;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use wpbackup::cloud::aws::{AwsCloud, Clients};
+use wpbackup::cloud::ProtectionSettings;
+use wpbackup::domain::model::ComponentKind;
+use wpbackup::domain::time::SystemClock;
+
+pub fn endpoint() -> String {
+    std::env::var("WPBACKUP_TEST_MOTO").expect(
+        "WPBACKUP_TEST_MOTO is not set: run the tests with ./scripts/test.sh, which starts moto server",
+    )
+}
+
+pub async fn sdk(region: &str) -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.to_string()))
+        .endpoint_url(endpoint())
+        .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))
+        .load()
+        .await
+}
+
+pub async fn clients(region: &str) -> Clients {
+    Clients::for_region(&sdk(region).await, region)
+}
+
+/// A WordPress site's resources in moto, created by a client independent of wpbackup.
+pub struct MotoSite {
+    pub prefix: String,
+    pub instance_id: String,
+    pub allocation_id: String,
+    pub cluster: String,
+    pub bucket: String,
+    pub dr_bucket: String,
+}
+
+pub async fn create_site(prefix: &str) -> MotoSite {
+    let east = clients(PRIMARY).await;
+    let west = clients(DR).await;
+    // EC2: an instance from one of moto's images, with an Elastic IP.
+    let images = east
+        .ec2
+        .describe_images()
+        .owners("amazon")
+        .send()
+        .await
+        .unwrap();
+    let ami = images
+        .images()
+        .first()
+        .and_then(|i| i.image_id())
+        .expect("moto has images")
+        .to_string();
+    let run = east
+        .ec2
+        .run_instances()
+        .image_id(ami)
+        .instance_type(aws_sdk_ec2::types::InstanceType::T3Micro)
+        .min_count(1)
+        .max_count(1)
+        .send()
+        .await
+        .unwrap();
+    let instance_id = run.instances()[0].instance_id().unwrap().to_string();
+    let eip = east
+        .ec2
+        .allocate_address()
+        .domain(aws_sdk_ec2::types::DomainType::Vpc)
+        .send()
+        .await
+        .unwrap();
+    let allocation_id = eip.allocation_id().unwrap().to_string();
+    east.ec2
+        .associate_address()
+        .allocation_id(&allocation_id)
+        .instance_id(&instance_id)
+        .send()
+        .await
+        .unwrap();
+
+    // Aurora: a cluster with one instance and a 7-day continuous-backup window.
+    let cluster = format!("{prefix}-aurora");
+    east.rds
+        .create_db_cluster()
+        .db_cluster_identifier(&cluster)
+        .engine("aurora-mysql")
+        .master_username("admin")
+        .master_user_password("wordpress-secret")
+        .backup_retention_period(7)
+        .send()
+        .await
+        .unwrap();
+    east.rds
+        .create_db_instance()
+        .db_instance_identifier(format!("{cluster}-1"))
+        .db_cluster_identifier(&cluster)
+        .engine("aurora-mysql")
+        .db_instance_class("db.r6g.large")
+        .send()
+        .await
+        .unwrap();
+
+    // S3: versioned source and replica, replication including delete markers.
+    let bucket = format!("{prefix}-media");
+    let dr_bucket = format!("{prefix}-media-dr");
+    east.s3
+        .create_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
+    west.s3
+        .create_bucket()
+        .bucket(&dr_bucket)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::UsWest2)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    for (c, b) in [(&east, &bucket), (&west, &dr_bucket)] {
+        set_versioning(c, b, true).await;
+    }
+    set_replication(&east, &bucket, &dr_bucket, true).await;
+    MotoSite {
+        prefix: prefix.to_string(),
+        instance_id,
+        allocation_id,
+        cluster,
+        bucket,
+        dr_bucket,
+    }
+}
+
+pub async fn set_versioning(c: &Clients, bucket: &str, on: bool) {
+    use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+    let status = if on {
+        BucketVersioningStatus::Enabled
+    } else {
+        BucketVersioningStatus::Suspended
+    };
+    c.s3.put_bucket_versioning()
+        .bucket(bucket)
+        .versioning_configuration(VersioningConfiguration::builder().status(status).build())
+        .send()
+        .await
+        .unwrap();
+}
+
+pub async fn set_replication(c: &Clients, bucket: &str, dr_bucket: &str, on: bool) {
+    use aws_sdk_s3::types::*;
+    let status = if on {
+        ReplicationRuleStatus::Enabled
+    } else {
+        ReplicationRuleStatus::Disabled
+    };
+    let rule = ReplicationRule::builder()
+        .id("wordpress-dr")
+        .priority(1)
+        .status(status)
+        .filter(ReplicationRuleFilter::builder().prefix("").build())
+        .delete_marker_replication(
+            DeleteMarkerReplication::builder()
+                .status(DeleteMarkerReplicationStatus::Enabled)
+                .build(),
+        )
+        .destination(
+            Destination::builder()
+                .bucket(format!("arn:aws:s3:::{dr_bucket}"))
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    c.s3.put_bucket_replication()
+        .bucket(bucket)
+        .replication_configuration(
+            ReplicationConfiguration::builder()
+                .role("arn:aws:iam::123456789012:role/s3-replication")
+                .rules(rule)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+/// `wpbackup.toml` + policies for the site, provider aws, pointing at moto.
+pub fn write_config(dir: &Path, site: &MotoSite) -> std::path::PathBuf {
+    let policies = dir.join("policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    let config = format!(
+        r#"version = 1
+catalog = "wpbackup.db"
+
+[[sites]]
+name = "{p}"
+provider = "aws"
+region = "{PRIMARY}"
+dr_region = "{DR}"
+policies = "policies"
+[sites.entry_point]
+ec2_elastic_ip_allocation = "{eip}"
+[sites.health_check]
+url = "https://{p}.example.com/wp-login.php"
+[sites.aws]
+endpoint_url = "{endpoint}"
+"#,
+        p = site.prefix,
+        eip = site.allocation_id,
+        endpoint = endpoint()
+    );
+    let common = |name: &str, kind: &str, rpo: &str| {
+        format!(
+            "version = 1\nname = \"{name}\"\nkind = \"{kind}\"\nschedule = \"0 * * * *\"\nrpo = \"{rpo}\"\nwait_timeout = \"2m\"\n\n[retention]\ndaily = 7\n\n[[dr_copies]]\nregion = \"{DR}\"\n[dr_copies.retention]\ndaily = 3\n\n[tags]\nenvironment = \"test\"\n"
+        )
+    };
+    std::fs::write(
+        policies.join("web.toml"),
+        format!(
+            "{}\n[ec2]\ninstance_id = \"{}\"\nno_reboot = true\n",
+            common("web", "ec2-instance", "1h"),
+            site.instance_id
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        policies.join("db.toml"),
+        format!(
+            "{}\n[aurora]\ncluster_identifier = \"{}\"\npitr_days = 7\n",
+            common("db", "aurora-cluster", "1h"),
+            site.cluster
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        policies.join("media.toml"),
+        format!(
+            "{}\n[s3]\nbucket = \"{}\"\ndr_bucket = \"{}\"\n",
+            common("media", "s3-bucket", "1h"),
+            site.bucket,
+            site.dr_bucket
+        ),
+    )
+    .unwrap();
+    let path = dir.join("wpbackup.toml");
+    std::fs::write(&path, config).unwrap();
+    path
+}
+
+async fn adapter(config: &Path, site: &str) -> AwsCloud {
+    let (config, _) = wpbackup::config::load(config, chrono::Utc::now()).expect("config loads");
+    let site = config.site(site).unwrap().clone();
+    let mut map = HashMap::new();
+    map.insert(PRIMARY.to_string(), clients(PRIMARY).await);
+    map.insert(DR.to_string(), clients(DR).await);
+    AwsCloud::with_clients(&site, Arc::new(SystemClock), map)
+}
+
+fn unique(tag: &str) -> String {
+    format!(
+        "{tag}{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+            % 1_000_000_000
+    )
+}
+
+#[tokio::test]
+async fn aws_adapters_honour_the_contract_on_moto() {
+    let prefix = unique("ct");
+    let site = create_site(&prefix).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &site);
+    let aws = adapter(&cfg, &prefix).await;
+    let (config, _) = wpbackup::config::load(&cfg, chrono::Utc::now()).unwrap();
+    let cases: Vec<(ComponentKind, _)> = config.sites[0]
+        .policies
+        .iter()
+        .map(|p| (p.kind, p.target.clone()))
+        .collect();
+    assert_eq!(cases.len(), 3);
+    contract(&aws, &prefix, &cases, &|| {}).await;
+}
+
+#[tokio::test]
+async fn live_settings_are_read_from_the_service() {
+    let prefix = unique("ls");
+    let site = create_site(&prefix).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &site);
+    let aws = adapter(&cfg, &prefix).await;
+    let (config, _) = wpbackup::config::load(&cfg, chrono::Utc::now()).unwrap();
+    let policies = &config.sites[0].policies;
+    let db = policies.iter().find(|p| p.name == "db").unwrap();
+    let media = policies.iter().find(|p| p.name == "media").unwrap();
+
+    let checks = aws.inspect(&db.target, PRIMARY).await.unwrap();
+    assert!(checks.iter().all(|c| c.ok), "{checks:#?}");
+    assert_eq!(checks[0].actual, "7");
+    let checks = aws.inspect(&media.target, PRIMARY).await.unwrap();
+    // moto stores DeleteMarkerReplication as Disabled whatever it is given; AWS keeps it.
+    let essential: Vec<_> = checks
+        .iter()
+        .filter(|c| c.setting != "s3.replication.delete_markers")
+        .collect();
+    assert_eq!(essential.len(), 3, "{checks:#?}");
+    assert!(essential.iter().all(|c| c.ok), "{checks:#?}");
+
+    // Switch replication off behind wpbackup's back: the next checkpoint refuses.
+    set_replication(
+        &clients(PRIMARY).await,
+        &site.bucket,
+        &site.dr_bucket,
+        false,
+    )
+    .await;
+    let checks = aws.inspect(&media.target, PRIMARY).await.unwrap();
+    assert!(
+        checks
+            .iter()
+            .any(|c| c.setting == "s3.replication" && !c.ok),
+        "{checks:#?}"
+    );
+    use wpbackup::cloud::RecoveryPoints;
+    let e = aws
+        .create_point(&media.target, PRIMARY, "cp", &Default::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, wpbackup::cloud::CloudErrorKind::Invalid);
+    assert!(e.message.contains("s3.replication"), "{e}");
+}
