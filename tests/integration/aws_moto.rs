@@ -342,3 +342,188 @@ async fn live_settings_are_read_from_the_service() {
     assert_eq!(e.kind, wpbackup::cloud::CloudErrorKind::Invalid);
     assert!(e.message.contains("s3.replication"), "{e}");
 }
+
+/// The binary, with test credentials for moto and nothing from the developer's machine.
+pub fn wpbackup_aws(dir: &Path) -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::cargo_bin("wpbackup").unwrap();
+    c.current_dir(dir)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_CONFIG_FILE", dir.join("no-aws-config"))
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            dir.join("no-aws-credentials"),
+        )
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("WPBACKUP_CONFIG");
+    c
+}
+
+fn tags_of(tags: &[aws_sdk_ec2::types::Tag]) -> HashMap<String, String> {
+    tags.iter()
+        .map(|t| {
+            (
+                t.key().unwrap_or_default().to_string(),
+                t.value().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn run_all_on_aws_creates_tagged_points_and_dr_copies() {
+    let prefix = unique("e2e");
+    let site = create_site(&prefix).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), &site);
+    let out = wpbackup_aws(dir.path())
+        .args(["--json", "run", "--all"])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{report:#}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        report["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["phase"] == "Completed"),
+        "{report:#}"
+    );
+
+    // The catalog, through the binary.
+    let out = wpbackup_aws(dir.path())
+        .args(["--json", "points"])
+        .output()
+        .unwrap();
+    let points: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let points = points["points"].as_array().unwrap();
+    assert_eq!(points.len(), 6, "{points:#?}");
+    for kind in ["ec2-ami", "aurora-cluster-snapshot", "s3-checkpoint"] {
+        for region in [PRIMARY, DR] {
+            assert!(
+                points.iter().any(|p| p["kind"] == kind
+                    && p["region"] == region
+                    && p["state"] == "available"),
+                "no available {kind} in {region}"
+            );
+        }
+    }
+
+    // And independently, through the API.
+    let east = clients(PRIMARY).await;
+    let west = clients(DR).await;
+    let site_filter = aws_sdk_ec2::types::Filter::builder()
+        .name("tag:wpbackup:site")
+        .values(&prefix)
+        .build();
+    let images = east
+        .ec2
+        .describe_images()
+        .owners("self")
+        .filters(site_filter.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(images.images().len(), 1);
+    let image = &images.images()[0];
+    let tags = tags_of(image.tags());
+    assert_eq!(
+        tags.get("wpbackup:managed").map(String::as_str),
+        Some("true")
+    );
+    assert_eq!(
+        tags.get("wpbackup:component").map(String::as_str),
+        Some("web")
+    );
+    assert_eq!(tags.get("environment").map(String::as_str), Some("test"));
+    let snap_ids: Vec<String> = image
+        .block_device_mappings()
+        .iter()
+        .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()))
+        .map(str::to_string)
+        .collect();
+    assert!(!snap_ids.is_empty());
+    let snaps = east
+        .ec2
+        .describe_snapshots()
+        .set_snapshot_ids(Some(snap_ids))
+        .send()
+        .await
+        .unwrap();
+    for s in snaps.snapshots() {
+        let t = tags_of(s.tags());
+        assert_eq!(
+            t.get("wpbackup:managed").map(String::as_str),
+            Some("true"),
+            "AMI snapshot {:?} tagged",
+            s.snapshot_id()
+        );
+        assert_eq!(
+            t.get("wpbackup:image").map(String::as_str),
+            image.image_id()
+        );
+    }
+    let copies = west
+        .ec2
+        .describe_images()
+        .owners("self")
+        .filters(site_filter)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(copies.images().len(), 1, "AMI copied to the DR region");
+
+    let snaps = east
+        .rds
+        .describe_db_cluster_snapshots()
+        .db_cluster_identifier(&site.cluster)
+        .snapshot_type("manual")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(snaps.db_cluster_snapshots().len(), 1);
+    let arn = snaps.db_cluster_snapshots()[0]
+        .db_cluster_snapshot_arn()
+        .unwrap();
+    let tags = east
+        .rds
+        .list_tags_for_resource()
+        .resource_name(arn)
+        .send()
+        .await
+        .unwrap();
+    assert!(tags
+        .tag_list()
+        .iter()
+        .any(|t| t.key() == Some("wpbackup:managed") && t.value() == Some("true")));
+    let dr = west
+        .rds
+        .describe_db_cluster_snapshots()
+        .snapshot_type("manual")
+        .send()
+        .await
+        .unwrap();
+    let name = snaps.db_cluster_snapshots()[0]
+        .db_cluster_snapshot_identifier()
+        .unwrap();
+    assert!(
+        dr.db_cluster_snapshots()
+            .iter()
+            .any(|s| s.db_cluster_snapshot_identifier() == Some(&format!("{name}-{DR}"))),
+        "cluster snapshot copied to the DR region"
+    );
+}
