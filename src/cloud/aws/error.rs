@@ -56,14 +56,18 @@ pub fn classify_code(code: &str) -> CloudErrorKind {
 /// Map any SDK error of `operation`.
 pub fn map_sdk<E, R>(operation: &str, err: SdkError<E, R>) -> CloudError
 where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    E: ProvideErrorMetadata + std::error::Error + std::fmt::Debug + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
     let kind = match &err {
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => CloudErrorKind::Transient,
         SdkError::ConstructionFailure(_) => CloudErrorKind::Invalid,
-        _ => match err.code() {
-            Some(code) => classify_code(code),
+        _ => match err
+            .code()
+            .map(str::to_string)
+            .or_else(|| modeled_code(&err))
+        {
+            Some(code) => classify_code(&code),
             None => match &err {
                 SdkError::ResponseError(_) => CloudErrorKind::Transient,
                 SdkError::ServiceError(e) => status_kind(e.raw()),
@@ -71,12 +75,39 @@ where
             },
         },
     };
-    let message = match (err.code(), err.message()) {
+    let code = err
+        .code()
+        .map(str::to_string)
+        .or_else(|| modeled_code(&err));
+    let service_text = match &err {
+        SdkError::ServiceError(se) => Some(se.err().to_string()),
+        _ => None,
+    };
+    let message = match (code, err.message()) {
         (Some(code), Some(msg)) => format!("{code}: {msg}"),
-        (Some(code), None) => code.to_string(),
+        // A modeled error's Display names its code and carries its message.
+        (Some(code), None) => match service_text {
+            Some(text) if text.contains(&code) => text,
+            Some(text) if !text.is_empty() => format!("{code}: {text}"),
+            _ => code,
+        },
         _ => DisplayErrorContext(&err).to_string(),
     };
     CloudError::new(kind, operation, message)
+}
+
+/// A modeled error built without wire metadata (e.g. by a mock) still names its code: the
+/// variant is named after it (`NotFoundException(…)`).
+fn modeled_code<E: std::fmt::Debug, R>(err: &SdkError<E, R>) -> Option<String> {
+    let SdkError::ServiceError(se) = err else {
+        return None;
+    };
+    let text = format!("{:?}", se.err());
+    let name: String = text
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    (!name.is_empty() && name != "Unhandled").then_some(name)
 }
 
 fn status_kind<R: std::fmt::Debug>(raw: &R) -> CloudErrorKind {

@@ -96,6 +96,18 @@ pub async fn create_snapshot(
         .and_then(|l| l.availability_zone())
         .map(str::to_string);
     let blueprint = inst.blueprint_id().map(str::to_string);
+    // The deterministic name must mean "reconcile": report an existing snapshot as such.
+    match describe_snapshot(c, region, name).await {
+        Ok(_) => {
+            return Err(CloudError::new(
+                CloudErrorKind::AlreadyExists,
+                "CreateInstanceSnapshot",
+                format!("an instance snapshot named {name} already exists in {region}"),
+            ))
+        }
+        Err(e) if e.kind == CloudErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
     c.create_instance_snapshot()
         .instance_name(instance)
         .instance_snapshot_name(name)
