@@ -8,6 +8,7 @@ mod render;
 mod run;
 mod runs;
 mod sim;
+mod sync;
 
 use crate::catalog::{Catalog, CatalogError};
 use crate::config::{self, ConfigError};
@@ -65,6 +66,9 @@ pub enum Command {
     Points(points::PointsArgs),
     /// List recent runs and how they ended.
     Runs(runs::RunsArgs),
+    /// Reconcile the catalog with the cloud: import tagged points it lacks, mark points
+    /// deleted outside wpbackup, list unmanaged snapshots. Read-only towards the cloud.
+    Sync(sync::SyncArgs),
     /// Control the simulator (fault injection, resource settings).
     #[command(subcommand)]
     Sim(sim::SimCommand),
@@ -160,6 +164,7 @@ async fn dispatch(cli: &Cli) -> CliResult {
         Command::Run(a) => run::run(cli, a).await,
         Command::Points(a) => points::run(cli, a).await,
         Command::Runs(a) => runs::run(cli, a).await,
+        Command::Sync(a) => sync::run(cli, a).await,
         Command::Sim(c) => sim::run(cli, c).await,
     }
 }

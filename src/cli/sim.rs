@@ -14,6 +14,24 @@ pub enum SimCommand {
     ClearFaults,
     /// Change a simulated resource's live settings (versioning, replication, …).
     Set(SetArgs),
+    /// Take a snapshot outside wpbackup (untagged), as a console click would.
+    SnapshotByHand(ComponentArgs),
+    /// Delete a point behind wpbackup's back, as a console click would.
+    DeletePoint {
+        /// The point's provider id (see `points`).
+        provider_id: String,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ComponentArgs {
+    #[arg(long)]
+    pub site: String,
+    #[arg(long)]
+    pub component: String,
+    /// Region (default: the site's primary region).
+    #[arg(long)]
+    pub region: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -144,6 +162,42 @@ pub async fn run(cli: &Cli, cmd: &SimCommand) -> CliResult {
                 super::print_json(&serde_json::json!({ "cleared": n }));
             } else {
                 println!("cleared {n} fault(s)");
+            }
+        }
+        SimCommand::SnapshotByHand(a) => {
+            let site = engine.site(&a.site)?;
+            let policy = site.policy(&a.component).ok_or_else(|| {
+                super::usage(format!(
+                    "site {} has no component {:?}",
+                    a.site, a.component
+                ))
+            })?;
+            let region = a.region.clone().unwrap_or_else(|| site.region.clone());
+            let name = format!(
+                "manual-{}-{}",
+                a.component,
+                chrono::Utc::now().format("%Y%m%d%H%M%S")
+            );
+            let id = sim.add_unmanaged_point(&policy.target, &region, &name)?;
+            if cli.json {
+                super::print_json(
+                    &serde_json::json!({ "provider_id": id, "name": name, "region": region }),
+                );
+            } else {
+                println!("took {name} ({id}) in {region}, untagged");
+            }
+        }
+        SimCommand::DeletePoint { provider_id } => {
+            let removed = sim.remove_point_out_of_band(provider_id)?;
+            if !removed {
+                return Err(super::usage(format!(
+                    "the simulator has no point {provider_id:?}"
+                )));
+            }
+            if cli.json {
+                super::print_json(&serde_json::json!({ "deleted": provider_id }));
+            } else {
+                println!("deleted {provider_id} behind wpbackup's back");
             }
         }
         SimCommand::Set(a) => {

@@ -145,6 +145,14 @@ pub trait RecoveryPoints: Send + Sync {
         provider_id: &str,
     ) -> CloudResult<()>;
 
+    /// Snapshots of `target`'s resource in `region` that wpbackup did not make (no
+    /// `wpbackup:managed` tag): reported by `sync` and audits, never deleted.
+    async fn list_unmanaged_points(
+        &self,
+        target: &Target,
+        region: &str,
+    ) -> CloudResult<Vec<ProviderPoint>>;
+
     /// Every wpbackup-tagged point of `site` in `region`.
     async fn list_managed_points(
         &self,

@@ -124,6 +124,17 @@ impl<P: RecoveryPoints> RecoveryPoints for Retrying<P> {
         .await
     }
 
+    async fn list_unmanaged_points(
+        &self,
+        target: &Target,
+        region: &str,
+    ) -> CloudResult<Vec<ProviderPoint>> {
+        self.run("list_unmanaged_points", || {
+            self.inner.list_unmanaged_points(target, region)
+        })
+        .await
+    }
+
     async fn list_managed_points(
         &self,
         site: &str,

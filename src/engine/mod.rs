@@ -3,6 +3,7 @@
 
 pub mod hooks;
 pub mod run;
+pub mod sync;
 
 use crate::catalog::{Catalog, CatalogError};
 use crate::cloud::aws::AwsCloud;

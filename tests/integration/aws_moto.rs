@@ -527,3 +527,101 @@ async fn run_all_on_aws_creates_tagged_points_and_dr_copies() {
         "cluster snapshot copied to the DR region"
     );
 }
+
+#[tokio::test]
+async fn sync_on_aws_sees_deletions_and_unmanaged_snapshots() {
+    let prefix = unique("sy");
+    let site = create_site(&prefix).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), &site);
+    wpbackup_aws(dir.path())
+        .args(["run", "--all"])
+        .assert()
+        .success();
+
+    // Behind wpbackup's back: the DR copy of the cluster snapshot is deleted, and someone
+    // takes a manual snapshot in the console.
+    let west = clients(DR).await;
+    let east = clients(PRIMARY).await;
+    let dr = west
+        .rds
+        .describe_db_cluster_snapshots()
+        .snapshot_type("manual")
+        .send()
+        .await
+        .unwrap();
+    let copy = dr
+        .db_cluster_snapshots()
+        .iter()
+        .find(|s| {
+            s.db_cluster_snapshot_identifier()
+                .is_some_and(|i| i.starts_with(&format!("wpb-{prefix}-db-")))
+        })
+        .expect("the DR copy exists")
+        .db_cluster_snapshot_identifier()
+        .unwrap()
+        .to_string();
+    west.rds
+        .delete_db_cluster_snapshot()
+        .db_cluster_snapshot_identifier(&copy)
+        .send()
+        .await
+        .unwrap();
+    east.rds
+        .create_db_cluster_snapshot()
+        .db_cluster_identifier(&site.cluster)
+        .db_cluster_snapshot_identifier(format!("{prefix}-by-hand"))
+        .send()
+        .await
+        .unwrap();
+
+    let out = wpbackup_aws(dir.path())
+        .args(["--json", "sync"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    assert_eq!(out.status.code(), Some(0), "{v:#}");
+    let s = &v["sites"][0];
+    let missing = s["missing"].as_array().unwrap();
+    assert_eq!(missing.len(), 1, "{s:#}");
+    assert_eq!(missing[0]["provider_id"], copy.as_str());
+    let unmanaged = s["unmanaged"].as_array().unwrap();
+    assert!(
+        unmanaged
+            .iter()
+            .any(|u| u["provider_id"] == format!("{prefix}-by-hand").as_str()
+                && u["component"] == "db"),
+        "{s:#}"
+    );
+    assert!(s["imported"].as_array().unwrap().is_empty());
+
+    // Nothing was deleted or changed in the cloud by sync.
+    let still = east
+        .rds
+        .describe_db_cluster_snapshots()
+        .db_cluster_identifier(&site.cluster)
+        .snapshot_type("manual")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(still.db_cluster_snapshots().len(), 2);
+
+    // A fresh catalog imports the tagged AMIs and cluster snapshots.
+    std::fs::remove_file(dir.path().join("wpbackup.db")).unwrap();
+    let out = wpbackup_aws(dir.path())
+        .args(["--json", "sync"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let imported = v["sites"][0]["imported"].as_array().unwrap();
+    let kinds: Vec<&str> = imported
+        .iter()
+        .map(|p| p["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        imported.len(),
+        3,
+        "AMI, its copy, the primary cluster snapshot: {kinds:?}"
+    );
+}

@@ -314,3 +314,71 @@ fn a_run_killed_midway_is_recovered_by_the_next_run() {
     let names: BTreeSet<&str> = pts.iter().map(|p| p["name"].as_str().unwrap()).collect();
     assert_eq!(names.len(), pts.len(), "nothing duplicated");
 }
+
+#[test]
+fn sync_finds_points_deleted_outside_and_unmanaged_snapshots_and_imports_what_the_catalog_lacks() {
+    let sb = Sandbox::new();
+    sb.wpb().args(["run", "--all"]).assert().success();
+    let pts = points(&sb);
+    let db = pts
+        .iter()
+        .find(|p| p["component"] == "db" && p["region"] == "us-east-1")
+        .unwrap();
+    let db_id = db["provider_id"].as_str().unwrap().to_string();
+    sb.wpb()
+        .args(["sim", "delete-point", &db_id])
+        .assert()
+        .success();
+    sb.wpb()
+        .args([
+            "sim",
+            "snapshot-by-hand",
+            "--site",
+            "shop",
+            "--component",
+            "web",
+        ])
+        .assert()
+        .success();
+
+    let (code, v) = sb.json(&["sync", "--site", "shop"]);
+    assert_eq!(code, 0, "{v:#}");
+    let shop = &v["sites"][0];
+    assert_eq!(shop["missing"].as_array().unwrap().len(), 1, "{shop:#}");
+    assert_eq!(shop["missing"][0]["provider_id"], db_id.as_str());
+    assert_eq!(shop["unmanaged"].as_array().unwrap().len(), 1, "{shop:#}");
+    assert_eq!(shop["unmanaged"][0]["component"], "web");
+    assert!(shop["imported"].as_array().unwrap().is_empty());
+    let (_, all) = sb.json(&["points", "--component", "db"]);
+    assert!(all["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["provider_id"] == db_id.as_str() && p["state"] == "missing"));
+
+    // A fresh catalog learns every tagged point from the cloud (checkpoints are
+    // catalog records, so they cannot be recovered this way).
+    std::fs::remove_file(sb.catalog()).unwrap();
+    let (code, v) = sb.json(&["sync"]);
+    assert_eq!(code, 0, "{v:#}");
+    let imported: usize = v["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["imported"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(
+        imported,
+        10 - 2 - 1,
+        "5 points + 5 copies, minus S3's two, minus the deleted one"
+    );
+    let pts = points(&sb);
+    // Copies are linked to their sources again — except db's, whose source is gone.
+    for p in pts.iter().filter(|p| p["region"] == "us-west-2") {
+        assert_eq!(
+            p["source_point_id"].is_null(),
+            p["component"] == "db",
+            "{p:#}"
+        );
+    }
+}

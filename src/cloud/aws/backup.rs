@@ -498,3 +498,58 @@ pub async fn delete_recovery_point(
         .map_err(|e| map_sdk("DeleteRecoveryPoint", e))?;
     Ok(())
 }
+
+/// Recovery points of one file system in any vault (for `sync`: the untagged ones are
+/// unmanaged, e.g. made by an AWS Backup plan outside wpbackup).
+pub async fn list_points_of_resource(
+    cloud: &AwsCloud,
+    c: &Clients,
+    region: &str,
+    file_system_id: &str,
+) -> CloudResult<Vec<ProviderPoint>> {
+    let (fs_arn, _) = file_system_metadata(c, file_system_id).await?;
+    let rps = c
+        .backup
+        .list_recovery_points_by_resource()
+        .resource_arn(&fs_arn)
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| map_sdk("ListRecoveryPointsByResource", e))?;
+    let mut out = Vec::new();
+    for rp in rps {
+        let Some(arn) = rp.recovery_point_arn() else {
+            continue;
+        };
+        let tags = list_tags(c, arn).await?;
+        let (state, failure_reason) = status_of(rp.status(), rp.status_message());
+        let mut metadata = RestoreMetadata {
+            size_bytes: rp.backup_size_bytes().map(|s| s.max(0) as u64),
+            ..Default::default()
+        };
+        if let Some(v) = rp.backup_vault_name() {
+            metadata.extra.insert("vault".into(), v.to_string());
+        }
+        out.push(ProviderPoint {
+            kind: PointKind::EfsRecoveryPoint,
+            region: region.to_string(),
+            name: tags
+                .get("wpbackup:name")
+                .cloned()
+                .unwrap_or_else(|| arn.to_string()),
+            provider_id: arn.to_string(),
+            arn: Some(arn.to_string()),
+            state,
+            point_time: rp
+                .creation_date()
+                .and_then(to_chrono)
+                .unwrap_or_else(|| cloud.clock.now()),
+            metadata,
+            tags,
+            failure_reason,
+        });
+    }
+    Ok(out)
+}

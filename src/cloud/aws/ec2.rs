@@ -374,19 +374,36 @@ pub async fn delete_image(c: &Client, image_id: &str) -> CloudResult<()> {
     Ok(())
 }
 
-/// EBS snapshots that belong to no registered AMI but carry wpbackup's tags (orphans), and
-/// untagged snapshots of the instance's volumes (unmanaged), for sync and audits.
-pub async fn list_snapshots_tagged(
+/// EBS snapshots of the instance's volumes (for `sync`: the untagged ones are unmanaged).
+pub async fn list_instance_snapshots(
     c: &Client,
-    site: &str,
-) -> CloudResult<Vec<(String, Tags, Option<i32>)>> {
+    region: &str,
+    instance_id: &str,
+) -> CloudResult<Vec<ProviderPoint>> {
+    let out = c
+        .describe_instances()
+        .instance_ids(instance_id)
+        .send()
+        .await
+        .map_err(|e| map_sdk("DescribeInstances", e))?;
+    let volumes: Vec<String> = out
+        .reservations()
+        .iter()
+        .flat_map(|r| r.instances())
+        .flat_map(|i| i.block_device_mappings())
+        .filter_map(|m| m.ebs().and_then(|e| e.volume_id()))
+        .map(str::to_string)
+        .collect();
+    if volumes.is_empty() {
+        return Ok(Vec::new());
+    }
     let snaps = c
         .describe_snapshots()
         .owner_ids("self")
         .filters(
             Filter::builder()
-                .name("tag:wpbackup:site")
-                .values(site)
+                .name("volume-id")
+                .set_values(Some(volumes))
                 .build(),
         )
         .into_paginator()
@@ -398,15 +415,37 @@ pub async fn list_snapshots_tagged(
     Ok(snaps
         .iter()
         .map(|s| {
-            (
-                s.snapshot_id().unwrap_or_default().to_string(),
-                tag_map(
+            let id = s.snapshot_id().unwrap_or_default().to_string();
+            let mut metadata = RestoreMetadata {
+                size_bytes: s.volume_size().map(|g| g.max(0) as u64 * (1 << 30)),
+                encrypted: s.encrypted(),
+                ..Default::default()
+            };
+            metadata
+                .extra
+                .insert("resource_type".into(), "ebs-snapshot".into());
+            if let Some(v) = s.volume_id() {
+                metadata.extra.insert("volume_id".into(), v.to_string());
+            }
+            ProviderPoint {
+                kind: PointKind::Ec2Ami,
+                region: region.to_string(),
+                name: format!("EBS snapshot of {}", s.volume_id().unwrap_or("?")),
+                arn: Some(format!("arn:aws:ec2:{region}::snapshot/{id}")),
+                provider_id: id,
+                state: PointState::Available,
+                point_time: s
+                    .start_time()
+                    .and_then(super::to_chrono)
+                    .unwrap_or_else(Utc::now),
+                metadata,
+                tags: tag_map(
                     s.tags()
                         .iter()
                         .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
                 ),
-                s.volume_size(),
-            )
+                failure_reason: None,
+            }
         })
         .collect())
 }

@@ -354,6 +354,33 @@ impl RecoveryPoints for AwsCloud {
         }
     }
 
+    async fn list_unmanaged_points(
+        &self,
+        target: &Target,
+        region: &str,
+    ) -> CloudResult<Vec<ProviderPoint>> {
+        let c = self.clients(region)?;
+        let mut found = match target {
+            Target::LightsailInstance { instance_name, .. } => {
+                let mut all = lightsail::list_snapshots(&c.lightsail, region).await?;
+                all.retain(|p| p.metadata.extra.get("source_instance") == Some(instance_name));
+                all
+            }
+            Target::Ec2Instance { instance_id, .. } => {
+                ec2::list_instance_snapshots(&c.ec2, region, instance_id).await?
+            }
+            Target::AuroraCluster {
+                cluster_identifier, ..
+            } => rds::list_cluster_snapshots(&c.rds, region, cluster_identifier).await?,
+            Target::Efs { file_system_id, .. } => {
+                backup::list_points_of_resource(self, &c, region, file_system_id).await?
+            }
+            Target::S3Bucket { .. } => Vec::new(),
+        };
+        found.retain(|p| !is_managed(&p.tags));
+        Ok(found)
+    }
+
     async fn list_managed_points(
         &self,
         site: &str,

@@ -308,3 +308,32 @@ pub async fn inspect_retention(
         ok: actual >= pitr_days as i32,
     }])
 }
+
+/// Manual snapshots of one cluster (for `sync`: the untagged ones are unmanaged).
+pub async fn list_cluster_snapshots(
+    c: &Client,
+    region: &str,
+    cluster_id: &str,
+) -> CloudResult<Vec<ProviderPoint>> {
+    let snaps = c
+        .describe_db_cluster_snapshots()
+        .db_cluster_identifier(cluster_id)
+        .snapshot_type("manual")
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| map_sdk("DescribeDBClusterSnapshots", e))?;
+    let mut out = Vec::new();
+    for s in &snaps {
+        let mut p = point_of(s, region);
+        if p.tags.is_empty() {
+            if let Some(arn) = &p.arn {
+                p.tags = list_tags(c, arn).await?;
+            }
+        }
+        out.push(p);
+    }
+    Ok(out)
+}

@@ -301,6 +301,58 @@ impl SimCloud {
         })
     }
 
+    /// A snapshot taken outside wpbackup (no tags), as an operator's console click makes.
+    pub fn add_unmanaged_point(
+        &self,
+        target: &Target,
+        region: &str,
+        name: &str,
+    ) -> CloudResult<String> {
+        let now = self.clock.now();
+        self.with_state(|s| {
+            let component_kind = component_kind_of(target);
+            let kind = component_kind.point_kind();
+            let id = s.next_id;
+            s.next_id += 1;
+            let (provider_id, arn) = provider_id(kind, region, id, name);
+            let content = content_at(component_kind, target.resource_id(), now);
+            let metadata = metadata_for(target, region, id, &content);
+            s.points.insert(
+                provider_id.clone(),
+                SimPoint {
+                    kind,
+                    component_kind,
+                    resource: target.resource_id().to_string(),
+                    region: region.to_string(),
+                    name: name.to_string(),
+                    provider_id: provider_id.clone(),
+                    arn,
+                    tags: Tags::new(),
+                    created_at: now,
+                    ready_at: now,
+                    point_time: now,
+                    will_fail: false,
+                    deleted: false,
+                    source: None,
+                    content,
+                    metadata,
+                },
+            );
+            provider_id
+        })
+    }
+
+    /// Delete a point behind wpbackup's back (as someone in the console would).
+    pub fn remove_point_out_of_band(&self, provider_id: &str) -> CloudResult<bool> {
+        self.with_state(|s| match s.points.get_mut(provider_id) {
+            Some(p) if !p.deleted => {
+                p.deleted = true;
+                true
+            }
+            _ => false,
+        })
+    }
+
     pub fn faults(&self) -> CloudResult<Vec<Fault>> {
         self.with_state(|s| s.faults.clone())
     }
@@ -442,9 +494,11 @@ impl RecoveryPoints for SimCloud {
             |s, fail, now| {
                 let component_kind = component_kind_of(target);
                 let kind = component_kind.point_kind();
-                if s.points
-                    .values()
-                    .any(|p| p.name == name && p.region == region && p.kind == kind && !p.deleted)
+                // Checkpoints are catalog records on AWS, with no name to collide on; so here.
+                if kind != PointKind::S3Checkpoint
+                    && s.points.values().any(|p| {
+                        p.name == name && p.region == region && p.kind == kind && !p.deleted
+                    })
                 {
                     return Err(sim_error(
                         CloudErrorKind::AlreadyExists,
@@ -473,7 +527,10 @@ impl RecoveryPoints for SimCloud {
                 }
                 let id = s.next_id;
                 s.next_id += 1;
-                let (provider_id, arn) = provider_id(kind, region, id, name);
+                let (provider_id, arn) = match target {
+                    Target::S3Bucket { bucket, .. } => checkpoint_id(bucket, now),
+                    _ => provider_id(kind, region, id, name),
+                };
                 let content = content_at(component_kind, &resource, now);
                 let metadata = metadata_for(target, region, id, &content);
                 let p = SimPoint {
@@ -537,7 +594,13 @@ impl RecoveryPoints for SimCloud {
         self.faulted(None, FaultOp::Describe, "FindPoint", |s, _, now| {
             Ok(s.points
                 .values()
-                .find(|p| p.name == name && p.region == region && p.kind == kind && !p.deleted)
+                .find(|p| {
+                    p.name == name
+                        && p.region == region
+                        && p.kind == kind
+                        && !p.deleted
+                        && kind != PointKind::S3Checkpoint
+                })
                 .map(|p| Self::view(p, now)))
         })
         .await
@@ -580,9 +643,14 @@ impl RecoveryPoints for SimCloud {
                         format!("source {} is not available", src.provider_id),
                     ));
                 }
-                if s.points.values().any(|p| {
-                    p.name == name && p.region == copy.region && p.kind == src.kind && !p.deleted
-                }) {
+                if src.kind != PointKind::S3Checkpoint
+                    && s.points.values().any(|p| {
+                        p.name == name
+                            && p.region == copy.region
+                            && p.kind == src.kind
+                            && !p.deleted
+                    })
+                {
                     return Err(sim_error(
                         CloudErrorKind::AlreadyExists,
                         "CopyPoint",
@@ -594,7 +662,10 @@ impl RecoveryPoints for SimCloud {
                 }
                 let id = s.next_id;
                 s.next_id += 1;
-                let (provider_id, arn) = provider_id(src.kind, &copy.region, id, name);
+                let (provider_id, arn) = match target {
+                    Target::S3Bucket { dr_bucket, .. } => checkpoint_id(dr_bucket, src.point_time),
+                    _ => provider_id(src.kind, &copy.region, id, name),
+                };
                 let mut metadata = src.metadata.clone();
                 if metadata.availability_zone.is_some() {
                     metadata.availability_zone = Some(format!("{}a", copy.region));
@@ -662,6 +733,28 @@ impl RecoveryPoints for SimCloud {
         .await
     }
 
+    async fn list_unmanaged_points(
+        &self,
+        target: &Target,
+        region: &str,
+    ) -> CloudResult<Vec<ProviderPoint>> {
+        let resource = target.resource_id().to_string();
+        self.faulted(
+            Some(&resource),
+            FaultOp::Describe,
+            "ListPoints",
+            |s, _, now| {
+                Ok(s.points
+                    .values()
+                    .filter(|p| !p.deleted && p.region == region && p.resource == resource)
+                    .filter(|p| p.tags.get(TAG_MANAGED).map(String::as_str) != Some("true"))
+                    .map(|p| Self::view(p, now))
+                    .collect())
+            },
+        )
+        .await
+    }
+
     async fn list_managed_points(
         &self,
         site: &str,
@@ -670,7 +763,7 @@ impl RecoveryPoints for SimCloud {
         self.faulted(None, FaultOp::Describe, "ListPoints", |s, _, now| {
             Ok(s.points
                 .values()
-                .filter(|p| !p.deleted && p.region == region)
+                .filter(|p| !p.deleted && p.region == region && p.kind != PointKind::S3Checkpoint)
                 .filter(|p| p.tags.get(TAG_MANAGED).map(String::as_str) == Some("true"))
                 .filter(|p| p.tags.get(TAG_SITE).map(String::as_str) == Some(site))
                 .map(|p| Self::view(p, now))
@@ -678,6 +771,17 @@ impl RecoveryPoints for SimCloud {
         })
         .await
     }
+}
+
+/// Checkpoint ids as the AWS adapter writes them: `s3://<bucket>#<instant>`.
+fn checkpoint_id(bucket: &str, at: DateTime<Utc>) -> (String, String) {
+    (
+        format!(
+            "s3://{bucket}#{}",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        ),
+        format!("arn:aws:s3:::{bucket}"),
+    )
 }
 
 fn on_off(b: bool) -> &'static str {
