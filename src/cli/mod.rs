@@ -1,6 +1,7 @@
 //! The command line: parse, build a context, call the engine, render. `anyhow` lives
 //! here and nowhere below; every failure maps to a documented exit code.
 
+mod iam;
 mod init;
 mod points;
 mod policy;
@@ -69,6 +70,8 @@ pub enum Command {
     /// Reconcile the catalog with the cloud: import tagged points it lacks, mark points
     /// deleted outside wpbackup, list unmanaged snapshots. Read-only towards the cloud.
     Sync(sync::SyncArgs),
+    /// Print the least-privilege IAM policy (JSON) for the configured components.
+    IamPolicy(iam::IamArgs),
     /// Control the simulator (fault injection, resource settings).
     #[command(subcommand)]
     Sim(sim::SimCommand),
@@ -165,6 +168,7 @@ async fn dispatch(cli: &Cli) -> CliResult {
         Command::Points(a) => points::run(cli, a).await,
         Command::Runs(a) => runs::run(cli, a).await,
         Command::Sync(a) => sync::run(cli, a).await,
+        Command::IamPolicy(a) => iam::run(cli, a),
         Command::Sim(c) => sim::run(cli, c).await,
     }
 }

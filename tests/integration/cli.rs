@@ -382,3 +382,108 @@ fn sync_finds_points_deleted_outside_and_unmanaged_snapshots_and_imports_what_th
         );
     }
 }
+
+#[test]
+fn iam_policy_is_least_privilege_for_exactly_the_configured_components() {
+    let sb = Sandbox::new();
+    let (code, doc) = sb.json(&["iam-policy", "--site", "shop", "--account", "123456789012"]);
+    assert_eq!(code, 0);
+    assert_eq!(doc["Version"], "2012-10-17");
+    let text = doc.to_string();
+    assert!(
+        !text.contains("Principal"),
+        "an identity policy has no Principal"
+    );
+    let statements = doc["Statement"].as_array().unwrap();
+    let mut services = BTreeSet::new();
+    for s in statements {
+        assert_eq!(s["Effect"], "Allow");
+        let actions: Vec<&str> = s["Action"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap())
+            .collect();
+        let resources: Vec<&str> = s["Resource"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap())
+            .collect();
+        for a in &actions {
+            assert!(!a.contains('*'), "no wildcard actions: {a}");
+            services.insert(a.split(':').next().unwrap().to_string());
+            if a.contains("Delete") || a.contains("Deregister") {
+                let cond = s["Condition"]["StringEquals"]
+                    .as_object()
+                    .expect("deletes are conditioned");
+                assert!(
+                    cond.iter()
+                        .any(|(k, v)| k.ends_with("ResourceTag/wpbackup:managed") && v == "true"),
+                    "{s:#}"
+                );
+            }
+        }
+        if resources.contains(&"*") {
+            // Only calls without resource-level permissions, and then only in the site's regions.
+            assert!(
+                actions
+                    .iter()
+                    .all(|a| a.contains(":Describe") || a.contains(":List")),
+                "{s:#}"
+            );
+            assert!(
+                s["Condition"]["StringEquals"]["aws:RequestedRegion"].is_array(),
+                "{s:#}"
+            );
+        }
+        for r in resources.iter().filter(|r| **r != "*") {
+            assert!(
+                r.contains("123456789012")
+                    || r.starts_with("arn:aws:s3:::")
+                    || r.contains("::image/"),
+                "{r}"
+            );
+        }
+    }
+    assert_eq!(
+        services.into_iter().collect::<Vec<_>>(),
+        ["backup", "ec2", "elasticfilesystem", "iam", "rds", "s3"],
+        "shop has EC2, Aurora, EFS and S3 — and no Lightsail"
+    );
+    for configured in [
+        "instance/i-0123456789abcdef0",
+        "cluster:wordpress-aurora",
+        "cluster-snapshot:wpb-shop-db-*",
+        "file-system/fs-0123456789abcdef0",
+        "backup-vault:wordpress-vault",
+        "backup-vault:wordpress-vault-dr",
+        "role/wpbackup-aws-backup",
+        "arn:aws:s3:::example-wordpress-media-dr",
+    ] {
+        assert!(
+            text.contains(configured),
+            "{configured} scoped in the policy"
+        );
+    }
+    let pass_role = statements
+        .iter()
+        .find(|s| s["Action"][0] == "iam:PassRole")
+        .unwrap();
+    assert_eq!(
+        pass_role["Condition"]["StringEquals"]["iam:PassedToService"],
+        "backup.amazonaws.com"
+    );
+
+    let (_, blog) = sb.json(&["iam-policy", "--site", "blog"]);
+    let blog_text = blog.to_string();
+    assert!(
+        blog_text.contains("lightsail:CreateInstanceSnapshot")
+            && blog_text.contains("lightsail:EnableAddOn")
+    );
+    assert!(!blog_text.contains("ec2:") && !blog_text.contains("rds:"));
+    sb.wpb()
+        .args(["iam-policy", "--account", "12"])
+        .assert()
+        .code(wpbackup::exit::USAGE);
+}

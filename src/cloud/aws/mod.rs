@@ -5,6 +5,7 @@
 pub mod backup;
 pub mod ec2;
 pub mod error;
+pub mod iam;
 pub mod lightsail;
 pub mod rds;
 pub mod s3;
