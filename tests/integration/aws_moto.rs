@@ -625,3 +625,33 @@ async fn sync_on_aws_sees_deletions_and_unmanaged_snapshots() {
         "AMI, its copy, the primary cluster snapshot: {kinds:?}"
     );
 }
+
+#[tokio::test]
+async fn the_standard_endpoint_variable_works_too() {
+    let prefix = unique("ev");
+    let site = create_site(&prefix).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &site);
+    // No endpoint_url in the configuration: AWS_ENDPOINT_URL, as aws-config reads it.
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let text: String = text
+        .lines()
+        .filter(|l| !l.starts_with("endpoint_url"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&cfg, text).unwrap();
+    let out = wpbackup_aws(dir.path())
+        .env("AWS_ENDPOINT_URL", endpoint())
+        .args(["--json", "run", "--policy", "media"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["runs"][0]["phase"], "Completed");
+}

@@ -43,7 +43,11 @@ impl Clients {
     /// S3-compatible stores) S3 uses path-style addressing.
     pub fn for_region(base: &SdkConfig, region: &str) -> Self {
         let region = Region::new(region.to_string());
-        let path_style = base.endpoint_url().is_some();
+        // An endpoint override (config key or AWS_ENDPOINT_URL[_S3]) means an S3-compatible
+        // endpoint such as moto: use path-style addressing there.
+        let path_style = base.endpoint_url().is_some()
+            || std::env::var_os("AWS_ENDPOINT_URL").is_some()
+            || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
         Clients {
             ec2: aws_sdk_ec2::Client::from_conf(
                 aws_sdk_ec2::config::Builder::from(base)
