@@ -187,4 +187,146 @@ pub trait ProtectionSettings: Send + Sync {
 pub struct Cloud {
     pub points: Arc<dyn RecoveryPoints>,
     pub settings: Arc<dyn ProtectionSettings>,
+    pub restores: Arc<dyn Restores>,
+}
+
+/// Whether a restored resource is usable yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ResourceState {
+    Pending,
+    Ready,
+    Failed,
+    Gone,
+}
+
+/// A resource created (or renamed) by a restore, as the cloud reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceStatus {
+    /// Instance id / instance name / cluster identifier / file system id.
+    pub id: String,
+    pub state: ResourceState,
+    /// Where it answers: public (else private) IP of an instance, a cluster's endpoint.
+    pub address: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// Settings for an instance launched from a point (taken from the point's metadata).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LaunchRequest {
+    /// Instance name (Lightsail) / `Name` tag and idempotency token (EC2).
+    pub name: String,
+    pub instance_type: Option<String>,
+    pub bundle_id: Option<String>,
+    pub subnet_id: Option<String>,
+    pub security_group_ids: Vec<String>,
+    pub availability_zone: Option<String>,
+    pub key_name: Option<String>,
+    pub tags: Tags,
+}
+
+/// Where a restored cluster's data comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "from")]
+pub enum ClusterSource {
+    /// Continuous backup of `cluster` at exactly `at` (inside its restorable window).
+    PointInTime { cluster: String, at: DateTime<Utc> },
+    /// A cluster snapshot (identifier or ARN).
+    Snapshot { snapshot: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterRestore {
+    /// Identifier of the new cluster.
+    pub cluster: String,
+    pub source: ClusterSource,
+    pub engine: Option<String>,
+    pub subnet_group: Option<String>,
+    pub security_group_ids: Vec<String>,
+    pub tags: Tags,
+}
+
+pub use crate::domain::model::ObjectVersion;
+
+/// What a restore needs beyond taking points: launching from points, restoring clusters
+/// and file systems, moving the public address, and reading/reverting bucket history.
+#[async_trait]
+pub trait Restores: Send + Sync {
+    /// EC2: run an instance from an AMI; Lightsail: create an instance from a snapshot.
+    /// Idempotent on `req.name`.
+    async fn launch_instance(
+        &self,
+        point: &ProviderPoint,
+        req: &LaunchRequest,
+    ) -> CloudResult<ResourceStatus>;
+    async fn describe_instance(
+        &self,
+        kind: PointKind,
+        region: &str,
+        id: &str,
+    ) -> CloudResult<ResourceStatus>;
+
+    /// The instants a cluster can be restored to now: [earliest, latest].
+    async fn restorable_window(
+        &self,
+        region: &str,
+        cluster: &str,
+    ) -> CloudResult<Option<(DateTime<Utc>, DateTime<Utc>)>>;
+    /// Create the cluster (only the cluster: add instances with `create_cluster_instance`).
+    async fn restore_cluster(
+        &self,
+        region: &str,
+        req: &ClusterRestore,
+    ) -> CloudResult<ResourceStatus>;
+    async fn create_cluster_instance(
+        &self,
+        region: &str,
+        cluster: &str,
+        instance: &str,
+        class: &str,
+        engine: &str,
+    ) -> CloudResult<ResourceStatus>;
+    async fn describe_cluster(&self, region: &str, cluster: &str) -> CloudResult<ResourceStatus>;
+    /// Rename (keeps the endpoint's DNS pattern, so "old away, restored in" keeps wp-config.php valid).
+    async fn rename_cluster(&self, region: &str, from: &str, to: &str) -> CloudResult<()>;
+
+    /// Restore an EFS recovery point to a new file system; returns the restore job id.
+    async fn restore_file_system(
+        &self,
+        point: &ProviderPoint,
+        role_arn: &str,
+        token: &str,
+    ) -> CloudResult<String>;
+    /// The job's state and, once done, the new file system's id.
+    async fn describe_file_system_restore(
+        &self,
+        region: &str,
+        job: &str,
+    ) -> CloudResult<ResourceStatus>;
+
+    /// The instance the site's public address points at now.
+    async fn address_target(
+        &self,
+        entry: &crate::domain::site::EntryPoint,
+        region: &str,
+    ) -> CloudResult<Option<String>>;
+    /// Point the static IP / Elastic IP at `instance`.
+    async fn move_address(
+        &self,
+        entry: &crate::domain::site::EntryPoint,
+        region: &str,
+        instance: &str,
+    ) -> CloudResult<()>;
+
+    /// Every version and delete marker of the bucket (all pages), newest first per key.
+    async fn object_versions(&self, region: &str, bucket: &str) -> CloudResult<Vec<ObjectVersion>>;
+    /// Make `key` current as `version` again (a copy: a new version), or — with `None` —
+    /// absent (a delete marker). History is never destroyed.
+    async fn revert_object(
+        &self,
+        region: &str,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> CloudResult<()>;
 }

@@ -250,3 +250,13 @@ impl RecoveryPoint {
         self.source_point_id.is_some()
     }
 }
+
+/// One object version as S3 lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ObjectVersion {
+    pub key: String,
+    pub version_id: String,
+    pub last_modified: DateTime<Utc>,
+    pub is_delete_marker: bool,
+    pub is_latest: bool,
+}

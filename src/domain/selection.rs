@@ -1,7 +1,7 @@
 //! "As of T" selection: the newest available point with point-time ≤ T, per component
 //! and region, with the data-loss gap (T − point time) stated.
 
-use super::model::{PointState, RecoveryPoint};
+use super::model::{ObjectVersion, PointState, RecoveryPoint};
 use chrono::{DateTime, Duration, Utc};
 use std::collections::BTreeMap;
 
@@ -37,6 +37,31 @@ pub fn select_as_of(
         }
     }
     out
+}
+
+/// Each key's state as of `at`: the version current then, or `None` when the key did not
+/// exist (never written yet, or its newest entry at T is a delete marker).
+///
+/// `versions` must be in S3's list order — per key, newest first. `LastModified` has
+/// one-second resolution, so several entries can share a second; list order breaks the tie
+/// (the first listed of those is the newest).
+pub fn objects_as_of(
+    versions: &[ObjectVersion],
+    at: DateTime<Utc>,
+) -> BTreeMap<String, Option<ObjectVersion>> {
+    let mut out: BTreeMap<String, Option<ObjectVersion>> = BTreeMap::new();
+    for v in versions {
+        let entry = out.entry(v.key.clone()).or_insert(None);
+        if entry.is_some() || v.last_modified > at {
+            continue;
+        }
+        // The newest entry at or before T decides, even a delete marker (the key is then
+        // absent as of T; older versions must not resurrect it).
+        *entry = Some(v.clone());
+    }
+    out.into_iter()
+        .map(|(k, v)| (k, v.filter(|v| !v.is_delete_marker)))
+        .collect()
 }
 
 #[cfg(test)]
@@ -88,5 +113,91 @@ mod tests {
         // Before the first point: nothing to choose.
         let early = Utc.with_ymd_and_hms(2026, 11, 27, 5, 0, 0).unwrap();
         assert!(select_as_of(&pts, early).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod object_tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn v(key: &str, id: &str, sec: u32, marker: bool) -> ObjectVersion {
+        ObjectVersion {
+            key: key.into(),
+            version_id: id.into(),
+            last_modified: Utc.with_ymd_and_hms(2026, 11, 27, 14, 0, sec).unwrap(),
+            is_delete_marker: marker,
+            is_latest: false,
+        }
+    }
+
+    fn at(sec: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 27, 14, 0, sec).unwrap()
+    }
+
+    #[test]
+    fn version_current_at_t() {
+        // Newest first per key, as S3 lists them.
+        let list = vec![
+            v("a.jpg", "a3", 30, false),
+            v("a.jpg", "a2", 20, false),
+            v("a.jpg", "a1", 10, false),
+        ];
+        let got = |t| {
+            objects_as_of(&list, at(t))["a.jpg"]
+                .as_ref()
+                .map(|v| v.version_id.clone())
+        };
+        assert_eq!(got(25).as_deref(), Some("a2"));
+        assert_eq!(got(20).as_deref(), Some("a2"), "inclusive at T");
+        assert_eq!(got(59).as_deref(), Some("a3"));
+        assert_eq!(
+            got(5),
+            None,
+            "before the first version the key did not exist"
+        );
+    }
+
+    #[test]
+    fn delete_markers_hide_older_versions() {
+        let list = vec![
+            v("b.jpg", "b3", 40, false),
+            v("b.jpg", "dm", 30, true),
+            v("b.jpg", "b1", 10, false),
+        ];
+        assert_eq!(objects_as_of(&list, at(35))["b.jpg"], None, "deleted at T");
+        assert_eq!(
+            objects_as_of(&list, at(15))["b.jpg"]
+                .as_ref()
+                .unwrap()
+                .version_id,
+            "b1"
+        );
+        assert_eq!(
+            objects_as_of(&list, at(45))["b.jpg"]
+                .as_ref()
+                .unwrap()
+                .version_id,
+            "b3"
+        );
+    }
+
+    #[test]
+    fn same_second_versions_are_ordered_by_listing() {
+        let list = vec![
+            v("c.jpg", "c-newer", 20, false),
+            v("c.jpg", "c-older", 20, false),
+            v("c.jpg", "c0", 10, false),
+        ];
+        assert_eq!(
+            objects_as_of(&list, at(20))["c.jpg"]
+                .as_ref()
+                .unwrap()
+                .version_id,
+            "c-newer"
+        );
+        // A delete marker listed first within the same second wins too.
+        let list = vec![v("d.jpg", "dm", 20, true), v("d.jpg", "d1", 20, false)];
+        assert_eq!(objects_as_of(&list, at(20))["d.jpg"], None);
     }
 }

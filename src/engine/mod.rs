@@ -110,13 +110,15 @@ impl Engine {
             Provider::Sim => Cloud {
                 points: Arc::new(Retrying::new(self.sim(), RetryPolicy::default())),
                 settings: Arc::new(self.sim()),
+                restores: Arc::new(self.sim()),
             },
             Provider::Aws => {
                 // The SDK retries throttling and transient errors itself (standard mode).
                 let aws = Arc::new(AwsCloud::connect(site, self.clock.clone()).await);
                 Cloud {
                     points: aws.clone(),
-                    settings: aws,
+                    settings: aws.clone(),
+                    restores: aws,
                 }
             }
         };

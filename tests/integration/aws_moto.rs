@@ -655,3 +655,125 @@ async fn the_standard_endpoint_variable_works_too() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["runs"][0]["phase"], "Completed");
 }
+
+#[tokio::test]
+async fn aws_restores_honour_the_restore_contract_on_moto() {
+    let prefix = unique("rc");
+    let site = create_site(&prefix).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &site);
+    let aws = adapter(&cfg, &prefix).await;
+    let (config, _) = wpbackup::config::load(&cfg, chrono::Utc::now()).unwrap();
+    let policies = &config.sites[0].policies;
+    let web = &policies.iter().find(|p| p.name == "web").unwrap().target;
+    let db = &policies.iter().find(|p| p.name == "db").unwrap().target;
+    let entry = wpbackup::domain::site::EntryPoint::Ec2ElasticIp {
+        allocation_id: site.allocation_id.clone(),
+    };
+    use wpbackup::cloud::Restores;
+    assert_eq!(
+        aws.address_target(&entry, PRIMARY)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(site.instance_id.as_str())
+    );
+    super::cloud_contract::restore_contract(&aws, &aws, &prefix, web, db, &entry, &|| {}).await;
+    // Independently: the Elastic IP now points at the launched instance, not the old one.
+    let addr = clients(PRIMARY)
+        .await
+        .ec2
+        .describe_addresses()
+        .allocation_ids(&site.allocation_id)
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(
+        addr.addresses()[0].instance_id(),
+        Some(site.instance_id.as_str())
+    );
+}
+
+#[tokio::test]
+async fn s3_objects_are_reverted_to_an_instant_without_losing_history() {
+    use wpbackup::cloud::Restores;
+    let prefix = unique("s3");
+    let site = create_site(&prefix).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &site);
+    let aws = adapter(&cfg, &prefix).await;
+    let s3 = clients(PRIMARY).await.s3;
+    let put = |key: &'static str, body: &'static str| {
+        let s3 = s3.clone();
+        let bucket = site.bucket.clone();
+        async move {
+            s3.put_object()
+                .bucket(bucket)
+                .key(key)
+                .body(body.as_bytes().to_vec().into())
+                .send()
+                .await
+                .unwrap();
+        }
+    };
+    // Before T: a.jpg v1, b.jpg v1 and v2 in the same second.
+    put("uploads/a.jpg", "a-v1").await;
+    put("uploads/b.jpg", "b-v1").await;
+    put("uploads/b.jpg", "b-v2").await;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let t = chrono::Utc::now();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // After T: a.jpg overwritten, b.jpg deleted, c.jpg created.
+    put("uploads/a.jpg", "a-v2").await;
+    s3.delete_object()
+        .bucket(&site.bucket)
+        .key("uploads/b.jpg")
+        .send()
+        .await
+        .unwrap();
+    put("uploads/c.jpg", "c-v1").await;
+
+    let versions = aws.object_versions(PRIMARY, &site.bucket).await.unwrap();
+    assert_eq!(versions.len(), 6, "{versions:#?}");
+    let then = wpbackup::domain::selection::objects_as_of(&versions, t);
+    assert!(then["uploads/c.jpg"].is_none(), "c did not exist at T");
+    let b = then["uploads/b.jpg"].as_ref().expect("b existed at T");
+    for (key, v) in &then {
+        aws.revert_object(
+            PRIMARY,
+            &site.bucket,
+            key,
+            v.as_ref().map(|v| v.version_id.as_str()),
+        )
+        .await
+        .unwrap();
+    }
+    let body = |key: &'static str| {
+        let s3 = s3.clone();
+        let bucket = site.bucket.clone();
+        async move {
+            match s3.get_object().bucket(bucket).key(key).send().await {
+                Ok(o) => Some(String::from_utf8(o.body.collect().await.unwrap().to_vec()).unwrap()),
+                Err(_) => None,
+            }
+        }
+    };
+    assert_eq!(body("uploads/a.jpg").await.as_deref(), Some("a-v1"));
+    assert_eq!(
+        body("uploads/b.jpg").await.as_deref(),
+        Some("b-v2"),
+        "same-second versions: the later one ({})",
+        b.version_id
+    );
+    assert_eq!(
+        body("uploads/c.jpg").await,
+        None,
+        "created after T: hidden by a delete marker"
+    );
+    let after = aws.object_versions(PRIMARY, &site.bucket).await.unwrap();
+    assert_eq!(
+        after.len(),
+        versions.len() + 3,
+        "reverts only add versions and markers"
+    );
+}

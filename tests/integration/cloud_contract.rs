@@ -7,10 +7,16 @@ use std::sync::Arc;
 use std::time::Duration;
 use wpbackup::cloud::retry::{RetryPolicy, Retrying};
 use wpbackup::cloud::sim::{content::content_at, FaultKind, FaultOp, SimCloud};
-use wpbackup::cloud::{CloudErrorKind, ProtectionSettings, ProviderPoint, RecoveryPoints, Tags};
+use wpbackup::cloud::{
+    CloudErrorKind, ClusterRestore, ClusterSource, LaunchRequest, ProtectionSettings,
+    ProviderPoint, RecoveryPoints, ResourceState, ResourceStatus, Restores, Tags,
+};
+use wpbackup::domain::model::PointKind;
 use wpbackup::domain::model::{ComponentKind, PointState};
 use wpbackup::domain::names::{point_tags, TAG_MANAGED};
 use wpbackup::domain::policy::{DrCopy, Retention, Target};
+use wpbackup::domain::site::EntryPoint;
+use wpbackup::domain::time::Clock;
 use wpbackup::domain::time::ManualClock;
 
 pub const PRIMARY: &str = "us-east-1";
@@ -396,4 +402,279 @@ async fn lightsail_auto_snapshot_addon_is_enabled_when_asked() {
         .unwrap()
         .iter()
         .all(|c| c.ok));
+}
+
+/// Wait until a restored resource is ready (or fail the test).
+async fn ready<F, Fut>(f: F, tick: &(dyn Fn() + Sync)) -> ResourceStatus
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = wpbackup::cloud::CloudResult<ResourceStatus>>,
+{
+    for _ in 0..100 {
+        tick();
+        let s = f().await.expect("describe");
+        match s.state {
+            ResourceState::Ready => return s,
+            ResourceState::Pending => tokio::time::sleep(Duration::from_millis(100)).await,
+            other => panic!("resource {} ended {other:?}: {:?}", s.id, s.detail),
+        }
+    }
+    panic!("resource never became ready");
+}
+
+/// The restore contract: launch from an AMI (idempotent), move the address; restore a
+/// cluster to a point in time and from a snapshot, add its instance, rename-swap.
+pub async fn restore_contract(
+    points: &dyn RecoveryPoints,
+    restores: &dyn Restores,
+    site: &str,
+    instance_target: &Target,
+    cluster_target: &Target,
+    entry: &EntryPoint,
+    tick: &(dyn Fn() + Sync),
+) {
+    let unique = std::process::id();
+    // An AMI, then an instance from it with recorded settings.
+    let ami = points
+        .create_point(
+            instance_target,
+            PRIMARY,
+            &format!("wpb-{site}-web-r{unique}"),
+            &tags_for(site, "web"),
+        )
+        .await
+        .unwrap();
+    tick();
+    let ami = settle(points, &ami).await;
+    let req = LaunchRequest {
+        name: format!("{site}-web-restored-{unique}"),
+        instance_type: ami
+            .metadata
+            .instance_type
+            .clone()
+            .or(Some("t3.micro".into())),
+        subnet_id: ami.metadata.subnet_id.clone(),
+        security_group_ids: ami.metadata.security_group_ids.clone(),
+        tags: tags_for(site, "web"),
+        ..Default::default()
+    };
+    let launched = restores.launch_instance(&ami, &req).await.expect("launch");
+    let again = restores
+        .launch_instance(&ami, &req)
+        .await
+        .expect("launch again");
+    assert_eq!(again.id, launched.id, "launching is idempotent on the name");
+    let id = launched.id.clone();
+    let inst = ready(
+        || restores.describe_instance(PointKind::Ec2Ami, PRIMARY, &id),
+        tick,
+    )
+    .await;
+    assert!(inst.address.is_some());
+
+    restores
+        .move_address(entry, PRIMARY, &inst.id)
+        .await
+        .expect("move address");
+    assert_eq!(
+        restores
+            .address_target(entry, PRIMARY)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(inst.id.as_str())
+    );
+
+    // Aurora: point-in-time restore inside the window, its instance, and a rename swap.
+    let Target::AuroraCluster {
+        cluster_identifier: cluster,
+        ..
+    } = cluster_target
+    else {
+        panic!("an aurora target")
+    };
+    let (earliest, latest) = restores
+        .restorable_window(PRIMARY, cluster)
+        .await
+        .unwrap()
+        .expect("a PITR window");
+    assert!(earliest < latest);
+    let restored = format!("{cluster}-r{unique}");
+    let req = ClusterRestore {
+        cluster: restored.clone(),
+        source: ClusterSource::PointInTime {
+            cluster: cluster.clone(),
+            at: earliest + (latest - earliest) / 2,
+        },
+        engine: Some("aurora-mysql".into()),
+        subnet_group: None,
+        security_group_ids: vec![],
+        tags: tags_for(site, "db"),
+    };
+    restores.restore_cluster(PRIMARY, &req).await.expect("PITR");
+    let outside = ClusterRestore {
+        cluster: format!("{restored}-x"),
+        source: ClusterSource::PointInTime {
+            cluster: cluster.clone(),
+            at: earliest - chrono::Duration::days(3),
+        },
+        ..req.clone()
+    };
+    let e = restores
+        .restore_cluster(PRIMARY, &outside)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e.kind, CloudErrorKind::Invalid | CloudErrorKind::Permanent),
+        "{e}"
+    );
+    ready(|| restores.describe_cluster(PRIMARY, &restored), tick).await;
+    restores
+        .create_cluster_instance(
+            PRIMARY,
+            &restored,
+            &format!("{restored}-1"),
+            "db.r6g.large",
+            "aurora-mysql",
+        )
+        .await
+        .expect("instance");
+
+    let snap = points
+        .create_point(
+            cluster_target,
+            PRIMARY,
+            &format!("wpb-{site}-db-r{unique}"),
+            &tags_for(site, "db"),
+        )
+        .await
+        .unwrap();
+    tick();
+    let snap = settle(points, &snap).await;
+    let from_snap = format!("{cluster}-s{unique}");
+    restores
+        .restore_cluster(
+            PRIMARY,
+            &ClusterRestore {
+                cluster: from_snap.clone(),
+                source: ClusterSource::Snapshot {
+                    snapshot: snap.provider_id.clone(),
+                },
+                ..req.clone()
+            },
+        )
+        .await
+        .expect("restore from snapshot");
+    ready(|| restores.describe_cluster(PRIMARY, &from_snap), tick).await;
+
+    // Swap: the old cluster renamed away, the restored one renamed in.
+    let old = format!("{cluster}-old{unique}");
+    restores
+        .rename_cluster(PRIMARY, cluster, &old)
+        .await
+        .expect("rename old away");
+    ready(|| restores.describe_cluster(PRIMARY, &old), tick).await;
+    restores
+        .rename_cluster(PRIMARY, &restored, cluster)
+        .await
+        .expect("rename restored in");
+    let swapped = ready(|| restores.describe_cluster(PRIMARY, cluster), tick).await;
+    assert_eq!(swapped.id, *cluster);
+    let gone = restores.describe_cluster(PRIMARY, &restored).await;
+    assert!(
+        gone.is_err_and(|e| e.kind == CloudErrorKind::NotFound),
+        "the restored name moved"
+    );
+}
+
+#[tokio::test]
+async fn simulator_honours_the_restore_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, clock) = sim_at(dir.path());
+    let c = clock.clone();
+    let targets = targets();
+    let entry = EntryPoint::Ec2ElasticIp {
+        allocation_id: "eipalloc-0sim".into(),
+    };
+    restore_contract(
+        &sim,
+        &sim,
+        "shop",
+        &targets[1].1,
+        &targets[2].1,
+        &entry,
+        &move || c.advance(Duration::from_secs(121)),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn simulated_restores_carry_the_content_of_their_instant() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, clock) = sim_at(dir.path());
+    let t0 = clock.now();
+    clock.advance(Duration::from_secs(3 * 3600));
+    let at = t0 + chrono::Duration::minutes(95);
+    let req = ClusterRestore {
+        cluster: "wp-db-restored".into(),
+        source: ClusterSource::PointInTime {
+            cluster: "wp-db".into(),
+            at,
+        },
+        engine: None,
+        subnet_group: None,
+        security_group_ids: vec![],
+        tags: Default::default(),
+    };
+    sim.restore_cluster(PRIMARY, &req).await.unwrap();
+    let restored = sim
+        .resource_content(PRIMARY, "wp-db-restored")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        restored,
+        content_at(ComponentKind::AuroraCluster, "wp-db", at)
+    );
+    assert_ne!(
+        restored,
+        sim.live_content(ComponentKind::AuroraCluster, "wp-db")
+    );
+
+    // Bucket history: as of T, then reverted non-destructively.
+    let versions = sim.object_versions(PRIMARY, "media").await.unwrap();
+    let t = clock.now() - chrono::Duration::hours(2);
+    let then = wpbackup::domain::selection::objects_as_of(&versions, t);
+    let now = wpbackup::domain::selection::objects_as_of(&versions, clock.now());
+    let changed: Vec<_> = then
+        .iter()
+        .filter(|(k, v)| now.get(*k) != Some(v))
+        .collect();
+    assert!(
+        !changed.is_empty(),
+        "two hours of writes changed some objects"
+    );
+    for (key, v) in &changed {
+        sim.revert_object(
+            PRIMARY,
+            "media",
+            key,
+            v.as_ref().map(|v| v.version_id.as_str()),
+        )
+        .await
+        .unwrap();
+    }
+    let after = sim.object_versions(PRIMARY, "media").await.unwrap();
+    assert_eq!(
+        after.len(),
+        versions.len() + changed.len(),
+        "reverts add versions, never remove"
+    );
+    let reverted = wpbackup::domain::selection::objects_as_of(&after, clock.now());
+    for (key, v) in &changed {
+        assert_eq!(
+            reverted[*key].is_some(),
+            v.is_some(),
+            "{key} present as at T"
+        );
+    }
 }

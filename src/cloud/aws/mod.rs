@@ -8,6 +8,7 @@ pub mod error;
 pub mod iam;
 pub mod lightsail;
 pub mod rds;
+pub mod restore;
 pub mod s3;
 
 use crate::cloud::{

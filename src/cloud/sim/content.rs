@@ -61,6 +61,11 @@ pub fn content_at(kind: ComponentKind, resource_id: &str, at: DateTime<Utc>) -> 
     }
 }
 
+/// A short stable fingerprint of a string (for simulated ids).
+pub fn digest_of(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

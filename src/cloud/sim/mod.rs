@@ -3,6 +3,7 @@
 //! copies, injectable faults and an injectable clock. The embedded default.
 
 pub mod content;
+pub mod restore;
 
 use super::{
     CloudError, CloudErrorKind, CloudResult, ProtectionSettings, ProviderPoint, RecoveryPoints,
@@ -106,23 +107,29 @@ impl Default for SimResourceSettings {
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
-struct SimState {
+pub(crate) struct SimState {
     version: u32,
     next_id: u64,
     points: BTreeMap<String, SimPoint>,
     faults: Vec<Fault>,
     settings: BTreeMap<String, SimResourceSettings>,
+    #[serde(default)]
+    resources: BTreeMap<String, restore::SimResource>,
+    #[serde(default)]
+    addresses: BTreeMap<String, String>,
+    #[serde(default)]
+    object_writes: Vec<restore::SimObjectWrite>,
 }
 
 /// The simulator. Every call locks the state file, so concurrent processes (the daemon
 /// and a CLI) see one consistent simulated cloud.
 pub struct SimCloud {
     state_file: PathBuf,
-    clock: Arc<dyn Clock>,
+    pub(crate) clock: Arc<dyn Clock>,
     creating_for: Duration,
 }
 
-fn sim_error(kind: CloudErrorKind, op: &str, msg: impl Into<String>) -> CloudError {
+pub(crate) fn sim_error(kind: CloudErrorKind, op: &str, msg: impl Into<String>) -> CloudError {
     CloudError::new(kind, op, msg)
 }
 
@@ -136,7 +143,7 @@ impl SimCloud {
     }
 
     /// Run `f` on the state under an exclusive lock, saving it afterwards (atomically).
-    fn with_state<T>(&self, f: impl FnOnce(&mut SimState) -> T) -> CloudResult<T> {
+    pub(crate) fn with_state<T>(&self, f: impl FnOnce(&mut SimState) -> T) -> CloudResult<T> {
         let io = |e: std::io::Error| {
             sim_error(
                 CloudErrorKind::Permanent,
@@ -259,7 +266,7 @@ impl SimCloud {
         (err, latency, fail_point)
     }
 
-    async fn faulted<T>(
+    pub(crate) async fn faulted<T>(
         &self,
         resource: Option<&str>,
         op: FaultOp,
@@ -408,7 +415,7 @@ impl SimCloud {
         }
     }
 
-    fn ready_at(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+    pub(crate) fn ready_at(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         now + chrono::Duration::from_std(self.creating_for).unwrap_or_default()
     }
 }

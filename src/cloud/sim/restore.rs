@@ -1,0 +1,590 @@
+//! The simulator's side of restores: launched instances, restored clusters and file
+//! systems carry *content* (from the point, or from the live resource at the restore
+//! instant), so a restore can be checked by comparing content; addresses move; bucket
+//! history is generated from the content model and reverts add new versions.
+
+use super::content::{content_at, Content, WRITE_INTERVAL_SECS};
+use super::{sim_error, SimCloud};
+use crate::cloud::{
+    CloudErrorKind, CloudResult, ClusterRestore, ClusterSource, LaunchRequest, ObjectVersion,
+    ProviderPoint, ResourceState, ResourceStatus, Restores,
+};
+use crate::domain::model::{ComponentKind, PointKind};
+use crate::domain::site::EntryPoint;
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+
+/// A resource a restore created (or an original renamed away).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SimResource {
+    pub kind: String,
+    pub region: String,
+    pub id: String,
+    pub ready_at: DateTime<Utc>,
+    /// Fixed content, or `None` when this is an original resource (live content).
+    pub content: Option<Content>,
+    /// For a renamed original: the resource whose live content it has.
+    pub live_of: Option<String>,
+    pub cluster: Option<String>,
+    pub failed: bool,
+}
+
+/// A write made through the simulator's S3 (a revert).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SimObjectWrite {
+    pub bucket: String,
+    pub key: String,
+    pub at: DateTime<Utc>,
+    pub version_id: String,
+    pub delete_marker: bool,
+}
+
+fn key_of(region: &str, id: &str) -> String {
+    format!("{region}/{id}")
+}
+
+fn entry_key(entry: &EntryPoint) -> String {
+    match entry {
+        EntryPoint::Ec2ElasticIp { allocation_id } => format!("eip:{allocation_id}"),
+        EntryPoint::LightsailStaticIp { name } => format!("static-ip:{name}"),
+    }
+}
+
+/// How much bucket history the simulator keeps (older noncurrent versions expired).
+const HISTORY_DAYS: i64 = 30;
+const OBJECTS: u64 = 50;
+
+fn origin() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+}
+
+/// The generated history: write `g` puts object `g % 50`; every seventh write deletes it.
+fn generated_versions(bucket: &str, now: DateTime<Utc>) -> Vec<ObjectVersion> {
+    let g_now = content_at(ComponentKind::S3Bucket, bucket, now).generation;
+    let first = g_now.saturating_sub((HISTORY_DAYS * 86_400 / WRITE_INTERVAL_SECS) as u64);
+    let mut out = Vec::new();
+    for k in 0..OBJECTS {
+        let key = format!("wp-content/uploads/obj-{k:02}.jpg");
+        let mut g = if g_now >= k {
+            g_now - (g_now - k) % OBJECTS
+        } else {
+            continue;
+        };
+        let mut latest = true;
+        loop {
+            if g < first {
+                break;
+            }
+            out.push(ObjectVersion {
+                key: key.clone(),
+                version_id: format!("v{g}"),
+                last_modified: origin() + Duration::seconds(g as i64 * WRITE_INTERVAL_SECS),
+                is_delete_marker: g % 7 == 3,
+                is_latest: latest,
+            });
+            latest = false;
+            if g < OBJECTS {
+                break;
+            }
+            g -= OBJECTS;
+        }
+    }
+    out
+}
+
+impl SimCloud {
+    /// The content a restored (or original, renamed) resource holds now.
+    pub fn resource_content(&self, region: &str, id: &str) -> CloudResult<Option<Content>> {
+        let now = self.clock.now();
+        self.with_state(|s| {
+            s.resources
+                .get(&key_of(region, id))
+                .map(|r| match (&r.content, &r.live_of) {
+                    (Some(c), _) => c.clone(),
+                    (None, Some(orig)) => content_at(ComponentKind::AuroraCluster, orig, now),
+                    (None, None) => content_at(ComponentKind::AuroraCluster, id, now),
+                })
+        })
+    }
+
+    fn status(r: &SimResource, now: DateTime<Utc>) -> ResourceStatus {
+        ResourceStatus {
+            id: r.id.clone(),
+            state: if r.failed {
+                ResourceState::Failed
+            } else if now < r.ready_at {
+                ResourceState::Pending
+            } else {
+                ResourceState::Ready
+            },
+            address: Some(match r.kind.as_str() {
+                "cluster" => format!("{}.cluster-sim.{}.rds.amazonaws.com", r.id, r.region),
+                _ => format!(
+                    "10.0.{}.{}",
+                    r.id.len() % 250,
+                    r.id.bytes().map(u32::from).sum::<u32>() % 250
+                ),
+            }),
+            detail: None,
+        }
+    }
+}
+
+#[async_trait]
+impl Restores for SimCloud {
+    async fn launch_instance(
+        &self,
+        point: &ProviderPoint,
+        req: &LaunchRequest,
+    ) -> CloudResult<ResourceStatus> {
+        if !matches!(point.kind, PointKind::Ec2Ami | PointKind::LightsailSnapshot) {
+            return Err(sim_error(
+                CloudErrorKind::Invalid,
+                "LaunchInstance",
+                format!("{} cannot be launched", point.kind),
+            ));
+        }
+        let ready_at = self.ready_at(self.clock.now());
+        let now = self.clock.now();
+        self.faulted(
+            None,
+            super::FaultOp::Create,
+            "LaunchInstance",
+            |s, fail, _| {
+                let content = s
+                    .points
+                    .get(&point.provider_id)
+                    .filter(|p| !p.deleted)
+                    .map(|p| p.content.clone())
+                    .ok_or_else(|| {
+                        sim_error(
+                            CloudErrorKind::NotFound,
+                            "LaunchInstance",
+                            format!("no point {}", point.provider_id),
+                        )
+                    })?;
+                let id = match point.kind {
+                    PointKind::LightsailSnapshot => req.name.clone(),
+                    _ => format!("i-sim{}", &super::content::digest_of(&req.name)[..12]),
+                };
+                // Idempotent on the name.
+                let r = s
+                    .resources
+                    .entry(key_of(&point.region, &id))
+                    .or_insert_with(|| SimResource {
+                        kind: "instance".into(),
+                        region: point.region.clone(),
+                        id: id.clone(),
+                        ready_at,
+                        content: Some(content),
+                        live_of: None,
+                        cluster: None,
+                        failed: fail,
+                    });
+                Ok(Self::status(r, now))
+            },
+        )
+        .await
+    }
+
+    async fn describe_instance(
+        &self,
+        _kind: PointKind,
+        region: &str,
+        id: &str,
+    ) -> CloudResult<ResourceStatus> {
+        let now = self.clock.now();
+        self.faulted(
+            None,
+            super::FaultOp::Describe,
+            "DescribeInstance",
+            |s, _, _| {
+                s.resources
+                    .get(&key_of(region, id))
+                    .map(|r| Self::status(r, now))
+                    .ok_or_else(|| {
+                        sim_error(
+                            CloudErrorKind::NotFound,
+                            "DescribeInstance",
+                            format!("no instance {id} in {region}"),
+                        )
+                    })
+            },
+        )
+        .await
+    }
+
+    async fn restorable_window(
+        &self,
+        _region: &str,
+        cluster: &str,
+    ) -> CloudResult<Option<(DateTime<Utc>, DateTime<Utc>)>> {
+        let now = self.clock.now();
+        let days = self.settings(cluster)?.backup_retention_days;
+        // Continuous backup reaches back `days`, and forward to about five minutes ago.
+        Ok(Some((
+            now - Duration::days(i64::from(days)),
+            now - Duration::minutes(5),
+        )))
+    }
+
+    async fn restore_cluster(
+        &self,
+        region: &str,
+        req: &ClusterRestore,
+    ) -> CloudResult<ResourceStatus> {
+        let window = match &req.source {
+            ClusterSource::PointInTime { cluster, .. } => {
+                self.restorable_window(region, cluster).await?
+            }
+            ClusterSource::Snapshot { .. } => None,
+        };
+        let ready_at = self.ready_at(self.clock.now());
+        let now = self.clock.now();
+        self.faulted(
+            None,
+            super::FaultOp::Create,
+            "RestoreDBCluster",
+            |s, fail, _| {
+                let key = key_of(region, &req.cluster);
+                if let Some(existing) = s.resources.get(&key).filter(|r| r.kind != "renamed-away") {
+                    return Err(sim_error(
+                        CloudErrorKind::AlreadyExists,
+                        "RestoreDBCluster",
+                        format!("cluster {} already exists", existing.id),
+                    ));
+                }
+                let content = match &req.source {
+                    ClusterSource::PointInTime { cluster, at } => {
+                        let (a, b) = window.expect("window for PITR");
+                        if *at < a || *at > b {
+                            return Err(sim_error(
+                                CloudErrorKind::Invalid,
+                                "RestoreDBClusterToPointInTime",
+                                format!(
+                                    "restore time {at} is outside the restorable window [{a}, {b}]"
+                                ),
+                            ));
+                        }
+                        content_at(ComponentKind::AuroraCluster, cluster, *at)
+                    }
+                    ClusterSource::Snapshot { snapshot } => s
+                        .points
+                        .values()
+                        .find(|p| !p.deleted && (p.provider_id == *snapshot || p.arn == *snapshot))
+                        .map(|p| p.content.clone())
+                        .ok_or_else(|| {
+                            sim_error(
+                                CloudErrorKind::NotFound,
+                                "RestoreDBClusterFromSnapshot",
+                                format!("no snapshot {snapshot}"),
+                            )
+                        })?,
+                };
+                let r = SimResource {
+                    kind: "cluster".into(),
+                    region: region.into(),
+                    id: req.cluster.clone(),
+                    ready_at,
+                    content: Some(content),
+                    live_of: None,
+                    cluster: None,
+                    failed: fail,
+                };
+                let st = Self::status(&r, now);
+                s.resources.insert(key, r);
+                Ok(st)
+            },
+        )
+        .await
+    }
+
+    async fn create_cluster_instance(
+        &self,
+        region: &str,
+        cluster: &str,
+        instance: &str,
+        _class: &str,
+        _engine: &str,
+    ) -> CloudResult<ResourceStatus> {
+        let ready_at = self.ready_at(self.clock.now());
+        let now = self.clock.now();
+        self.faulted(
+            None,
+            super::FaultOp::Create,
+            "CreateDBInstance",
+            |s, fail, _| {
+                let r = s
+                    .resources
+                    .entry(key_of(region, instance))
+                    .or_insert_with(|| SimResource {
+                        kind: "cluster-instance".into(),
+                        region: region.into(),
+                        id: instance.into(),
+                        ready_at,
+                        content: None,
+                        live_of: None,
+                        cluster: Some(cluster.into()),
+                        failed: fail,
+                    });
+                Ok(Self::status(r, now))
+            },
+        )
+        .await
+    }
+
+    async fn describe_cluster(&self, region: &str, cluster: &str) -> CloudResult<ResourceStatus> {
+        let now = self.clock.now();
+        self.faulted(
+            None,
+            super::FaultOp::Describe,
+            "DescribeDBClusters",
+            |s, _, _| {
+                match s.resources.get(&key_of(region, cluster)) {
+                    Some(r) if r.kind != "renamed-away" => Ok(Self::status(r, now)),
+                    Some(_) => Err(sim_error(
+                        CloudErrorKind::NotFound,
+                        "DescribeDBClusters",
+                        format!("no DB cluster {cluster}"),
+                    )),
+                    // An original cluster nobody renamed: it exists, with live content.
+                    None => Ok(ResourceStatus {
+                        id: cluster.into(),
+                        state: ResourceState::Ready,
+                        address: Some(format!("{cluster}.cluster-sim.{region}.rds.amazonaws.com")),
+                        detail: None,
+                    }),
+                }
+            },
+        )
+        .await
+    }
+
+    async fn rename_cluster(&self, region: &str, from: &str, to: &str) -> CloudResult<()> {
+        let now = self.clock.now();
+        self.faulted(None, super::FaultOp::Any, "ModifyDBCluster", |s, _, _| {
+            let to_key = key_of(region, to);
+            if s.resources
+                .get(&to_key)
+                .is_some_and(|r| r.kind != "renamed-away")
+            {
+                return Err(sim_error(
+                    CloudErrorKind::AlreadyExists,
+                    "ModifyDBCluster",
+                    format!("cluster {to} already exists"),
+                ));
+            }
+            let from_key = key_of(region, from);
+            let moved = match s.resources.remove(&from_key) {
+                Some(r) if r.kind == "renamed-away" => {
+                    s.resources.insert(from_key, r);
+                    return Err(sim_error(
+                        CloudErrorKind::NotFound,
+                        "ModifyDBCluster",
+                        format!("no DB cluster {from}"),
+                    ));
+                }
+                Some(mut r) => {
+                    r.id = to.into();
+                    r
+                }
+                // Renaming an original away: it keeps its live content under the new name.
+                None => SimResource {
+                    kind: "cluster".into(),
+                    region: region.into(),
+                    id: to.into(),
+                    ready_at: now,
+                    content: None,
+                    live_of: Some(from.into()),
+                    cluster: None,
+                    failed: false,
+                },
+            };
+            // The old name is free now (a later restore or rename may take it).
+            s.resources.insert(
+                from_key,
+                SimResource {
+                    kind: "renamed-away".into(),
+                    region: region.into(),
+                    id: from.into(),
+                    ready_at: now,
+                    content: None,
+                    live_of: None,
+                    cluster: None,
+                    failed: false,
+                },
+            );
+            s.resources.insert(to_key, moved);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn restore_file_system(
+        &self,
+        point: &ProviderPoint,
+        _role_arn: &str,
+        token: &str,
+    ) -> CloudResult<String> {
+        let ready_at = self.ready_at(self.clock.now());
+        self.faulted(
+            None,
+            super::FaultOp::Create,
+            "StartRestoreJob",
+            |s, fail, _| {
+                let content = s
+                    .points
+                    .get(&point.provider_id)
+                    .filter(|p| !p.deleted)
+                    .map(|p| p.content.clone())
+                    .ok_or_else(|| {
+                        sim_error(
+                            CloudErrorKind::NotFound,
+                            "StartRestoreJob",
+                            format!("no recovery point {}", point.provider_id),
+                        )
+                    })?;
+                let job = format!("restore-{}", &super::content::digest_of(token)[..12]);
+                let fs = format!("fs-sim{}", &super::content::digest_of(token)[..10]);
+                s.resources
+                    .entry(key_of(&point.region, &job))
+                    .or_insert_with(|| SimResource {
+                        kind: "restore-job".into(),
+                        region: point.region.clone(),
+                        id: fs.clone(),
+                        ready_at,
+                        content: Some(content.clone()),
+                        live_of: None,
+                        cluster: None,
+                        failed: fail,
+                    });
+                s.resources
+                    .entry(key_of(&point.region, &fs))
+                    .or_insert_with(|| SimResource {
+                        kind: "file-system".into(),
+                        region: point.region.clone(),
+                        id: fs.clone(),
+                        ready_at,
+                        content: Some(content),
+                        live_of: None,
+                        cluster: None,
+                        failed: fail,
+                    });
+                Ok(job)
+            },
+        )
+        .await
+    }
+
+    async fn describe_file_system_restore(
+        &self,
+        region: &str,
+        job: &str,
+    ) -> CloudResult<ResourceStatus> {
+        let now = self.clock.now();
+        self.faulted(
+            None,
+            super::FaultOp::Describe,
+            "DescribeRestoreJob",
+            |s, _, _| {
+                s.resources
+                    .get(&key_of(region, job))
+                    .map(|r| Self::status(r, now))
+                    .ok_or_else(|| {
+                        sim_error(
+                            CloudErrorKind::NotFound,
+                            "DescribeRestoreJob",
+                            format!("no restore job {job}"),
+                        )
+                    })
+            },
+        )
+        .await
+    }
+
+    async fn address_target(
+        &self,
+        entry: &EntryPoint,
+        _region: &str,
+    ) -> CloudResult<Option<String>> {
+        self.with_state(|s| s.addresses.get(&entry_key(entry)).cloned())
+    }
+
+    async fn move_address(
+        &self,
+        entry: &EntryPoint,
+        region: &str,
+        instance: &str,
+    ) -> CloudResult<()> {
+        self.faulted(None, super::FaultOp::Any, "MoveAddress", |s, _, _| {
+            if !s.resources.contains_key(&key_of(region, instance)) {
+                return Err(sim_error(
+                    CloudErrorKind::NotFound,
+                    "MoveAddress",
+                    format!("no instance {instance} in {region}"),
+                ));
+            }
+            s.addresses.insert(entry_key(entry), instance.to_string());
+            Ok(())
+        })
+        .await
+    }
+
+    async fn object_versions(
+        &self,
+        _region: &str,
+        bucket: &str,
+    ) -> CloudResult<Vec<ObjectVersion>> {
+        let now = self.clock.now();
+        let writes = self.with_state(|s| {
+            s.object_writes
+                .iter()
+                .filter(|w| w.bucket == bucket)
+                .cloned()
+                .collect::<Vec<_>>()
+        })?;
+        let mut all = generated_versions(bucket, now);
+        all.extend(writes.into_iter().map(|w| ObjectVersion {
+            key: w.key,
+            version_id: w.version_id,
+            last_modified: w.at,
+            is_delete_marker: w.delete_marker,
+            is_latest: false,
+        }));
+        // Newest first per key; among same-second entries, later writes first.
+        all.sort_by(|a, b| {
+            a.key
+                .cmp(&b.key)
+                .then(b.last_modified.cmp(&a.last_modified))
+        });
+        let mut last_key = String::new();
+        for v in &mut all {
+            v.is_latest = v.key != last_key;
+            last_key = v.key.clone();
+        }
+        Ok(all)
+    }
+
+    async fn revert_object(
+        &self,
+        _region: &str,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> CloudResult<()> {
+        let now = self.clock.now();
+        self.faulted(None, super::FaultOp::Any, "RevertObject", |s, _, _| {
+            let n = s.object_writes.len();
+            s.object_writes.push(SimObjectWrite {
+                bucket: bucket.into(),
+                key: key.into(),
+                at: now,
+                version_id: format!("revert{n}-{}", version.unwrap_or("delete")),
+                delete_marker: version.is_none(),
+            });
+            Ok(())
+        })
+        .await
+    }
+}
