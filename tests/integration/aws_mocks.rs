@@ -782,3 +782,240 @@ async fn efs_copy_job_goes_to_the_dr_vault() {
     assert_eq!(p.region, DR);
     assert_eq!(p.point_time, source.point_time);
 }
+
+#[tokio::test]
+async fn lightsail_instance_from_snapshot_and_static_ip_moved() {
+    use aws_sdk_lightsail::types::{InstanceState, StaticIp};
+    use wpbackup::cloud::{LaunchRequest, ResourceState, Restores};
+    use wpbackup::domain::site::EntryPoint;
+    let create = mock!(aws_sdk_lightsail::Client::create_instances_from_snapshot)
+        .match_requests(|r| {
+            r.instance_names() == ["wordpress-restored"]
+                && r.instance_snapshot_name() == Some("snap-a")
+                && r.bundle_id() == Some("medium_3_0")
+                && r.availability_zone() == Some("us-east-1a")
+        })
+        .then_output(|| aws_sdk_lightsail::operation::create_instances_from_snapshot::CreateInstancesFromSnapshotOutput::builder().build());
+    let get = mock!(aws_sdk_lightsail::Client::get_instance)
+        .match_requests(|r| r.instance_name() == Some("wordpress-restored"))
+        .then_output(|| {
+            GetInstanceOutput::builder()
+                .instance(
+                    Instance::builder()
+                        .name("wordpress-restored")
+                        .public_ip_address("203.0.113.7")
+                        .state(InstanceState::builder().name("running").build())
+                        .build(),
+                )
+                .build()
+        });
+    let static_ip = mock!(aws_sdk_lightsail::Client::get_static_ip).then_output(|| {
+        aws_sdk_lightsail::operation::get_static_ip::GetStaticIpOutput::builder()
+            .static_ip(
+                StaticIp::builder()
+                    .name("StaticIp-1")
+                    .is_attached(true)
+                    .attached_to("WordPress-1")
+                    .build(),
+            )
+            .build()
+    });
+    let detach = mock!(aws_sdk_lightsail::Client::detach_static_ip)
+        .match_requests(|r| r.static_ip_name() == Some("StaticIp-1"))
+        .then_output(|| {
+            aws_sdk_lightsail::operation::detach_static_ip::DetachStaticIpOutput::builder().build()
+        });
+    let attach = mock!(aws_sdk_lightsail::Client::attach_static_ip)
+        .match_requests(|r| {
+            r.static_ip_name() == Some("StaticIp-1")
+                && r.instance_name() == Some("wordpress-restored")
+        })
+        .then_output(|| {
+            aws_sdk_lightsail::operation::attach_static_ip::AttachStaticIpOutput::builder().build()
+        });
+    let mut clients = idle_clients();
+    clients.lightsail = mock_client!(
+        aws_sdk_lightsail,
+        RuleMode::MatchAny,
+        &[&create, &get, &static_ip, &detach, &attach]
+    );
+    let aws = cloud(&site("blog"), vec![(REGION, clients)]);
+    let point = wpbackup::cloud::ProviderPoint {
+        kind: PointKind::LightsailSnapshot,
+        region: REGION.into(),
+        name: "snap-a".into(),
+        provider_id: "snap-a".into(),
+        arn: None,
+        state: PointState::Available,
+        point_time: chrono::Utc::now(),
+        metadata: wpbackup::domain::model::RestoreMetadata {
+            bundle_id: Some("medium_3_0".into()),
+            availability_zone: Some("us-east-1a".into()),
+            ..Default::default()
+        },
+        tags: tags(),
+        failure_reason: None,
+    };
+    let req = LaunchRequest {
+        name: "wordpress-restored".into(),
+        availability_zone: point.metadata.availability_zone.clone(),
+        tags: tags(),
+        ..Default::default()
+    };
+    let status = aws.launch_instance(&point, &req).await.expect("created");
+    assert_eq!(status.state, ResourceState::Ready);
+    assert_eq!(status.address.as_deref(), Some("203.0.113.7"));
+    assert_eq!(
+        create.num_calls(),
+        1,
+        "bundle and AZ came from the recorded metadata"
+    );
+
+    let entry = EntryPoint::LightsailStaticIp {
+        name: "StaticIp-1".into(),
+    };
+    assert_eq!(
+        aws.address_target(&entry, REGION).await.unwrap().as_deref(),
+        Some("WordPress-1")
+    );
+    aws.move_address(&entry, REGION, "wordpress-restored")
+        .await
+        .expect("moved");
+    assert_eq!(
+        (detach.num_calls(), attach.num_calls()),
+        (1, 1),
+        "detach, then attach"
+    );
+}
+
+#[tokio::test]
+async fn efs_restore_job_to_a_new_file_system() {
+    use wpbackup::cloud::{ResourceState, Restores};
+    let start = mock!(aws_sdk_backup::Client::start_restore_job)
+        .match_requests(|r| {
+            let m = r.metadata().cloned().unwrap_or_default();
+            r.recovery_point_arn() == Some(RP)
+                && r.idempotency_token() == Some("restore-1")
+                && m.get("newFileSystem").map(String::as_str) == Some("true")
+                && m.get("Encrypted").map(String::as_str) == Some("true")
+        })
+        .then_output(|| {
+            aws_sdk_backup::operation::start_restore_job::StartRestoreJobOutput::builder()
+                .restore_job_id("rj-1")
+                .build()
+        });
+    let describe = mock!(aws_sdk_backup::Client::describe_restore_job)
+        .sequence()
+        .output(|| {
+            aws_sdk_backup::operation::describe_restore_job::DescribeRestoreJobOutput::builder()
+                .restore_job_id("rj-1")
+                .status(aws_sdk_backup::types::RestoreJobStatus::Running)
+                .build()
+        })
+        .output(|| {
+            aws_sdk_backup::operation::describe_restore_job::DescribeRestoreJobOutput::builder()
+                .restore_job_id("rj-1")
+                .status(aws_sdk_backup::types::RestoreJobStatus::Completed)
+                .created_resource_arn(
+                    "arn:aws:elasticfilesystem:us-east-1:123456789012:file-system/fs-0restored",
+                )
+                .build()
+        })
+        .build();
+    let mut clients = idle_clients();
+    clients.backup = mock_client!(aws_sdk_backup, RuleMode::MatchAny, &[&start, &describe]);
+    let aws = cloud(&site("shop"), vec![(REGION, clients)]);
+    let point = wpbackup::cloud::ProviderPoint {
+        kind: PointKind::EfsRecoveryPoint,
+        region: REGION.into(),
+        name: "wpb-shop-files-x".into(),
+        provider_id: RP.into(),
+        arn: Some(RP.into()),
+        state: PointState::Available,
+        point_time: chrono::Utc::now(),
+        metadata: wpbackup::domain::model::RestoreMetadata {
+            encrypted: Some(true),
+            ..Default::default()
+        },
+        tags: tags(),
+        failure_reason: None,
+    };
+    let job = aws
+        .restore_file_system(
+            &point,
+            "arn:aws:iam::123456789012:role/wpbackup-aws-backup",
+            "restore-1",
+        )
+        .await
+        .unwrap();
+    assert_eq!(job, "rj-1");
+    assert_eq!(start.num_calls(), 1);
+    assert_eq!(
+        aws.describe_file_system_restore(REGION, &job)
+            .await
+            .unwrap()
+            .state,
+        ResourceState::Pending
+    );
+    let done = aws
+        .describe_file_system_restore(REGION, &job)
+        .await
+        .unwrap();
+    assert_eq!(done.state, ResourceState::Ready);
+    assert_eq!(done.id, "fs-0restored");
+}
+
+#[tokio::test]
+async fn lightsail_automatic_snapshots_listed_and_promoted_to_manual() {
+    use aws_sdk_lightsail::types::AutoSnapshotDetails;
+    let list = mock!(aws_sdk_lightsail::Client::get_auto_snapshots)
+        .match_requests(|r| r.resource_name() == Some("WordPress-1"))
+        .then_output(|| {
+            aws_sdk_lightsail::operation::get_auto_snapshots::GetAutoSnapshotsOutput::builder()
+                .auto_snapshots(AutoSnapshotDetails::builder().date("2026-11-26").build())
+                .auto_snapshots(AutoSnapshotDetails::builder().date("2026-11-27").build())
+                .build()
+        });
+    let copy = mock!(aws_sdk_lightsail::Client::copy_snapshot)
+        .match_requests(|r| {
+            r.source_resource_name() == Some("WordPress-1")
+                && r.restore_date() == Some("2026-11-27")
+                && r.target_snapshot_name() == Some("wpb-blog-wordpress-auto-20261127")
+        })
+        .then_output(|| {
+            aws_sdk_lightsail::operation::copy_snapshot::CopySnapshotOutput::builder().build()
+        });
+    let tag = mock!(aws_sdk_lightsail::Client::tag_resource).then_output(|| {
+        aws_sdk_lightsail::operation::tag_resource::TagResourceOutput::builder().build()
+    });
+    let lookup = mock!(aws_sdk_lightsail::Client::get_instance_snapshot).then_output(|| {
+        GetInstanceSnapshotOutput::builder()
+            .instance_snapshot(snapshot(
+                "wpb-blog-wordpress-auto-20261127",
+                InstanceSnapshotState::Pending,
+                Some("blog"),
+            ))
+            .build()
+    });
+    let client = mock_client!(
+        aws_sdk_lightsail,
+        RuleMode::MatchAny,
+        &[&list, &copy, &tag, &lookup]
+    );
+    let dates = wpbackup::cloud::aws::lightsail::list_auto_snapshots(&client, "WordPress-1")
+        .await
+        .unwrap();
+    assert_eq!(dates, ["2026-11-26", "2026-11-27"]);
+    let p = wpbackup::cloud::aws::lightsail::promote_auto_snapshot(
+        &client,
+        REGION,
+        "WordPress-1",
+        "2026-11-27",
+        "wpb-blog-wordpress-auto-20261127",
+        &tags(),
+    )
+    .await
+    .unwrap();
+    assert_eq!((copy.num_calls(), tag.num_calls()), (1, 1));
+    assert_eq!(p.state, PointState::Creating);
+}
