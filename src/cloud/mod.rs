@@ -4,6 +4,7 @@
 pub mod aws;
 pub mod retry;
 pub mod sim;
+pub mod wait;
 
 use crate::domain::model::{PointKind, PointState, RestoreMetadata};
 use crate::domain::policy::{DrCopy, Target};

@@ -777,3 +777,64 @@ async fn s3_objects_are_reverted_to_an_instant_without_losing_history() {
         "reverts only add versions and markers"
     );
 }
+
+#[tokio::test]
+async fn efs_file_system_and_backup_vaults_are_read_on_moto() {
+    use wpbackup::cloud::ProtectionSettings;
+    let prefix = unique("ef");
+    let east = clients(PRIMARY).await;
+    let west = clients(DR).await;
+    let fs = east
+        .efs
+        .create_file_system()
+        .creation_token(&prefix)
+        .encrypted(true)
+        .send()
+        .await
+        .unwrap();
+    let fs_id = fs.file_system_id().to_string();
+    east.backup
+        .create_backup_vault()
+        .backup_vault_name(format!("{prefix}-vault"))
+        .send()
+        .await
+        .unwrap();
+    // The DR vault is missing: that must be reported.
+    let site = create_site(&prefix).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &site);
+    std::fs::write(
+        dir.path().join("policies/files.toml"),
+        format!(
+            "version = 1\nname = \"files\"\nkind = \"efs\"\nschedule = \"0 * * * *\"\nrpo = \"1h\"\n[retention]\ndaily = 7\n[[dr_copies]]\nregion = \"{DR}\"\nvault = \"{prefix}-vault-dr\"\n[dr_copies.retention]\ndaily = 3\n[efs]\nfile_system_id = \"{fs_id}\"\nvault = \"{prefix}-vault\"\niam_role_arn = \"arn:aws:iam::123456789012:role/backup\"\n"
+        ),
+    )
+    .unwrap();
+    let aws = adapter(&cfg, &prefix).await;
+    let (config, _) = wpbackup::config::load(&cfg, chrono::Utc::now()).unwrap();
+    let files = config.sites[0]
+        .policies
+        .iter()
+        .find(|p| p.name == "files")
+        .unwrap();
+    let checks = aws.inspect(&files.target, PRIMARY).await.unwrap();
+    let get = |s: &str| {
+        checks
+            .iter()
+            .find(|c| c.setting.starts_with(s))
+            .unwrap_or_else(|| panic!("{s}: {checks:#?}"))
+    };
+    assert!(get("efs.encrypted").ok);
+    assert_eq!(get("backup.vault_lock").actual, "not locked");
+    let missing = get("backup.vault[us-west-2/");
+    assert!(!missing.ok, "{checks:#?}");
+
+    west.backup
+        .create_backup_vault()
+        .backup_vault_name(format!("{prefix}-vault-dr"))
+        .send()
+        .await
+        .unwrap();
+    let checks = aws.inspect(&files.target, PRIMARY).await.unwrap();
+    assert!(checks.iter().all(|c| c.ok), "{checks:#?}");
+}

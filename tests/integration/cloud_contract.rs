@@ -9,7 +9,7 @@ use wpbackup::cloud::retry::{RetryPolicy, Retrying};
 use wpbackup::cloud::sim::{content::content_at, FaultKind, FaultOp, SimCloud};
 use wpbackup::cloud::{
     CloudErrorKind, ClusterRestore, ClusterSource, LaunchRequest, ProtectionSettings,
-    ProviderPoint, RecoveryPoints, ResourceState, ResourceStatus, Restores, Tags,
+    ProviderPoint, RecoveryPoints, ResourceStatus, Restores, Tags,
 };
 use wpbackup::domain::model::PointKind;
 use wpbackup::domain::model::{ComponentKind, PointState};
@@ -404,22 +404,23 @@ async fn lightsail_auto_snapshot_addon_is_enabled_when_asked() {
         .all(|c| c.ok));
 }
 
-/// Wait until a restored resource is ready (or fail the test).
+/// Wait until a restored resource is ready (ticking the simulator's clock on the way).
 async fn ready<F, Fut>(f: F, tick: &(dyn Fn() + Sync)) -> ResourceStatus
 where
     F: Fn() -> Fut,
     Fut: std::future::Future<Output = wpbackup::cloud::CloudResult<ResourceStatus>>,
 {
-    for _ in 0..100 {
-        tick();
-        let s = f().await.expect("describe");
-        match s.state {
-            ResourceState::Ready => return s,
-            ResourceState::Pending => tokio::time::sleep(Duration::from_millis(100)).await,
-            other => panic!("resource {} ended {other:?}: {:?}", s.id, s.detail),
-        }
-    }
-    panic!("resource never became ready");
+    wpbackup::cloud::wait::until_ready(
+        "a restored resource",
+        Duration::from_secs(20),
+        Duration::from_millis(100),
+        || {
+            tick();
+            f()
+        },
+    )
+    .await
+    .expect("ready")
 }
 
 /// The restore contract: launch from an AMI (idempotent), move the address; restore a

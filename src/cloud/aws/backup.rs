@@ -553,3 +553,72 @@ pub async fn list_points_of_resource(
     }
     Ok(out)
 }
+
+/// The file system exists and is readable, and each vault the policy uses exists; whether
+/// a vault is locked (WORM) is reported for audits.
+pub async fn inspect(
+    cloud: &AwsCloud,
+    c: &Clients,
+    region: &str,
+    target: &Target,
+) -> CloudResult<Vec<crate::cloud::SettingCheck>> {
+    use crate::cloud::SettingCheck;
+    let Target::Efs {
+        file_system_id,
+        vault,
+        ..
+    } = target
+    else {
+        return Ok(Vec::new());
+    };
+    let (_, meta) = file_system_metadata(c, file_system_id).await?;
+    let mut checks = vec![SettingCheck {
+        setting: "efs.encrypted".into(),
+        expected: "true".into(),
+        actual: meta.encrypted.unwrap_or(false).to_string(),
+        ok: meta.encrypted.unwrap_or(false),
+    }];
+    let mut vaults = vec![(region.to_string(), vault.clone())];
+    if let Some(p) = cloud.policy_for(file_system_id) {
+        vaults.extend(
+            p.dr_copies
+                .iter()
+                .filter_map(|d| d.vault.clone().map(|v| (d.region.clone(), v))),
+        );
+    }
+    for (r, v) in vaults {
+        let vc = cloud.clients(&r)?;
+        match vc
+            .backup
+            .describe_backup_vault()
+            .backup_vault_name(&v)
+            .send()
+            .await
+        {
+            Ok(out) => checks.push(SettingCheck {
+                setting: format!("backup.vault_lock[{r}/{v}]"),
+                expected: "locked (recommended)".into(),
+                actual: if out.locked() == Some(true) {
+                    "locked".into()
+                } else {
+                    "not locked".into()
+                },
+                // A missing lock is an audit finding, not a reason to warn on every run.
+                ok: true,
+            }),
+            Err(e) => {
+                let e = map_sdk("DescribeBackupVault", e);
+                if e.kind != CloudErrorKind::NotFound && e.kind != CloudErrorKind::AccessDenied {
+                    return Err(e);
+                }
+                checks.push(SettingCheck {
+                    setting: format!("backup.vault[{r}/{v}]"),
+                    expected: "exists".into(),
+                    actual: e.message,
+                    ok: false,
+                });
+            }
+        }
+    }
+    Ok(checks)
+}

@@ -250,6 +250,7 @@ pub fn policy_document(sites: &[&Site], account: Option<&str>) -> Value {
                             "backup:StartCopyJob",
                             "backup:DescribeRecoveryPoint",
                             "backup:ListRecoveryPointsByBackupVault",
+                            "backup:DescribeBackupVault",
                             "backup:ListTags",
                             "backup:TagResource",
                         ],

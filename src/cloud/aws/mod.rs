@@ -429,7 +429,8 @@ impl ProtectionSettings for AwsCloud {
                 pitr_days,
             } => rds::inspect_retention(&c.rds, cluster_identifier, *pitr_days).await,
             Target::S3Bucket { .. } => s3::inspect(self, region, target).await,
-            Target::Ec2Instance { .. } | Target::Efs { .. } => Ok(Vec::new()),
+            Target::Efs { .. } => backup::inspect(self, &c, region, target).await,
+            Target::Ec2Instance { .. } => Ok(Vec::new()),
         }
     }
 
