@@ -47,6 +47,48 @@ fn status_of(
     }
 }
 
+/// A recovery point as a port point (shared by describe and both listings).
+struct RpFacts<'a> {
+    arn: &'a str,
+    status: Option<&'a RecoveryPointStatus>,
+    message: Option<&'a str>,
+    created: Option<&'a aws_smithy_types::DateTime>,
+    size: Option<i64>,
+    vault: Option<&'a str>,
+}
+
+fn rp_point(
+    cloud: &AwsCloud,
+    region: &str,
+    f: RpFacts<'_>,
+    tags: Tags,
+    mut metadata: RestoreMetadata,
+) -> ProviderPoint {
+    let (state, failure_reason) = status_of(f.status, f.message);
+    metadata.size_bytes = metadata.size_bytes.or(f.size.map(|s| s.max(0) as u64));
+    if let Some(v) = f.vault {
+        metadata.extra.insert("vault".into(), v.to_string());
+    }
+    ProviderPoint {
+        kind: PointKind::EfsRecoveryPoint,
+        region: region.to_string(),
+        name: tags
+            .get("wpbackup:name")
+            .cloned()
+            .unwrap_or_else(|| f.arn.to_string()),
+        provider_id: f.arn.to_string(),
+        arn: Some(f.arn.to_string()),
+        state,
+        point_time: f
+            .created
+            .and_then(to_chrono)
+            .unwrap_or_else(|| cloud.clock.now()),
+        metadata,
+        tags,
+        failure_reason,
+    }
+}
+
 async fn file_system_metadata(c: &Clients, fs_id: &str) -> CloudResult<(String, RestoreMetadata)> {
     let out = c
         .efs
@@ -221,36 +263,24 @@ pub async fn describe_recovery_point(
             .await
         {
             Ok(rp) => {
-                let (state, failure_reason) = status_of(rp.status(), rp.status_message());
                 let tags = list_tags(c, arn).await.unwrap_or_default();
                 let mut metadata = RestoreMetadata {
-                    size_bytes: rp.backup_size_in_bytes().map(|s| s.max(0) as u64),
-                    encrypted: rp.is_encrypted().then_some(true).or(Some(false)),
+                    encrypted: Some(rp.is_encrypted()),
                     kms_key_id: rp.encryption_key_arn().map(str::to_string),
                     ..Default::default()
                 };
-                metadata.extra.insert("vault".into(), vault.clone());
                 if let Some(r) = rp.resource_arn() {
                     metadata.extra.insert("resource_arn".into(), r.to_string());
                 }
-                return Ok(ProviderPoint {
-                    kind: PointKind::EfsRecoveryPoint,
-                    region: region.to_string(),
-                    name: tags
-                        .get("wpbackup:name")
-                        .cloned()
-                        .unwrap_or_else(|| arn.to_string()),
-                    provider_id: arn.to_string(),
-                    arn: Some(arn.to_string()),
-                    state,
-                    point_time: rp
-                        .creation_date()
-                        .and_then(to_chrono)
-                        .unwrap_or_else(|| cloud.clock.now()),
-                    metadata,
-                    tags,
-                    failure_reason,
-                });
+                let facts = RpFacts {
+                    arn,
+                    status: rp.status(),
+                    message: rp.status_message(),
+                    created: rp.creation_date(),
+                    size: rp.backup_size_in_bytes(),
+                    vault: Some(&vault),
+                };
+                return Ok(rp_point(cloud, region, facts, tags, metadata));
             }
             Err(e) => {
                 let e = map_sdk("DescribeRecoveryPoint", e);
@@ -319,30 +349,21 @@ pub async fn list_recovery_points(
                 continue;
             };
             let tags = list_tags(c, arn).await?;
-            let (state, failure_reason) = status_of(rp.status(), rp.status_message());
-            let mut metadata = RestoreMetadata {
-                size_bytes: rp.backup_size_in_bytes().map(|s| s.max(0) as u64),
-                ..Default::default()
+            let facts = RpFacts {
+                arn,
+                status: rp.status(),
+                message: rp.status_message(),
+                created: rp.creation_date(),
+                size: rp.backup_size_in_bytes(),
+                vault: Some(&vault),
             };
-            metadata.extra.insert("vault".into(), vault.clone());
-            out.push(ProviderPoint {
-                kind: PointKind::EfsRecoveryPoint,
-                region: region.to_string(),
-                name: tags
-                    .get("wpbackup:name")
-                    .cloned()
-                    .unwrap_or_else(|| arn.to_string()),
-                provider_id: arn.to_string(),
-                arn: Some(arn.to_string()),
-                state,
-                point_time: rp
-                    .creation_date()
-                    .and_then(to_chrono)
-                    .unwrap_or_else(|| cloud.clock.now()),
-                metadata,
+            out.push(rp_point(
+                cloud,
+                region,
+                facts,
                 tags,
-                failure_reason,
-            });
+                RestoreMetadata::default(),
+            ));
         }
     }
     Ok(out)
@@ -524,32 +545,21 @@ pub async fn list_points_of_resource(
             continue;
         };
         let tags = list_tags(c, arn).await?;
-        let (state, failure_reason) = status_of(rp.status(), rp.status_message());
-        let mut metadata = RestoreMetadata {
-            size_bytes: rp.backup_size_bytes().map(|s| s.max(0) as u64),
-            ..Default::default()
+        let facts = RpFacts {
+            arn,
+            status: rp.status(),
+            message: rp.status_message(),
+            created: rp.creation_date(),
+            size: rp.backup_size_bytes(),
+            vault: rp.backup_vault_name(),
         };
-        if let Some(v) = rp.backup_vault_name() {
-            metadata.extra.insert("vault".into(), v.to_string());
-        }
-        out.push(ProviderPoint {
-            kind: PointKind::EfsRecoveryPoint,
-            region: region.to_string(),
-            name: tags
-                .get("wpbackup:name")
-                .cloned()
-                .unwrap_or_else(|| arn.to_string()),
-            provider_id: arn.to_string(),
-            arn: Some(arn.to_string()),
-            state,
-            point_time: rp
-                .creation_date()
-                .and_then(to_chrono)
-                .unwrap_or_else(|| cloud.clock.now()),
-            metadata,
+        out.push(rp_point(
+            cloud,
+            region,
+            facts,
             tags,
-            failure_reason,
-        });
+            RestoreMetadata::default(),
+        ));
     }
     Ok(out)
 }

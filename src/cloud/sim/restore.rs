@@ -40,6 +40,21 @@ pub struct SimObjectWrite {
     pub delete_marker: bool,
 }
 
+impl SimResource {
+    fn new(kind: &str, region: &str, id: &str, ready_at: DateTime<Utc>) -> Self {
+        Self {
+            kind: kind.into(),
+            region: region.into(),
+            id: id.into(),
+            ready_at,
+            content: None,
+            live_of: None,
+            cluster: None,
+            failed: false,
+        }
+    }
+}
+
 fn key_of(region: &str, id: &str) -> String {
     format!("{region}/{id}")
 }
@@ -173,14 +188,9 @@ impl Restores for SimCloud {
                     .resources
                     .entry(key_of(&point.region, &id))
                     .or_insert_with(|| SimResource {
-                        kind: "instance".into(),
-                        region: point.region.clone(),
-                        id: id.clone(),
-                        ready_at,
                         content: Some(content),
-                        live_of: None,
-                        cluster: None,
                         failed: fail,
+                        ..SimResource::new("instance", &point.region, &id, ready_at)
                     });
                 Ok(Self::status(r, now))
             },
@@ -283,14 +293,9 @@ impl Restores for SimCloud {
                         })?,
                 };
                 let r = SimResource {
-                    kind: "cluster".into(),
-                    region: region.into(),
-                    id: req.cluster.clone(),
-                    ready_at,
                     content: Some(content),
-                    live_of: None,
-                    cluster: None,
                     failed: fail,
+                    ..SimResource::new("cluster", region, &req.cluster, ready_at)
                 };
                 let st = Self::status(&r, now);
                 s.resources.insert(key, r);
@@ -319,14 +324,9 @@ impl Restores for SimCloud {
                     .resources
                     .entry(key_of(region, instance))
                     .or_insert_with(|| SimResource {
-                        kind: "cluster-instance".into(),
-                        region: region.into(),
-                        id: instance.into(),
-                        ready_at,
-                        content: None,
-                        live_of: None,
                         cluster: Some(cluster.into()),
                         failed: fail,
+                        ..SimResource::new("cluster-instance", region, instance, ready_at)
                     });
                 Ok(Self::status(r, now))
             },
@@ -391,29 +391,14 @@ impl Restores for SimCloud {
                 }
                 // Renaming an original away: it keeps its live content under the new name.
                 None => SimResource {
-                    kind: "cluster".into(),
-                    region: region.into(),
-                    id: to.into(),
-                    ready_at: now,
-                    content: None,
                     live_of: Some(from.into()),
-                    cluster: None,
-                    failed: false,
+                    ..SimResource::new("cluster", region, to, now)
                 },
             };
             // The old name is free now (a later restore or rename may take it).
             s.resources.insert(
                 from_key,
-                SimResource {
-                    kind: "renamed-away".into(),
-                    region: region.into(),
-                    id: from.into(),
-                    ready_at: now,
-                    content: None,
-                    live_of: None,
-                    cluster: None,
-                    failed: false,
-                },
+                SimResource::new("renamed-away", region, from, now),
             );
             s.resources.insert(to_key, moved);
             Ok(())
@@ -450,26 +435,16 @@ impl Restores for SimCloud {
                 s.resources
                     .entry(key_of(&point.region, &job))
                     .or_insert_with(|| SimResource {
-                        kind: "restore-job".into(),
-                        region: point.region.clone(),
-                        id: fs.clone(),
-                        ready_at,
                         content: Some(content.clone()),
-                        live_of: None,
-                        cluster: None,
                         failed: fail,
+                        ..SimResource::new("restore-job", &point.region, &fs, ready_at)
                     });
                 s.resources
                     .entry(key_of(&point.region, &fs))
                     .or_insert_with(|| SimResource {
-                        kind: "file-system".into(),
-                        region: point.region.clone(),
-                        id: fs.clone(),
-                        ready_at,
                         content: Some(content),
-                        live_of: None,
-                        cluster: None,
                         failed: fail,
+                        ..SimResource::new("file-system", &point.region, &fs, ready_at)
                     });
                 Ok(job)
             },
