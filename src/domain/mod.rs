@@ -3,6 +3,7 @@
 pub mod model;
 pub mod names;
 pub mod policy;
+pub mod retention;
 pub mod schedule;
 pub mod selection;
 pub mod site;
