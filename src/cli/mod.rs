@@ -1,10 +1,12 @@
 //! The command line: parse, build a context, call the engine, render. `anyhow` lives
 //! here and nowhere below; every failure maps to a documented exit code.
 
+mod hold;
 mod iam;
 mod init;
 mod points;
 mod policy;
+mod prune;
 mod render;
 mod run;
 mod runs;
@@ -67,6 +69,11 @@ pub enum Command {
     Points(points::PointsArgs),
     /// List recent runs and how they ended.
     Runs(runs::RunsArgs),
+    /// Apply retention (or, with --dry-run, show what it would do, and why).
+    Prune(prune::PruneArgs),
+    /// Keep points from retention: add, remove, list holds.
+    #[command(subcommand)]
+    Hold(hold::HoldCommand),
     /// Reconcile the catalog with the cloud: import tagged points it lacks, mark points
     /// deleted outside wpbackup, list unmanaged snapshots. Read-only towards the cloud.
     Sync(sync::SyncArgs),
@@ -168,6 +175,8 @@ async fn dispatch(cli: &Cli) -> CliResult {
         Command::Points(a) => points::run(cli, a).await,
         Command::Runs(a) => runs::run(cli, a).await,
         Command::Sync(a) => sync::run(cli, a).await,
+        Command::Prune(a) => prune::run(cli, a).await,
+        Command::Hold(c) => hold::run(cli, c).await,
         Command::IamPolicy(a) => iam::run(cli, a),
         Command::Sim(c) => sim::run(cli, c).await,
     }

@@ -21,6 +21,9 @@ pub struct RunArgs {
     /// How many components to back up at once.
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
+    /// Do not apply retention after successful points (see `wpbackup prune`).
+    #[arg(long)]
+    pub no_prune: bool,
 }
 
 pub async fn run(cli: &Cli, args: &RunArgs) -> CliResult {
@@ -81,10 +84,27 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> CliResult {
         return Err(super::usage("no policies to run (the site has none?)"));
     }
     let reports = engine.run_many(requests, args.concurrency).await?;
+    // Retention runs after a successful point, per component.
+    let mut pruned = Vec::new();
+    if !args.no_prune {
+        for r in reports
+            .iter()
+            .filter(|r| matches!(r.phase, RunPhase::Completed | RunPhase::PartiallyFailed))
+        {
+            let site = engine.site(&r.site)?.clone();
+            let p = engine.prune_site(&site, Some(&r.component), false).await?;
+            pruned.push(serde_json::json!({
+                "site": r.site,
+                "component": r.component,
+                "deleted": p.deleted,
+                "failed": p.failed,
+            }));
+        }
+    }
     engine.catalog.close().await;
 
     if cli.json {
-        super::print_json(&serde_json::json!({ "runs": reports }));
+        super::print_json(&serde_json::json!({ "runs": reports, "pruned": pruned }));
     } else {
         let mut t = table(&[
             "site",
@@ -121,6 +141,13 @@ pub async fn run(cli: &Cli, args: &RunArgs) -> CliResult {
         }
         println!("Run of {} (named after {})", reports.len(), when(at));
         println!("{t}");
+        let deleted: usize = pruned
+            .iter()
+            .map(|p| p["deleted"].as_array().map_or(0, Vec::len))
+            .sum();
+        if deleted > 0 {
+            println!("Retention removed {deleted} point(s); see `wpbackup prune --dry-run` for the reasons.");
+        }
     }
     let completed = reports
         .iter()

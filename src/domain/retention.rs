@@ -29,17 +29,23 @@ pub fn apply_rules(
     let mut kept: BTreeMap<i64, Vec<String>> = BTreeMap::new();
     if let Some(n) = rules.keep_last {
         for (i, c) in sorted.iter().take(n as usize).enumerate() {
-            kept.entry(c.id).or_default().push(format!("keep_last {}/{n}", i + 1));
+            kept.entry(c.id)
+                .or_default()
+                .push(format!("keep_last {}/{n}", i + 1));
         }
     }
     let buckets: [(&str, Option<u32>, fn(DateTime<Tz>) -> String); 5] = [
-        ("hourly", rules.hourly, |t| t.format("%Y-%m-%d %H").to_string()),
+        ("hourly", rules.hourly, |t| {
+            t.format("%Y-%m-%d %H").to_string()
+        }),
         ("daily", rules.daily, |t| t.format("%Y-%m-%d").to_string()),
         ("weekly", rules.weekly, |t| {
             let w = t.iso_week();
             format!("{}-W{:02}", w.year(), w.week())
         }),
-        ("monthly", rules.monthly, |t| format!("{}-{:02}", t.year(), t.month())),
+        ("monthly", rules.monthly, |t| {
+            format!("{}-{:02}", t.year(), t.month())
+        }),
         ("yearly", rules.yearly, |t| t.year().to_string()),
     ];
     for (name, count, bucket_of) in buckets {
@@ -52,14 +58,18 @@ pub fn apply_rules(
             let bucket = bucket_of(c.time.with_timezone(&zone));
             // The newest point of each bucket (candidates are newest first).
             if seen.insert(bucket.clone()) {
-                kept.entry(c.id).or_default().push(format!("{name} {}/{n} ({bucket})", seen.len()));
+                kept.entry(c.id)
+                    .or_default()
+                    .push(format!("{name} {}/{n} ({bucket})", seen.len()));
             }
         }
     }
     if let Some(within) = rules.within {
         let cutoff = now - Duration::from_std(within).unwrap_or(Duration::MAX);
         for c in sorted.iter().filter(|c| c.time >= cutoff) {
-            kept.entry(c.id).or_default().push(format!("within {}", humantime::format_duration(within)));
+            kept.entry(c.id)
+                .or_default()
+                .push(format!("within {}", humantime::format_duration(within)));
         }
     }
     kept
@@ -118,14 +128,35 @@ pub fn prune_plan(
         let rules = if region == primary_region {
             Some(&policy.retention)
         } else {
-            policy.dr_copies.iter().find(|c| c.region == region).map(|c| &c.retention)
+            policy
+                .dr_copies
+                .iter()
+                .find(|c| c.region == region)
+                .map(|c| &c.retention)
         };
-        let available: Vec<&&RecoveryPoint> = pts.iter().filter(|p| p.state == PointState::Available).collect();
-        let candidates: Vec<Candidate> = available.iter().map(|p| Candidate { id: p.id, time: p.point_time }).collect();
-        let kept = rules.map(|r| apply_rules(&candidates, r, zone, now)).unwrap_or_default();
-        let newest = available.iter().max_by_key(|p| (p.point_time, p.id)).map(|p| p.id);
+        let available: Vec<&&RecoveryPoint> = pts
+            .iter()
+            .filter(|p| p.state == PointState::Available)
+            .collect();
+        let candidates: Vec<Candidate> = available
+            .iter()
+            .map(|p| Candidate {
+                id: p.id,
+                time: p.point_time,
+            })
+            .collect();
+        let kept = rules
+            .map(|r| apply_rules(&candidates, r, zone, now))
+            .unwrap_or_default();
+        let newest = available
+            .iter()
+            .max_by_key(|p| (p.point_time, p.id))
+            .map(|p| p.id);
         for p in pts {
-            if matches!(p.state, PointState::Deleted | PointState::Missing | PointState::Deleting) {
+            if matches!(
+                p.state,
+                PointState::Deleted | PointState::Missing | PointState::Deleting
+            ) {
                 continue;
             }
             let mut reasons: Vec<String> = Vec::new();
@@ -142,7 +173,10 @@ pub fn prune_plan(
                 reasons.push(format!("guard: on hold ({h})"));
                 guarded = true;
             }
-            if let Some(h) = guards.held_components.get(&(p.site.clone(), p.component.clone())) {
+            if let Some(h) = guards
+                .held_components
+                .get(&(p.site.clone(), p.component.clone()))
+            {
                 reasons.push(format!("guard: component on hold ({h})"));
                 guarded = true;
             }
@@ -162,7 +196,9 @@ pub fn prune_plan(
                 Action::Keep
             } else {
                 if rules.is_none() {
-                    reasons.push(format!("no retention configured for {region} (the policy has no DR copy there)"));
+                    reasons.push(format!(
+                        "no retention configured for {region} (the policy has no DR copy there)"
+                    ));
                 } else if p.state == PointState::Failed {
                     reasons.push("failed point: not a recovery point".into());
                 } else {
@@ -211,7 +247,9 @@ mod tests {
 
     fn kept_ids(rules: Retention, zone: &str) -> Vec<i64> {
         let now = t(28, 20);
-        let mut ids: Vec<i64> = apply_rules(&six_hourly(), &rules, zone.parse().unwrap(), now).into_keys().collect();
+        let mut ids: Vec<i64> = apply_rules(&six_hourly(), &rules, zone.parse().unwrap(), now)
+            .into_keys()
+            .collect();
         ids.sort_unstable_by(|a, b| b.cmp(a));
         ids
     }
@@ -221,22 +259,99 @@ mod tests {
     fn golden_table() {
         let r = Retention::default;
         let cases: Vec<(&str, Retention, &str, Vec<i64>)> = vec![
-            ("keep_last 3", Retention { keep_last: Some(3), ..r() }, "UTC", vec![112, 111, 110]),
-            ("hourly 2: the two newest hours with points", Retention { hourly: Some(2), ..r() }, "UTC", vec![112, 111]),
-            ("daily 3: newest of each of the last 3 days", Retention { daily: Some(3), ..r() }, "UTC", vec![112, 108, 104]),
-            ("weekly 2 (ISO weeks; Nov 23-28 and 16-22)", Retention { weekly: Some(2), ..r() }, "UTC", vec![112, 88]),
-            ("monthly 2: only November has points", Retention { monthly: Some(2), ..r() }, "UTC", vec![112]),
-            ("yearly 1", Retention { yearly: Some(1), ..r() }, "UTC", vec![112]),
-            ("within 1d", Retention { within: Some(std::time::Duration::from_secs(86_400)), ..r() }, "UTC", vec![112, 111, 110, 109]),
+            (
+                "keep_last 3",
+                Retention {
+                    keep_last: Some(3),
+                    ..r()
+                },
+                "UTC",
+                vec![112, 111, 110],
+            ),
+            (
+                "hourly 2: the two newest hours with points",
+                Retention {
+                    hourly: Some(2),
+                    ..r()
+                },
+                "UTC",
+                vec![112, 111],
+            ),
+            (
+                "daily 3: newest of each of the last 3 days",
+                Retention {
+                    daily: Some(3),
+                    ..r()
+                },
+                "UTC",
+                vec![112, 108, 104],
+            ),
+            (
+                "weekly 2 (ISO weeks; Nov 23-28 and 16-22)",
+                Retention {
+                    weekly: Some(2),
+                    ..r()
+                },
+                "UTC",
+                vec![112, 88],
+            ),
+            (
+                "monthly 2: only November has points",
+                Retention {
+                    monthly: Some(2),
+                    ..r()
+                },
+                "UTC",
+                vec![112],
+            ),
+            (
+                "yearly 1",
+                Retention {
+                    yearly: Some(1),
+                    ..r()
+                },
+                "UTC",
+                vec![112],
+            ),
+            (
+                "within 1d",
+                Retention {
+                    within: Some(std::time::Duration::from_secs(86_400)),
+                    ..r()
+                },
+                "UTC",
+                vec![112, 111, 110, 109],
+            ),
             (
                 "rules combine (union)",
-                Retention { keep_last: Some(2), daily: Some(2), weekly: Some(2), ..r() },
+                Retention {
+                    keep_last: Some(2),
+                    daily: Some(2),
+                    weekly: Some(2),
+                    ..r()
+                },
                 "UTC",
                 vec![112, 111, 108, 88],
             ),
             // In Tokyo (UTC+9) 18:00 UTC is already the next day: the day buckets shift.
-            ("daily 3 in Asia/Tokyo", Retention { daily: Some(3), ..r() }, "Asia/Tokyo", vec![112, 111, 107]),
-            ("counts larger than the history keep everything once", Retention { keep_last: Some(500), ..r() }, "UTC", (1..=112).rev().collect()),
+            (
+                "daily 3 in Asia/Tokyo",
+                Retention {
+                    daily: Some(3),
+                    ..r()
+                },
+                "Asia/Tokyo",
+                vec![112, 111, 107],
+            ),
+            (
+                "counts larger than the history keep everything once",
+                Retention {
+                    keep_last: Some(500),
+                    ..r()
+                },
+                "UTC",
+                (1..=112).rev().collect(),
+            ),
         ];
         for (name, rules, zone, want) in cases {
             assert_eq!(kept_ids(rules, zone), want, "{name}");
@@ -245,9 +360,19 @@ mod tests {
 
     #[test]
     fn reasons_name_the_rule() {
-        let rules = Retention { keep_last: Some(1), daily: Some(2), ..Retention::default() };
+        let rules = Retention {
+            keep_last: Some(1),
+            daily: Some(2),
+            ..Retention::default()
+        };
         let kept = apply_rules(&six_hourly(), &rules, chrono_tz::UTC, t(28, 20));
-        assert_eq!(kept[&112], vec!["keep_last 1/1".to_string(), "daily 1/2 (2026-11-28)".to_string()]);
+        assert_eq!(
+            kept[&112],
+            vec![
+                "keep_last 1/1".to_string(),
+                "daily 1/2 (2026-11-28)".to_string()
+            ]
+        );
         assert_eq!(kept[&108], vec!["daily 2/2 (2026-11-27)".to_string()]);
     }
 
@@ -256,10 +381,164 @@ mod tests {
         let mut shuffled = six_hourly();
         shuffled.reverse();
         shuffled.swap(3, 40);
-        let rules = Retention { daily: Some(5), weekly: Some(3), ..Retention::default() };
+        let rules = Retention {
+            daily: Some(5),
+            weekly: Some(3),
+            ..Retention::default()
+        };
         assert_eq!(
             apply_rules(&shuffled, &rules, chrono_tz::UTC, t(28, 20)),
             apply_rules(&six_hourly(), &rules, chrono_tz::UTC, t(28, 20))
         );
+    }
+}
+
+#[cfg(test)]
+mod plan_tests {
+    use super::*;
+    use crate::domain::model::{ComponentKind, PointKind, RestoreMetadata};
+    use crate::domain::policy::{DrCopy, Hooks, PolicySource, Target};
+    use crate::domain::schedule::CronSchedule;
+    use chrono::TimeZone;
+
+    fn policy(primary: Retention, dr: Retention) -> Policy {
+        Policy {
+            name: "db".into(),
+            kind: ComponentKind::AuroraCluster,
+            description: None,
+            schedule: CronSchedule::parse("0 0 * * *", chrono_tz::UTC).unwrap(),
+            rpo: std::time::Duration::from_secs(86_400),
+            wait_timeout: std::time::Duration::from_secs(3600),
+            retention: primary,
+            dr_copies: vec![DrCopy {
+                region: "us-west-2".into(),
+                retention: dr,
+                vault: None,
+            }],
+            hooks: Hooks::default(),
+            tags: Default::default(),
+            target: Target::AuroraCluster {
+                cluster_identifier: "wp".into(),
+                pitr_days: 7,
+            },
+            source: PolicySource {
+                path: "db.toml".into(),
+                content_hash: "h".into(),
+                body: String::new(),
+            },
+        }
+    }
+
+    fn point(id: i64, region: &str, day: u32, state: PointState, managed: bool) -> RecoveryPoint {
+        let t = Utc.with_ymd_and_hms(2026, 11, day, 0, 0, 0).unwrap();
+        RecoveryPoint {
+            id,
+            site: "shop".into(),
+            component: "db".into(),
+            component_kind: ComponentKind::AuroraCluster,
+            kind: PointKind::AuroraClusterSnapshot,
+            region: region.into(),
+            name: format!("p{id}"),
+            provider_id: format!("p{id}"),
+            arn: None,
+            point_time: t,
+            state,
+            source_point_id: None,
+            run_id: None,
+            managed,
+            metadata: RestoreMetadata::default(),
+            failure_reason: None,
+            created_at: t,
+            completed_at: Some(t),
+        }
+    }
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap()
+    }
+
+    fn action_of(d: &[Decision], id: i64) -> (Action, String) {
+        let d = d
+            .iter()
+            .find(|d| d.point_id == id)
+            .unwrap_or_else(|| panic!("no decision for {id}"));
+        (d.action, d.reasons.join("; "))
+    }
+
+    #[test]
+    fn the_newest_point_survives_rules_that_keep_nothing_of_it() {
+        // Only `within 1d`, and the only point is ten days old: the guard keeps it.
+        let within = Retention {
+            within: Some(std::time::Duration::from_secs(86_400)),
+            ..Retention::default()
+        };
+        let p = policy(within.clone(), within);
+        let pts = vec![point(1, "us-east-1", 18, PointState::Available, true)];
+        let d = prune_plan(&p, "us-east-1", &pts, &Guards::default(), now());
+        let (a, why) = action_of(&d, 1);
+        assert_eq!(a, Action::Keep);
+        assert!(
+            why.contains("guard: newest available point in us-east-1"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn rules_per_region_and_every_guard() {
+        let p = policy(
+            Retention {
+                keep_last: Some(2),
+                ..Retention::default()
+            },
+            Retention {
+                keep_last: Some(1),
+                ..Retention::default()
+            },
+        );
+        let pts = vec![
+            point(1, "us-east-1", 20, PointState::Available, true),
+            point(2, "us-east-1", 21, PointState::Available, true),
+            point(3, "us-east-1", 22, PointState::Available, false), // untagged
+            point(4, "us-east-1", 23, PointState::Available, true),
+            point(5, "us-east-1", 24, PointState::Failed, true),
+            point(6, "us-east-1", 25, PointState::Available, true),
+            point(7, "us-east-1", 27, PointState::Creating, true),
+            point(10, "us-west-2", 20, PointState::Available, true),
+            point(11, "us-west-2", 25, PointState::Available, true),
+            point(12, "us-west-2", 26, PointState::Deleted, true),
+        ];
+        let mut guards = Guards::default();
+        guards
+            .held_points
+            .insert(1, "hold 9: before plugin update".into());
+        guards.planned.insert(10, "rp-1".into());
+        let d = prune_plan(&p, "us-east-1", &pts, &guards, now());
+        let want = [
+            (1, Action::Keep, "on hold (hold 9: before plugin update)"),
+            (2, Action::Remove, "no keep rule matches"),
+            (3, Action::Keep, "not created by wpbackup"),
+            (4, Action::Keep, "keep_last 2/2"),
+            (5, Action::Remove, "failed point"),
+            (6, Action::Keep, "newest available point in us-east-1"),
+            (7, Action::Keep, "still creating"),
+            (10, Action::Keep, "unfinished restore plan rp-1"),
+            (11, Action::Keep, "keep_last 1/1"),
+        ];
+        for (id, action, why) in want {
+            let (a, reasons) = action_of(&d, id);
+            assert_eq!(a, action, "point {id}: {reasons}");
+            assert!(reasons.contains(why), "point {id}: {reasons}");
+        }
+        assert!(
+            d.iter().all(|d| d.point_id != 12),
+            "deleted points are not decided again"
+        );
+        // A component hold keeps everything.
+        let mut guards = Guards::default();
+        guards
+            .held_components
+            .insert(("shop".into(), "db".into()), "incident".into());
+        let d = prune_plan(&p, "us-east-1", &pts, &guards, now());
+        assert!(d.iter().all(|d| d.action == Action::Keep), "{d:#?}");
     }
 }

@@ -2,6 +2,7 @@
 //! catalog. Time comes from an injected clock; waiting goes through an injected sleeper.
 
 pub mod hooks;
+pub mod prune;
 pub mod run;
 pub mod sync;
 

@@ -1,0 +1,131 @@
+//! Prune: the retention plan for a site's points, then (unless a dry run) the deletions,
+//! each recorded before and after it acts. A failed delete leaves the point `deleting`, and
+//! the next prune retries it — never forgotten.
+
+use super::{Engine, EngineError};
+use crate::catalog::PointFilter;
+use crate::cloud::CloudErrorKind;
+use crate::domain::model::PointState;
+use crate::domain::retention::{prune_plan, Action, Decision, Guards};
+use crate::domain::site::Site;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PruneReport {
+    pub site: String,
+    pub dry_run: bool,
+    pub decisions: Vec<Decision>,
+    /// Point ids deleted now.
+    pub deleted: Vec<i64>,
+    /// Deletions that failed (point id, error); retried by the next prune.
+    pub failed: Vec<(i64, String)>,
+}
+
+impl Engine {
+    /// Plan (and unless `dry_run`, apply) retention for a site, or one of its components.
+    pub async fn prune_site(
+        &self,
+        site: &Site,
+        component: Option<&str>,
+        dry_run: bool,
+    ) -> Result<PruneReport, EngineError> {
+        let now = self.clock.now();
+        let points = self
+            .catalog
+            .points(&PointFilter {
+                site: Some(site.name.clone()),
+                component: component.map(str::to_string),
+                include_deleted: false,
+            })
+            .await?;
+        let mut guards = Guards::default();
+        for h in self.catalog.holds(Some(now)).await? {
+            if h.site != site.name {
+                continue;
+            }
+            let why = format!("hold {}: {}", h.id, h.reason);
+            match h.point_id {
+                Some(p) => {
+                    guards.held_points.insert(p, why);
+                }
+                None => {
+                    guards
+                        .held_components
+                        .insert((h.site.clone(), h.component.clone()), why);
+                }
+            }
+        }
+        guards.planned = self.catalog.planned_points().await?.into_iter().collect();
+
+        let mut decisions = Vec::new();
+        for policy in site
+            .policies
+            .iter()
+            .filter(|p| component.is_none_or(|c| c == p.name))
+        {
+            decisions.extend(prune_plan(policy, &site.region, &points, &guards, now));
+        }
+        // Deletions that failed before are retried (they were decided already).
+        for p in points
+            .iter()
+            .filter(|p| p.state == PointState::Deleting && p.managed)
+        {
+            decisions.push(Decision {
+                point_id: p.id,
+                site: p.site.clone(),
+                component: p.component.clone(),
+                region: p.region.clone(),
+                name: p.name.clone(),
+                point_time: p.point_time,
+                state: p.state,
+                action: Action::Remove,
+                reasons: vec!["retry: an earlier deletion did not finish".into()],
+            });
+        }
+        let mut report = PruneReport {
+            site: site.name.clone(),
+            dry_run,
+            decisions,
+            deleted: Vec::new(),
+            failed: Vec::new(),
+        };
+        if dry_run {
+            return Ok(report);
+        }
+        let cloud = self.cloud_for(site).await?;
+        for d in report
+            .decisions
+            .iter()
+            .filter(|d| d.action == Action::Remove)
+        {
+            let Some(p) = points.iter().find(|p| p.id == d.point_id) else {
+                continue;
+            };
+            let deletion = self
+                .catalog
+                .begin_deletion(p.id, &d.reasons.join("; "), self.clock.now())
+                .await?;
+            let result = cloud
+                .points
+                .delete_point(p.kind, &p.region, &p.provider_id)
+                .await;
+            let error = match result {
+                Ok(()) => None,
+                // Already gone: the goal is reached.
+                Err(e) if e.kind == CloudErrorKind::NotFound => None,
+                Err(e) => Some(format!("{e} — {}", e.guidance())),
+            };
+            self.catalog
+                .finish_deletion(deletion, p.id, error.as_deref(), self.clock.now())
+                .await?;
+            match error {
+                None => report.deleted.push(p.id),
+                Some(e) => {
+                    tracing::warn!(point = %p.name, error = %e, "deletion failed; will be retried");
+                    report.failed.push((p.id, e));
+                }
+            }
+        }
+        Ok(report)
+    }
+}
