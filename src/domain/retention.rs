@@ -15,6 +15,9 @@ pub struct Candidate {
     pub time: DateTime<Utc>,
 }
 
+/// The label of the period (hour, day, ISO week, month, year) an instant falls in.
+type BucketOf = fn(DateTime<Tz>) -> String;
+
 /// Apply keep rules (in `zone`) to candidates: for each kept id, the rules that kept it.
 /// Ids absent from the result are not kept by any rule.
 pub fn apply_rules(
@@ -34,7 +37,7 @@ pub fn apply_rules(
                 .push(format!("keep_last {}/{n}", i + 1));
         }
     }
-    let buckets: [(&str, Option<u32>, fn(DateTime<Tz>) -> String); 5] = [
+    let buckets: [(&str, Option<u32>, BucketOf); 5] = [
         ("hourly", rules.hourly, |t| {
             t.format("%Y-%m-%d %H").to_string()
         }),
