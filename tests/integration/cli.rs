@@ -487,3 +487,161 @@ fn iam_policy_is_least_privilege_for_exactly_the_configured_components() {
         .assert()
         .code(wpbackup::exit::USAGE);
 }
+
+/// Add `n` daily points of shop/db (days before now) straight into the catalog.
+fn backfill_db_points(sb: &Sandbox, days: &[i64]) -> Vec<i64> {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let catalog = wpbackup::catalog::Catalog::open(&sb.catalog(), false)
+            .await
+            .unwrap();
+        let component = catalog
+            .component_id("shop", "db")
+            .await
+            .unwrap()
+            .expect("db known");
+        let now = chrono::Utc::now();
+        let mut ids = Vec::new();
+        for d in days {
+            let t = now - chrono::Duration::days(*d);
+            let name = format!("wpb-shop-db-old{d}");
+            let id = catalog
+                .upsert_point(
+                    &wpbackup::catalog::PointRecord {
+                        component_id: component,
+                        run_id: None,
+                        kind: wpbackup::domain::model::PointKind::AuroraClusterSnapshot,
+                        region: "us-east-1".into(),
+                        name: name.clone(),
+                        provider_id: name,
+                        arn: None,
+                        point_time: t,
+                        state: wpbackup::domain::model::PointState::Available,
+                        source_point_id: None,
+                        managed: true,
+                        metadata: Default::default(),
+                        failure_reason: None,
+                        created_at: t,
+                    },
+                    now,
+                )
+                .await
+                .unwrap();
+            ids.push(id);
+        }
+        catalog.close().await;
+        ids
+    })
+}
+
+#[test]
+fn prune_dry_run_explains_and_prune_deletes_with_holds_and_retries() {
+    let sb = Sandbox::new();
+    sb.wpb()
+        .args(["run", "--policy", "shop/db"])
+        .assert()
+        .success();
+    // 400 days of history: db keeps keep_last 6, daily 14, weekly 8, monthly 12, yearly 2.
+    let days: Vec<i64> = (1..=400).collect();
+    let ids = backfill_db_points(&sb, &days);
+    let oldest = *ids.last().unwrap();
+    let (code, v) = sb.json(&["prune", "--site", "shop", "--component", "db", "--dry-run"]);
+    assert_eq!(code, 0);
+    let decisions = v["sites"][0]["decisions"].as_array().unwrap();
+    let east: Vec<&serde_json::Value> = decisions
+        .iter()
+        .filter(|d| d["region"] == "us-east-1")
+        .collect();
+    assert_eq!(east.len(), 401);
+    let kept = east.iter().filter(|d| d["action"] == "keep").count();
+    assert!(
+        (25..=40).contains(&kept),
+        "rules keep a few dozen of 401: {kept}"
+    );
+    for d in &east {
+        assert!(
+            !d["reasons"].as_array().unwrap().is_empty(),
+            "every decision has a reason: {d}"
+        );
+    }
+    let (_, pts) = sb.json(&["points", "--component", "db"]);
+    assert_eq!(
+        pts["points"].as_array().unwrap().len(),
+        402,
+        "dry run deletes nothing"
+    );
+
+    // Hold the oldest point; fail every deletion once.
+    sb.wpb()
+        .args([
+            "hold",
+            "add",
+            "--point",
+            &oldest.to_string(),
+            "--reason",
+            "audit evidence",
+        ])
+        .assert()
+        .success();
+    sb.wpb()
+        .args([
+            "sim",
+            "fault",
+            "access-denied",
+            "--op",
+            "delete",
+            "--times",
+            "3",
+        ])
+        .assert()
+        .success();
+    let (code, v) = sb.json(&["prune", "--site", "shop", "--component", "db"]);
+    assert_eq!(code, wpbackup::exit::PARTIAL, "some deletions failed");
+    let failed = v["sites"][0]["failed"].as_array().unwrap().len();
+    assert_eq!(failed, 3);
+    let held = v["sites"][0]["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["point_id"] == oldest)
+        .unwrap();
+    assert_eq!(held["action"], "keep");
+    assert!(held["reasons"].to_string().contains("audit evidence"));
+
+    // The failed ones are retried by the next prune and succeed.
+    let (code, v) = sb.json(&["prune", "--site", "shop", "--component", "db"]);
+    assert_eq!(code, 0, "{v:#}");
+    let retried = v["sites"][0]["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["reasons"].to_string().contains("retry"))
+        .count();
+    assert_eq!(retried, 3);
+    let (_, pts) = sb.json(&["points", "--component", "db", "--site", "shop"]);
+    let left = pts["points"].as_array().unwrap();
+    assert_eq!(
+        left.len(),
+        kept + 1 + 1,
+        "kept + the held one + the DR copy"
+    );
+    assert!(left.iter().any(|p| p["id"] == oldest));
+
+    let (_, holds) = sb.json(&["hold", "list"]);
+    let hold_id = holds["holds"][0]["id"].as_i64().unwrap();
+    sb.wpb()
+        .args(["hold", "remove", &hold_id.to_string()])
+        .assert()
+        .success();
+    let (_, v) = sb.json(&["prune", "--site", "shop", "--component", "db", "--dry-run"]);
+    let d = v["sites"][0]["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["point_id"] == oldest)
+        .unwrap();
+    assert_eq!(
+        d["action"], "remove",
+        "released hold: the rules decide again"
+    );
+}
