@@ -16,5 +16,7 @@ pub const INVALID_CONFIG: i32 = 65;
 pub const CLOUD_UNAVAILABLE: i32 = 69;
 /// An internal error (a bug): please report it.
 pub const INTERNAL: i32 = 70;
+/// Another process holds what this one needs (a daemon's catalog lease).
+pub const LOCKED: i32 = 75;
 /// The catalog could not be opened or written (missing, locked, newer schema).
 pub const CATALOG: i32 = 74;

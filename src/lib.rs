@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod cli;
 pub mod cloud;
 pub mod config;
+pub mod daemon;
 pub mod domain;
 pub mod engine;
 pub mod exit;

@@ -13,5 +13,7 @@ mod catalog;
 mod cli;
 #[path = "integration/cloud_contract.rs"]
 mod cloud_contract;
+#[path = "integration/daemon.rs"]
+mod daemon;
 #[path = "integration/policy_validation.rs"]
 mod policy_validation;

@@ -1,6 +1,7 @@
 //! The command line: parse, build a context, call the engine, render. `anyhow` lives
 //! here and nowhere below; every failure maps to a documented exit code.
 
+mod daemon;
 mod hold;
 mod iam;
 mod init;
@@ -69,6 +70,8 @@ pub enum Command {
     Points(points::PointsArgs),
     /// List recent runs and how they ended.
     Runs(runs::RunsArgs),
+    /// Run every policy on its schedule (SIGTERM/SIGINT stop, SIGHUP reloads).
+    Daemon(daemon::DaemonArgs),
     /// Apply retention (or, with --dry-run, show what it would do, and why).
     Prune(prune::PruneArgs),
     /// Keep points from retention: add, remove, list holds.
@@ -138,7 +141,12 @@ pub fn main() -> i32 {
             return code;
         }
     };
-    init_logging(cli.log_format);
+    let default_level = if matches!(cli.command, Command::Daemon(_)) {
+        "info"
+    } else {
+        "warn"
+    };
+    init_logging(cli.log_format, default_level);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -153,11 +161,11 @@ pub fn main() -> i32 {
     }
 }
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, default_level: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("WPBACKUP_LOG")
         .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new("warn"));
+        .unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -176,6 +184,7 @@ async fn dispatch(cli: &Cli) -> CliResult {
         Command::Runs(a) => runs::run(cli, a).await,
         Command::Sync(a) => sync::run(cli, a).await,
         Command::Prune(a) => prune::run(cli, a).await,
+        Command::Daemon(a) => daemon::run(cli, a).await,
         Command::Hold(c) => hold::run(cli, c).await,
         Command::IamPolicy(a) => iam::run(cli, a),
         Command::Sim(c) => sim::run(cli, c).await,

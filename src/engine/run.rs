@@ -223,7 +223,7 @@ impl Engine {
 impl Engine {
     /// A run whose process is gone: bring its points up to date with the cloud and close
     /// it as `Interrupted`, so the policy can run again.
-    async fn recover_interrupted_run(
+    pub(crate) async fn recover_interrupted_run(
         &self,
         cloud: &Cloud,
         run_id: i64,

@@ -1,0 +1,345 @@
+//! The daemon: scheduling on a virtual clock, one daemon per catalog, and the real binary
+//! operated as an operator would (health, metrics, SIGHUP with a broken policy, SIGTERM).
+
+use super::support::Sandbox;
+use chrono::{TimeZone, Utc};
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::time::Duration;
+use wpbackup::catalog::Catalog;
+use wpbackup::daemon::{Control, Daemon, DaemonError, DaemonOptions};
+use wpbackup::domain::time::ManualClock;
+use wpbackup::engine::{Engine, VirtualSleeper};
+
+async fn engine_at(sb: &Sandbox, clock: Arc<ManualClock>) -> Engine {
+    let (config, _) = wpbackup::config::load(&sb.config(), clock.now()).unwrap();
+    let catalog = Catalog::open(&config.catalog_path, true).await.unwrap();
+    let mut engine = Engine::new(config, catalog);
+    engine.clock = clock.clone();
+    engine.sleeper = Arc::new(VirtualSleeper(clock));
+    engine
+}
+
+use wpbackup::domain::time::Clock;
+
+#[tokio::test]
+async fn a_simulated_day_runs_every_fire_once() {
+    let sb = Sandbox::new();
+    let start = Utc.with_ymd_and_hms(2026, 11, 28, 0, 0, 30).unwrap();
+    let clock = Arc::new(ManualClock::new(start));
+    let engine = engine_at(&sb, clock.clone()).await;
+    let catalog = engine.catalog.clone();
+    let mut daemon = Daemon::new(engine, sb.config(), DaemonOptions::default());
+    daemon.acquire().await.unwrap();
+    let (_tx, rx) = tokio::sync::watch::channel(Control::Run);
+    let until = start + chrono::Duration::hours(24);
+    daemon.run(rx, Some(until)).await.unwrap();
+
+    let runs = catalog.runs(None, None, 1000).await.unwrap();
+    let mut fires: BTreeMap<String, Vec<chrono::DateTime<Utc>>> = BTreeMap::new();
+    for r in &runs {
+        assert_eq!(r.trigger, "schedule");
+        assert_eq!(
+            r.phase,
+            wpbackup::domain::model::RunPhase::Completed,
+            "{r:?}"
+        );
+        fires
+            .entry(format!("{}/{}", r.site, r.component))
+            .or_default()
+            .push(r.scheduled_for);
+    }
+    let count = |k: &str| fires.get(k).map_or(0, Vec::len);
+    // Hourly, every 4h, 15 past every 6h, 02:30 Berlin daily, every 6h.
+    assert_eq!(count("shop/media"), 24, "{fires:#?}");
+    assert_eq!(count("shop/db"), 6);
+    assert_eq!(count("shop/files"), 4);
+    assert_eq!(count("shop/web"), 1);
+    assert_eq!(count("blog/wordpress"), 4);
+    // Runs are named after their fire instants, exactly.
+    let web = &fires["shop/web"][0];
+    assert_eq!(
+        *web,
+        Utc.with_ymd_and_hms(2026, 11, 28, 1, 30, 0).unwrap(),
+        "02:30 Europe/Berlin"
+    );
+    for v in fires.values() {
+        let mut sorted = v.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), v.len(), "no fire ran twice");
+    }
+    assert!(
+        catalog.current_lease().await.unwrap().is_none(),
+        "the lease is released on stop"
+    );
+}
+
+fn at(h: u32, m: u32) -> chrono::DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 28, h, m, 0).unwrap()
+}
+
+async fn run_daemon(
+    sb: &Sandbox,
+    clock: &Arc<ManualClock>,
+    from: chrono::DateTime<Utc>,
+    to: chrono::DateTime<Utc>,
+    window: Duration,
+) -> Catalog {
+    clock.set(from);
+    let engine = engine_at(sb, clock.clone()).await;
+    let catalog = engine.catalog.clone();
+    let options = DaemonOptions {
+        start_window: window,
+        ..DaemonOptions::default()
+    };
+    let mut daemon = Daemon::new(engine, sb.config(), options);
+    daemon.acquire().await.unwrap();
+    let (_tx, rx) = tokio::sync::watch::channel(Control::Run);
+    daemon.run(rx, Some(to)).await.unwrap();
+    catalog
+}
+
+#[tokio::test]
+async fn a_restart_catches_up_one_missed_fire_and_records_older_misses() {
+    use wpbackup::domain::model::RunPhase;
+    let sb = Sandbox::new();
+    let clock = Arc::new(ManualClock::new(at(0, 0)));
+    let window = Duration::from_secs(30 * 60);
+    run_daemon(
+        &sb,
+        &clock,
+        at(0, 0) + chrono::Duration::seconds(30),
+        at(1, 5),
+        window,
+    )
+    .await;
+    // Down from 01:05 to 03:20: 02:00 is gone, 03:00 (20 min ago) is caught up once.
+    let catalog = run_daemon(&sb, &clock, at(3, 20), at(3, 30), window).await;
+    let media = catalog
+        .runs(Some("shop"), Some("media"), 100)
+        .await
+        .unwrap();
+    let by_fire = |t| {
+        media
+            .iter()
+            .filter(|r| r.scheduled_for == t)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(by_fire(at(1, 0))[0].phase, RunPhase::Completed);
+    let caught = by_fire(at(3, 0));
+    assert_eq!(caught.len(), 1, "{media:#?}");
+    assert_eq!(caught[0].phase, RunPhase::Completed);
+    let gone = by_fire(at(2, 0));
+    assert_eq!(gone.len(), 1);
+    assert_eq!(gone[0].phase, RunPhase::Skipped);
+    assert!(
+        gone[0]
+            .failure_reason
+            .as_deref()
+            .unwrap()
+            .contains("missed 1 fire(s)"),
+        "{:?}",
+        gone[0]
+    );
+
+    // Down from 03:30 to 06:50: 06:00 is 50 min late, past the window: recorded as missed,
+    // and 04:00-05:00 in one record. Nothing runs late.
+    let catalog = run_daemon(&sb, &clock, at(6, 50), at(6, 55), window).await;
+    let media = catalog
+        .runs(Some("shop"), Some("media"), 100)
+        .await
+        .unwrap();
+    let by_fire = |t| {
+        media
+            .iter()
+            .filter(|r| r.scheduled_for == t)
+            .collect::<Vec<_>>()
+    };
+    let late = by_fire(at(6, 0));
+    assert_eq!(late.len(), 1);
+    assert_eq!(late[0].phase, RunPhase::Skipped);
+    assert!(late[0]
+        .failure_reason
+        .as_deref()
+        .unwrap()
+        .contains("past the start window"));
+    assert!(by_fire(at(4, 0))[0]
+        .failure_reason
+        .as_deref()
+        .unwrap()
+        .contains("missed 2 fire(s)"));
+    assert!(
+        by_fire(at(5, 0)).is_empty(),
+        "one record for the gap, not one per fire"
+    );
+    assert!(media.iter().all(|r| r.phase != RunPhase::InProgress));
+}
+
+#[tokio::test]
+async fn one_daemon_per_catalog_and_a_stale_lease_is_taken_over() {
+    let sb = Sandbox::new();
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 11, 28, 0, 0, 0).unwrap(),
+    ));
+    let first = Daemon::new(
+        engine_at(&sb, clock.clone()).await,
+        sb.config(),
+        DaemonOptions::default(),
+    );
+    first.acquire().await.unwrap();
+    let second = Daemon::new(
+        engine_at(&sb, clock.clone()).await,
+        sb.config(),
+        DaemonOptions::default(),
+    );
+    let e = second.acquire().await.unwrap_err();
+    assert!(matches!(e, DaemonError::LeaseHeld { .. }));
+    assert!(
+        e.to_string()
+            .contains("another wpbackup daemon holds this catalog"),
+        "{e}"
+    );
+    // The first stops heartbeating; after the TTL its lease is stale.
+    clock.advance(Duration::from_secs(61));
+    second.acquire().await.expect("stale lease taken over");
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let code = buf.split_whitespace().nth(1)?.parse().ok()?;
+    Some((
+        code,
+        buf.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default(),
+    ))
+}
+
+fn signal(pid: u32, sig: &str) {
+    assert!(std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+}
+
+#[test]
+fn the_daemon_binary_serves_health_and_metrics_reloads_safely_and_stops_on_sigterm() {
+    let sb = Sandbox::new();
+    sb.wpb().args(["run", "--all"]).assert().success();
+    let port = free_port();
+    let bin = assert_cmd::cargo::cargo_bin("wpbackup");
+    let mut daemon = std::process::Command::new(&bin)
+        .current_dir(sb.path())
+        .args([
+            "--config",
+            "wpbackup.toml",
+            "daemon",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut health = None;
+    for _ in 0..100 {
+        health = get(port, "/healthz");
+        if health.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (code, body) = health.expect("the daemon answers /healthz");
+    assert_eq!(code, 200, "{body}");
+    let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(status["policies"], 5);
+    assert!(status["next_fire"].is_string());
+
+    let (code, metrics) = get(port, "/metrics").unwrap();
+    assert_eq!(code, 200);
+    for needle in [
+        "wpbackup_last_success_timestamp_seconds{site=\"shop\",component=\"db\"}",
+        "wpbackup_runs{phase=\"Completed\"} 5",
+        "wpbackup_points{state=\"available\"} 10",
+        "wpbackup_last_run_duration_seconds{site=\"blog\",component=\"wordpress\"}",
+    ] {
+        assert!(
+            metrics.contains(needle),
+            "{needle} missing from:\n{metrics}"
+        );
+    }
+
+    // A second daemon on the same catalog refuses, saying why.
+    let second = std::process::Command::new(&bin)
+        .current_dir(sb.path())
+        .args(["--config", "wpbackup.toml", "daemon", "--listen", "off"])
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(wpbackup::exit::LOCKED));
+    assert!(String::from_utf8_lossy(&second.stderr)
+        .contains("another wpbackup daemon holds this catalog"));
+
+    // A broken policy edit + SIGHUP: the old set stays, the error is visible.
+    std::fs::write(
+        sb.path().join("policies/shop/db.toml"),
+        "version = 1\nname = \"db\"\nkind = \"aurora\"\n",
+    )
+    .unwrap();
+    signal(daemon.id(), "-HUP");
+    let mut reload_error = None;
+    for _ in 0..50 {
+        std::thread::sleep(Duration::from_millis(100));
+        let (_, body) = get(port, "/healthz").unwrap();
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        if let Some(e) = v["last_reload_error"].as_str() {
+            reload_error = Some((e.to_string(), v["policies"].clone()));
+            break;
+        }
+    }
+    let (err, policies) = reload_error.expect("the reload was refused");
+    assert!(err.contains("unknown kind"), "{err}");
+    assert_eq!(policies, 5, "the previous policies stay in force");
+    assert_eq!(get(port, "/healthz").unwrap().0, 200);
+
+    signal(daemon.id(), "-TERM");
+    let status = daemon.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "graceful stop");
+    let mut log = String::new();
+    daemon
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(log.contains("reload refused"), "{log}");
+    // The lease is released: another daemon may start now.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let lease = rt.block_on(async {
+        Catalog::open(&sb.catalog(), false)
+            .await
+            .unwrap()
+            .current_lease()
+            .await
+            .unwrap()
+    });
+    assert!(lease.is_none());
+}
