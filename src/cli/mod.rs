@@ -12,6 +12,7 @@ mod render;
 mod run;
 mod runs;
 mod sim;
+mod simulate;
 mod sync;
 
 use crate::catalog::{Catalog, CatalogError};
@@ -72,6 +73,8 @@ pub enum Command {
     Runs(runs::RunsArgs),
     /// Run every policy on its schedule (SIGTERM/SIGINT stop, SIGHUP reloads).
     Daemon(daemon::DaemonArgs),
+    /// What-if: run the policies on the simulator with a virtual clock for N days.
+    Simulate(simulate::SimulateArgs),
     /// Apply retention (or, with --dry-run, show what it would do, and why).
     Prune(prune::PruneArgs),
     /// Keep points from retention: add, remove, list holds.
@@ -185,6 +188,7 @@ async fn dispatch(cli: &Cli) -> CliResult {
         Command::Sync(a) => sync::run(cli, a).await,
         Command::Prune(a) => prune::run(cli, a).await,
         Command::Daemon(a) => daemon::run(cli, a).await,
+        Command::Simulate(a) => simulate::run(cli, a).await,
         Command::Hold(c) => hold::run(cli, c).await,
         Command::IamPolicy(a) => iam::run(cli, a),
         Command::Sim(c) => sim::run(cli, c).await,

@@ -347,6 +347,7 @@ impl Daemon {
                 engine.clock = self.engine.clock.clone();
                 engine.sleeper = self.engine.sleeper.clone();
                 engine.poll_interval = self.engine.poll_interval;
+                engine.sim_memory = self.engine.sim_memory.clone();
                 self.engine = engine;
                 let mut st = self.status.lock().expect("status");
                 st.reloads += 1;

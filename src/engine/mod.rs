@@ -4,6 +4,7 @@
 pub mod hooks;
 pub mod prune;
 pub mod run;
+pub mod simulate;
 pub mod sync;
 
 use crate::catalog::{Catalog, CatalogError};
@@ -64,6 +65,8 @@ pub struct Engine {
     /// Override of the poll interval (otherwise per provider).
     pub poll_interval: Option<Duration>,
     clouds: Arc<tokio::sync::Mutex<HashMap<String, Cloud>>>,
+    /// In-memory simulator state (`simulate`); `None`: the state file beside the catalog.
+    pub sim_memory: Option<crate::cloud::sim::SimMemory>,
 }
 
 impl Engine {
@@ -75,6 +78,7 @@ impl Engine {
             sleeper: Arc::new(TokioSleeper),
             poll_interval: None,
             clouds: Arc::default(),
+            sim_memory: None,
         }
     }
 
@@ -94,6 +98,13 @@ impl Engine {
 
     /// The simulator behind this configuration (for fault injection and content checks).
     pub fn sim(&self) -> SimCloud {
+        if let Some(m) = &self.sim_memory {
+            return SimCloud::in_memory(
+                m.clone(),
+                self.clock.clone(),
+                self.config.sim.creating_for,
+            );
+        }
         SimCloud::new(
             &self.config.sim.state_file,
             self.clock.clone(),

@@ -343,3 +343,31 @@ fn the_daemon_binary_serves_health_and_metrics_reloads_safely_and_stops_on_sigte
     });
     assert!(lease.is_none());
 }
+
+#[test]
+fn simulate_runs_the_policies_on_a_virtual_clock_without_touching_the_real_state() {
+    let sb = Sandbox::new();
+    sb.wpb().args(["run", "--all"]).assert().success();
+    let state_before = std::fs::read(sb.path().join("wpbackup.db.sim.json")).unwrap();
+    let (code, v) = sb.json(&["simulate", "--days", "3"]);
+    assert_eq!(code, 0, "{v:#}");
+    let comps = v["components"].as_array().unwrap();
+    assert_eq!(comps.len(), 5);
+    let get = |c: &str| comps.iter().find(|x| x["component"] == c).unwrap();
+    let media = get("media");
+    assert_eq!(media["runs"]["Completed"], 72, "hourly for 3 days");
+    // media keeps hourly 24 + daily 30 → about a day of hourly points plus the dailies.
+    let east = media["points_at_end"]["us-east-1"].as_u64().unwrap();
+    assert!((24..=28).contains(&east), "{media:#}");
+    assert!(media["removed_by_retention"]["us-east-1"].as_u64().unwrap() >= 44);
+    assert_eq!(media["worst_gap"], "1h");
+    assert_eq!(media["rpo_exceeded"], false);
+    assert_eq!(get("web")["runs"]["Completed"], 3);
+    // The real catalog and simulator state are untouched.
+    assert_eq!(
+        std::fs::read(sb.path().join("wpbackup.db.sim.json")).unwrap(),
+        state_before
+    );
+    let (_, runs) = sb.json(&["runs"]);
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 5);
+}

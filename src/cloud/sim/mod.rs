@@ -121,10 +121,26 @@ pub(crate) struct SimState {
     object_writes: Vec<restore::SimObjectWrite>,
 }
 
+/// Simulator state held in memory, shareable between `SimCloud` handles.
+#[derive(Clone)]
+pub struct SimMemory(Arc<std::sync::Mutex<SimState>>);
+
+impl Default for SimMemory {
+    fn default() -> Self {
+        SimMemory(Arc::new(std::sync::Mutex::new(SimState {
+            version: STATE_VERSION,
+            next_id: 1,
+            ..Default::default()
+        })))
+    }
+}
+
 /// The simulator. Every call locks the state file, so concurrent processes (the daemon
 /// and a CLI) see one consistent simulated cloud.
 pub struct SimCloud {
     state_file: PathBuf,
+    /// When set, the state lives in memory only (`simulate`): nothing touches the file.
+    memory: Option<SimMemory>,
     pub(crate) clock: Arc<dyn Clock>,
     creating_for: Duration,
 }
@@ -136,6 +152,7 @@ pub(crate) fn sim_error(kind: CloudErrorKind, op: &str, msg: impl Into<String>) 
 impl SimCloud {
     pub fn new(state_file: &Path, clock: Arc<dyn Clock>, creating_for: Duration) -> Self {
         Self {
+            memory: None,
             state_file: state_file.to_path_buf(),
             clock,
             creating_for,
@@ -143,7 +160,21 @@ impl SimCloud {
     }
 
     /// Run `f` on the state under an exclusive lock, saving it afterwards (atomically).
+    /// A simulator whose state is shared memory (several handles, one simulated cloud).
+    pub fn in_memory(memory: SimMemory, clock: Arc<dyn Clock>, creating_for: Duration) -> Self {
+        Self {
+            memory: Some(memory),
+            state_file: PathBuf::from("(memory)"),
+            clock,
+            creating_for,
+        }
+    }
+
     pub(crate) fn with_state<T>(&self, f: impl FnOnce(&mut SimState) -> T) -> CloudResult<T> {
+        if let Some(m) = &self.memory {
+            let mut state = m.0.lock().expect("sim memory");
+            return Ok(f(&mut state));
+        }
         let io = |e: std::io::Error| {
             sim_error(
                 CloudErrorKind::Permanent,
