@@ -371,3 +371,58 @@ fn simulate_runs_the_policies_on_a_virtual_clock_without_touching_the_real_state
     let (_, runs) = sb.json(&["runs"]);
     assert_eq!(runs["runs"].as_array().unwrap().len(), 5);
 }
+
+#[test]
+fn a_daemon_started_after_a_crash_reconciles_the_interrupted_run() {
+    let sb = Sandbox::new();
+    let cfg = sb.config();
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, text.replace("creating_for = \"300ms\"", "creating_for = \"3s\"")).unwrap();
+    let bin = assert_cmd::cargo::cargo_bin("wpbackup");
+    let mut victim = std::process::Command::new(&bin)
+        .current_dir(sb.path())
+        .args(["--config", "wpbackup.toml", "run", "--policy", "shop/files"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(sb.path().join("wpbackup.db.sim.json")).unwrap_or_default().contains("wpb-shop-files-") {
+        assert!(std::time::Instant::now() < deadline, "the run never created its point");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    signal(victim.id(), "-KILL");
+    victim.wait().unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+
+    let mut daemon = std::process::Command::new(&bin)
+        .current_dir(sb.path())
+        .args(["--config", "wpbackup.toml", "daemon", "--listen", "off"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, runs) = sb.json(&["runs"]);
+        if runs["runs"][0]["phase"] != "InProgress" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the daemon never reconciled the run");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    signal(daemon.id(), "-TERM");
+    assert_eq!(daemon.wait().unwrap().code(), Some(0));
+    let mut log = String::new();
+    daemon.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    assert!(log.contains("reconciled runs interrupted by a crash"), "{log}");
+
+    let (_, runs) = sb.json(&["runs"]);
+    let run = &runs["runs"][0];
+    assert_eq!(run["phase"], "Interrupted");
+    assert!(run["failure_reason"].as_str().unwrap().contains("is available"), "{run:#}");
+    let (_, pts) = sb.json(&["points"]);
+    let pts = pts["points"].as_array().unwrap();
+    assert_eq!(pts.len(), 1, "the point was not forgotten, and not taken twice: {pts:#?}");
+    assert_eq!(pts[0]["state"], "available");
+}
