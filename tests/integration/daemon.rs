@@ -426,3 +426,56 @@ fn a_daemon_started_after_a_crash_reconciles_the_interrupted_run() {
     assert_eq!(pts.len(), 1, "the point was not forgotten, and not taken twice: {pts:#?}");
     assert_eq!(pts[0]["state"], "available");
 }
+
+#[tokio::test]
+async fn a_simulated_week_with_throttling_and_failures() {
+    use wpbackup::cloud::sim::{FaultKind, FaultOp, SimCloud};
+    use wpbackup::domain::model::RunPhase;
+    let sb = Sandbox::new();
+    let start = Utc.with_ymd_and_hms(2026, 11, 28, 0, 0, 30).unwrap();
+    let clock = Arc::new(ManualClock::new(start));
+    let mut engine = engine_at(&sb, clock.clone()).await;
+    engine.sim_memory = Some(wpbackup::cloud::sim::SimMemory::default());
+    let sim: SimCloud = engine.sim();
+    // A burst of throttling the retry layer absorbs (5 attempts), a transient error, and
+    // three points that end failed.
+    sim.add_fault(None, FaultOp::Any, FaultKind::Throttle, Some(4)).unwrap();
+    sim.add_fault(Some("example-wordpress-media".into()), FaultOp::Describe, FaultKind::Transient, Some(2)).unwrap();
+    sim.add_fault(Some("wordpress-aurora".into()), FaultOp::Create, FaultKind::FailPoint, Some(3)).unwrap();
+    let catalog = engine.catalog.clone();
+    let mut daemon = Daemon::new(engine, sb.config(), DaemonOptions::default());
+    daemon.acquire().await.unwrap();
+    let (_tx, rx) = tokio::sync::watch::channel(Control::Run);
+    let end = start + chrono::Duration::days(7);
+    daemon.run(rx, Some(end)).await.unwrap();
+    assert!(sim.faults().unwrap().is_empty(), "every injected fault was hit");
+
+    let runs = catalog.runs(None, None, 100_000).await.unwrap();
+    let count = |c: &str, phase: RunPhase| runs.iter().filter(|r| r.component == c && r.phase == phase).count();
+    assert_eq!(count("db", RunPhase::Failed), 3, "the three failed points, recorded with reasons");
+    assert_eq!(count("db", RunPhase::Completed), 7 * 6 - 3);
+    assert_eq!(count("media", RunPhase::Completed), 7 * 24, "throttling never failed a run");
+    for r in runs.iter().filter(|r| r.phase == RunPhase::Failed) {
+        assert!(r.failure_reason.as_deref().unwrap().contains("failed"), "{r:?}");
+    }
+    // Every fire ran exactly once.
+    let mut seen = std::collections::BTreeSet::new();
+    for r in &runs {
+        assert!(seen.insert((r.component.clone(), r.scheduled_for)), "fire ran twice: {r:?}");
+    }
+    // Retention kept the history bounded, and never lost the newest point anywhere.
+    let points = catalog.points(&Default::default()).await.unwrap();
+    let media_east = points.iter().filter(|p| p.component == "media" && p.region == "us-east-1").count();
+    assert!(media_east <= 24 + 30 + 1, "hourly 24 + daily 30: {media_east}");
+    for c in ["wordpress", "web", "db", "files", "media"] {
+        for region in ["us-east-1", "us-west-2"] {
+            let newest = points
+                .iter()
+                .filter(|p| p.component == c && p.region == region && p.state == wpbackup::domain::model::PointState::Available)
+                .map(|p| p.point_time)
+                .max()
+                .unwrap_or_else(|| panic!("{c} has no point in {region}"));
+            assert!(end - newest <= chrono::Duration::days(1), "{c}/{region} newest is {newest}");
+        }
+    }
+}

@@ -243,54 +243,41 @@ impl SimCloud {
         op: FaultOp,
         op_name: &str,
     ) -> (Option<CloudError>, Duration, bool) {
-        let mut err = None;
-        let mut latency = Duration::ZERO;
-        let mut fail_point = false;
-        for f in state.faults.iter_mut() {
-            let op_matches = f.op == FaultOp::Any || f.op == op;
-            let res_matches = f.resource.is_none() || f.resource.as_deref() == resource;
-            if !op_matches || !res_matches || f.remaining == Some(0) {
-                continue;
+        let matches = |f: &Fault| {
+            (f.op == FaultOp::Any || f.op == op)
+                && (f.resource.is_none() || f.resource.as_deref() == resource)
+                && f.remaining != Some(0)
+        };
+        let use_up = |f: &mut Fault| {
+            if let Some(n) = f.remaining.as_mut() {
+                *n -= 1;
             }
-            let applies = match &f.kind {
-                FaultKind::Throttle if err.is_none() => {
-                    err = Some(sim_error(
-                        CloudErrorKind::Throttled,
-                        op_name,
-                        "Rate exceeded (simulated ThrottlingException)",
-                    ));
-                    true
-                }
-                FaultKind::Transient if err.is_none() => {
-                    err = Some(sim_error(
-                        CloudErrorKind::Transient,
-                        op_name,
-                        "Service unavailable (simulated 503)",
-                    ));
-                    true
-                }
-                FaultKind::AccessDenied if err.is_none() => {
-                    err = Some(sim_error(
-                        CloudErrorKind::AccessDenied,
-                        op_name,
-                        "User is not authorized to perform this action (simulated)",
-                    ));
-                    true
-                }
-                FaultKind::Latency { millis } => {
-                    latency += Duration::from_millis(*millis);
-                    true
-                }
-                FaultKind::FailPoint if op == FaultOp::Create || op == FaultOp::Copy => {
-                    fail_point = true;
-                    true
-                }
-                _ => false,
-            };
-            if applies {
-                if let Some(n) = f.remaining.as_mut() {
-                    *n -= 1;
-                }
+        };
+        let mut latency = Duration::ZERO;
+        for f in state.faults.iter_mut().filter(|f| matches(f)) {
+            if let FaultKind::Latency { millis } = f.kind {
+                latency += Duration::from_millis(millis);
+                use_up(f);
+            }
+        }
+        // The first erroring fault fails the call; nothing else is used up by it.
+        let mut err = None;
+        if let Some(f) = state.faults.iter_mut().find(|f| {
+            matches(f) && matches!(f.kind, FaultKind::Throttle | FaultKind::Transient | FaultKind::AccessDenied)
+        }) {
+            err = Some(match f.kind {
+                FaultKind::Throttle => sim_error(CloudErrorKind::Throttled, op_name, "Rate exceeded (simulated ThrottlingException)"),
+                FaultKind::Transient => sim_error(CloudErrorKind::Transient, op_name, "Service unavailable (simulated 503)"),
+                _ => sim_error(CloudErrorKind::AccessDenied, op_name, "User is not authorized to perform this action (simulated)"),
+            });
+            use_up(f);
+        }
+        // A call that goes through may still produce a point that ends failed.
+        let mut fail_point = false;
+        if err.is_none() && matches!(op, FaultOp::Create | FaultOp::Copy) {
+            if let Some(f) = state.faults.iter_mut().find(|f| matches(f) && f.kind == FaultKind::FailPoint) {
+                fail_point = true;
+                use_up(f);
             }
         }
         state.faults.retain(|f| f.remaining != Some(0));
