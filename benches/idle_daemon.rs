@@ -25,10 +25,18 @@ fn main() {
         println!("benchmark: run with `cargo bench --bench idle_daemon`");
         return;
     }
-    let secs: u64 = std::env::var("WPBACKUP_BENCH_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(60);
+    let secs: u64 = std::env::var("WPBACKUP_BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
     let bin = env!("CARGO_BIN_EXE_wpbackup");
     let dir = tempfile::tempdir().unwrap();
-    assert!(std::process::Command::new(bin).args(["init", "--sandbox"]).arg(dir.path()).status().unwrap().success());
+    assert!(std::process::Command::new(bin)
+        .args(["init", "--sandbox"])
+        .arg(dir.path())
+        .status()
+        .unwrap()
+        .success());
     // 50 policies (10 per component kind's example), scheduled far from now.
     let shop = dir.path().join("policies/shop");
     let template = std::fs::read_to_string(shop.join("media.toml")).unwrap();
@@ -40,7 +48,14 @@ fn main() {
     }
     let mut child = std::process::Command::new(bin)
         .current_dir(dir.path())
-        .args(["--config", "wpbackup.toml", "daemon", "--listen", "off", "--no-prune"])
+        .args([
+            "--config",
+            "wpbackup.toml",
+            "daemon",
+            "--listen",
+            "off",
+            "--no-prune",
+        ])
         .env("WPBACKUP_LOG", "warn")
         .spawn()
         .unwrap();
@@ -53,7 +68,9 @@ fn main() {
     let wall = t0.elapsed().as_secs_f64();
     let rss_kb = proc_field(pid, "VmRSS:").unwrap();
     let hwm_kb = proc_field(pid, "VmHWM:").unwrap();
-    let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status();
     let _ = child.wait();
     let hz = 100.0; // USER_HZ on Linux
     let cpu = (ticks1 - ticks0) as f64 / hz / wall * 100.0;

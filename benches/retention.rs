@@ -4,7 +4,9 @@
 use chrono::{Duration, TimeZone, Utc};
 use std::collections::HashMap;
 use std::time::Instant;
-use wpbackup::domain::model::{ComponentKind, PointKind, PointState, RecoveryPoint, RestoreMetadata};
+use wpbackup::domain::model::{
+    ComponentKind, PointKind, PointState, RecoveryPoint, RestoreMetadata,
+};
 use wpbackup::domain::policy::{DrCopy, Hooks, Policy, PolicySource, Retention, Target};
 use wpbackup::domain::retention::{prune_plan, Action, Guards};
 use wpbackup::domain::schedule::CronSchedule;
@@ -24,12 +26,32 @@ fn main() {
         schedule: CronSchedule::parse("0 */6 * * *", chrono_tz::UTC).unwrap(),
         rpo: std::time::Duration::from_secs(6 * 3600),
         wait_timeout: std::time::Duration::from_secs(3600),
-        retention: Retention { keep_last: Some(4), daily: Some(7), weekly: Some(4), monthly: Some(6), ..Default::default() },
-        dr_copies: vec![DrCopy { region: "us-west-2".into(), retention: Retention { daily: Some(7), ..Default::default() }, vault: None }],
+        retention: Retention {
+            keep_last: Some(4),
+            daily: Some(7),
+            weekly: Some(4),
+            monthly: Some(6),
+            ..Default::default()
+        },
+        dr_copies: vec![DrCopy {
+            region: "us-west-2".into(),
+            retention: Retention {
+                daily: Some(7),
+                ..Default::default()
+            },
+            vault: None,
+        }],
         hooks: Hooks::default(),
         tags: Default::default(),
-        target: Target::AuroraCluster { cluster_identifier: "c".into(), pitr_days: 7 },
-        source: PolicySource { path: "p.toml".into(), content_hash: String::new(), body: String::new() },
+        target: Target::AuroraCluster {
+            cluster_identifier: "c".into(),
+            pitr_days: 7,
+        },
+        source: PolicySource {
+            path: "p.toml".into(),
+            content_hash: String::new(),
+            body: String::new(),
+        },
     };
     let t0 = Instant::now();
     let mut points = Vec::with_capacity(components * per_component);
@@ -61,15 +83,23 @@ fn main() {
             });
         }
     }
-    println!("built {} points across {components} components in {:.2?}", points.len(), t0.elapsed());
+    println!(
+        "built {} points across {components} components in {:.2?}",
+        points.len(),
+        t0.elapsed()
+    );
     let policies: Vec<Policy> = (0..components).map(|c| policy(format!("c{c}"))).collect();
 
     let mut runs = Vec::new();
     for _ in 0..3 {
         let t = Instant::now();
-        let mut by_component: HashMap<&str, Vec<RecoveryPoint>> = HashMap::with_capacity(components);
+        let mut by_component: HashMap<&str, Vec<RecoveryPoint>> =
+            HashMap::with_capacity(components);
         for p in &points {
-            by_component.entry(p.component.as_str()).or_default().push(p.clone());
+            by_component
+                .entry(p.component.as_str())
+                .or_default()
+                .push(p.clone());
         }
         let guards = Guards::default();
         let mut removed = 0usize;

@@ -377,7 +377,11 @@ fn a_daemon_started_after_a_crash_reconciles_the_interrupted_run() {
     let sb = Sandbox::new();
     let cfg = sb.config();
     let text = std::fs::read_to_string(&cfg).unwrap();
-    std::fs::write(&cfg, text.replace("creating_for = \"300ms\"", "creating_for = \"3s\"")).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace("creating_for = \"300ms\"", "creating_for = \"3s\""),
+    )
+    .unwrap();
     let bin = assert_cmd::cargo::cargo_bin("wpbackup");
     let mut victim = std::process::Command::new(&bin)
         .current_dir(sb.path())
@@ -387,8 +391,14 @@ fn a_daemon_started_after_a_crash_reconciles_the_interrupted_run() {
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !std::fs::read_to_string(sb.path().join("wpbackup.db.sim.json")).unwrap_or_default().contains("wpb-shop-files-") {
-        assert!(std::time::Instant::now() < deadline, "the run never created its point");
+    while !std::fs::read_to_string(sb.path().join("wpbackup.db.sim.json"))
+        .unwrap_or_default()
+        .contains("wpb-shop-files-")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never created its point"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     signal(victim.id(), "-KILL");
@@ -408,22 +418,43 @@ fn a_daemon_started_after_a_crash_reconciles_the_interrupted_run() {
         if runs["runs"][0]["phase"] != "InProgress" {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "the daemon never reconciled the run");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the daemon never reconciled the run"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     signal(daemon.id(), "-TERM");
     assert_eq!(daemon.wait().unwrap().code(), Some(0));
     let mut log = String::new();
-    daemon.stderr.take().unwrap().read_to_string(&mut log).unwrap();
-    assert!(log.contains("reconciled runs interrupted by a crash"), "{log}");
+    daemon
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut log)
+        .unwrap();
+    assert!(
+        log.contains("reconciled runs interrupted by a crash"),
+        "{log}"
+    );
 
     let (_, runs) = sb.json(&["runs"]);
     let run = &runs["runs"][0];
     assert_eq!(run["phase"], "Interrupted");
-    assert!(run["failure_reason"].as_str().unwrap().contains("is available"), "{run:#}");
+    assert!(
+        run["failure_reason"]
+            .as_str()
+            .unwrap()
+            .contains("is available"),
+        "{run:#}"
+    );
     let (_, pts) = sb.json(&["points"]);
     let pts = pts["points"].as_array().unwrap();
-    assert_eq!(pts.len(), 1, "the point was not forgotten, and not taken twice: {pts:#?}");
+    assert_eq!(
+        pts.len(),
+        1,
+        "the point was not forgotten, and not taken twice: {pts:#?}"
+    );
     assert_eq!(pts[0]["state"], "available");
 }
 
@@ -439,43 +470,90 @@ async fn a_simulated_week_with_throttling_and_failures() {
     let sim: SimCloud = engine.sim();
     // A burst of throttling the retry layer absorbs (5 attempts), a transient error, and
     // three points that end failed.
-    sim.add_fault(None, FaultOp::Any, FaultKind::Throttle, Some(4)).unwrap();
-    sim.add_fault(Some("example-wordpress-media".into()), FaultOp::Describe, FaultKind::Transient, Some(2)).unwrap();
-    sim.add_fault(Some("wordpress-aurora".into()), FaultOp::Create, FaultKind::FailPoint, Some(3)).unwrap();
+    sim.add_fault(None, FaultOp::Any, FaultKind::Throttle, Some(4))
+        .unwrap();
+    sim.add_fault(
+        Some("example-wordpress-media".into()),
+        FaultOp::Describe,
+        FaultKind::Transient,
+        Some(2),
+    )
+    .unwrap();
+    sim.add_fault(
+        Some("wordpress-aurora".into()),
+        FaultOp::Create,
+        FaultKind::FailPoint,
+        Some(3),
+    )
+    .unwrap();
     let catalog = engine.catalog.clone();
     let mut daemon = Daemon::new(engine, sb.config(), DaemonOptions::default());
     daemon.acquire().await.unwrap();
     let (_tx, rx) = tokio::sync::watch::channel(Control::Run);
     let end = start + chrono::Duration::days(7);
     daemon.run(rx, Some(end)).await.unwrap();
-    assert!(sim.faults().unwrap().is_empty(), "every injected fault was hit");
+    assert!(
+        sim.faults().unwrap().is_empty(),
+        "every injected fault was hit"
+    );
 
     let runs = catalog.runs(None, None, 100_000).await.unwrap();
-    let count = |c: &str, phase: RunPhase| runs.iter().filter(|r| r.component == c && r.phase == phase).count();
-    assert_eq!(count("db", RunPhase::Failed), 3, "the three failed points, recorded with reasons");
+    let count = |c: &str, phase: RunPhase| {
+        runs.iter()
+            .filter(|r| r.component == c && r.phase == phase)
+            .count()
+    };
+    assert_eq!(
+        count("db", RunPhase::Failed),
+        3,
+        "the three failed points, recorded with reasons"
+    );
     assert_eq!(count("db", RunPhase::Completed), 7 * 6 - 3);
-    assert_eq!(count("media", RunPhase::Completed), 7 * 24, "throttling never failed a run");
+    assert_eq!(
+        count("media", RunPhase::Completed),
+        7 * 24,
+        "throttling never failed a run"
+    );
     for r in runs.iter().filter(|r| r.phase == RunPhase::Failed) {
-        assert!(r.failure_reason.as_deref().unwrap().contains("failed"), "{r:?}");
+        assert!(
+            r.failure_reason.as_deref().unwrap().contains("failed"),
+            "{r:?}"
+        );
     }
     // Every fire ran exactly once.
     let mut seen = std::collections::BTreeSet::new();
     for r in &runs {
-        assert!(seen.insert((r.component.clone(), r.scheduled_for)), "fire ran twice: {r:?}");
+        assert!(
+            seen.insert((r.component.clone(), r.scheduled_for)),
+            "fire ran twice: {r:?}"
+        );
     }
     // Retention kept the history bounded, and never lost the newest point anywhere.
     let points = catalog.points(&Default::default()).await.unwrap();
-    let media_east = points.iter().filter(|p| p.component == "media" && p.region == "us-east-1").count();
-    assert!(media_east <= 24 + 30 + 1, "hourly 24 + daily 30: {media_east}");
+    let media_east = points
+        .iter()
+        .filter(|p| p.component == "media" && p.region == "us-east-1")
+        .count();
+    assert!(
+        media_east <= 24 + 30 + 1,
+        "hourly 24 + daily 30: {media_east}"
+    );
     for c in ["wordpress", "web", "db", "files", "media"] {
         for region in ["us-east-1", "us-west-2"] {
             let newest = points
                 .iter()
-                .filter(|p| p.component == c && p.region == region && p.state == wpbackup::domain::model::PointState::Available)
+                .filter(|p| {
+                    p.component == c
+                        && p.region == region
+                        && p.state == wpbackup::domain::model::PointState::Available
+                })
                 .map(|p| p.point_time)
                 .max()
                 .unwrap_or_else(|| panic!("{c} has no point in {region}"));
-            assert!(end - newest <= chrono::Duration::days(1), "{c}/{region} newest is {newest}");
+            assert!(
+                end - newest <= chrono::Duration::days(1),
+                "{c}/{region} newest is {newest}"
+            );
         }
     }
 }

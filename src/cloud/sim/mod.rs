@@ -263,19 +263,39 @@ impl SimCloud {
         // The first erroring fault fails the call; nothing else is used up by it.
         let mut err = None;
         if let Some(f) = state.faults.iter_mut().find(|f| {
-            matches(f) && matches!(f.kind, FaultKind::Throttle | FaultKind::Transient | FaultKind::AccessDenied)
+            matches(f)
+                && matches!(
+                    f.kind,
+                    FaultKind::Throttle | FaultKind::Transient | FaultKind::AccessDenied
+                )
         }) {
             err = Some(match f.kind {
-                FaultKind::Throttle => sim_error(CloudErrorKind::Throttled, op_name, "Rate exceeded (simulated ThrottlingException)"),
-                FaultKind::Transient => sim_error(CloudErrorKind::Transient, op_name, "Service unavailable (simulated 503)"),
-                _ => sim_error(CloudErrorKind::AccessDenied, op_name, "User is not authorized to perform this action (simulated)"),
+                FaultKind::Throttle => sim_error(
+                    CloudErrorKind::Throttled,
+                    op_name,
+                    "Rate exceeded (simulated ThrottlingException)",
+                ),
+                FaultKind::Transient => sim_error(
+                    CloudErrorKind::Transient,
+                    op_name,
+                    "Service unavailable (simulated 503)",
+                ),
+                _ => sim_error(
+                    CloudErrorKind::AccessDenied,
+                    op_name,
+                    "User is not authorized to perform this action (simulated)",
+                ),
             });
             use_up(f);
         }
         // A call that goes through may still produce a point that ends failed.
         let mut fail_point = false;
         if err.is_none() && matches!(op, FaultOp::Create | FaultOp::Copy) {
-            if let Some(f) = state.faults.iter_mut().find(|f| matches(f) && f.kind == FaultKind::FailPoint) {
+            if let Some(f) = state
+                .faults
+                .iter_mut()
+                .find(|f| matches(f) && f.kind == FaultKind::FailPoint)
+            {
                 fail_point = true;
                 use_up(f);
             }
