@@ -459,7 +459,7 @@ fn a_daemon_started_after_a_crash_reconciles_the_interrupted_run() {
 }
 
 #[tokio::test]
-async fn a_simulated_week_with_throttling_and_failures() {
+async fn two_simulated_weeks_with_throttling_and_failures() {
     use wpbackup::cloud::sim::{FaultKind, FaultOp, SimCloud};
     use wpbackup::domain::model::RunPhase;
     let sb = Sandbox::new();
@@ -490,7 +490,7 @@ async fn a_simulated_week_with_throttling_and_failures() {
     let mut daemon = Daemon::new(engine, sb.config(), DaemonOptions::default());
     daemon.acquire().await.unwrap();
     let (_tx, rx) = tokio::sync::watch::channel(Control::Run);
-    let end = start + chrono::Duration::days(7);
+    let end = start + chrono::Duration::days(14);
     daemon.run(rx, Some(end)).await.unwrap();
     assert!(
         sim.faults().unwrap().is_empty(),
@@ -508,10 +508,10 @@ async fn a_simulated_week_with_throttling_and_failures() {
         3,
         "the three failed points, recorded with reasons"
     );
-    assert_eq!(count("db", RunPhase::Completed), 7 * 6 - 3);
+    assert_eq!(count("db", RunPhase::Completed), 14 * 6 - 3);
     assert_eq!(
         count("media", RunPhase::Completed),
-        7 * 24,
+        14 * 24,
         "throttling never failed a run"
     );
     for r in runs.iter().filter(|r| r.phase == RunPhase::Failed) {
