@@ -70,13 +70,18 @@ pub fn run(cli: &Cli, cmd: &PolicyCommand) -> CliResult {
 
     let mut groups: BTreeMap<Option<String>, (PolicyContext, Vec<PathBuf>)> = BTreeMap::new();
     if args.files.is_empty() {
-        let Some(config) = &config else {
-            return Err(super::usage(format!(
-                "no policy files given and no configuration at {}; pass FILES or --config",
-                cli.config.display()
-            )));
-        };
-        for site in &config.sites {
+        match &config {
+            // The configuration itself is invalid: its problems are the report.
+            None if !diagnostics.is_empty() => {}
+            None => {
+                return Err(super::usage(format!(
+                    "no policy files given and no configuration at {}; pass FILES or --config",
+                    cli.config.display()
+                )))
+            }
+            Some(_) => {}
+        }
+        for site in config.iter().flat_map(|c| &c.sites) {
             let files = policy_files(&site.policies_dir).unwrap_or_default();
             if files.is_empty() {
                 diagnostics.push(Diagnostic {

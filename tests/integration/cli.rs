@@ -645,3 +645,33 @@ fn prune_dry_run_explains_and_prune_deletes_with_holds_and_retries() {
         "released hold: the rules decide again"
     );
 }
+
+#[test]
+fn a_configuration_with_several_mistakes_is_reported_whole() {
+    let sb = Sandbox::new();
+    std::fs::write(
+        sb.config(),
+        "version = 1\ncatalog = \"x.db\"\n[[sites]]\nname = \"Bad_Name\"\nprovider = \"gcp\"\nregion = \"us-east-1\"\ndr_region = \"us-east-1\"\npolicies = \"p\"\n",
+    )
+    .unwrap();
+    let out = sb
+        .wpb()
+        .args(["policy", "check"])
+        .assert()
+        .code(wpbackup::exit::INVALID_CONFIG);
+    let stdout = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    for needle in [
+        "wpbackup.toml:3:1: error: `sites[0].entry_point`: missing required key",
+        "wpbackup.toml:3:1: error: `sites[0].health_check`: missing required key",
+        "wpbackup.toml:4:8: error: `sites[0].name`",
+        "wpbackup.toml:5:12: error: `sites[0].provider`: unknown provider \"gcp\"",
+        "wpbackup.toml:7:13: error: `sites[0].dr_region`: dr_region must differ",
+    ] {
+        assert!(stdout.contains(needle), "missing {needle:?} in:\n{stdout}");
+    }
+    sb.wpb()
+        .args(["run", "--all"])
+        .assert()
+        .code(wpbackup::exit::INVALID_CONFIG);
+    assert!(!sb.path().join("x.db").exists());
+}
