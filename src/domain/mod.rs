@@ -2,6 +2,7 @@
 
 pub mod model;
 pub mod names;
+pub mod planner;
 pub mod policy;
 pub mod retention;
 pub mod schedule;

@@ -1,0 +1,627 @@
+//! Restore planning, step one (pure): for instant T, the source of every component — Aurora
+//! point-in-time restore inside the cluster's window, else the newest snapshot ≤ T; the
+//! newest available point ≤ T for instances and file systems (primary region, else its DR
+//! copy); S3 objects as of T — with each component's data-loss gap, RPO status, and the skew
+//! between components. Errors name the earliest and latest instants that can be restored.
+
+use super::model::{ComponentKind, PointState, RecoveryPoint};
+use super::policy::{Policy, Target};
+use chrono::{DateTime, Duration, Utc};
+use serde::Serialize;
+
+/// Where the restored site runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RestoreTo {
+    Primary,
+    Dr,
+}
+
+/// What one component is restored from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case", tag = "type")]
+pub enum Source {
+    /// Aurora continuous backup at exactly T.
+    PointInTime { cluster: String, at: DateTime<Utc> },
+    /// A recovery point (snapshot, AMI, recovery point) — or its DR copy.
+    Point {
+        point_id: i64,
+        region: String,
+        provider_id: String,
+        from_dr_copy: bool,
+    },
+    /// Every object's version as of T (non-destructive revert).
+    BucketAsOf {
+        bucket: String,
+        region: String,
+        at: DateTime<Utc>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Choice {
+    pub component: String,
+    pub kind: ComponentKind,
+    pub source: Source,
+    /// The instant the restored data reflects.
+    pub point_time: DateTime<Utc>,
+    /// T − point time: what is lost.
+    pub gap_seconds: i64,
+    pub rpo_seconds: i64,
+    pub rpo_exceeded: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Selection {
+    pub at: DateTime<Utc>,
+    pub to: RestoreTo,
+    pub choices: Vec<Choice>,
+    /// Newest minus oldest point time across components.
+    pub skew_seconds: i64,
+    pub warnings: Vec<String>,
+}
+
+/// One component's inputs.
+pub struct ComponentInput<'a> {
+    pub policy: &'a Policy,
+    /// Its points in every region (any state).
+    pub points: &'a [RecoveryPoint],
+    /// Aurora: the cluster's restorable window, read live ([earliest, latest]).
+    pub pitr_window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("{at} is in the future; the latest instant that can be restored is {latest}")]
+    Future {
+        at: DateTime<Utc>,
+        latest: DateTime<Utc>,
+    },
+    #[error("{at} is before anything {component} can be restored to (its earliest is {component_earliest}); \
+             every component can be restored from {earliest} to {latest}")]
+    BeforeFirst {
+        at: DateTime<Utc>,
+        component: String,
+        component_earliest: String,
+        earliest: String,
+        latest: String,
+    },
+    #[error("no component matches --only {0:?}; components: {1}")]
+    UnknownComponent(String, String),
+}
+
+fn usable(p: &RecoveryPoint) -> bool {
+    p.state == PointState::Available
+}
+
+/// The earliest and latest instants a component can be restored to, in the target region.
+fn range(
+    input: &ComponentInput<'_>,
+    regions: &[&str],
+    now: DateTime<Utc>,
+) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let times: Vec<DateTime<Utc>> = input
+        .points
+        .iter()
+        .filter(|p| usable(p) && regions.contains(&p.region.as_str()))
+        .map(|p| p.point_time)
+        .collect();
+    let mut lo = times.iter().min().copied();
+    let mut hi = times.iter().max().copied();
+    if let Some((a, b)) = input.pitr_window {
+        lo = Some(lo.map_or(a, |l| l.min(a)));
+        hi = Some(hi.map_or(b, |h| h.max(b)));
+    }
+    if matches!(input.policy.target, Target::S3Bucket { .. }) {
+        // Versioned history: restorable from the first checkpoint up to now.
+        hi = lo.map(|_| now);
+    }
+    lo.zip(hi)
+}
+
+/// Choose every component's source for instant `at`.
+pub fn choose_sources(
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+    to: RestoreTo,
+    primary_region: &str,
+    dr_region: &str,
+    inputs: &[ComponentInput<'_>],
+    only: &[String],
+) -> Result<Selection, PlanError> {
+    for o in only {
+        if !inputs.iter().any(|i| i.policy.name == *o) {
+            return Err(PlanError::UnknownComponent(
+                o.clone(),
+                inputs
+                    .iter()
+                    .map(|i| i.policy.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ));
+        }
+    }
+    let selected: Vec<&ComponentInput<'_>> = inputs
+        .iter()
+        .filter(|i| only.is_empty() || only.contains(&i.policy.name))
+        .collect();
+    let regions: Vec<&str> = match to {
+        RestoreTo::Primary => vec![primary_region, dr_region],
+        RestoreTo::Dr => vec![dr_region],
+    };
+    let ranges: Vec<Option<(DateTime<Utc>, DateTime<Utc>)>> =
+        selected.iter().map(|i| range(i, &regions, now)).collect();
+    let earliest = ranges.iter().flatten().map(|r| r.0).max();
+    let latest = ranges
+        .iter()
+        .flatten()
+        .map(|r| r.1)
+        .min()
+        .unwrap_or(now)
+        .min(now);
+    let fmt = |t: Option<DateTime<Utc>>| {
+        t.map(|t| t.to_rfc3339())
+            .unwrap_or_else(|| "(no point yet)".into())
+    };
+    if at > now {
+        return Err(PlanError::Future { at, latest });
+    }
+    let mut choices = Vec::new();
+    let mut warnings = Vec::new();
+    for (input, r) in selected.iter().zip(&ranges) {
+        let p = input.policy;
+        let before_first = || PlanError::BeforeFirst {
+            at,
+            component: p.name.clone(),
+            component_earliest: fmt(r.map(|r| r.0)),
+            earliest: fmt(earliest),
+            latest: latest.to_rfc3339(),
+        };
+        let newest_at_or_before = |region: &str| {
+            input
+                .points
+                .iter()
+                .filter(|x| usable(x) && x.region == region && x.point_time <= at)
+                .max_by_key(|x| (x.point_time, x.id))
+        };
+        let point_source = |x: &RecoveryPoint| Source::Point {
+            point_id: x.id,
+            region: x.region.clone(),
+            provider_id: x.provider_id.clone(),
+            from_dr_copy: x.source_point_id.is_some() || x.region != primary_region,
+        };
+        let (source, point_time) = match (&p.target, to) {
+            (
+                Target::AuroraCluster {
+                    cluster_identifier, ..
+                },
+                RestoreTo::Primary,
+            ) if input.pitr_window.is_some_and(|(a, b)| a <= at && at <= b) => (
+                Source::PointInTime {
+                    cluster: cluster_identifier.clone(),
+                    at,
+                },
+                at,
+            ),
+            (
+                Target::S3Bucket {
+                    bucket, dr_bucket, ..
+                },
+                _,
+            ) => {
+                if r.is_none_or(|(lo, _)| at < lo) {
+                    return Err(before_first());
+                }
+                let (b, region) = match to {
+                    RestoreTo::Primary => (bucket.clone(), primary_region.to_string()),
+                    RestoreTo::Dr => (dr_bucket.clone(), dr_region.to_string()),
+                };
+                (
+                    Source::BucketAsOf {
+                        bucket: b,
+                        region,
+                        at,
+                    },
+                    at,
+                )
+            }
+            _ => {
+                let chosen = match to {
+                    // Primary first; the DR copy when the primary has none at T.
+                    RestoreTo::Primary => newest_at_or_before(primary_region)
+                        .or_else(|| newest_at_or_before(dr_region)),
+                    RestoreTo::Dr => newest_at_or_before(dr_region),
+                };
+                let x = chosen.ok_or_else(before_first)?;
+                if x.region != primary_region && to == RestoreTo::Primary {
+                    warnings.push(format!("{}: no point at or before T in {primary_region}; using the DR copy from {}", p.name, x.region));
+                }
+                (point_source(x), x.point_time)
+            }
+        };
+        let gap = at - point_time;
+        let rpo = Duration::from_std(p.rpo).unwrap_or(Duration::MAX);
+        if gap > rpo {
+            warnings.push(format!(
+                "{}: restoring to {} loses {} of data, more than its RPO ({})",
+                p.name,
+                point_time,
+                super::time::format_duration(gap),
+                humantime::format_duration(p.rpo)
+            ));
+        }
+        choices.push(Choice {
+            component: p.name.clone(),
+            kind: p.kind,
+            source,
+            point_time,
+            gap_seconds: gap.num_seconds(),
+            rpo_seconds: rpo.num_seconds(),
+            rpo_exceeded: gap > rpo,
+        });
+    }
+    let skew = match (
+        choices.iter().map(|c| c.point_time).max(),
+        choices.iter().map(|c| c.point_time).min(),
+    ) {
+        (Some(a), Some(b)) => (a - b).num_seconds(),
+        _ => 0,
+    };
+    Ok(Selection {
+        at,
+        to,
+        choices,
+        skew_seconds: skew,
+        warnings,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::model::{PointKind, RestoreMetadata};
+    use crate::domain::policy::{Hooks, PolicySource, Retention};
+    use crate::domain::schedule::CronSchedule;
+    use chrono::TimeZone;
+
+    fn t(d: u32, h: u32, m: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, d, h, m, 0).unwrap()
+    }
+
+    fn policy(name: &str, kind: ComponentKind, target: Target, rpo_h: u64) -> Policy {
+        Policy {
+            name: name.into(),
+            kind,
+            description: None,
+            schedule: CronSchedule::parse("0 */6 * * *", chrono_tz::UTC).unwrap(),
+            rpo: std::time::Duration::from_secs(rpo_h * 3600),
+            wait_timeout: std::time::Duration::from_secs(3600),
+            retention: Retention {
+                daily: Some(7),
+                ..Default::default()
+            },
+            dr_copies: vec![],
+            hooks: Hooks::default(),
+            tags: Default::default(),
+            target,
+            source: PolicySource {
+                path: "p".into(),
+                content_hash: String::new(),
+                body: String::new(),
+            },
+        }
+    }
+
+    fn point(
+        id: i64,
+        comp: &str,
+        kind: PointKind,
+        region: &str,
+        at: DateTime<Utc>,
+        state: PointState,
+    ) -> RecoveryPoint {
+        RecoveryPoint {
+            id,
+            site: "shop".into(),
+            component: comp.into(),
+            component_kind: ComponentKind::Ec2Instance,
+            kind,
+            region: region.into(),
+            name: format!("p{id}"),
+            provider_id: format!("p{id}"),
+            arn: None,
+            point_time: at,
+            state,
+            source_point_id: (region == "us-west-2").then_some(id - 100),
+            run_id: None,
+            managed: true,
+            metadata: RestoreMetadata::default(),
+            failure_reason: None,
+            created_at: at,
+            completed_at: Some(at),
+        }
+    }
+
+    struct Fixture {
+        web: Policy,
+        db: Policy,
+        media: Policy,
+        web_points: Vec<RecoveryPoint>,
+        db_points: Vec<RecoveryPoint>,
+        media_points: Vec<RecoveryPoint>,
+    }
+
+    fn fixture() -> Fixture {
+        use PointState::*;
+        Fixture {
+            web: policy(
+                "web",
+                ComponentKind::Ec2Instance,
+                Target::Ec2Instance {
+                    instance_id: "i-1".into(),
+                    no_reboot: true,
+                },
+                24,
+            ),
+            db: policy(
+                "db",
+                ComponentKind::AuroraCluster,
+                Target::AuroraCluster {
+                    cluster_identifier: "wp".into(),
+                    pitr_days: 7,
+                },
+                4,
+            ),
+            media: policy(
+                "media",
+                ComponentKind::S3Bucket,
+                Target::S3Bucket {
+                    bucket: "m".into(),
+                    dr_bucket: "m-dr".into(),
+                    noncurrent_version_days: None,
+                },
+                1,
+            ),
+            web_points: vec![
+                point(
+                    1,
+                    "web",
+                    PointKind::Ec2Ami,
+                    "us-east-1",
+                    t(26, 2, 30),
+                    Available,
+                ),
+                point(
+                    2,
+                    "web",
+                    PointKind::Ec2Ami,
+                    "us-east-1",
+                    t(27, 2, 30),
+                    Failed,
+                ),
+                point(
+                    101,
+                    "web",
+                    PointKind::Ec2Ami,
+                    "us-west-2",
+                    t(26, 2, 30),
+                    Available,
+                ),
+                point(
+                    102,
+                    "web",
+                    PointKind::Ec2Ami,
+                    "us-west-2",
+                    t(27, 2, 30),
+                    Available,
+                ),
+            ],
+            db_points: vec![
+                point(
+                    10,
+                    "db",
+                    PointKind::AuroraClusterSnapshot,
+                    "us-east-1",
+                    t(20, 0, 0),
+                    Available,
+                ),
+                point(
+                    11,
+                    "db",
+                    PointKind::AuroraClusterSnapshot,
+                    "us-east-1",
+                    t(27, 12, 0),
+                    Available,
+                ),
+                point(
+                    110,
+                    "db",
+                    PointKind::AuroraClusterSnapshot,
+                    "us-west-2",
+                    t(27, 12, 0),
+                    Available,
+                ),
+            ],
+            media_points: vec![
+                point(
+                    20,
+                    "media",
+                    PointKind::S3Checkpoint,
+                    "us-east-1",
+                    t(21, 0, 0),
+                    Available,
+                ),
+                point(
+                    120,
+                    "media",
+                    PointKind::S3Checkpoint,
+                    "us-west-2",
+                    t(21, 0, 0),
+                    Available,
+                ),
+            ],
+        }
+    }
+
+    fn plan(
+        f: &Fixture,
+        at: DateTime<Utc>,
+        to: RestoreTo,
+        window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+        only: &[&str],
+    ) -> Result<Selection, PlanError> {
+        let inputs = vec![
+            ComponentInput {
+                policy: &f.web,
+                points: &f.web_points,
+                pitr_window: None,
+            },
+            ComponentInput {
+                policy: &f.db,
+                points: &f.db_points,
+                pitr_window: window,
+            },
+            ComponentInput {
+                policy: &f.media,
+                points: &f.media_points,
+                pitr_window: None,
+            },
+        ];
+        let only: Vec<String> = only.iter().map(|s| s.to_string()).collect();
+        choose_sources(
+            at,
+            t(28, 12, 0),
+            to,
+            "us-east-1",
+            "us-west-2",
+            &inputs,
+            &only,
+        )
+    }
+
+    fn choice<'a>(s: &'a Selection, c: &str) -> &'a Choice {
+        s.choices.iter().find(|x| x.component == c).unwrap()
+    }
+
+    #[test]
+    fn pitr_inside_the_window_and_snapshots_outside() {
+        let f = fixture();
+        let window = Some((t(21, 12, 0), t(28, 11, 55)));
+        let at = t(27, 14, 5);
+        let s = plan(&f, at, RestoreTo::Primary, window, &["db"]).unwrap();
+        assert_eq!(
+            choice(&s, "db").source,
+            Source::PointInTime {
+                cluster: "wp".into(),
+                at
+            }
+        );
+        assert_eq!(choice(&s, "db").gap_seconds, 0);
+        // Window boundaries are inclusive.
+        for edge in [t(21, 12, 0), t(28, 11, 55)] {
+            let s = plan(&f, edge, RestoreTo::Primary, window, &["db"]).unwrap();
+            assert!(
+                matches!(choice(&s, "db").source, Source::PointInTime { .. }),
+                "{edge}"
+            );
+        }
+        // Just past the window's end: the newest snapshot at or before T.
+        let s = plan(&f, t(28, 11, 56), RestoreTo::Primary, window, &["db"]).unwrap();
+        assert!(matches!(
+            choice(&s, "db").source,
+            Source::Point { point_id: 11, .. }
+        ));
+        // Before the window: the older snapshot, and its gap breaks the 4h RPO.
+        let s = plan(&f, t(21, 0, 0), RestoreTo::Primary, window, &["db"]).unwrap();
+        let db = choice(&s, "db");
+        assert!(matches!(db.source, Source::Point { point_id: 10, .. }));
+        assert_eq!(db.gap_seconds, 24 * 3600);
+        assert!(db.rpo_exceeded);
+        assert!(
+            s.warnings.iter().any(|w| w.contains("db: restoring")),
+            "{:?}",
+            s.warnings
+        );
+    }
+
+    #[test]
+    fn newest_available_point_primary_first_then_dr_copy() {
+        let f = fixture();
+        let at = t(27, 14, 5);
+        let s = plan(&f, at, RestoreTo::Primary, None, &[]).unwrap();
+        // Web's point of the 27th failed in the primary region; the primary's 26th is chosen
+        // (the primary region is preferred while it has an available point at or before T).
+        let web = choice(&s, "web");
+        assert!(
+            matches!(
+                web.source,
+                Source::Point {
+                    point_id: 1,
+                    from_dr_copy: false,
+                    ..
+                }
+            ),
+            "{web:?}"
+        );
+        assert_eq!(web.gap_seconds, (at - t(26, 2, 30)).num_seconds());
+        // Restoring in the DR region uses the copies only.
+        let s = plan(&f, at, RestoreTo::Dr, None, &[]).unwrap();
+        assert!(matches!(
+            choice(&s, "web").source,
+            Source::Point {
+                point_id: 102,
+                from_dr_copy: true,
+                ..
+            }
+        ));
+        assert!(
+            matches!(&choice(&s, "media").source, Source::BucketAsOf { bucket, .. } if bucket == "m-dr")
+        );
+    }
+
+    #[test]
+    fn s3_as_of_t_skew_and_only() {
+        let f = fixture();
+        let at = t(27, 14, 5);
+        let s = plan(&f, at, RestoreTo::Primary, None, &[]).unwrap();
+        assert_eq!(
+            choice(&s, "media").source,
+            Source::BucketAsOf {
+                bucket: "m".into(),
+                region: "us-east-1".into(),
+                at
+            }
+        );
+        assert_eq!(
+            s.skew_seconds,
+            (at - t(26, 2, 30)).num_seconds(),
+            "media at T vs web's 26th"
+        );
+        let s = plan(&f, at, RestoreTo::Primary, None, &["db"]).unwrap();
+        assert_eq!(s.choices.len(), 1);
+        assert!(matches!(
+            plan(&f, at, RestoreTo::Primary, None, &["cache"]),
+            Err(PlanError::UnknownComponent(..))
+        ));
+    }
+
+    #[test]
+    fn future_and_before_the_first_point_name_the_range() {
+        let f = fixture();
+        let e = plan(&f, t(29, 0, 0), RestoreTo::Primary, None, &[]).unwrap_err();
+        assert!(matches!(e, PlanError::Future { .. }));
+        assert!(
+            e.to_string()
+                .contains("latest instant that can be restored"),
+            "{e}"
+        );
+        let e = plan(&f, t(19, 0, 0), RestoreTo::Primary, None, &[]).unwrap_err();
+        let msg = e.to_string();
+        assert!(matches!(e, PlanError::BeforeFirst { .. }));
+        // Web's first point is the 26th; the site as a whole from then on.
+        assert!(
+            msg.contains("every component can be restored from 2026-11-26T02:30:00+00:00"),
+            "{msg}"
+        );
+    }
+}
