@@ -736,6 +736,30 @@ impl Catalog {
         })
     }
 
+    /// Take the lease from `old_holder` (known dead), whatever its expiry.
+    pub async fn take_over_lease(
+        &self,
+        old_holder: &str,
+        holder: &str,
+        pid: i64,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> CatalogResult<bool> {
+        let expires = now + chrono::Duration::from_std(ttl).unwrap_or_default();
+        let done = sqlx::query(
+            "UPDATE daemon_lease SET holder = ?2, pid = ?3, acquired_at = ?4, heartbeat_at = ?4, expires_at = ?5
+             WHERE id = 1 AND holder = ?1",
+        )
+        .bind(old_holder)
+        .bind(holder)
+        .bind(pid)
+        .bind(ts(now))
+        .bind(ts(expires))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Extend our lease; false when it is no longer ours.
     pub async fn renew_lease(
         &self,

@@ -68,7 +68,10 @@ pub fn run(cli: &Cli, cmd: &PolicyCommand) -> CliResult {
         None
     };
 
-    let mut groups: BTreeMap<Option<String>, (PolicyContext, Vec<PathBuf>)> = BTreeMap::new();
+    // Files are checked in groups, one per site (or, without one, per directory): names
+    // must be unique within a group.
+    let mut groups: BTreeMap<String, (Option<String>, PolicyContext, Vec<PathBuf>)> =
+        BTreeMap::new();
     if args.files.is_empty() {
         match &config {
             // The configuration itself is invalid: its problems are the report.
@@ -96,12 +99,16 @@ pub fn run(cli: &Cli, cmd: &PolicyCommand) -> CliResult {
                     ),
                 });
             }
-            groups.insert(Some(site.name.clone()), (site_context(site), files));
+            groups.insert(
+                format!("site {}", site.name),
+                (Some(site.name.clone()), site_context(site), files),
+            );
         }
     } else {
         for f in &args.files {
             let files = if f.is_dir() {
-                policy_files(f).map_err(|e| super::usage(format!("{}: {e}", f.display())))?
+                policy_files_recursive(f)
+                    .map_err(|e| super::usage(format!("{}: {e}", f.display())))?
             } else {
                 vec![f.clone()]
             };
@@ -119,18 +126,21 @@ pub fn run(cli: &Cli, cmd: &PolicyCommand) -> CliResult {
                     (None, Some(c)) => c.sites.iter().find(|s| same_dir(&s.policies_dir, &file)),
                     (None, None) => None,
                 };
-                let key = site.map(|s| s.name.clone());
+                let key = match site {
+                    Some(s) => format!("site {}", s.name),
+                    None => format!("dir {}", file.parent().unwrap_or(Path::new(".")).display()),
+                };
                 let ctx = site.map(site_context).unwrap_or_default();
                 groups
                     .entry(key)
-                    .or_insert_with(|| (ctx, Vec::new()))
-                    .1
+                    .or_insert_with(|| (site.map(|s| s.name.clone()), ctx, Vec::new()))
+                    .2
                     .push(file);
             }
         }
     }
 
-    for (site, (ctx, files)) in &groups {
+    for (site, ctx, files) in groups.values() {
         let (policies, diags) = check_policy_files(files, ctx, now);
         diagnostics.extend(diags);
         checked.extend(policies.into_iter().map(|p| (site.clone(), p)));
@@ -201,6 +211,20 @@ pub fn run(cli: &Cli, cmd: &PolicyCommand) -> CliResult {
     } else {
         exit::OK
     })
+}
+
+/// Every `*.toml` under `dir`, at any depth, sorted.
+fn policy_files_recursive(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = policy_files(dir)?;
+    let mut subdirs: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    subdirs.sort();
+    for d in subdirs {
+        out.extend(policy_files_recursive(&d)?);
+    }
+    Ok(out)
 }
 
 fn same_dir(dir: &Path, file: &Path) -> bool {

@@ -140,6 +140,29 @@ impl Daemon {
             .await?
         {
             Ok(()) => Ok(()),
+            // Held by a daemon on this host whose process is gone (killed): no need to wait
+            // for the lease to expire.
+            Err(l)
+                if l.holder.split(':').next() == Some(hostname().as_str()) && !pid_alive(l.pid) =>
+            {
+                tracing::warn!(holder = %l.holder, "taking over the lease of a daemon that is no longer running");
+                if self
+                    .engine
+                    .catalog
+                    .take_over_lease(
+                        &l.holder,
+                        &self.holder,
+                        i64::from(std::process::id()),
+                        now,
+                        self.options.lease_ttl,
+                    )
+                    .await?
+                {
+                    Ok(())
+                } else {
+                    Box::pin(self.acquire()).await
+                }
+            }
             Err(l) => Err(DaemonError::LeaseHeld {
                 holder: l.holder,
                 pid: l.pid,
@@ -464,6 +487,13 @@ impl Daemon {
         self.engine.catalog.release_lease(&self.holder).await?;
         Ok(())
     }
+}
+
+fn pid_alive(pid: i64) -> bool {
+    if !cfg!(target_os = "linux") {
+        return true; // cannot tell: wait for the lease to expire
+    }
+    pid == i64::from(std::process::id()) || std::path::Path::new(&format!("/proc/{pid}")).exists()
 }
 
 fn hostname() -> String {

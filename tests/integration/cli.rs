@@ -211,6 +211,15 @@ fn shipped_policies_pass_policy_check() {
         .stdout(predicate::str::contains(
             "5 policy file(s) valid, 0 error(s), 0 warning(s)",
         ));
+    // A directory is searched at any depth; each directory is its own group.
+    sb.cmd()
+        .args(["--config", "none.toml", "policy", "check"])
+        .arg(&root)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "5 policy file(s) valid, 0 error(s), 0 warning(s)",
+        ));
     // And the sandbox's own copies, with its sites' regions, print three fire times each.
     let (code, v) = sb.json(&["policy", "check"]);
     assert_eq!(code, 0, "{v:#}");

@@ -557,3 +557,51 @@ async fn two_simulated_weeks_with_throttling_and_failures() {
         }
     }
 }
+
+#[test]
+fn a_daemon_killed_with_sigkill_is_replaced_at_once() {
+    let sb = Sandbox::new();
+    sb.wpb()
+        .args(["run", "--policy", "shop/db"])
+        .assert()
+        .success();
+    let bin = assert_cmd::cargo::cargo_bin("wpbackup");
+    let start = |sb: &Sandbox| {
+        std::process::Command::new(&bin)
+            .current_dir(sb.path())
+            .args(["--config", "wpbackup.toml", "daemon", "--listen", "off"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let holder_pid = || {
+        rt.block_on(async {
+            let c = Catalog::open(&sb.catalog(), false).await.unwrap();
+            let l = c.current_lease().await.unwrap().map(|l| l.pid);
+            c.close().await;
+            l
+        })
+    };
+    let wait_for = |pid: u32| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while holder_pid() != Some(i64::from(pid)) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "daemon {pid} never took the lease"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let mut first = start(&sb);
+    wait_for(first.id());
+    signal(first.id(), "-KILL");
+    first.wait().unwrap();
+    // Restarted at once: the dead daemon's lease (same host, pid gone) is taken over.
+    let mut second = start(&sb);
+    wait_for(second.id());
+    signal(second.id(), "-TERM");
+    assert_eq!(second.wait().unwrap().code(), Some(0));
+    assert_eq!(holder_pid(), None);
+}
