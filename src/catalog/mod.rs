@@ -135,6 +135,15 @@ impl Catalog {
     /// Open (and, with `create`, create) the catalog, refusing one written by a newer schema,
     /// then apply any pending migrations.
     pub async fn open(path: &Path, create: bool) -> CatalogResult<Self> {
+        Self::open_with(path, create, true).await
+    }
+
+    /// A throwaway catalog (`simulate`): the same schema, without waiting for the disk.
+    pub async fn open_scratch(path: &Path) -> CatalogResult<Self> {
+        Self::open_with(path, true, false).await
+    }
+
+    async fn open_with(path: &Path, create: bool, durable: bool) -> CatalogResult<Self> {
         if !create && !path.exists() {
             return Err(CatalogError::Missing(path.to_path_buf()));
         }
@@ -155,6 +164,11 @@ impl Catalog {
             .create_if_missing(create)
             .journal_mode(SqliteJournalMode::Wal)
             .busy_timeout(Duration::from_secs(10))
+            .synchronous(if durable {
+                sqlx::sqlite::SqliteSynchronous::Full
+            } else {
+                sqlx::sqlite::SqliteSynchronous::Off
+            })
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)

@@ -53,7 +53,7 @@ pub async fn simulate(
     for s in &mut config.sites {
         s.provider = Provider::Sim;
     }
-    let catalog = Catalog::open(&scratch.join("simulate.db"), true).await?;
+    let catalog = Catalog::open_scratch(&scratch.join("simulate.db")).await?;
     let clock = Arc::new(ManualClock::new(start));
     let mut engine = Engine::new(config.clone(), catalog.clone());
     engine.clock = clock.clone();
