@@ -420,6 +420,21 @@ impl Catalog {
         Ok(())
     }
 
+    /// One run by id.
+    pub async fn run_by_id(&self, run_id: i64) -> CatalogResult<Option<RunRecord>> {
+        let row = sqlx::query(
+            "SELECT r.*, s.name AS site_name, c.name AS component_name, p.content_hash
+             FROM runs r JOIN components c ON c.id = r.component_id
+                         JOIN sites s ON s.id = c.site_id
+                         JOIN policies p ON p.id = r.policy_id
+             WHERE r.id = ?1",
+        )
+        .bind(run_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(run_from_row).transpose()
+    }
+
     /// Runs, newest first.
     pub async fn runs(
         &self,

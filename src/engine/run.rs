@@ -231,6 +231,11 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let now = self.clock.now();
         let mut notes = Vec::new();
+        // A process killed between asking the cloud for a point and recording it leaves a
+        // point only the cloud knows: find it by its deterministic name and record it.
+        if let Some(run) = self.catalog.run_by_id(run_id).await? {
+            notes.extend(self.adopt_unrecorded_points(cloud, &run, run_id).await?);
+        }
         for p in self.catalog.points_of_run(run_id).await? {
             if p.state != PointState::Creating {
                 continue;
@@ -268,6 +273,77 @@ impl Engine {
         tracing::warn!(run_id, %reason, "recovered an interrupted run");
         self.catalog.mark_interrupted(run_id, &reason, now).await?;
         Ok(())
+    }
+}
+
+impl Engine {
+    /// Record the points (and DR copies) an interrupted run made but never recorded.
+    async fn adopt_unrecorded_points(
+        &self,
+        cloud: &Cloud,
+        run: &crate::catalog::RunRecord,
+        run_id: i64,
+    ) -> Result<Vec<String>, EngineError> {
+        let mut notes = Vec::new();
+        let Some(site) = self.config.site(&run.site) else {
+            return Ok(notes);
+        };
+        let Some(policy) = site.policy(&run.component) else {
+            return Ok(notes);
+        };
+        let Some(component_id) = self.catalog.component_id(&run.site, &run.component).await? else {
+            return Ok(notes);
+        };
+        let kind = policy.kind.point_kind();
+        let name = point_name(&site.name, &policy.name, run.scheduled_for);
+        let known = self.catalog.points_of_run(run_id).await?;
+        let mut source_id = known.iter().find(|p| p.region == site.region).map(|p| p.id);
+        let mut wanted = vec![(site.region.clone(), name.clone(), None)];
+        wanted.extend(
+            policy
+                .dr_copies
+                .iter()
+                .map(|c| (c.region.clone(), copy_name(&name, &c.region), Some(()))),
+        );
+        for (region, n, is_copy) in wanted {
+            if known.iter().any(|p| p.region == region && p.name == n) {
+                continue;
+            }
+            let Ok(Some(found)) = cloud.points.find_point(kind, &region, &n).await else {
+                continue;
+            };
+            let now = self.clock.now();
+            let id = self
+                .catalog
+                .upsert_point(
+                    &PointRecord {
+                        component_id,
+                        run_id: Some(run_id),
+                        kind: found.kind,
+                        region: found.region.clone(),
+                        name: found.name.clone(),
+                        provider_id: found.provider_id.clone(),
+                        arn: found.arn.clone(),
+                        point_time: found.point_time,
+                        state: found.state,
+                        source_point_id: if is_copy.is_some() { source_id } else { None },
+                        managed: true,
+                        metadata: found.metadata.clone(),
+                        failure_reason: found.failure_reason.clone(),
+                        created_at: now,
+                    },
+                    now,
+                )
+                .await?;
+            if is_copy.is_none() {
+                source_id = Some(id);
+            }
+            notes.push(format!(
+                "{} found in {region} and recorded ({})",
+                found.name, found.state
+            ));
+        }
+        Ok(notes)
     }
 }
 

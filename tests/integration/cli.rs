@@ -4,6 +4,7 @@ use super::support::{repo_root, Sandbox};
 use predicates::prelude::*;
 use serde_json::Value;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 fn points(sb: &Sandbox) -> Vec<Value> {
     let (code, v) = sb.json(&["points"]);
@@ -683,4 +684,83 @@ fn a_configuration_with_several_mistakes_is_reported_whole() {
         .assert()
         .code(wpbackup::exit::INVALID_CONFIG);
     assert!(!sb.path().join("x.db").exists());
+}
+
+#[test]
+fn a_point_the_cloud_has_but_a_killed_run_never_recorded_is_adopted() {
+    use wpbackup::cloud::RecoveryPoints;
+    let sb = Sandbox::new();
+    sb.wpb()
+        .args(["run", "--policy", "shop/db", "--no-prune"])
+        .assert()
+        .success();
+    let scheduled = chrono::Utc::now() - chrono::Duration::hours(3);
+    let scheduled =
+        chrono::DurationRound::duration_trunc(scheduled, chrono::Duration::minutes(1)).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let name = wpbackup::domain::names::point_name("shop", "db", scheduled);
+    let crashed_run = rt.block_on(async {
+        let (config, _) = wpbackup::config::load(&sb.config(), chrono::Utc::now()).unwrap();
+        let policy = config.site("shop").unwrap().policy("db").unwrap().clone();
+        let catalog = wpbackup::catalog::Catalog::open(&sb.catalog(), false)
+            .await
+            .unwrap();
+        let component = catalog.component_id("shop", "db").await.unwrap().unwrap();
+        let policy_id = catalog
+            .record_policy(component, &policy.source, chrono::Utc::now())
+            .await
+            .unwrap();
+        let run = catalog
+            .start_run(component, policy_id, "manual", scheduled, scheduled)
+            .await
+            .unwrap();
+        catalog.close().await;
+        // The process that ran it is gone (no such pid).
+        let conn = sqlx::sqlite::SqlitePoolOptions::new()
+            .connect(&format!("sqlite://{}", sb.catalog().display()))
+            .await
+            .unwrap();
+        sqlx::query("UPDATE runs SET pid = 4194000 WHERE id = ?1")
+            .bind(run)
+            .execute(&conn)
+            .await
+            .unwrap();
+        conn.close().await;
+        // It had asked the cloud for the point, and died before recording it.
+        let sim = wpbackup::cloud::sim::SimCloud::new(
+            &sb.path().join("wpbackup.db.sim.json"),
+            Arc::new(wpbackup::domain::time::SystemClock),
+            std::time::Duration::ZERO,
+        );
+        let tags =
+            wpbackup::domain::names::point_tags("shop", "db", run, scheduled, &Default::default());
+        sim.create_point(&policy.target, "us-east-1", &name, &tags)
+            .await
+            .unwrap();
+        run
+    });
+    let (code, v) = sb.json(&["run", "--policy", "shop/db", "--no-prune"]);
+    assert_eq!(code, 0, "{v:#}");
+    let (_, runs) = sb.json(&["runs"]);
+    let crashed = runs["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == crashed_run)
+        .unwrap();
+    assert_eq!(crashed["phase"], "Interrupted");
+    assert!(
+        crashed["failure_reason"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("{name} found in us-east-1 and recorded")),
+        "{crashed:#}"
+    );
+    let pts = points(&sb);
+    let adopted = pts
+        .iter()
+        .find(|p| p["name"] == name.as_str())
+        .expect("the point is in the catalog now");
+    assert_eq!(adopted["run_id"], crashed_run);
+    assert_eq!(adopted["state"], "available");
 }
