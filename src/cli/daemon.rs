@@ -49,10 +49,17 @@ pub async fn run(cli: &Cli, args: &DaemonArgs) -> CliResult {
                 args.listen
             ))
         })?;
-        let (bound, handle) =
-            crate::daemon::http::serve(addr, catalog.clone(), daemon.status.clone(), clock)
-                .await
-                .map_err(|e| super::usage(format!("--listen {addr}: {e}")))?;
+        let served =
+            crate::daemon::http::serve(addr, catalog.clone(), daemon.status.clone(), clock).await;
+        let (bound, handle) = match served {
+            Ok(x) => x,
+            Err(e) => {
+                daemon.release().await;
+                return Err(super::usage(format!(
+                    "--listen {addr}: {e} (choose another address, or \"off\")"
+                )));
+            }
+        };
         tracing::info!(%bound, "health and metrics on http://{bound}/healthz and /metrics");
         Some(handle)
     };

@@ -172,6 +172,13 @@ impl Daemon {
         }
     }
 
+    /// Give the lease back (e.g. when start-up fails after taking it).
+    pub async fn release(&self) {
+        if let Err(e) = self.engine.catalog.release_lease(&self.holder).await {
+            tracing::warn!(error = %e, "could not release the lease; it expires on its own");
+        }
+    }
+
     /// Reconcile runs left in progress by a process that died.
     pub async fn recover(&self) -> Result<usize, DaemonError> {
         let mut n = 0;
