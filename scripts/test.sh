@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# The project's test command (README "Run the tests"; CI runs exactly this).
-# Installs moto server in a virtualenv (once), starts it on a free 127.0.0.1 port, runs
-# every test with WPBACKUP_TEST_MOTO pointing at it, and stops it again.
+# The project's check command (README "Run the tests"; .ci/run runs exactly this):
+# formatting, lints, then every test. Installs moto server in a virtualenv (once), starts
+# it on a free 127.0.0.1 port, runs the tests with WPBACKUP_TEST_MOTO pointing at it, and
+# stops it again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+cargo fmt --all -- --check
+cargo clippy --locked --all-targets -- -D warnings
 
 VENV="${WPBACKUP_VENV:-.venv}"
 MOTO_VERSION="5.2.5"

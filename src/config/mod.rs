@@ -30,28 +30,9 @@ pub struct ConfigError {
 /// Load and validate the whole configuration: the sites and all their policies.
 /// Warnings come back alongside a usable config.
 pub fn load(path: &Path, now: DateTime<Utc>) -> Result<(Config, Vec<Diagnostic>), ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        diagnostics: vec![Diagnostic {
-            severity: Severity::Error,
-            file: path.to_path_buf(),
-            line: 0,
-            column: 0,
-            key: String::new(),
-            message: format!(
-                "cannot read the configuration: {e}. Pass --config FILE, or create a sandbox with \
-                 `wpbackup init --sandbox DIR`"
-            ),
-        }],
-    })?;
-    let file = SourceFile::new(path, text);
-    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let parsed = read_config(&file, &base);
-    let mut diagnostics = file.take_diagnostics();
-    let Some(mut config) = parsed else {
-        return Err(ConfigError { diagnostics });
-    };
-    config.path = path.to_path_buf();
-    let mut failed = diagnostics.iter().any(|d| d.severity == Severity::Error);
+    let mut config = load_without_policies(path)?;
+    let mut diagnostics = Vec::new();
+    let mut failed = false;
     for site in &mut config.sites {
         let (policies, diags) = load_policy_dir(&site.policies_dir, &site_context(site), now);
         failed |= diags.iter().any(|d| d.severity == Severity::Error);
@@ -73,7 +54,10 @@ pub fn load_without_policies(path: &Path) -> Result<Config, ConfigError> {
             line: 0,
             column: 0,
             key: String::new(),
-            message: format!("cannot read the configuration: {e}"),
+            message: format!(
+                "cannot read the configuration: {e}. Pass --config FILE, or create a sandbox with \
+                 `wpbackup init --sandbox DIR`"
+            ),
         }],
     })?;
     let file = SourceFile::new(path, text);

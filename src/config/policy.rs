@@ -141,20 +141,18 @@ pub fn read_policy(file: &SourceFile, ctx: &PolicyContext, now: DateTime<Utc>) -
         }
     }
 
-    let retention = match r.req_table("retention", "keep rules, e.g. daily = 7") {
-        Some(t) => read_retention(t),
-        None => None,
-    };
+    let retention = r
+        .req_table("retention", "keep rules, e.g. daily = 7")
+        .map(read_retention);
 
     let mut dr_copies = Vec::new();
     let mut seen_regions = std::collections::BTreeSet::new();
     for t in r.opt_tables("dr_copies") {
         let region = t.req_parsed("region", "the DR region, e.g. \"us-west-2\"", check_region);
         let vault = t.opt_str("vault");
-        let retention = match t.req_table("retention", "keep rules for the copies") {
-            Some(rt) => read_retention(rt),
-            None => None,
-        };
+        let retention = t
+            .req_table("retention", "keep rules for the copies")
+            .map(read_retention);
         if let Some(region) = &region {
             if ctx.primary_region.as_deref() == Some(region.value.as_str()) {
                 file.error(
@@ -186,7 +184,6 @@ pub fn read_policy(file: &SourceFile, ctx: &PolicyContext, now: DateTime<Utc>) -
                 "missing required key `vault`: EFS copies go to an AWS Backup vault in the DR region",
             );
         }
-        let tspan = t.span();
         t.finish();
         if let (Some(region), Some(retention)) = (region, retention) {
             dr_copies.push(DrCopy {
@@ -194,8 +191,6 @@ pub fn read_policy(file: &SourceFile, ctx: &PolicyContext, now: DateTime<Utc>) -
                 retention,
                 vault: vault.map(|v| v.value),
             });
-        } else {
-            let _ = tspan;
         }
     }
 
@@ -273,7 +268,8 @@ pub fn read_policy(file: &SourceFile, ctx: &PolicyContext, now: DateTime<Utc>) -
     })
 }
 
-fn read_retention(t: TableReader<'_, '_>) -> Option<Retention> {
+/// Problems go to the file; a policy with any error is rejected as a whole.
+fn read_retention(t: TableReader<'_, '_>) -> Retention {
     let count = |k: &str| t.opt_count(k).map(|a| a.value);
     let retention = Retention {
         keep_last: count("keep_last"),
@@ -284,7 +280,6 @@ fn read_retention(t: TableReader<'_, '_>) -> Option<Retention> {
         yearly: count("yearly"),
         within: t.opt_parsed("within", parse_duration).map(|a| a.value),
     };
-    let ok = !t.file.has_errors();
     if retention.keeps_nothing() {
         t.file.error(
             t.span(),
@@ -294,7 +289,7 @@ fn read_retention(t: TableReader<'_, '_>) -> Option<Retention> {
         );
     }
     t.finish();
-    ok.then_some(retention)
+    retention
 }
 
 fn read_hook(t: TableReader<'_, '_>) -> Option<Hook> {

@@ -80,7 +80,7 @@ impl Target {
 }
 
 /// Keep rules, named as restic names them. A point is kept if any rule keeps it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Retention {
     pub keep_last: Option<u32>,
     pub hourly: Option<u32>,
@@ -88,7 +88,6 @@ pub struct Retention {
     pub weekly: Option<u32>,
     pub monthly: Option<u32>,
     pub yearly: Option<u32>,
-    #[serde(with = "humantime_serde_opt")]
     pub within: Option<Duration>,
 }
 
@@ -104,16 +103,6 @@ impl Retention {
             self.yearly,
         ];
         counts.iter().all(|c| c.unwrap_or(0) == 0) && self.within.is_none_or(|w| w.is_zero())
-    }
-}
-
-mod humantime_serde_opt {
-    use std::time::Duration;
-    pub fn serialize<S: serde::Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
-        match d {
-            Some(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
-            None => s.serialize_none(),
-        }
     }
 }
 

@@ -2,6 +2,7 @@
 
 use crate::cloud::{CloudError, CloudErrorKind};
 use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::http::Response as HttpResponse;
 use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
@@ -54,10 +55,9 @@ pub fn classify_code(code: &str) -> CloudErrorKind {
 }
 
 /// Map any SDK error of `operation`.
-pub fn map_sdk<E, R>(operation: &str, err: SdkError<E, R>) -> CloudError
+pub fn map_sdk<E>(operation: &str, err: SdkError<E, HttpResponse>) -> CloudError
 where
     E: ProvideErrorMetadata + std::error::Error + std::fmt::Debug + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
 {
     let kind = match &err {
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => CloudErrorKind::Transient,
@@ -110,21 +110,14 @@ fn modeled_code<E: std::fmt::Debug, R>(err: &SdkError<E, R>) -> Option<String> {
     (!name.is_empty() && name != "Unhandled").then_some(name)
 }
 
-fn status_kind<R: std::fmt::Debug>(raw: &R) -> CloudErrorKind {
-    // Only the debug form is generic over R; it carries the HTTP status.
-    let text = format!("{raw:?}");
-    if text.contains("StatusCode(429)") || text.contains("status: 429") {
-        CloudErrorKind::Throttled
-    } else if ["500", "502", "503", "504"].iter().any(|s| {
-        text.contains(&format!("StatusCode({s})")) || text.contains(&format!("status: {s}"))
-    }) {
-        CloudErrorKind::Transient
-    } else if text.contains("StatusCode(404)") || text.contains("status: 404") {
-        CloudErrorKind::NotFound
-    } else if text.contains("StatusCode(403)") || text.contains("status: 403") {
-        CloudErrorKind::AccessDenied
-    } else {
-        CloudErrorKind::Permanent
+/// Without an error code, the HTTP status says what kind of failure it was.
+fn status_kind(raw: &HttpResponse) -> CloudErrorKind {
+    match raw.status().as_u16() {
+        429 => CloudErrorKind::Throttled,
+        500 | 502 | 503 | 504 => CloudErrorKind::Transient,
+        404 => CloudErrorKind::NotFound,
+        403 => CloudErrorKind::AccessDenied,
+        _ => CloudErrorKind::Permanent,
     }
 }
 

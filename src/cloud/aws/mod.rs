@@ -377,7 +377,7 @@ impl RecoveryPoints for AwsCloud {
             }
             Target::AuroraCluster {
                 cluster_identifier, ..
-            } => rds::list_cluster_snapshots(&c.rds, region, cluster_identifier).await?,
+            } => rds::list_snapshots(&c.rds, region, Some(cluster_identifier)).await?,
             Target::Efs { file_system_id, .. } => {
                 backup::list_points_of_resource(self, &c, region, file_system_id).await?
             }
@@ -401,7 +401,7 @@ impl RecoveryPoints for AwsCloud {
             let mut found = match kind {
                 K::LightsailInstance => lightsail::list_snapshots(&c.lightsail, region).await?,
                 K::Ec2Instance => ec2::list_managed_images(&c.ec2, region, site).await?,
-                K::AuroraCluster => rds::list_snapshots(&c.rds, region).await?,
+                K::AuroraCluster => rds::list_snapshots(&c.rds, region, None).await?,
                 K::Efs => backup::list_recovery_points(self, &c, region).await?,
                 K::S3Bucket => Vec::new(),
             };

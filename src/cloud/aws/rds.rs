@@ -194,9 +194,16 @@ pub async fn describe_snapshot(c: &Client, region: &str, id: &str) -> CloudResul
         })
 }
 
-pub async fn list_snapshots(c: &Client, region: &str) -> CloudResult<Vec<ProviderPoint>> {
+/// Manual cluster snapshots in the region — of one cluster, or of all (paginated, tags
+/// fetched where the listing omits them).
+pub async fn list_snapshots(
+    c: &Client,
+    region: &str,
+    cluster_id: Option<&str>,
+) -> CloudResult<Vec<ProviderPoint>> {
     let snaps = c
         .describe_db_cluster_snapshots()
+        .set_db_cluster_identifier(cluster_id.map(str::to_string))
         .snapshot_type("manual")
         .into_paginator()
         .items()
@@ -307,33 +314,4 @@ pub async fn inspect_retention(
         actual: actual.to_string(),
         ok: actual >= pitr_days as i32,
     }])
-}
-
-/// Manual snapshots of one cluster (for `sync`: the untagged ones are unmanaged).
-pub async fn list_cluster_snapshots(
-    c: &Client,
-    region: &str,
-    cluster_id: &str,
-) -> CloudResult<Vec<ProviderPoint>> {
-    let snaps = c
-        .describe_db_cluster_snapshots()
-        .db_cluster_identifier(cluster_id)
-        .snapshot_type("manual")
-        .into_paginator()
-        .items()
-        .send()
-        .try_collect()
-        .await
-        .map_err(|e| map_sdk("DescribeDBClusterSnapshots", e))?;
-    let mut out = Vec::new();
-    for s in &snaps {
-        let mut p = point_of(s, region);
-        if p.tags.is_empty() {
-            if let Some(arn) = &p.arn {
-                p.tags = list_tags(c, arn).await?;
-            }
-        }
-        out.push(p);
-    }
-    Ok(out)
 }
