@@ -2,6 +2,7 @@
 //! (the embedded simulator) and, in its own module, AWS. No SDK type crosses this line.
 
 pub mod aws;
+pub mod probe;
 pub mod retry;
 pub mod sim;
 pub mod wait;
@@ -189,6 +190,34 @@ pub struct Cloud {
     pub points: Arc<dyn RecoveryPoints>,
     pub settings: Arc<dyn ProtectionSettings>,
     pub restores: Arc<dyn Restores>,
+    pub probe: Arc<dyn HealthProbe>,
+}
+
+/// One HTTP health check: `url` fetched from `address` (the restored instance, or `None`
+/// for the public address DNS gives), with the URL's own host in `Host`/SNI — what
+/// `curl --resolve host:port:address url` does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthRequest {
+    pub url: String,
+    pub address: Option<String>,
+    pub expect_status: u16,
+    pub timeout: std::time::Duration,
+}
+
+/// What answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthAnswer {
+    pub status: u16,
+    /// Where the request went (address:port).
+    pub peer: String,
+}
+
+/// Asks a web server whether the site answers. A connection failure is an error of kind
+/// `Transient` (the instance may still be booting); a wrong status is an `Ok` answer the
+/// caller judges.
+#[async_trait]
+pub trait HealthProbe: Send + Sync {
+    async fn probe(&self, req: &HealthRequest) -> CloudResult<HealthAnswer>;
 }
 
 /// Whether a restored resource is usable yet.
@@ -318,6 +347,27 @@ pub trait Restores: Send + Sync {
         region: &str,
         instance: &str,
     ) -> CloudResult<()>;
+
+    /// Make a restored file system usable and wpbackup's: tag it, and give it a mount
+    /// target in each of `subnets` (skipping subnets that have one), so it mounts where the
+    /// original did. Returns the mount target ids.
+    async fn finish_file_system_restore(
+        &self,
+        region: &str,
+        file_system: &str,
+        subnets: &[String],
+        security_group_ids: &[String],
+        tags: &Tags,
+    ) -> CloudResult<Vec<String>>;
+
+    /// Delete an instance a restore or drill created. Refuses (kind `Invalid`) a resource
+    /// without the `wpbackup:managed` tag: wpbackup deletes only what it made.
+    async fn delete_instance(&self, kind: PointKind, region: &str, id: &str) -> CloudResult<()>;
+    /// Delete a restored cluster and its instances (no final snapshot: it is a copy).
+    /// Same tag rule.
+    async fn delete_cluster(&self, region: &str, cluster: &str) -> CloudResult<()>;
+    /// Delete a restored file system and its mount targets. Same tag rule.
+    async fn delete_file_system(&self, region: &str, file_system: &str) -> CloudResult<()>;
 
     /// Every version and delete marker of the bucket (all pages), newest first per key.
     async fn object_versions(&self, region: &str, bucket: &str) -> CloudResult<Vec<ObjectVersion>>;

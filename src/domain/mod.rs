@@ -4,6 +4,7 @@ pub mod model;
 pub mod names;
 pub mod planner;
 pub mod policy;
+pub mod restore_plan;
 pub mod retention;
 pub mod schedule;
 pub mod selection;

@@ -123,6 +123,7 @@ impl Engine {
                 points: Arc::new(Retrying::new(self.sim(), RetryPolicy::default())),
                 settings: Arc::new(self.sim()),
                 restores: Arc::new(self.sim()),
+                probe: Arc::new(self.sim()),
             },
             Provider::Aws => {
                 // The SDK retries throttling and transient errors itself (standard mode).
@@ -131,6 +132,7 @@ impl Engine {
                     points: aws.clone(),
                     settings: aws.clone(),
                     restores: aws,
+                    probe: Arc::new(crate::cloud::probe::HttpProbe),
                 }
             }
         };

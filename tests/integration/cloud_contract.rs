@@ -275,7 +275,7 @@ async fn points_capture_content_as_of_their_instant() {
         .unwrap();
     let at_point = content_at(*kind, "wp-db", p.point_time);
     clock.advance(Duration::from_secs(6 * 3600));
-    let later = sim.live_content(*kind, "wp-db");
+    let later = sim.live_content(*kind, "wp-db").unwrap();
     assert_ne!(later, at_point, "the database keeps changing");
     assert_eq!(
         sim.point_content(&p.provider_id).unwrap(),
@@ -639,6 +639,7 @@ async fn simulated_restores_carry_the_content_of_their_instant() {
     assert_ne!(
         restored,
         sim.live_content(ComponentKind::AuroraCluster, "wp-db")
+            .unwrap()
     );
 
     // Bucket history: as of T, then reverted non-destructively.

@@ -9,6 +9,7 @@ use crate::cloud::{
     ObjectVersion, ProviderPoint, ResourceState, ResourceStatus, Restores,
 };
 use crate::domain::model::PointKind;
+use crate::domain::names::TAG_MANAGED;
 use crate::domain::site::EntryPoint;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -34,6 +35,20 @@ fn rds_tags(tags: &crate::cloud::Tags) -> Vec<aws_sdk_rds::types::Tag> {
     tags.iter()
         .map(|(k, v)| aws_sdk_rds::types::Tag::builder().key(k).value(v).build())
         .collect()
+}
+
+/// wpbackup deletes only what it created.
+fn refuse_unmanaged(managed: bool, op: &str, id: &str) -> CloudResult<()> {
+    if managed {
+        return Ok(());
+    }
+    Err(CloudError::new(
+        CloudErrorKind::Invalid,
+        op,
+        format!(
+            "{id} is not tagged {TAG_MANAGED}=true; wpbackup deletes only resources it created"
+        ),
+    ))
 }
 
 fn unsupported(op: &str, what: &str) -> CloudError {
@@ -581,6 +596,195 @@ impl Restores for AwsCloud {
                 Ok(())
             }
         }
+    }
+
+    async fn finish_file_system_restore(
+        &self,
+        region: &str,
+        file_system: &str,
+        subnets: &[String],
+        security_group_ids: &[String],
+        tags: &crate::cloud::Tags,
+    ) -> CloudResult<Vec<String>> {
+        let c = self.clients(region)?;
+        let efs_tags: Vec<aws_sdk_efs::types::Tag> = tags
+            .iter()
+            .filter_map(|(k, v)| {
+                aws_sdk_efs::types::Tag::builder()
+                    .key(k)
+                    .value(v)
+                    .build()
+                    .ok()
+            })
+            .collect();
+        c.efs
+            .tag_resource()
+            .resource_id(file_system)
+            .set_tags(Some(efs_tags))
+            .send()
+            .await
+            .map_err(|e| map_sdk("TagResource", e))?;
+        let existing = c
+            .efs
+            .describe_mount_targets()
+            .file_system_id(file_system)
+            .send()
+            .await
+            .map_err(|e| map_sdk("DescribeMountTargets", e))?;
+        let mut ids: Vec<String> = Vec::new();
+        for subnet in subnets {
+            if let Some(m) = existing
+                .mount_targets()
+                .iter()
+                .find(|m| m.subnet_id() == subnet)
+            {
+                ids.push(m.mount_target_id().to_string());
+                continue;
+            }
+            let out = c
+                .efs
+                .create_mount_target()
+                .file_system_id(file_system)
+                .subnet_id(subnet)
+                .set_security_groups(
+                    (!security_group_ids.is_empty()).then(|| security_group_ids.to_vec()),
+                )
+                .send()
+                .await
+                .map_err(|e| map_sdk("CreateMountTarget", e))?;
+            ids.push(out.mount_target_id().to_string());
+        }
+        Ok(ids)
+    }
+
+    async fn delete_instance(&self, kind: PointKind, region: &str, id: &str) -> CloudResult<()> {
+        let c = self.clients(region)?;
+        match kind {
+            PointKind::Ec2Ami => {
+                let out = c
+                    .ec2
+                    .describe_instances()
+                    .instance_ids(id)
+                    .send()
+                    .await
+                    .map_err(|e| map_sdk("DescribeInstances", e))?;
+                let managed = out
+                    .reservations()
+                    .iter()
+                    .flat_map(|r| r.instances())
+                    .flat_map(|i| i.tags())
+                    .any(|t| t.key() == Some(TAG_MANAGED) && t.value() == Some("true"));
+                refuse_unmanaged(managed, "TerminateInstances", id)?;
+                c.ec2
+                    .terminate_instances()
+                    .instance_ids(id)
+                    .send()
+                    .await
+                    .map_err(|e| map_sdk("TerminateInstances", e))?;
+                Ok(())
+            }
+            PointKind::LightsailSnapshot => {
+                let out = c
+                    .lightsail
+                    .get_instance()
+                    .instance_name(id)
+                    .send()
+                    .await
+                    .map_err(|e| map_sdk("GetInstance", e))?;
+                let managed = out
+                    .instance()
+                    .map(|i| i.tags())
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|t| t.key() == Some(TAG_MANAGED) && t.value() == Some("true"));
+                refuse_unmanaged(managed, "DeleteInstance", id)?;
+                c.lightsail
+                    .delete_instance()
+                    .instance_name(id)
+                    .send()
+                    .await
+                    .map_err(|e| map_sdk("DeleteInstance", e))?;
+                Ok(())
+            }
+            other => Err(unsupported("DeleteInstance", other.as_str())),
+        }
+    }
+
+    async fn delete_cluster(&self, region: &str, cluster: &str) -> CloudResult<()> {
+        let c = self.clients(region)?;
+        let cl = super::rds::describe_cluster(&c.rds, cluster).await?;
+        let managed = cl
+            .tag_list()
+            .iter()
+            .any(|t| t.key() == Some(TAG_MANAGED) && t.value() == Some("true"));
+        refuse_unmanaged(managed, "DeleteDBCluster", cluster)?;
+        for m in cl.db_cluster_members() {
+            if let Some(i) = m.db_instance_identifier() {
+                match c
+                    .rds
+                    .delete_db_instance()
+                    .db_instance_identifier(i)
+                    .skip_final_snapshot(true)
+                    .send()
+                    .await
+                {
+                    Ok(_) => {}
+                    Err(e) => {
+                        let e = map_sdk("DeleteDBInstance", e);
+                        if e.kind != CloudErrorKind::NotFound {
+                            return Err(e);
+                        }
+                    }
+                }
+            }
+        }
+        c.rds
+            .delete_db_cluster()
+            .db_cluster_identifier(cluster)
+            .skip_final_snapshot(true)
+            .send()
+            .await
+            .map_err(|e| map_sdk("DeleteDBCluster", e))?;
+        Ok(())
+    }
+
+    async fn delete_file_system(&self, region: &str, file_system: &str) -> CloudResult<()> {
+        let c = self.clients(region)?;
+        let out = c
+            .efs
+            .describe_file_systems()
+            .file_system_id(file_system)
+            .send()
+            .await
+            .map_err(|e| map_sdk("DescribeFileSystems", e))?;
+        let managed = out
+            .file_systems()
+            .iter()
+            .flat_map(|f| f.tags())
+            .any(|t| t.key() == TAG_MANAGED && t.value() == "true");
+        refuse_unmanaged(managed, "DeleteFileSystem", file_system)?;
+        let mts = c
+            .efs
+            .describe_mount_targets()
+            .file_system_id(file_system)
+            .send()
+            .await
+            .map_err(|e| map_sdk("DescribeMountTargets", e))?;
+        for m in mts.mount_targets() {
+            c.efs
+                .delete_mount_target()
+                .mount_target_id(m.mount_target_id())
+                .send()
+                .await
+                .map_err(|e| map_sdk("DeleteMountTarget", e))?;
+        }
+        c.efs
+            .delete_file_system()
+            .file_system_id(file_system)
+            .send()
+            .await
+            .map_err(|e| map_sdk("DeleteFileSystem", e))?;
+        Ok(())
     }
 
     async fn object_versions(&self, region: &str, bucket: &str) -> CloudResult<Vec<ObjectVersion>> {

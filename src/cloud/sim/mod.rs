@@ -119,6 +119,47 @@ pub(crate) struct SimState {
     addresses: BTreeMap<String, String>,
     #[serde(default)]
     object_writes: Vec<restore::SimObjectWrite>,
+    /// Damage done to live resources (`wpbackup sim damage`): part of their content from then on.
+    #[serde(default)]
+    damage: Vec<SimDamage>,
+    /// Health-check answers by host name (default 200).
+    #[serde(default)]
+    health: BTreeMap<String, u16>,
+}
+
+/// Something that happened to a live resource: a defacement, a bad plugin, a changed row.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SimDamage {
+    pub resource: String,
+    pub at: DateTime<Utc>,
+    pub what: String,
+}
+
+impl SimState {
+    /// What `resource` held at `at`: the content model plus any damage done by then.
+    pub(crate) fn content_of(
+        &self,
+        kind: ComponentKind,
+        resource: &str,
+        at: DateTime<Utc>,
+    ) -> Content {
+        let mut c = content_at(kind, resource, at);
+        for d in self
+            .damage
+            .iter()
+            .filter(|d| d.resource == resource && d.at <= at)
+        {
+            c.summary = format!(
+                "{}; DAMAGED at {}: {}",
+                c.summary,
+                d.at.to_rfc3339(),
+                d.what
+            );
+            c.digest =
+                content::digest_of(&format!("{}|{}|{}", c.digest, d.at, d.what))[..16].to_string();
+        }
+        c
+    }
 }
 
 /// Simulator state held in memory, shareable between `SimCloud` handles.
@@ -360,7 +401,7 @@ impl SimCloud {
             let id = s.next_id;
             s.next_id += 1;
             let (provider_id, arn) = provider_id(kind, region, id, name);
-            let content = content_at(component_kind, target.resource_id(), now);
+            let content = s.content_of(component_kind, target.resource_id(), now);
             let metadata = metadata_for(target, region, id, &content);
             s.points.insert(
                 provider_id.clone(),
@@ -417,8 +458,59 @@ impl SimCloud {
     }
 
     /// The content a resource holds now (what a restore must reproduce for its instant).
-    pub fn live_content(&self, kind: ComponentKind, resource: &str) -> Content {
-        content_at(kind, resource, self.clock.now())
+    pub fn live_content(&self, kind: ComponentKind, resource: &str) -> CloudResult<Content> {
+        self.content_at(kind, resource, self.clock.now())
+    }
+
+    /// The content a resource held at `at` (damage included): what a restore to `at` must
+    /// reproduce.
+    pub fn content_at(
+        &self,
+        kind: ComponentKind,
+        resource: &str,
+        at: DateTime<Utc>,
+    ) -> CloudResult<Content> {
+        self.with_state(|s| s.content_of(kind, resource, at))
+    }
+
+    /// Damage a live resource now (for incident drills): its content changes from now on,
+    /// and points taken later capture the damage. Buckets also get `objects` overwritten.
+    pub fn damage(
+        &self,
+        kind: ComponentKind,
+        resource: &str,
+        what: &str,
+        objects: usize,
+    ) -> CloudResult<SimDamage> {
+        let now = self.clock.now();
+        self.with_state(|s| {
+            let d = SimDamage {
+                resource: resource.to_string(),
+                at: now,
+                what: what.to_string(),
+            };
+            s.damage.push(d.clone());
+            if kind == ComponentKind::S3Bucket {
+                for k in 0..objects {
+                    let n = s.object_writes.len();
+                    s.object_writes.push(restore::SimObjectWrite {
+                        bucket: resource.to_string(),
+                        key: format!("wp-content/uploads/obj-{:02}.jpg", k % 50),
+                        at: now,
+                        version_id: format!("damage{n}"),
+                        delete_marker: false,
+                    });
+                }
+            }
+            d
+        })
+    }
+
+    /// Make health checks of `host` answer `status` (a broken restored site).
+    pub fn set_health(&self, host: &str, status: u16) -> CloudResult<()> {
+        self.with_state(|s| {
+            s.health.insert(host.to_string(), status);
+        })
     }
 
     /// The content captured by a point.
@@ -576,7 +668,7 @@ impl RecoveryPoints for SimCloud {
                     Target::S3Bucket { bucket, .. } => checkpoint_id(bucket, now),
                     _ => provider_id(kind, region, id, name),
                 };
-                let content = content_at(component_kind, &resource, now);
+                let content = s.content_of(component_kind, &resource, now);
                 let metadata = metadata_for(target, region, id, &content);
                 let p = SimPoint {
                     kind,

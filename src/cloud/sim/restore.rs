@@ -19,6 +19,12 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SimResource {
     pub kind: String,
+    #[serde(default)]
+    pub tags: crate::cloud::Tags,
+    #[serde(default)]
+    pub mount_targets: Vec<String>,
+    #[serde(default)]
+    pub deleted: bool,
     pub region: String,
     pub id: String,
     pub ready_at: DateTime<Utc>,
@@ -44,6 +50,9 @@ impl SimResource {
     fn new(kind: &str, region: &str, id: &str, ready_at: DateTime<Utc>) -> Self {
         Self {
             kind: kind.into(),
+            tags: Default::default(),
+            mount_targets: vec![],
+            deleted: false,
             region: region.into(),
             id: id.into(),
             ready_at,
@@ -109,6 +118,66 @@ fn generated_versions(bucket: &str, now: DateTime<Utc>) -> Vec<ObjectVersion> {
 }
 
 impl SimCloud {
+    async fn delete_resource(
+        &self,
+        region: &str,
+        id: &str,
+        kind: &str,
+        op: &str,
+    ) -> CloudResult<()> {
+        self.faulted(None, super::FaultOp::Delete, op, |s, _, _| {
+            let r = s
+                .resources
+                .get_mut(&key_of(region, id))
+                .filter(|r| r.kind == kind && !r.deleted)
+                .ok_or_else(|| {
+                    sim_error(
+                        CloudErrorKind::NotFound,
+                        op,
+                        format!("no {kind} {id} in {region}"),
+                    )
+                })?;
+            if r.tags
+                .get(crate::domain::names::TAG_MANAGED)
+                .map(String::as_str)
+                != Some("true")
+            {
+                return Err(sim_error(
+                    CloudErrorKind::Invalid,
+                    op,
+                    format!(
+                        "{kind} {id} is not tagged {}=true; wpbackup deletes only what it created",
+                        crate::domain::names::TAG_MANAGED
+                    ),
+                ));
+            }
+            r.deleted = true;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Each key's version as the bucket stands at `at`, with reverts resolved to the version
+    /// they copied: `None` when the key is absent. (Two instants with equal maps hold the
+    /// same objects.)
+    pub async fn bucket_state(
+        &self,
+        bucket: &str,
+        at: DateTime<Utc>,
+    ) -> CloudResult<std::collections::BTreeMap<String, Option<String>>> {
+        let versions = self.object_versions("", bucket).await?;
+        Ok(crate::domain::selection::objects_as_of(&versions, at)
+            .into_iter()
+            .map(|(k, v)| {
+                let v = v.map(|v| match v.version_id.split_once('-') {
+                    Some((r, src)) if r.starts_with("revert") => src.to_string(),
+                    _ => v.version_id,
+                });
+                (k, v.filter(|v| v != "delete"))
+            })
+            .collect())
+    }
+
     /// The content a restored (or original, renamed) resource holds now.
     pub fn resource_content(&self, region: &str, id: &str) -> CloudResult<Option<Content>> {
         let now = self.clock.now();
@@ -117,8 +186,8 @@ impl SimCloud {
                 .get(&key_of(region, id))
                 .map(|r| match (&r.content, &r.live_of) {
                     (Some(c), _) => c.clone(),
-                    (None, Some(orig)) => content_at(ComponentKind::AuroraCluster, orig, now),
-                    (None, None) => content_at(ComponentKind::AuroraCluster, id, now),
+                    (None, Some(orig)) => s.content_of(ComponentKind::AuroraCluster, orig, now),
+                    (None, None) => s.content_of(ComponentKind::AuroraCluster, id, now),
                 })
         })
     }
@@ -126,7 +195,9 @@ impl SimCloud {
     fn status(r: &SimResource, now: DateTime<Utc>) -> ResourceStatus {
         ResourceStatus {
             id: r.id.clone(),
-            state: if r.failed {
+            state: if r.deleted {
+                ResourceState::Gone
+            } else if r.failed {
                 ResourceState::Failed
             } else if now < r.ready_at {
                 ResourceState::Pending
@@ -190,6 +261,7 @@ impl Restores for SimCloud {
                     .or_insert_with(|| SimResource {
                         content: Some(content),
                         failed: fail,
+                        tags: req.tags.clone(),
                         ..SimResource::new("instance", &point.region, &id, ready_at)
                     });
                 Ok(Self::status(r, now))
@@ -277,7 +349,7 @@ impl Restores for SimCloud {
                                 ),
                             ));
                         }
-                        content_at(ComponentKind::AuroraCluster, cluster, *at)
+                        s.content_of(ComponentKind::AuroraCluster, cluster, *at)
                     }
                     ClusterSource::Snapshot { snapshot } => s
                         .points
@@ -295,6 +367,7 @@ impl Restores for SimCloud {
                 let r = SimResource {
                     content: Some(content),
                     failed: fail,
+                    tags: req.tags.clone(),
                     ..SimResource::new("cluster", region, &req.cluster, ready_at)
                 };
                 let st = Self::status(&r, now);
@@ -506,6 +579,64 @@ impl Restores for SimCloud {
         .await
     }
 
+    async fn finish_file_system_restore(
+        &self,
+        region: &str,
+        file_system: &str,
+        subnets: &[String],
+        _security_group_ids: &[String],
+        tags: &crate::cloud::Tags,
+    ) -> CloudResult<Vec<String>> {
+        self.faulted(None, super::FaultOp::Any, "CreateMountTarget", |s, _, _| {
+            let r = s
+                .resources
+                .get_mut(&key_of(region, file_system))
+                .filter(|r| r.kind == "file-system" && !r.deleted)
+                .ok_or_else(|| {
+                    sim_error(
+                        CloudErrorKind::NotFound,
+                        "CreateMountTarget",
+                        format!("no file system {file_system} in {region}"),
+                    )
+                })?;
+            r.tags.extend(tags.clone());
+            for subnet in subnets {
+                let id = format!(
+                    "fsmt-{}",
+                    &super::content::digest_of(&format!("{file_system}{subnet}"))[..10]
+                );
+                if !r.mount_targets.contains(&id) {
+                    r.mount_targets.push(id);
+                }
+            }
+            Ok(r.mount_targets.clone())
+        })
+        .await
+    }
+
+    async fn delete_instance(&self, _kind: PointKind, region: &str, id: &str) -> CloudResult<()> {
+        self.delete_resource(region, id, "instance", "TerminateInstances")
+            .await
+    }
+
+    async fn delete_cluster(&self, region: &str, cluster: &str) -> CloudResult<()> {
+        self.delete_resource(region, cluster, "cluster", "DeleteDBCluster")
+            .await?;
+        // Its instances go with it.
+        self.with_state(|s| {
+            for r in s.resources.values_mut() {
+                if r.kind == "cluster-instance" && r.cluster.as_deref() == Some(cluster) {
+                    r.deleted = true;
+                }
+            }
+        })
+    }
+
+    async fn delete_file_system(&self, region: &str, file_system: &str) -> CloudResult<()> {
+        self.delete_resource(region, file_system, "file-system", "DeleteFileSystem")
+            .await
+    }
+
     async fn object_versions(
         &self,
         _region: &str,
@@ -561,5 +692,48 @@ impl Restores for SimCloud {
             Ok(())
         })
         .await
+    }
+}
+
+#[async_trait]
+impl crate::cloud::HealthProbe for SimCloud {
+    /// A simulated web server: the restored instance answers once it is ready, with the
+    /// status set by `wpbackup sim health` for the URL's host (200 by default).
+    async fn probe(
+        &self,
+        req: &crate::cloud::HealthRequest,
+    ) -> CloudResult<crate::cloud::HealthAnswer> {
+        let host = req
+            .url
+            .split("://")
+            .nth(1)
+            .unwrap_or(&req.url)
+            .split(['/', ':'])
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        let now = self.clock.now();
+        self.with_state(|s| {
+            if let Some(addr) = &req.address {
+                let up = s.resources.values().any(|r| {
+                    r.kind == "instance"
+                        && !r.deleted
+                        && !r.failed
+                        && now >= r.ready_at
+                        && Self::status(r, now).address.as_deref() == Some(addr.as_str())
+                });
+                if !up {
+                    return Err(sim_error(
+                        CloudErrorKind::Transient,
+                        "HealthCheck",
+                        format!("GET {}: connection refused by {addr}", req.url),
+                    ));
+                }
+            }
+            Ok(crate::cloud::HealthAnswer {
+                status: s.health.get(&host).copied().unwrap_or(200),
+                peer: req.address.clone().unwrap_or(host),
+            })
+        })?
     }
 }

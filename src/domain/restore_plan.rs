@@ -1,0 +1,878 @@
+//! Restore planning, step two (pure): from the chosen sources, the step graph that brings
+//! the site back — restores in parallel, then a health check of the restored instance,
+//! then the cutover (DB endpoint swap, public IP move), then a check through the public
+//! address. The plan is a versioned artifact: what is reviewed is byte for byte what runs.
+
+use super::model::{ComponentKind, PointKind, RecoveryPoint};
+use super::names::{TAG_MANAGED, TAG_SITE};
+use super::planner::{Selection, Source};
+use super::policy::Target;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The plan format; `restore apply` refuses any other.
+pub const PLAN_VERSION: u32 = 1;
+/// Tag on everything a restore or drill creates: which plan made it.
+pub const TAG_PLAN: &str = "wpbackup:restore-plan";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Purpose {
+    /// Bring the site back and cut over.
+    Restore,
+    /// Restore into isolated names, health-check, measure, tear down. No cutover.
+    Drill,
+}
+
+impl Purpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Purpose::Restore => "restore",
+            Purpose::Drill => "drill",
+        }
+    }
+}
+
+/// The public address, as the plan names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "type")]
+pub enum Address {
+    LightsailStaticIp { name: String },
+    Ec2ElasticIp { allocation_id: String },
+}
+
+/// What one step does. Every action is idempotent on the names the plan fixes, so a
+/// resumed plan never duplicates a resource.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "action")]
+pub enum Action {
+    /// Aurora: a new cluster from continuous backup at `at`, or from a snapshot.
+    RestoreCluster {
+        region: String,
+        cluster: String,
+        /// `Some`: point-in-time restore of this cluster at `at`.
+        pitr_of: Option<String>,
+        at: Option<DateTime<Utc>>,
+        /// Otherwise: this snapshot (identifier or ARN).
+        snapshot: Option<String>,
+        engine: Option<String>,
+        subnet_group: Option<String>,
+        security_group_ids: Vec<String>,
+    },
+    CreateClusterInstance {
+        region: String,
+        cluster: String,
+        instance: String,
+        class: String,
+        engine: String,
+    },
+    /// EFS: an AWS Backup restore job to a new file system, then its mount targets.
+    RestoreFileSystem {
+        region: String,
+        point_id: i64,
+        recovery_point: String,
+        role_arn: String,
+        token: String,
+        subnets: Vec<String>,
+        security_group_ids: Vec<String>,
+    },
+    /// EC2 from an AMI / Lightsail from an instance snapshot, with the recorded settings.
+    LaunchInstance {
+        region: String,
+        point_id: i64,
+        point_kind: PointKind,
+        image: String,
+        name: String,
+        instance_type: Option<String>,
+        bundle_id: Option<String>,
+        subnet_id: Option<String>,
+        security_group_ids: Vec<String>,
+        availability_zone: Option<String>,
+        key_name: Option<String>,
+    },
+    /// Make every object current as it was at `at` again (copies and delete markers;
+    /// history is kept). In a drill: only count what would change.
+    RevertBucket {
+        region: String,
+        bucket: String,
+        at: DateTime<Utc>,
+        dry_run: bool,
+    },
+    /// GET the site's URL from the restored instance (step `instance_step`) with the
+    /// site's Host header.
+    HealthCheck {
+        url: String,
+        expect_status: u16,
+        timeout_secs: u64,
+        instance_step: String,
+    },
+    /// Keep the DB endpoint: the original cluster renamed away, the restored one renamed in.
+    SwapCluster {
+        region: String,
+        original: String,
+        restored: String,
+        renamed_away: String,
+    },
+    /// Point the static/Elastic IP at the instance launched by `instance_step`.
+    MoveAddress {
+        region: String,
+        address: Address,
+        instance_step: String,
+    },
+    /// GET the site's URL through its public address.
+    VerifyPublic {
+        url: String,
+        expect_status: u16,
+        timeout_secs: u64,
+    },
+    /// Something the operator does by hand (DNS for a DR restore); shown, not executed.
+    Manual { instruction: String },
+    /// Drill: delete what the listed steps created (tagged resources only).
+    Teardown { steps: Vec<String> },
+}
+
+impl Action {
+    /// A short name for the kind of work (expected durations are kept per kind).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Action::RestoreCluster { .. } => "restore-cluster",
+            Action::CreateClusterInstance { .. } => "create-cluster-instance",
+            Action::RestoreFileSystem { .. } => "restore-file-system",
+            Action::LaunchInstance { .. } => "launch-instance",
+            Action::RevertBucket { .. } => "revert-bucket",
+            Action::HealthCheck { .. } => "health-check",
+            Action::SwapCluster { .. } => "swap-cluster",
+            Action::MoveAddress { .. } => "move-address",
+            Action::VerifyPublic { .. } => "verify-public",
+            Action::Manual { .. } => "manual",
+            Action::Teardown { .. } => "teardown",
+        }
+    }
+
+    /// Whether the step changes what visitors see (needs the operator's confirmation).
+    pub fn is_cutover(&self) -> bool {
+        matches!(
+            self,
+            Action::SwapCluster { .. }
+                | Action::MoveAddress { .. }
+                | Action::RevertBucket { dry_run: false, .. }
+        )
+    }
+
+    /// A typical duration when the catalog has none measured.
+    pub fn default_seconds(&self) -> u64 {
+        match self {
+            Action::RestoreCluster { .. } => 1200,
+            Action::CreateClusterInstance { .. } => 600,
+            Action::RestoreFileSystem { .. } => 900,
+            Action::LaunchInstance { .. } => 180,
+            Action::RevertBucket { .. } => 60,
+            Action::HealthCheck { .. } | Action::VerifyPublic { .. } => 30,
+            Action::SwapCluster { .. } => 180,
+            Action::MoveAddress { .. } => 10,
+            Action::Manual { .. } => 0,
+            Action::Teardown { .. } => 300,
+        }
+    }
+
+    /// The API calls the step makes, for review.
+    pub fn calls(&self) -> Vec<String> {
+        match self {
+            Action::RestoreCluster {
+                cluster,
+                pitr_of,
+                at,
+                snapshot,
+                ..
+            } => match (pitr_of, at, snapshot) {
+                (Some(src), Some(at), _) => vec![
+                    format!(
+                        "rds:RestoreDBClusterToPointInTime(SourceDBClusterIdentifier={src}, \
+                         RestoreToTime={}, DBClusterIdentifier={cluster})",
+                        at.to_rfc3339()
+                    ),
+                    format!("rds:DescribeDBClusters({cluster}) until available"),
+                ],
+                (_, _, snap) => vec![
+                    format!(
+                        "rds:RestoreDBClusterFromSnapshot(SnapshotIdentifier={}, DBClusterIdentifier={cluster})",
+                        snap.as_deref().unwrap_or("?")
+                    ),
+                    format!("rds:DescribeDBClusters({cluster}) until available"),
+                ],
+            },
+            Action::CreateClusterInstance {
+                cluster,
+                instance,
+                class,
+                ..
+            } => vec![
+                format!("rds:CreateDBInstance(DBInstanceIdentifier={instance}, DBClusterIdentifier={cluster}, DBInstanceClass={class})"),
+                format!("rds:DescribeDBClusters({cluster}) until available"),
+            ],
+            Action::RestoreFileSystem {
+                recovery_point,
+                subnets,
+                ..
+            } => vec![
+                format!("backup:StartRestoreJob(RecoveryPointArn={recovery_point}, newFileSystem=true)"),
+                "backup:DescribeRestoreJob until COMPLETED".into(),
+                format!("efs:TagResource; efs:CreateMountTarget in {}", if subnets.is_empty() { "(no recorded subnets)".to_string() } else { subnets.join(", ") }),
+            ],
+            Action::LaunchInstance {
+                point_kind,
+                image,
+                name,
+                ..
+            } => match point_kind {
+                PointKind::LightsailSnapshot => vec![
+                    format!("lightsail:CreateInstancesFromSnapshot(InstanceSnapshotName={image}, InstanceNames={name})"),
+                    format!("lightsail:GetInstance({name}) until running"),
+                ],
+                _ => vec![
+                    format!("ec2:RunInstances(ImageId={image}, ClientToken={name}, Name={name})"),
+                    "ec2:DescribeInstances until running".into(),
+                ],
+            },
+            Action::RevertBucket {
+                bucket, at, dry_run, ..
+            } => {
+                let mut v = vec![format!("s3:ListObjectVersions({bucket})")];
+                if !dry_run {
+                    v.push(format!(
+                        "s3:CopyObject(versionId as of {}) / s3:DeleteObject (delete marker) for each key that differs",
+                        at.to_rfc3339()
+                    ));
+                }
+                v
+            }
+            Action::HealthCheck {
+                url, expect_status, ..
+            } => vec![format!(
+                "GET {url} from the restored instance's address (Host: {}), expect {expect_status}",
+                host_of(url)
+            )],
+            Action::SwapCluster {
+                original,
+                restored,
+                renamed_away,
+                ..
+            } => vec![
+                format!("rds:ModifyDBCluster({original} → {renamed_away}) and wait"),
+                format!("rds:ModifyDBCluster({restored} → {original}) and wait"),
+            ],
+            Action::MoveAddress { address, .. } => match address {
+                Address::LightsailStaticIp { name } => vec![
+                    format!("lightsail:DetachStaticIp({name})"),
+                    format!("lightsail:AttachStaticIp({name}, restored instance)"),
+                ],
+                Address::Ec2ElasticIp { allocation_id } => vec![format!(
+                    "ec2:AssociateAddress(AllocationId={allocation_id}, restored instance, AllowReassociation=true)"
+                )],
+            },
+            Action::VerifyPublic {
+                url, expect_status, ..
+            } => vec![format!("GET {url} through the public address, expect {expect_status}")],
+            Action::Manual { instruction } => vec![format!("by hand: {instruction}")],
+            Action::Teardown { steps } => vec![format!(
+                "delete the resources created by {} (tag {TAG_PLAN} checked)",
+                steps.join(", ")
+            )],
+        }
+    }
+}
+
+/// The host name in a URL (for the Host header shown in plans).
+pub fn host_of(url: &str) -> &str {
+    url.split("://")
+        .nth(1)
+        .unwrap_or(url)
+        .split(['/', ':'])
+        .next()
+        .unwrap_or_default()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub key: String,
+    pub component: Option<String>,
+    pub depends_on: Vec<String>,
+    #[serde(flatten)]
+    pub action: Action,
+    pub calls: Vec<String>,
+    pub expected_seconds: u64,
+    /// Where the estimate comes from ("median of 3 past runs", "typical duration").
+    pub estimate: String,
+}
+
+/// A component's chosen source, as the plan records it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComponentPlan {
+    pub component: String,
+    pub kind: ComponentKind,
+    pub source: String,
+    pub point_id: Option<i64>,
+    pub point_time: DateTime<Utc>,
+    pub gap_seconds: i64,
+    pub rpo_seconds: i64,
+    pub rpo_exceeded: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    pub plan_version: u32,
+    pub id: String,
+    pub site: String,
+    pub purpose: Purpose,
+    pub at: DateTime<Utc>,
+    /// "primary" or "dr".
+    pub to: String,
+    pub region: String,
+    pub created_at: DateTime<Utc>,
+    pub components: Vec<ComponentPlan>,
+    pub skew_seconds: i64,
+    pub warnings: Vec<String>,
+    /// Tags put on everything the plan creates.
+    pub tags: BTreeMap<String, String>,
+    pub steps: Vec<Step>,
+}
+
+impl Plan {
+    pub fn step(&self, key: &str) -> Option<&Step> {
+        self.steps.iter().find(|s| s.key == key)
+    }
+
+    /// Points the plan restores from (kept from retention while it is unfinished).
+    pub fn point_ids(&self) -> Vec<i64> {
+        self.components.iter().filter_map(|c| c.point_id).collect()
+    }
+
+    /// Expected wall time: the longest dependency chain of expected durations.
+    pub fn expected_seconds(&self) -> u64 {
+        let mut finish: BTreeMap<&str, u64> = BTreeMap::new();
+        for s in &self.steps {
+            let start = s
+                .depends_on
+                .iter()
+                .filter_map(|d| finish.get(d.as_str()))
+                .max()
+                .copied()
+                .unwrap_or(0);
+            finish.insert(&s.key, start + s.expected_seconds);
+        }
+        finish.values().max().copied().unwrap_or(0)
+    }
+
+    /// Everything wrong with a plan read from a file, at once.
+    pub fn validate(&self) -> Result<(), Vec<String>> {
+        let mut problems = Vec::new();
+        if self.plan_version != PLAN_VERSION {
+            problems.push(format!(
+                "plan_version {} is not supported; this wpbackup executes plan_version {PLAN_VERSION} (make the plan again with `wpbackup restore --at … --out FILE`)",
+                self.plan_version
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        for s in &self.steps {
+            if !seen.insert(s.key.as_str()) {
+                problems.push(format!("step {:?} appears twice", s.key));
+            }
+            for d in &s.depends_on {
+                // Steps may depend only on steps listed before them: no cycles possible.
+                if !seen.contains(d.as_str()) || d == &s.key {
+                    problems.push(format!(
+                        "step {:?} depends on {d:?}, which is not an earlier step of the plan",
+                        s.key
+                    ));
+                }
+            }
+            let refers = match &s.action {
+                Action::HealthCheck { instance_step, .. }
+                | Action::MoveAddress { instance_step, .. } => vec![instance_step.clone()],
+                Action::Teardown { steps } => steps.clone(),
+                _ => vec![],
+            };
+            for r in refers {
+                if !s.depends_on.contains(&r) {
+                    problems.push(format!(
+                        "step {:?} uses the outcome of {r:?} but does not depend on it",
+                        s.key
+                    ));
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+/// Measured durations of past steps, by action kind: (median seconds, how many).
+pub type DurationHistory = BTreeMap<String, (u64, usize)>;
+
+/// What the plan builder needs about the site.
+pub struct SiteFacts<'a> {
+    pub site: &'a str,
+    pub primary_region: &'a str,
+    pub dr_region: &'a str,
+    pub address: Address,
+    pub health_url: &'a str,
+    pub expect_status: u16,
+    pub health_timeout_secs: u64,
+    /// Per component: its target (policy) and its points (for recorded settings).
+    pub targets: BTreeMap<String, &'a Target>,
+    pub points: &'a [RecoveryPoint],
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot plan {component}: {reason}")]
+pub struct BuildError {
+    pub component: String,
+    pub reason: String,
+}
+
+/// Identifier-safe stamp of the plan's creation ("20261128t0530").
+fn stamp(t: DateTime<Utc>) -> String {
+    t.format("%Y%m%dt%H%M%S").to_string()
+}
+
+/// The plan id: `rp-<site>-<stamp>` (restore) / `drill-<site>-<stamp>`.
+pub fn plan_id(purpose: Purpose, site: &str, created_at: DateTime<Utc>) -> String {
+    let prefix = match purpose {
+        Purpose::Restore => "rp",
+        Purpose::Drill => "drill",
+    };
+    format!("{prefix}-{site}-{}", stamp(created_at))
+}
+
+/// Build the step graph for `selection`.
+pub fn build_plan(
+    selection: &Selection,
+    facts: &SiteFacts<'_>,
+    purpose: Purpose,
+    created_at: DateTime<Utc>,
+    history: &DurationHistory,
+) -> Result<Plan, BuildError> {
+    use super::planner::RestoreTo;
+    let id = plan_id(purpose, facts.site, created_at);
+    let st = stamp(created_at);
+    let suffix = match purpose {
+        Purpose::Restore => format!("r{st}"),
+        Purpose::Drill => format!("drill{st}"),
+    };
+    let region = match selection.to {
+        RestoreTo::Primary => facts.primary_region,
+        RestoreTo::Dr => facts.dr_region,
+    }
+    .to_string();
+    let mut tags = BTreeMap::new();
+    tags.insert(TAG_MANAGED.to_string(), "true".to_string());
+    tags.insert(TAG_SITE.to_string(), facts.site.to_string());
+    tags.insert(TAG_PLAN.to_string(), id.clone());
+
+    let point = |id: i64| facts.points.iter().find(|p| p.id == id);
+    let mut steps: Vec<Step> = Vec::new();
+    let mut components = Vec::new();
+    let mut instance_step: Option<String> = None;
+    let mut db_ready_step: Option<String> = None;
+    let mut swap: Option<Action> = None;
+    let mut restore_steps: Vec<String> = Vec::new();
+    let mut created_steps: Vec<String> = Vec::new();
+
+    for choice in &selection.choices {
+        let comp = &choice.component;
+        let err = |reason: String| BuildError {
+            component: comp.clone(),
+            reason,
+        };
+        let target = facts
+            .targets
+            .get(comp)
+            .ok_or_else(|| err("no policy for it in the configuration".into()))?;
+        let (source_text, point_id) = match &choice.source {
+            Source::PointInTime { cluster, at } => (
+                format!("point-in-time of {cluster} at {}", at.to_rfc3339()),
+                None,
+            ),
+            Source::Point {
+                point_id,
+                provider_id,
+                region,
+                from_dr_copy,
+            } => (
+                format!(
+                    "{provider_id} in {region}{}",
+                    if *from_dr_copy { " (DR copy)" } else { "" }
+                ),
+                Some(*point_id),
+            ),
+            Source::BucketAsOf { bucket, at, .. } => (
+                format!("{bucket}: every object as of {}", at.to_rfc3339()),
+                None,
+            ),
+        };
+        components.push(ComponentPlan {
+            component: comp.clone(),
+            kind: choice.kind,
+            source: source_text,
+            point_id,
+            point_time: choice.point_time,
+            gap_seconds: choice.gap_seconds,
+            rpo_seconds: choice.rpo_seconds,
+            rpo_exceeded: choice.rpo_exceeded,
+        });
+        let chosen = point_id.and_then(point);
+        match (target, &choice.source) {
+            (
+                Target::AuroraCluster {
+                    cluster_identifier, ..
+                },
+                source,
+            ) => {
+                // Settings from the chosen snapshot, or (PITR) from the newest point.
+                let meta = chosen
+                    .or_else(|| {
+                        facts
+                            .points
+                            .iter()
+                            .filter(|p| p.component == *comp)
+                            .max_by_key(|p| p.point_time)
+                    })
+                    .map(|p| p.metadata.clone())
+                    .unwrap_or_default();
+                let restored = match (purpose, selection.to) {
+                    // In the DR region the original name is free: no swap needed.
+                    (Purpose::Restore, RestoreTo::Dr) => cluster_identifier.clone(),
+                    _ => format!("{cluster_identifier}-{suffix}"),
+                };
+                let (pitr_of, at, snapshot) = match source {
+                    Source::PointInTime { cluster, at } => (Some(cluster.clone()), Some(*at), None),
+                    Source::Point { provider_id, .. } => (
+                        None,
+                        None,
+                        Some(
+                            chosen
+                                .and_then(|p| p.arn.clone())
+                                .unwrap_or_else(|| provider_id.clone()),
+                        ),
+                    ),
+                    Source::BucketAsOf { .. } => {
+                        return Err(err("a bucket source for a cluster".into()))
+                    }
+                };
+                let engine = meta.extra.get("engine").cloned();
+                let key = format!("{comp}.restore-cluster");
+                steps.push(step(
+                    &key,
+                    comp,
+                    vec![],
+                    Action::RestoreCluster {
+                        region: region.clone(),
+                        cluster: restored.clone(),
+                        pitr_of,
+                        at,
+                        snapshot,
+                        engine: engine.clone(),
+                        subnet_group: meta.extra.get("db_subnet_group").cloned(),
+                        security_group_ids: meta.security_group_ids.clone(),
+                    },
+                    history,
+                ));
+                let ikey = format!("{comp}.create-instance");
+                steps.push(step(
+                    &ikey,
+                    comp,
+                    vec![key.clone()],
+                    Action::CreateClusterInstance {
+                        region: region.clone(),
+                        cluster: restored.clone(),
+                        instance: format!("{restored}-1"),
+                        class: meta
+                            .instance_type
+                            .clone()
+                            .unwrap_or_else(|| "db.r6g.large".into()),
+                        engine: engine.unwrap_or_else(|| "aurora-mysql".into()),
+                    },
+                    history,
+                ));
+                created_steps.push(key);
+                restore_steps.push(ikey.clone());
+                db_ready_step = Some(ikey);
+                if purpose == Purpose::Restore && selection.to == RestoreTo::Primary {
+                    swap = Some(Action::SwapCluster {
+                        region: region.clone(),
+                        original: cluster_identifier.clone(),
+                        restored,
+                        renamed_away: format!("{cluster_identifier}-old{st}"),
+                    });
+                }
+            }
+            (Target::Efs { iam_role_arn, .. }, Source::Point { provider_id, .. }) => {
+                let p = chosen
+                    .ok_or_else(|| err(format!("point {provider_id} is not in the catalog")))?;
+                let subnets = p
+                    .metadata
+                    .extra
+                    .get("mount_target_subnets")
+                    .map(|s| {
+                        s.split(',')
+                            .filter(|s| !s.is_empty())
+                            .map(str::to_string)
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let key = format!("{comp}.restore-file-system");
+                steps.push(step(
+                    &key,
+                    comp,
+                    vec![],
+                    Action::RestoreFileSystem {
+                        region: region.clone(),
+                        point_id: p.id,
+                        recovery_point: p.provider_id.clone(),
+                        role_arn: iam_role_arn.clone(),
+                        token: format!("{id}-{comp}"),
+                        subnets,
+                        security_group_ids: p.metadata.security_group_ids.clone(),
+                    },
+                    history,
+                ));
+                created_steps.push(key.clone());
+                restore_steps.push(key);
+            }
+            (
+                Target::Ec2Instance { .. } | Target::LightsailInstance { .. },
+                Source::Point { provider_id, .. },
+            ) => {
+                let p = chosen
+                    .ok_or_else(|| err(format!("point {provider_id} is not in the catalog")))?;
+                let m = &p.metadata;
+                let key = format!("{comp}.launch");
+                steps.push(step(
+                    &key,
+                    comp,
+                    vec![],
+                    Action::LaunchInstance {
+                        region: region.clone(),
+                        point_id: p.id,
+                        point_kind: p.kind,
+                        image: p.provider_id.clone(),
+                        name: format!("wpb-{}-{comp}-{suffix}", facts.site),
+                        instance_type: m.instance_type.clone(),
+                        bundle_id: m.bundle_id.clone(),
+                        // A DR launch cannot use the primary region's subnet and groups.
+                        subnet_id: (selection.to == RestoreTo::Primary)
+                            .then(|| m.subnet_id.clone())
+                            .flatten(),
+                        security_group_ids: if selection.to == RestoreTo::Primary {
+                            m.security_group_ids.clone()
+                        } else {
+                            vec![]
+                        },
+                        availability_zone: (selection.to == RestoreTo::Primary)
+                            .then(|| m.availability_zone.clone())
+                            .flatten(),
+                        key_name: m.extra.get("key_name").cloned(),
+                    },
+                    history,
+                ));
+                created_steps.push(key.clone());
+                restore_steps.push(key.clone());
+                instance_step = Some(key);
+            }
+            (
+                Target::S3Bucket { .. },
+                Source::BucketAsOf {
+                    bucket,
+                    region: r,
+                    at,
+                },
+            ) => {
+                let key = format!("{comp}.revert-objects");
+                steps.push(step(
+                    &key,
+                    comp,
+                    vec![],
+                    Action::RevertBucket {
+                        region: r.clone(),
+                        bucket: bucket.clone(),
+                        at: *at,
+                        dry_run: purpose == Purpose::Drill,
+                    },
+                    history,
+                ));
+                restore_steps.push(key);
+            }
+            (_, other) => {
+                return Err(err(format!(
+                    "unexpected source {other:?} for a {} component",
+                    choice.kind
+                )))
+            }
+        }
+    }
+
+    // Health check of the restored instance, with the database it will use ready.
+    let mut gate: Vec<String> = Vec::new();
+    if let Some(inst) = &instance_step {
+        let mut deps: Vec<String> = restore_steps
+            .iter()
+            .filter(|k| !k.ends_with(".revert-objects"))
+            .cloned()
+            .collect();
+        deps.sort();
+        steps.push(step(
+            "site.health-check",
+            "",
+            deps,
+            Action::HealthCheck {
+                url: facts.health_url.to_string(),
+                expect_status: facts.expect_status,
+                timeout_secs: facts.health_timeout_secs,
+                instance_step: inst.clone(),
+            },
+            history,
+        ));
+        gate.push("site.health-check".into());
+    } else if let Some(db) = &db_ready_step {
+        gate.push(db.clone());
+    }
+
+    match (purpose, selection.to) {
+        (Purpose::Restore, RestoreTo::Primary) => {
+            let mut last = gate.clone();
+            let mut cut_over = false;
+            if let Some(swap) = swap {
+                cut_over = true;
+                let comp = swap_component(&selection.choices);
+                let key = format!("{comp}.swap-endpoint");
+                steps.push(step(&key, &comp, gate.clone(), swap, history));
+                last = vec![key];
+            }
+            if let Some(inst) = &instance_step {
+                let mut deps = last.clone();
+                deps.push(inst.clone());
+                dedup(&mut deps);
+                steps.push(step(
+                    "site.move-address",
+                    "",
+                    deps,
+                    Action::MoveAddress {
+                        region: region.clone(),
+                        address: facts.address.clone(),
+                        instance_step: inst.clone(),
+                    },
+                    history,
+                ));
+                last = vec!["site.move-address".into()];
+                cut_over = true;
+            }
+            if cut_over {
+                // After the cutover, the site must answer where visitors reach it.
+                let mut deps = last.clone();
+                deps.extend(
+                    restore_steps
+                        .iter()
+                        .filter(|k| k.ends_with(".revert-objects"))
+                        .cloned(),
+                );
+                steps.push(step(
+                    "site.verify-public",
+                    "",
+                    deps,
+                    Action::VerifyPublic {
+                        url: facts.health_url.to_string(),
+                        expect_status: facts.expect_status,
+                        timeout_secs: facts.health_timeout_secs,
+                    },
+                    history,
+                ));
+            }
+        }
+        (Purpose::Restore, RestoreTo::Dr) => {
+            if instance_step.is_some() {
+                steps.push(step("site.dns", "", gate.clone(), Action::Manual {
+                    instruction: format!(
+                        "static and Elastic IPs are regional: point DNS for {} at the restored instance's public address in {region} (shown by `wpbackup restore show {id}`), and DB_HOST in wp-config.php at the restored cluster's endpoint",
+                        host_of(facts.health_url)
+                    ),
+                }, history));
+            }
+        }
+        (Purpose::Drill, _) => {
+            let mut deps: Vec<String> = gate.clone();
+            deps.extend(created_steps.iter().cloned());
+            deps.extend(restore_steps.iter().cloned());
+            dedup(&mut deps);
+            steps.push(step(
+                "drill.teardown",
+                "",
+                deps,
+                Action::Teardown {
+                    steps: created_steps.clone(),
+                },
+                history,
+            ));
+        }
+    }
+
+    Ok(Plan {
+        plan_version: PLAN_VERSION,
+        id,
+        site: facts.site.to_string(),
+        purpose,
+        at: selection.at,
+        to: match selection.to {
+            RestoreTo::Primary => "primary".into(),
+            RestoreTo::Dr => "dr".into(),
+        },
+        region,
+        created_at,
+        components,
+        skew_seconds: selection.skew_seconds,
+        warnings: selection.warnings.clone(),
+        tags,
+        steps,
+    })
+}
+
+fn swap_component(choices: &[super::planner::Choice]) -> String {
+    choices
+        .iter()
+        .find(|c| c.kind == ComponentKind::AuroraCluster)
+        .map(|c| c.component.clone())
+        .unwrap_or_else(|| "db".into())
+}
+
+fn dedup(v: &mut Vec<String>) {
+    let mut seen = BTreeSet::new();
+    v.retain(|x| seen.insert(x.clone()));
+}
+
+fn step(
+    key: &str,
+    component: &str,
+    depends_on: Vec<String>,
+    action: Action,
+    history: &DurationHistory,
+) -> Step {
+    let (expected_seconds, estimate) = match history.get(action.kind()) {
+        Some((median, n)) if *n > 0 => (*median, format!("median of {n} past run(s)")),
+        _ => (
+            action.default_seconds(),
+            "typical duration (none measured yet)".into(),
+        ),
+    };
+    Step {
+        key: key.to_string(),
+        component: (!component.is_empty()).then(|| component.to_string()),
+        depends_on,
+        calls: action.calls(),
+        action,
+        expected_seconds,
+        estimate,
+    }
+}
