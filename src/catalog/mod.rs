@@ -2,6 +2,9 @@
 //! timeout so the daemon and a CLI can share one file; append-only migrations embedded
 //! from `migrations/`. Schema described in `docs/catalog.md`.
 
+mod restore;
+pub use restore::{PlanRecord, StepRecord};
+
 use crate::domain::model::{
     ComponentKind, PointKind, PointState, RecoveryPoint, RestoreMetadata, RunPhase,
 };

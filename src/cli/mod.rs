@@ -9,6 +9,7 @@ mod points;
 mod policy;
 mod prune;
 mod render;
+mod restore;
 mod run;
 mod runs;
 mod sim;
@@ -85,6 +86,14 @@ pub enum Command {
     Sync(sync::SyncArgs),
     /// Print the least-privilege IAM policy (JSON) for the configured components.
     IamPolicy(iam::IamArgs),
+    /// Restore the site to an instant: plan for review (--out), execute (--execute / apply),
+    /// resume, roll back, show, list.
+    Restore(restore::RestoreArgs),
+    /// Rehearse a restore: restore into isolated names, health-check, measure the recovery
+    /// time, tear down. Never cuts over.
+    Drill(restore::DrillArgs),
+    /// Take a point of every component now (before a risky change), held from retention.
+    Snapshot(restore::SnapshotArgs),
     /// Control the simulator (fault injection, resource settings).
     #[command(subcommand)]
     Sim(sim::SimCommand),
@@ -99,7 +108,19 @@ pub struct Failure {
 impl<E: Into<anyhow::Error>> From<E> for Failure {
     fn from(e: E) -> Self {
         let error: anyhow::Error = e.into();
-        let code = if error.downcast_ref::<ConfigError>().is_some() {
+        use crate::engine::restore::RestoreError;
+        let code = if let Some(e) = error.downcast_ref::<RestoreError>() {
+            match e {
+                RestoreError::Coverage(_) | RestoreError::UnknownPlan(_) => exit::USAGE,
+                RestoreError::Build(_) | RestoreError::Refused(_) => exit::INVALID_CONFIG,
+                RestoreError::Busy(_) => exit::LOCKED,
+                RestoreError::Cloud(_) => exit::CLOUD_UNAVAILABLE,
+                RestoreError::Catalog(_) | RestoreError::Engine(EngineError::Catalog(_)) => {
+                    exit::CATALOG
+                }
+                RestoreError::Engine(_) => exit::USAGE,
+            }
+        } else if error.downcast_ref::<ConfigError>().is_some() {
             exit::INVALID_CONFIG
         } else if let Some(e) = error.downcast_ref::<EngineError>() {
             match e {
@@ -192,6 +213,9 @@ async fn dispatch(cli: &Cli) -> CliResult {
         Command::Hold(c) => hold::run(cli, c).await,
         Command::IamPolicy(a) => iam::run(cli, a),
         Command::Sim(c) => sim::run(cli, c).await,
+        Command::Restore(a) => restore::run(cli, a).await,
+        Command::Drill(a) => restore::drill(cli, a).await,
+        Command::Snapshot(a) => restore::snapshot(cli, a).await,
     }
 }
 

@@ -16,6 +16,25 @@ pub enum SimCommand {
     Set(SetArgs),
     /// Take a snapshot outside wpbackup (untagged), as a console click would.
     SnapshotByHand(ComponentArgs),
+    /// Damage a live component now (a defacement, a bad plugin, a changed DB row): its
+    /// content changes from now on; buckets also get objects overwritten.
+    Damage(DamageArgs),
+    /// Make the site's health checks answer this HTTP status (a broken restored site).
+    Health {
+        #[arg(long)]
+        site: String,
+        #[arg(long)]
+        status: u16,
+    },
+    /// What a component's live resource holds now, or at --at (content summary + digest).
+    Content {
+        #[arg(long)]
+        site: String,
+        #[arg(long)]
+        component: String,
+        #[arg(long)]
+        at: Option<String>,
+    },
     /// Delete a point behind wpbackup's back, as a console click would.
     DeletePoint {
         /// The point's provider id (see `points`).
@@ -32,6 +51,20 @@ pub struct ComponentArgs {
     /// Region (default: the site's primary region).
     #[arg(long)]
     pub region: Option<String>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct DamageArgs {
+    #[arg(long)]
+    pub site: String,
+    #[arg(long)]
+    pub component: String,
+    /// What happened (recorded in the content).
+    #[arg(long, default_value = "defaced")]
+    pub what: String,
+    /// Buckets: how many objects to overwrite.
+    #[arg(long, default_value_t = 5)]
+    pub objects: usize,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -198,6 +231,70 @@ pub async fn run(cli: &Cli, cmd: &SimCommand) -> CliResult {
                 super::print_json(&serde_json::json!({ "deleted": provider_id }));
             } else {
                 println!("deleted {provider_id} behind wpbackup's back");
+            }
+        }
+        SimCommand::Damage(a) => {
+            let resource = resource_of(&a.site, &a.component)?;
+            let kind = engine
+                .site(&a.site)?
+                .policy(&a.component)
+                .map(|p| p.kind)
+                .expect("checked");
+            let d = sim.damage(kind, &resource, &a.what, a.objects)?;
+            if cli.json {
+                super::print_json(&d);
+            } else {
+                println!("{resource} damaged at {}: {}", d.at.to_rfc3339(), d.what);
+            }
+        }
+        SimCommand::Health { site, status } => {
+            let s = engine.site(site)?;
+            let host = crate::domain::restore_plan::host_of(&s.health_check.url).to_string();
+            sim.set_health(&host, *status)?;
+            if cli.json {
+                super::print_json(&serde_json::json!({ "host": host, "status": status }));
+            } else {
+                println!("health checks of {host} now answer {status}");
+            }
+        }
+        SimCommand::Content {
+            site,
+            component,
+            at,
+        } => {
+            let resource = resource_of(site, component)?;
+            let s = engine.site(site)?;
+            let kind = s.policy(component).map(|p| p.kind).expect("checked");
+            let now = chrono::Utc::now();
+            let at = match at {
+                Some(a) => crate::domain::time::parse_instant(a, now, s.timezone)?,
+                None => now,
+            };
+            // Now: what the site serves (after a restore, the restored cluster or the
+            // instance behind the address); at a past instant: the live resource then.
+            let content = if at == now {
+                sim.serving_content(kind, &s.entry_point, &s.region, &resource)
+                    .await?
+            } else {
+                sim.content_at(kind, &resource, at)?
+            };
+            let objects = match kind {
+                crate::domain::model::ComponentKind::S3Bucket => {
+                    Some(sim.bucket_state(&resource, at).await?)
+                }
+                _ => None,
+            };
+            if cli.json {
+                super::print_json(&serde_json::json!({
+                    "resource": resource, "at": at, "content": content, "objects": objects,
+                }));
+            } else {
+                println!(
+                    "{resource} at {}: {} (digest {})",
+                    at.to_rfc3339(),
+                    content.summary,
+                    content.digest
+                );
             }
         }
         SimCommand::Set(a) => {

@@ -6,7 +6,7 @@
 
 use super::model::{ComponentKind, PointState, RecoveryPoint};
 use super::policy::{Policy, Target};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 use serde::Serialize;
 
 /// Where the restored site runs.
@@ -119,6 +119,54 @@ fn range(
     lo.zip(hi)
 }
 
+/// Points carry sub-second times; people type whole seconds. The earliest instant stated
+/// is rounded up, so typing it works.
+fn ceil_second(t: DateTime<Utc>) -> DateTime<Utc> {
+    let floor = t.trunc_subsecs(0);
+    if floor == t {
+        t
+    } else {
+        floor + Duration::seconds(1)
+    }
+}
+
+/// From the latest of the components' first restorable instants to now (a point older
+/// than T serves T, with a gap). `None` for the start when a component has no point.
+fn coverage_of(
+    ranges: &[Option<(DateTime<Utc>, DateTime<Utc>)>],
+    now: DateTime<Utc>,
+) -> (Option<DateTime<Utc>>, DateTime<Utc>) {
+    let earliest = if ranges.iter().any(Option::is_none) {
+        None
+    } else {
+        ranges.iter().flatten().map(|r| r.0).max()
+    };
+    (earliest, now.trunc_subsecs(0))
+}
+
+/// The range of instants the selected components can be restored to (for errors that
+/// must state it, e.g. an unparseable `--at`): (earliest, latest), earliest `None` while
+/// some component has no point yet.
+pub fn coverage(
+    now: DateTime<Utc>,
+    to: RestoreTo,
+    primary_region: &str,
+    dr_region: &str,
+    inputs: &[ComponentInput<'_>],
+    only: &[String],
+) -> (Option<DateTime<Utc>>, DateTime<Utc>) {
+    let regions: Vec<&str> = match to {
+        RestoreTo::Primary => vec![primary_region, dr_region],
+        RestoreTo::Dr => vec![dr_region],
+    };
+    let ranges: Vec<_> = inputs
+        .iter()
+        .filter(|i| only.is_empty() || only.contains(&i.policy.name))
+        .map(|i| range(i, &regions, now))
+        .collect();
+    coverage_of(&ranges, now)
+}
+
 /// Choose every component's source for instant `at`.
 pub fn choose_sources(
     at: DateTime<Utc>,
@@ -151,16 +199,9 @@ pub fn choose_sources(
     };
     let ranges: Vec<Option<(DateTime<Utc>, DateTime<Utc>)>> =
         selected.iter().map(|i| range(i, &regions, now)).collect();
-    let earliest = ranges.iter().flatten().map(|r| r.0).max();
-    let latest = ranges
-        .iter()
-        .flatten()
-        .map(|r| r.1)
-        .min()
-        .unwrap_or(now)
-        .min(now);
+    let (earliest, latest) = coverage_of(&ranges, now);
     let fmt = |t: Option<DateTime<Utc>>| {
-        t.map(|t| t.to_rfc3339())
+        t.map(|t| ceil_second(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
             .unwrap_or_else(|| "(no point yet)".into())
     };
     if at > now {
@@ -175,7 +216,7 @@ pub fn choose_sources(
             component: p.name.clone(),
             component_earliest: fmt(r.map(|r| r.0)),
             earliest: fmt(earliest),
-            latest: latest.to_rfc3339(),
+            latest: latest.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         };
         let newest_at_or_before = |region: &str| {
             input
@@ -610,6 +651,7 @@ mod tests {
         let f = fixture();
         let e = plan(&f, t(29, 0, 0), RestoreTo::Primary, None, &[]).unwrap_err();
         assert!(matches!(e, PlanError::Future { .. }));
+        assert!(e.to_string().contains("2026-11-28 12:00:00 UTC"), "{e}");
         assert!(
             e.to_string()
                 .contains("latest instant that can be restored"),
@@ -620,7 +662,9 @@ mod tests {
         assert!(matches!(e, PlanError::BeforeFirst { .. }));
         // Web's first point is the 26th; the site as a whole from then on.
         assert!(
-            msg.contains("every component can be restored from 2026-11-26T02:30:00+00:00"),
+            msg.contains(
+                "every component can be restored from 2026-11-26T02:30:00Z to 2026-11-28T12:00:00Z"
+            ),
             "{msg}"
         );
     }

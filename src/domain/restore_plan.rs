@@ -410,7 +410,8 @@ impl Plan {
     }
 }
 
-/// Measured durations of past steps, by action kind: (median seconds, how many).
+/// Measured durations of past steps, by action kind (the last part of a step key, e.g.
+/// `restore-cluster` of `db.restore-cluster`): (median seconds, how many).
 pub type DurationHistory = BTreeMap<String, (u64, usize)>;
 
 /// What the plan builder needs about the site.
@@ -581,7 +582,7 @@ pub fn build_plan(
                     },
                     history,
                 ));
-                let ikey = format!("{comp}.create-instance");
+                let ikey = format!("{comp}.create-cluster-instance");
                 steps.push(step(
                     &ikey,
                     comp,
@@ -650,7 +651,7 @@ pub fn build_plan(
                 let p = chosen
                     .ok_or_else(|| err(format!("point {provider_id} is not in the catalog")))?;
                 let m = &p.metadata;
-                let key = format!("{comp}.launch");
+                let key = format!("{comp}.launch-instance");
                 steps.push(step(
                     &key,
                     comp,
@@ -691,7 +692,7 @@ pub fn build_plan(
                     at,
                 },
             ) => {
-                let key = format!("{comp}.revert-objects");
+                let key = format!("{comp}.revert-bucket");
                 steps.push(step(
                     &key,
                     comp,
@@ -720,7 +721,7 @@ pub fn build_plan(
     if let Some(inst) = &instance_step {
         let mut deps: Vec<String> = restore_steps
             .iter()
-            .filter(|k| !k.ends_with(".revert-objects"))
+            .filter(|k| !k.ends_with(".revert-bucket"))
             .cloned()
             .collect();
         deps.sort();
@@ -748,7 +749,7 @@ pub fn build_plan(
             if let Some(swap) = swap {
                 cut_over = true;
                 let comp = swap_component(&selection.choices);
-                let key = format!("{comp}.swap-endpoint");
+                let key = format!("{comp}.swap-cluster");
                 steps.push(step(&key, &comp, gate.clone(), swap, history));
                 last = vec![key];
             }
@@ -776,7 +777,7 @@ pub fn build_plan(
                 deps.extend(
                     restore_steps
                         .iter()
-                        .filter(|k| k.ends_with(".revert-objects"))
+                        .filter(|k| k.ends_with(".revert-bucket"))
                         .cloned(),
                 );
                 steps.push(step(
@@ -794,7 +795,7 @@ pub fn build_plan(
         }
         (Purpose::Restore, RestoreTo::Dr) => {
             if instance_step.is_some() {
-                steps.push(step("site.dns", "", gate.clone(), Action::Manual {
+                steps.push(step("site.manual", "", gate.clone(), Action::Manual {
                     instruction: format!(
                         "static and Elastic IPs are regional: point DNS for {} at the restored instance's public address in {region} (shown by `wpbackup restore show {id}`), and DB_HOST in wp-config.php at the restored cluster's endpoint",
                         host_of(facts.health_url)

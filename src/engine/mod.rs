@@ -3,6 +3,7 @@
 
 pub mod hooks;
 pub mod prune;
+pub mod restore;
 pub mod run;
 pub mod simulate;
 pub mod sync;
@@ -119,12 +120,29 @@ impl Engine {
             return Ok(c.clone());
         }
         let cloud = match site.provider {
-            Provider::Sim => Cloud {
-                points: Arc::new(Retrying::new(self.sim(), RetryPolicy::default())),
-                settings: Arc::new(self.sim()),
-                restores: Arc::new(self.sim()),
-                probe: Arc::new(self.sim()),
-            },
+            Provider::Sim => {
+                let web = site.policies.iter().find_map(|p| match &p.target {
+                    crate::domain::policy::Target::Ec2Instance { instance_id, .. } => {
+                        Some(instance_id.clone())
+                    }
+                    crate::domain::policy::Target::LightsailInstance { instance_name, .. } => {
+                        Some(instance_name.clone())
+                    }
+                    _ => None,
+                });
+                if let Some(web) = web {
+                    // Best effort: a simulator that cannot be written fails the first real call anyway.
+                    let _ = self
+                        .sim()
+                        .attach_original(&site.entry_point, &site.region, &web);
+                }
+                Cloud {
+                    points: Arc::new(Retrying::new(self.sim(), RetryPolicy::default())),
+                    settings: Arc::new(self.sim()),
+                    restores: Arc::new(self.sim()),
+                    probe: Arc::new(self.sim()),
+                }
+            }
             Provider::Aws => {
                 // The SDK retries throttling and transient errors itself (standard mode).
                 let aws = Arc::new(AwsCloud::connect(site, self.clock.clone()).await);

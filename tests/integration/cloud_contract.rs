@@ -629,7 +629,7 @@ async fn simulated_restores_carry_the_content_of_their_instant() {
     };
     sim.restore_cluster(PRIMARY, &req).await.unwrap();
     let restored = sim
-        .resource_content(PRIMARY, "wp-db-restored")
+        .resource_content(ComponentKind::AuroraCluster, PRIMARY, "wp-db-restored")
         .unwrap()
         .unwrap();
     assert_eq!(

@@ -118,6 +118,27 @@ fn generated_versions(bucket: &str, now: DateTime<Utc>) -> Vec<ObjectVersion> {
 }
 
 impl SimCloud {
+    /// A site's public address starts out on its original instance (which then exists as
+    /// an untagged, live resource: restores can move the address back to it, drills can
+    /// never delete it). No-op once the address has a target.
+    pub fn attach_original(
+        &self,
+        entry: &EntryPoint,
+        region: &str,
+        instance: &str,
+    ) -> CloudResult<()> {
+        self.with_state(|s| {
+            let k = entry_key(entry);
+            if s.addresses.contains_key(&k) {
+                return;
+            }
+            s.addresses.insert(k, instance.to_string());
+            s.resources
+                .entry(key_of(region, instance))
+                .or_insert_with(|| SimResource::new("instance", region, instance, origin()));
+        })
+    }
+
     async fn delete_resource(
         &self,
         region: &str,
@@ -179,17 +200,45 @@ impl SimCloud {
     }
 
     /// The content a restored (or original, renamed) resource holds now.
-    pub fn resource_content(&self, region: &str, id: &str) -> CloudResult<Option<Content>> {
+    pub fn resource_content(
+        &self,
+        kind: ComponentKind,
+        region: &str,
+        id: &str,
+    ) -> CloudResult<Option<Content>> {
         let now = self.clock.now();
         self.with_state(|s| {
             s.resources
                 .get(&key_of(region, id))
+                .filter(|r| r.kind != "renamed-away")
                 .map(|r| match (&r.content, &r.live_of) {
                     (Some(c), _) => c.clone(),
-                    (None, Some(orig)) => s.content_of(ComponentKind::AuroraCluster, orig, now),
-                    (None, None) => s.content_of(ComponentKind::AuroraCluster, id, now),
+                    (None, Some(orig)) => s.content_of(kind, orig, now),
+                    (None, None) => s.content_of(kind, id, now),
                 })
         })
+    }
+
+    /// What the site serves now for `kind`: the cluster under `resource`'s name, or the
+    /// instance the public address points at (original or restored).
+    pub async fn serving_content(
+        &self,
+        kind: ComponentKind,
+        entry: &EntryPoint,
+        region: &str,
+        resource: &str,
+    ) -> CloudResult<Content> {
+        let id = match kind {
+            ComponentKind::Ec2Instance | ComponentKind::LightsailInstance => self
+                .address_target(entry, region)
+                .await?
+                .unwrap_or_else(|| resource.to_string()),
+            _ => resource.to_string(),
+        };
+        match self.resource_content(kind, region, &id)? {
+            Some(c) => Ok(c),
+            None => self.content_at(kind, resource, self.clock.now()),
+        }
     }
 
     fn status(r: &SimResource, now: DateTime<Utc>) -> ResourceStatus {
