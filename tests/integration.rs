@@ -17,3 +17,5 @@ mod cloud_contract;
 mod daemon;
 #[path = "integration/policy_validation.rs"]
 mod policy_validation;
+#[path = "integration/restore.rs"]
+mod restore;

@@ -117,10 +117,14 @@ fn address_of(e: &EntryPoint) -> Address {
     }
 }
 
+/// [earliest, latest] restorable instants of a cluster.
+type Window = (DateTime<Utc>, DateTime<Utc>);
+
 struct RestoreInputs {
     points: Vec<RecoveryPoint>,
     by_component: BTreeMap<String, Vec<RecoveryPoint>>,
-    windows: BTreeMap<String, Option<(DateTime<Utc>, DateTime<Utc>)>>,
+    /// Aurora components' live restorable windows.
+    windows: BTreeMap<String, Option<Window>>,
 }
 
 impl RestoreInputs {

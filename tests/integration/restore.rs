@@ -1,0 +1,466 @@
+//! Restores on the sandbox (simulated AWS), through the binary: an operator's incident —
+//! backups, damage, plan before the damage, execute, crash, resume, verify by content,
+//! roll back — plus failing health checks, drills, coverage errors and bad plan files.
+
+use crate::support::Sandbox;
+use serde_json::Value;
+use std::time::Duration;
+
+fn sim_state(s: &Sandbox) -> Value {
+    let text = std::fs::read_to_string(s.path().join("wpbackup.db.sim.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Resources the simulator holds that a plan created (by its tag).
+fn resources_of_plan(s: &Sandbox, plan: &str) -> Vec<Value> {
+    sim_state(s)["resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|r| r["tags"]["wpbackup:restore-plan"] == plan)
+        .cloned()
+        .collect()
+}
+
+fn content(s: &Sandbox, component: &str, at: Option<&str>) -> Value {
+    let mut args = vec!["sim", "content", "--site", "shop", "--component", component];
+    if let Some(at) = at {
+        args.extend(["--at", at]);
+    }
+    let (code, v) = s.json(&args);
+    assert_eq!(code, 0, "{v}");
+    v
+}
+
+fn steps_by_key(show: &Value) -> std::collections::BTreeMap<String, Value> {
+    show["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["key"].as_str().unwrap().to_string(), s.clone()))
+        .collect()
+}
+
+/// Backups of the shop, then an instant T, then damage to every component after T.
+fn backed_up_then_damaged() -> (Sandbox, String) {
+    let s = Sandbox::new();
+    s.wpb().args(["run", "--all"]).assert().success();
+    std::thread::sleep(Duration::from_millis(1100));
+    let t = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    std::thread::sleep(Duration::from_millis(1100));
+    for (component, what) in [
+        ("db", "wp_options.siteurl changed to a spam domain"),
+        ("web", "malicious plugin installed"),
+        ("media", "images overwritten"),
+    ] {
+        s.wpb()
+            .args([
+                "sim",
+                "damage",
+                "--site",
+                "shop",
+                "--component",
+                component,
+                "--what",
+                what,
+            ])
+            .assert()
+            .success();
+    }
+    (s, t)
+}
+
+#[test]
+fn incident_restore_before_the_damage_survives_a_crash_and_rolls_back() {
+    let (s, t) = backed_up_then_damaged();
+    let damaged_db = content(&s, "db", None);
+    assert!(damaged_db["content"]["summary"]
+        .as_str()
+        .unwrap()
+        .contains("DAMAGED"));
+
+    // Review: the plan is printed and written, nothing is changed.
+    let plan_path = s.path().join("plan.json");
+    let out = s
+        .wpb()
+        .args(["restore", "--site", "shop", "--at", &t, "--out"])
+        .arg(&plan_path)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    for expected in [
+        "db.restore-cluster",
+        "site.health-check",
+        "site.move-address",
+        "ec2:AssociateAddress",
+        "data lost (gap)",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from:\n{text}");
+    }
+    let plan: Value = serde_json::from_str(&std::fs::read_to_string(&plan_path).unwrap()).unwrap();
+    assert_eq!(plan["plan_version"], 1);
+    let id = plan["id"].as_str().unwrap().to_string();
+    assert!(
+        resources_of_plan(&s, &id).is_empty(),
+        "planning created nothing"
+    );
+
+    // Execute with create calls slowed down, and kill it mid-way.
+    s.wpb()
+        .args([
+            "sim",
+            "fault",
+            "latency",
+            "--latency-ms",
+            "1500",
+            "--op",
+            "create",
+            "--times",
+            "2",
+        ])
+        .assert()
+        .success();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("wpbackup"))
+        .current_dir(s.path())
+        .arg("--config")
+        .arg(s.config())
+        .args(["restore", "apply"])
+        .arg(&plan_path)
+        .arg("--yes")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = s
+            .wpb()
+            .args(["--json", "restore", "show", &id])
+            .output()
+            .unwrap();
+        if out.status.success() {
+            let show: Value = serde_json::from_slice(&out.stdout).unwrap();
+            if steps_by_key(&show)
+                .values()
+                .any(|st| st["state"] == "running")
+            {
+                break;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "no step started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let (_, show) = s.json(&["restore", "show", &id]);
+    assert_eq!(show["status"], "executing", "{show:#}");
+    let before: Vec<String> = steps_by_key(&show)
+        .into_iter()
+        .filter(|(_, st)| st["state"] == "done")
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(steps_by_key(&show)["site.move-address"]["state"], "pending");
+
+    // Resume finishes it without redoing finished steps or duplicating resources.
+    let (code, exec) = s.json(&["restore", "resume", &id, "--yes"]);
+    assert_eq!(code, 0, "{exec:#}");
+    assert_eq!(exec["status"], "completed");
+    let (_, show) = s.json(&["restore", "show", &id]);
+    let steps = steps_by_key(&show);
+    for k in &before {
+        assert_eq!(steps[k]["attempts"], 1, "{k} was redone: {show:#}");
+    }
+    assert!(steps.values().all(|st| st["state"] == "done"), "{show:#}");
+    let created = resources_of_plan(&s, &id);
+    let instances = created.iter().filter(|r| r["kind"] == "instance").count();
+    let clusters = created.iter().filter(|r| r["kind"] == "cluster").count();
+    assert_eq!((instances, clusters), (1, 1), "{created:#?}");
+
+    // The data is the state at T: DB, web and media without the damage.
+    let db_now = content(&s, "db", None);
+    let db_at_point = &plan["components"][0];
+    assert_eq!(db_at_point["component"], "db");
+    let db_then = content(&s, "db", Some(db_at_point["point_time"].as_str().unwrap()));
+    assert_eq!(
+        db_now["content"], db_then["content"],
+        "DB restored to its point"
+    );
+    assert!(!db_now["content"]["summary"]
+        .as_str()
+        .unwrap()
+        .contains("DAMAGED"));
+    let web_now = content(&s, "web", None);
+    assert!(
+        !web_now["content"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("DAMAGED"),
+        "{web_now}"
+    );
+    assert_eq!(
+        content(&s, "media", None)["objects"],
+        content(&s, "media", Some(&t))["objects"]
+    );
+    // The public address points at the restored instance; the old one is kept.
+    let restored = steps["web.launch-instance"]["outputs"]["instance"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let eip = &sim_state(&s)["addresses"]["eip:eipalloc-0123456789abcdef0"];
+    assert_eq!(eip, &Value::from(restored.clone()));
+    assert_eq!(
+        steps["site.move-address"]["outputs"]["previous_instance"],
+        "i-0123456789abcdef0"
+    );
+
+    // Rollback: the address and the DB endpoint go back.
+    let (code, rb) = s.json(&["restore", "rollback", &id, "--yes"]);
+    assert_eq!(code, 0, "{rb:#}");
+    assert_eq!(rb["status"], "rolled-back");
+    assert_eq!(
+        sim_state(&s)["addresses"]["eip:eipalloc-0123456789abcdef0"],
+        "i-0123456789abcdef0"
+    );
+    assert_eq!(
+        content(&s, "db", None)["content"]["digest"]
+            .as_str()
+            .unwrap()
+            .len(),
+        16
+    );
+    assert!(content(&s, "db", None)["content"]["summary"]
+        .as_str()
+        .unwrap()
+        .contains("DAMAGED"));
+    // Nothing was deleted: the restored cluster is kept under its own name.
+    assert_eq!(
+        resources_of_plan(&s, &id)
+            .iter()
+            .filter(|r| r["kind"] == "cluster")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn a_failing_health_check_stops_before_the_cutover() {
+    let s = Sandbox::new();
+    s.wpb().args(["run", "--all"]).assert().success();
+    s.wpb()
+        .args(["sim", "health", "--site", "shop", "--status", "500"])
+        .assert()
+        .success();
+    let (code, exec) = s.json(&[
+        "restore",
+        "--site",
+        "shop",
+        "--at",
+        "now",
+        "--execute",
+        "--yes",
+    ]);
+    assert_eq!(code, 2, "{exec:#}");
+    assert_eq!(exec["status"], "failed");
+    let failure = exec["failure"].as_str().unwrap();
+    assert!(
+        failure.contains("site.health-check") && failure.contains("answered 500"),
+        "{failure}"
+    );
+    let id = exec["plan_id"].as_str().unwrap().to_string();
+    let (_, show) = s.json(&["restore", "show", &id]);
+    let steps = steps_by_key(&show);
+    for k in ["db.swap-cluster", "site.move-address", "site.verify-public"] {
+        assert_eq!(steps[k]["state"], "pending", "{k} must not run: {show:#}");
+    }
+    assert_eq!(
+        sim_state(&s)["addresses"]["eip:eipalloc-0123456789abcdef0"],
+        "i-0123456789abcdef0"
+    );
+
+    // Fixed: resume retries the check and cuts over.
+    s.wpb()
+        .args(["sim", "health", "--site", "shop", "--status", "200"])
+        .assert()
+        .success();
+    let (code, exec) = s.json(&["restore", "resume", &id, "--yes"]);
+    assert_eq!(code, 0, "{exec:#}");
+    assert_eq!(exec["status"], "completed");
+    assert_ne!(
+        sim_state(&s)["addresses"]["eip:eipalloc-0123456789abcdef0"],
+        "i-0123456789abcdef0"
+    );
+}
+
+#[test]
+fn executing_without_confirmation_is_refused() {
+    let s = Sandbox::new();
+    s.wpb().args(["run", "--all"]).assert().success();
+    let out = s
+        .wpb()
+        .args(["restore", "--site", "blog", "--at", "now", "--execute"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--yes"));
+    let (_, list) = s.json(&["restore", "list"]);
+    assert_eq!(
+        list["plans"].as_array().unwrap().len(),
+        0,
+        "nothing stored or run"
+    );
+}
+
+#[test]
+fn a_drill_restores_checks_measures_and_tears_down() {
+    let s = Sandbox::new();
+    s.wpb().args(["run", "--all"]).assert().success();
+    let (code, exec) = s.json(&["drill", "--site", "shop"]);
+    assert_eq!(code, 0, "{exec:#}");
+    assert_eq!(exec["status"], "torn-down");
+    assert!(exec["recovery_seconds"].as_i64().unwrap() >= 0);
+    let id = exec["plan_id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("drill-shop-"));
+    let created = resources_of_plan(&s, &id);
+    assert!(created.len() >= 3, "{created:#?}");
+    assert!(
+        created.iter().all(|r| r["deleted"] == true),
+        "torn down: {created:#?}"
+    );
+    let steps = steps_by_key(&exec);
+    let _ = steps;
+    let keys: Vec<&str> = exec["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["key"].as_str().unwrap())
+        .collect();
+    assert!(
+        keys.contains(&"drill.teardown") && !keys.contains(&"site.move-address"),
+        "{keys:?}"
+    );
+    // Isolated names, no cutover, the bucket only counted.
+    assert_eq!(
+        sim_state(&s)["addresses"]["eip:eipalloc-0123456789abcdef0"],
+        "i-0123456789abcdef0"
+    );
+    let media = exec["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["key"] == "media.revert-bucket")
+        .unwrap();
+    assert!(media["outputs"]["would_revert"].is_number(), "{media}");
+    let (_, list) = s.json(&["restore", "list"]);
+    assert_eq!(list["plans"][0]["status"], "torn-down");
+    assert_eq!(list["plans"][0]["purpose"], "drill");
+}
+
+#[test]
+fn instants_outside_coverage_fail_with_the_coverage_stated() {
+    let s = Sandbox::new();
+    s.wpb().args(["run", "--all"]).assert().success();
+    for (at, says) in [
+        ("2099-01-01 00:00", "latest instant that can be restored"),
+        ("2020-01-01 00:00", "can be restored from"),
+        ("last tuesday-ish", "can be restored to any instant from"),
+    ] {
+        let out = s
+            .wpb()
+            .args(["restore", "--site", "shop", "--at", at])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(64), "{at}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{at}: {err}");
+    }
+    let out = s
+        .wpb()
+        .args([
+            "restore", "--site", "shop", "--at", "now", "--only", "cache",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("components: "));
+}
+
+#[test]
+fn a_plan_file_with_mistakes_is_refused_with_every_mistake() {
+    let s = Sandbox::new();
+    s.wpb().args(["run", "--all"]).assert().success();
+    let path = s.path().join("plan.json");
+    s.wpb()
+        .args(["restore", "--site", "shop", "--at", "now", "--out"])
+        .arg(&path)
+        .assert()
+        .success();
+    let mut plan: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    plan["plan_version"] = 99.into();
+    plan["steps"][0]["depends_on"] = serde_json::json!(["site.verify-public"]);
+    std::fs::write(&path, serde_json::to_string_pretty(&plan).unwrap()).unwrap();
+    let out = s
+        .wpb()
+        .args(["restore", "apply"])
+        .arg(&path)
+        .arg("--yes")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(65));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("plan_version 99") && err.contains("not an earlier step"),
+        "{err}"
+    );
+    let (_, list) = s.json(&["restore", "list"]);
+    assert_eq!(list["plans"].as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn a_dr_plan_uses_the_copies_and_leaves_dns_to_the_operator() {
+    let s = Sandbox::new();
+    s.wpb().args(["run", "--all"]).assert().success();
+    let (code, plan) = s.json(&["restore", "--site", "shop", "--at", "now", "--to", "dr"]);
+    assert_eq!(code, 0, "{plan:#}");
+    assert_eq!(plan["region"], "us-west-2");
+    let keys: Vec<&str> = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["key"].as_str().unwrap())
+        .collect();
+    assert!(
+        keys.contains(&"site.manual") && !keys.contains(&"site.move-address"),
+        "{keys:?}"
+    );
+    for c in plan["components"].as_array().unwrap() {
+        let src = c["source"].as_str().unwrap();
+        assert!(src.contains("us-west-2") || src.contains("-dr"), "{src}");
+    }
+}
+
+#[test]
+fn snapshot_takes_every_component_now_and_holds_it() {
+    let s = Sandbox::new();
+    let (code, out) = s.json(&[
+        "snapshot",
+        "--site",
+        "shop",
+        "--reason",
+        "before upgrading WooCommerce",
+        "--hold",
+        "7d",
+    ]);
+    assert_eq!(code, 0, "{out:#}");
+    assert_eq!(out["runs"].as_array().unwrap().len(), 4);
+    let holds = out["holds"].as_array().unwrap();
+    assert!(holds.len() >= 4, "{out:#}");
+    let (_, list) = s.json(&["hold", "list"]);
+    let text = list.to_string();
+    assert!(text.contains("before upgrading WooCommerce"), "{text}");
+}
