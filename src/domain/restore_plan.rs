@@ -877,3 +877,410 @@ fn step(
         estimate,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::model::{PointState, RestoreMetadata};
+    use crate::domain::planner::{Choice, RestoreTo};
+    use chrono::TimeZone;
+
+    fn t(h: u32, m: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 27, h, m, 0).unwrap()
+    }
+
+    fn point(id: i64, component: &str, kind: PointKind, provider_id: &str) -> RecoveryPoint {
+        let mut metadata = RestoreMetadata {
+            instance_type: Some("t3.small".into()),
+            subnet_id: Some("subnet-1".into()),
+            security_group_ids: vec!["sg-1".into()],
+            ..Default::default()
+        };
+        metadata
+            .extra
+            .insert("mount_target_subnets".into(), "subnet-1,subnet-2".into());
+        metadata
+            .extra
+            .insert("engine".into(), "aurora-mysql".into());
+        RecoveryPoint {
+            id,
+            site: "shop".into(),
+            component: component.into(),
+            component_kind: kind.component_kind_hint(),
+            kind,
+            region: "us-east-1".into(),
+            name: format!("p{id}"),
+            provider_id: provider_id.into(),
+            arn: None,
+            point_time: t(14, 0),
+            state: PointState::Available,
+            source_point_id: None,
+            run_id: None,
+            managed: true,
+            metadata,
+            failure_reason: None,
+            created_at: t(14, 0),
+            completed_at: None,
+        }
+    }
+
+    trait Hint {
+        fn component_kind_hint(self) -> ComponentKind;
+    }
+    impl Hint for PointKind {
+        fn component_kind_hint(self) -> ComponentKind {
+            match self {
+                PointKind::Ec2Ami => ComponentKind::Ec2Instance,
+                PointKind::EfsRecoveryPoint => ComponentKind::Efs,
+                _ => ComponentKind::AuroraCluster,
+            }
+        }
+    }
+
+    fn choice(component: &str, kind: ComponentKind, source: Source) -> Choice {
+        Choice {
+            component: component.into(),
+            kind,
+            source,
+            point_time: t(14, 0),
+            gap_seconds: 300,
+            rpo_seconds: 3600,
+            rpo_exceeded: false,
+        }
+    }
+
+    struct Fixture {
+        targets: Vec<(String, Target)>,
+        points: Vec<RecoveryPoint>,
+    }
+
+    fn fixture() -> Fixture {
+        Fixture {
+            targets: vec![
+                (
+                    "db".into(),
+                    Target::AuroraCluster {
+                        cluster_identifier: "wp-db".into(),
+                        pitr_days: 7,
+                    },
+                ),
+                (
+                    "files".into(),
+                    Target::Efs {
+                        file_system_id: "fs-1".into(),
+                        vault: "v".into(),
+                        iam_role_arn: "arn:role".into(),
+                    },
+                ),
+                (
+                    "web".into(),
+                    Target::Ec2Instance {
+                        instance_id: "i-1".into(),
+                        no_reboot: true,
+                    },
+                ),
+                (
+                    "media".into(),
+                    Target::S3Bucket {
+                        bucket: "media".into(),
+                        dr_bucket: "media-dr".into(),
+                        noncurrent_version_days: None,
+                    },
+                ),
+            ],
+            points: vec![
+                point(1, "db", PointKind::AuroraClusterSnapshot, "wp-db-snap"),
+                point(2, "files", PointKind::EfsRecoveryPoint, "arn:rp:2"),
+                point(3, "web", PointKind::Ec2Ami, "ami-3"),
+            ],
+        }
+    }
+
+    fn selection(to: RestoreTo) -> Selection {
+        let at = t(14, 5);
+        Selection {
+            at,
+            to,
+            choices: vec![
+                choice(
+                    "db",
+                    ComponentKind::AuroraCluster,
+                    Source::PointInTime {
+                        cluster: "wp-db".into(),
+                        at,
+                    },
+                ),
+                choice(
+                    "files",
+                    ComponentKind::Efs,
+                    Source::Point {
+                        point_id: 2,
+                        region: "us-east-1".into(),
+                        provider_id: "arn:rp:2".into(),
+                        from_dr_copy: false,
+                    },
+                ),
+                choice(
+                    "web",
+                    ComponentKind::Ec2Instance,
+                    Source::Point {
+                        point_id: 3,
+                        region: "us-east-1".into(),
+                        provider_id: "ami-3".into(),
+                        from_dr_copy: false,
+                    },
+                ),
+                choice(
+                    "media",
+                    ComponentKind::S3Bucket,
+                    Source::BucketAsOf {
+                        bucket: "media".into(),
+                        region: "us-east-1".into(),
+                        at,
+                    },
+                ),
+            ],
+            skew_seconds: 300,
+            warnings: vec![],
+        }
+    }
+
+    fn build(f: &Fixture, purpose: Purpose, to: RestoreTo, history: &DurationHistory) -> Plan {
+        let facts = SiteFacts {
+            site: "shop",
+            primary_region: "us-east-1",
+            dr_region: "us-west-2",
+            address: Address::Ec2ElasticIp {
+                allocation_id: "eipalloc-1".into(),
+            },
+            health_url: "https://shop.example.com/wp-login.php",
+            expect_status: 200,
+            health_timeout_secs: 10,
+            targets: f.targets.iter().map(|(n, t)| (n.clone(), t)).collect(),
+            points: &f.points,
+        };
+        build_plan(&selection(to), &facts, purpose, t(15, 0), history).unwrap()
+    }
+
+    fn deps<'a>(p: &'a Plan, key: &str) -> Vec<&'a str> {
+        p.step(key)
+            .unwrap_or_else(|| panic!("no step {key}"))
+            .depends_on
+            .iter()
+            .map(String::as_str)
+            .collect()
+    }
+
+    #[test]
+    fn restore_gates_the_cutover_behind_a_health_check() {
+        let f = fixture();
+        let p = build(
+            &f,
+            Purpose::Restore,
+            RestoreTo::Primary,
+            &DurationHistory::new(),
+        );
+        assert_eq!(p.id, "rp-shop-20261127t150000");
+        assert!(p.validate().is_ok());
+        let keys: Vec<&str> = p.steps.iter().map(|s| s.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "db.restore-cluster",
+                "db.create-cluster-instance",
+                "files.restore-file-system",
+                "web.launch-instance",
+                "media.revert-bucket",
+                "site.health-check",
+                "db.swap-cluster",
+                "site.move-address",
+                "site.verify-public",
+            ]
+        );
+        // Restores start at once, in parallel.
+        for k in [
+            "db.restore-cluster",
+            "files.restore-file-system",
+            "web.launch-instance",
+            "media.revert-bucket",
+        ] {
+            assert!(deps(&p, k).is_empty(), "{k}");
+        }
+        assert_eq!(
+            deps(&p, "site.health-check"),
+            [
+                "db.create-cluster-instance",
+                "files.restore-file-system",
+                "web.launch-instance"
+            ]
+        );
+        assert_eq!(deps(&p, "db.swap-cluster"), ["site.health-check"]);
+        assert_eq!(
+            deps(&p, "site.move-address"),
+            ["db.swap-cluster", "web.launch-instance"]
+        );
+        assert_eq!(
+            deps(&p, "site.verify-public"),
+            ["site.move-address", "media.revert-bucket"]
+        );
+        match &p.step("db.restore-cluster").unwrap().action {
+            Action::RestoreCluster {
+                cluster,
+                pitr_of,
+                at,
+                ..
+            } => {
+                assert_eq!(cluster, "wp-db-r20261127t150000");
+                assert_eq!(pitr_of.as_deref(), Some("wp-db"));
+                assert_eq!(*at, Some(t(14, 5)));
+            }
+            other => panic!("{other:?}"),
+        }
+        match &p.step("files.restore-file-system").unwrap().action {
+            Action::RestoreFileSystem { subnets, .. } => {
+                assert_eq!(subnets, &["subnet-1", "subnet-2"])
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(p.tags[TAG_PLAN], p.id);
+        assert_eq!(p.point_ids(), [2, 3]);
+        assert!(p.step("db.swap-cluster").unwrap().action.is_cutover());
+    }
+
+    #[test]
+    fn expected_durations_come_from_history_and_the_critical_path() {
+        let f = fixture();
+        let mut h = DurationHistory::new();
+        h.insert("restore-cluster".into(), (600, 3));
+        let p = build(&f, Purpose::Restore, RestoreTo::Primary, &h);
+        let s = p.step("db.restore-cluster").unwrap();
+        assert_eq!(
+            (s.expected_seconds, s.estimate.as_str()),
+            (600, "median of 3 past run(s)")
+        );
+        // cluster 600 + instance 600 + health 30 + swap 180 + move 10 + verify 30 (EFS 900 is shorter than 1200).
+        assert_eq!(p.expected_seconds(), 600 + 600 + 30 + 180 + 10 + 30);
+    }
+
+    #[test]
+    fn a_drill_never_cuts_over_and_tears_down_what_it_made() {
+        let f = fixture();
+        let p = build(
+            &f,
+            Purpose::Drill,
+            RestoreTo::Primary,
+            &DurationHistory::new(),
+        );
+        assert!(p.id.starts_with("drill-shop-"));
+        assert!(p.steps.iter().all(|s| !s.action.is_cutover()), "{p:#?}");
+        match &p.step("drill.teardown").unwrap().action {
+            Action::Teardown { steps } => assert_eq!(
+                steps,
+                &[
+                    "db.restore-cluster",
+                    "files.restore-file-system",
+                    "web.launch-instance"
+                ]
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(deps(&p, "drill.teardown").contains(&"site.health-check"));
+        assert!(matches!(
+            p.step("media.revert-bucket").unwrap().action,
+            Action::RevertBucket { dry_run: true, .. }
+        ));
+    }
+
+    #[test]
+    fn a_dr_restore_keeps_the_name_and_leaves_dns_to_the_operator() {
+        let f = fixture();
+        let mut sel = selection(RestoreTo::Dr);
+        sel.choices[0].source = Source::Point {
+            point_id: 1,
+            region: "us-west-2".into(),
+            provider_id: "wp-db-snap".into(),
+            from_dr_copy: true,
+        };
+        let facts = SiteFacts {
+            site: "shop",
+            primary_region: "us-east-1",
+            dr_region: "us-west-2",
+            address: Address::Ec2ElasticIp {
+                allocation_id: "eipalloc-1".into(),
+            },
+            health_url: "https://shop.example.com/wp-login.php",
+            expect_status: 200,
+            health_timeout_secs: 10,
+            targets: f.targets.iter().map(|(n, t)| (n.clone(), t)).collect(),
+            points: &f.points,
+        };
+        let p = build_plan(
+            &sel,
+            &facts,
+            Purpose::Restore,
+            t(15, 0),
+            &DurationHistory::new(),
+        )
+        .unwrap();
+        assert_eq!(p.region, "us-west-2");
+        assert!(p.step("db.swap-cluster").is_none() && p.step("site.move-address").is_none());
+        assert!(matches!(
+            p.step("site.manual").unwrap().action,
+            Action::Manual { .. }
+        ));
+        match &p.step("db.restore-cluster").unwrap().action {
+            Action::RestoreCluster {
+                cluster, snapshot, ..
+            } => {
+                assert_eq!(cluster, "wp-db");
+                assert_eq!(snapshot.as_deref(), Some("wp-db-snap"));
+            }
+            other => panic!("{other:?}"),
+        }
+        match &p.step("web.launch-instance").unwrap().action {
+            Action::LaunchInstance {
+                subnet_id,
+                security_group_ids,
+                ..
+            } => {
+                assert!(
+                    subnet_id.is_none() && security_group_ids.is_empty(),
+                    "primary-region network settings dropped"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn validation_reports_every_problem() {
+        let f = fixture();
+        let mut p = build(
+            &f,
+            Purpose::Restore,
+            RestoreTo::Primary,
+            &DurationHistory::new(),
+        );
+        p.plan_version = 7;
+        p.steps[0].depends_on = vec!["site.verify-public".into()];
+        let dup = p.steps[1].clone();
+        p.steps.push(dup);
+        p.steps
+            .iter_mut()
+            .find(|s| s.key == "site.move-address")
+            .unwrap()
+            .depends_on
+            .clear();
+        let problems = p.validate().unwrap_err();
+        assert_eq!(problems.len(), 4, "{problems:#?}");
+    }
+
+    #[test]
+    fn host_of_urls() {
+        assert_eq!(
+            host_of("https://shop.example.com/wp-login.php"),
+            "shop.example.com"
+        );
+        assert_eq!(host_of("http://shop.example.com:8080/"), "shop.example.com");
+    }
+}
