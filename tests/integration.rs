@@ -19,3 +19,5 @@ mod daemon;
 mod policy_validation;
 #[path = "integration/restore.rs"]
 mod restore;
+#[path = "integration/restore_moto.rs"]
+mod restore_moto;

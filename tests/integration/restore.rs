@@ -464,3 +464,48 @@ fn snapshot_takes_every_component_now_and_holds_it() {
     let text = list.to_string();
     assert!(text.contains("before upgrading WooCommerce"), "{text}");
 }
+
+/// The real probe: the URL's host in the Host header, the TCP connection to the given
+/// address (as `curl --resolve`), redirects not followed, refusals retryable.
+#[tokio::test]
+async fn the_http_probe_asks_the_given_address_with_the_sites_host_name() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use wpbackup::cloud::{CloudErrorKind, HealthProbe, HealthRequest};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = sock.read(&mut buf).await.unwrap();
+        sock.write_all(b"HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        String::from_utf8_lossy(&buf[..n]).to_string()
+    });
+    let probe = wpbackup::cloud::probe::HttpProbe;
+    let req = HealthRequest {
+        url: format!("http://shop.example.com:{port}/wp-login.php"),
+        address: Some("127.0.0.1".into()),
+        expect_status: 200,
+        timeout: Duration::from_secs(5),
+    };
+    let answer = probe.probe(&req).await.unwrap();
+    assert_eq!(answer.status, 302, "redirects are reported, not followed");
+    assert_eq!(answer.peer, format!("127.0.0.1:{port}"));
+    let request = server.await.unwrap();
+    assert!(
+        request.starts_with("GET /wp-login.php HTTP/1.1"),
+        "{request}"
+    );
+    assert!(
+        request
+            .to_ascii_lowercase()
+            .contains(&format!("host: shop.example.com:{port}")),
+        "{request}"
+    );
+
+    // Nothing listening: a retryable error that names the address.
+    let err = probe.probe(&req).await.unwrap_err();
+    assert_eq!(err.kind, CloudErrorKind::Transient);
+    assert!(err.message.contains("127.0.0.1"), "{err}");
+}

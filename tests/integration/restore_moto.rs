@@ -1,0 +1,287 @@
+//! A whole restore plan executed by the engine against moto: Aurora point-in-time restore +
+//! instance + rename swap, AMI → instance, Elastic IP moved, S3 objects reverted, health
+//! check of the restored instance with the site's Host header; then rollback.
+
+use super::aws_moto::{clients, create_site, write_config};
+use super::cloud_contract::PRIMARY;
+use std::sync::{Arc, Mutex};
+use wpbackup::cloud::aws::AwsCloud;
+use wpbackup::cloud::{CloudResult, HealthAnswer, HealthProbe, HealthRequest};
+use wpbackup::domain::planner::RestoreTo;
+use wpbackup::domain::restore_plan::Purpose;
+use wpbackup::engine::restore::{NoProgress, RestoreRequest};
+use wpbackup::engine::run::{RunRequest, Trigger};
+
+/// moto's instances serve no HTTP: this double answers 200 and records what was asked.
+#[derive(Default)]
+struct RecordingProbe(Mutex<Vec<HealthRequest>>);
+
+#[async_trait::async_trait]
+impl HealthProbe for RecordingProbe {
+    async fn probe(&self, req: &HealthRequest) -> CloudResult<HealthAnswer> {
+        self.0.lock().unwrap().push(req.clone());
+        Ok(HealthAnswer {
+            status: 200,
+            peer: req.address.clone().unwrap_or_else(|| "public".into()),
+        })
+    }
+}
+
+async fn object_body(bucket: &str, key: &str) -> String {
+    let c = clients(PRIMARY).await;
+    let o =
+        c.s3.get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+    String::from_utf8(o.body.collect().await.unwrap().to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn a_restore_plan_runs_on_moto_and_rolls_back() {
+    let prefix = format!(
+        "rst{}",
+        chrono::Utc::now().timestamp_subsec_nanos() % 1_000_000
+    );
+    let site = create_site(&prefix).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &site);
+    let c = clients(PRIMARY).await;
+    for (k, v) in [("a.jpg", "a-good"), ("b.jpg", "b-good")] {
+        c.s3.put_object()
+            .bucket(&site.bucket)
+            .key(k)
+            .body(v.as_bytes().to_vec().into())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let (config, _) = wpbackup::config::load(&cfg, chrono::Utc::now()).unwrap();
+    let catalog = wpbackup::catalog::Catalog::open(&config.catalog_path, true)
+        .await
+        .unwrap();
+    let mut engine = wpbackup::engine::Engine::new(config, catalog);
+    engine.poll_interval = Some(std::time::Duration::from_millis(100));
+    let engine = engine;
+    let s = engine.config.sites[0].clone();
+    let aws = Arc::new(AwsCloud::with_clients(&s, engine.clock.clone(), {
+        let mut m = std::collections::HashMap::new();
+        m.insert(PRIMARY.to_string(), clients(PRIMARY).await);
+        m.insert(
+            super::cloud_contract::DR.to_string(),
+            clients(super::cloud_contract::DR).await,
+        );
+        m
+    }));
+    let probe = Arc::new(RecordingProbe::default());
+    engine
+        .set_cloud(
+            &s.name,
+            wpbackup::cloud::Cloud {
+                points: aws.clone(),
+                settings: aws.clone(),
+                restores: aws.clone(),
+                probe: probe.clone(),
+            },
+        )
+        .await;
+    let at = engine.manual_instant();
+    let requests = s
+        .policies
+        .iter()
+        .map(|p| RunRequest {
+            site: s.name.clone(),
+            policy: p.name.clone(),
+            scheduled_for: at,
+            trigger: Trigger::Manual,
+        })
+        .collect();
+    let reports = engine.run_many(requests, 3).await.unwrap();
+    assert!(
+        reports.iter().all(|r| r.failure_reason.is_none()),
+        "{reports:#?}"
+    );
+
+    // T, then the damage: objects overwritten, one deleted, one added.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let t = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 0);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    c.s3.put_object()
+        .bucket(&site.bucket)
+        .key("a.jpg")
+        .body(b"a-DEFACED".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    c.s3.delete_object()
+        .bucket(&site.bucket)
+        .key("b.jpg")
+        .send()
+        .await
+        .unwrap();
+    c.s3.put_object()
+        .bucket(&site.bucket)
+        .key("spam.html")
+        .body(b"spam".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+
+    let plan = engine
+        .prepare_restore(&RestoreRequest {
+            site: s.name.clone(),
+            at: t,
+            to: RestoreTo::Primary,
+            only: vec![],
+            purpose: Purpose::Restore,
+        })
+        .await
+        .unwrap();
+    let db = plan
+        .components
+        .iter()
+        .find(|c| c.component == "db")
+        .unwrap();
+    assert!(
+        db.source.starts_with("point-in-time"),
+        "inside moto's window: {plan:#?}"
+    );
+    let json = serde_json::to_string_pretty(&plan).unwrap();
+    engine.store_plan(&plan, &json).await.unwrap();
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let exec = engine
+        .execute_plan(&plan.id, Arc::new(NoProgress), rx)
+        .await
+        .unwrap();
+    assert_eq!(exec.status, "completed", "{exec:#?}");
+    let out = |k: &str, f: &str| {
+        exec.steps
+            .iter()
+            .find(|s| s.key == k)
+            .unwrap()
+            .output(f)
+            .map(str::to_string)
+    };
+
+    // The web instance: launched from the AMI of the point, and the Elastic IP is on it.
+    let restored = out("web.launch-instance", "instance").unwrap();
+    let inst = c
+        .ec2
+        .describe_instances()
+        .instance_ids(&restored)
+        .send()
+        .await
+        .unwrap();
+    let inst = &inst.reservations()[0].instances()[0];
+    let ami = plan.steps.iter().find_map(|st| match &st.action {
+        wpbackup::domain::restore_plan::Action::LaunchInstance { image, .. } => Some(image.clone()),
+        _ => None,
+    });
+    assert_eq!(inst.image_id().map(str::to_string), ami);
+    let eip = c
+        .ec2
+        .describe_addresses()
+        .allocation_ids(&site.allocation_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(eip.addresses()[0].instance_id(), Some(restored.as_str()));
+    // The health check went to the restored instance with the site's host name.
+    let asked = probe.0.lock().unwrap().clone();
+    // (its own address, recorded at launch — not the Elastic IP it was given afterwards)
+    assert_eq!(asked[0].address, out("web.launch-instance", "address"));
+    assert_ne!(asked[0].address.as_deref(), eip.addresses()[0].public_ip());
+    assert_eq!(
+        asked[0].url,
+        format!("https://{prefix}.example.com/wp-login.php")
+    );
+    assert!(
+        asked.iter().any(|r| r.address.is_none()),
+        "public verification"
+    );
+
+    // The DB endpoint: the original name is now the restored cluster; the old one is kept.
+    let original = c
+        .rds
+        .describe_db_clusters()
+        .db_cluster_identifier(&site.cluster)
+        .send()
+        .await
+        .unwrap();
+    let tags = original.db_clusters()[0].tag_list();
+    assert!(
+        tags.iter().any(
+            |t| t.key() == Some("wpbackup:restore-plan") && t.value() == Some(plan.id.as_str())
+        ),
+        "{tags:?}"
+    );
+    let away = plan
+        .steps
+        .iter()
+        .find_map(|st| match &st.action {
+            wpbackup::domain::restore_plan::Action::SwapCluster { renamed_away, .. } => {
+                Some(renamed_away.clone())
+            }
+            _ => None,
+        })
+        .unwrap();
+    assert!(c
+        .rds
+        .describe_db_clusters()
+        .db_cluster_identifier(&away)
+        .send()
+        .await
+        .is_ok());
+
+    // S3: as of T again, with the damage still in the history.
+    assert_eq!(object_body(&site.bucket, "a.jpg").await, "a-good");
+    assert_eq!(object_body(&site.bucket, "b.jpg").await, "b-good");
+    assert!(c
+        .s3
+        .head_object()
+        .bucket(&site.bucket)
+        .key("spam.html")
+        .send()
+        .await
+        .is_err());
+    let versions =
+        c.s3.list_object_versions()
+            .bucket(&site.bucket)
+            .prefix("a.jpg")
+            .send()
+            .await
+            .unwrap();
+    assert!(versions.versions().len() >= 3, "history kept");
+
+    // Rollback: the Elastic IP and the DB name go back.
+    let rb = engine
+        .rollback_plan(&plan.id, Arc::new(NoProgress))
+        .await
+        .unwrap();
+    assert_eq!(rb.status, "rolled-back", "{rb:#?}");
+    let eip = c
+        .ec2
+        .describe_addresses()
+        .allocation_ids(&site.allocation_id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        eip.addresses()[0].instance_id(),
+        Some(site.instance_id.as_str())
+    );
+    let original = c
+        .rds
+        .describe_db_clusters()
+        .db_cluster_identifier(&site.cluster)
+        .send()
+        .await
+        .unwrap();
+    assert!(!original.db_clusters()[0]
+        .tag_list()
+        .iter()
+        .any(|t| t.key() == Some("wpbackup:restore-plan")));
+}
