@@ -474,7 +474,18 @@ pub fn build_plan(
     tags.insert(TAG_SITE.to_string(), facts.site.to_string());
     tags.insert(TAG_PLAN.to_string(), id.clone());
 
-    let point = |id: i64| facts.points.iter().find(|p| p.id == id);
+    // Indexes: plans are made over catalogs of millions of points.
+    let by_id: std::collections::HashMap<i64, &RecoveryPoint> =
+        facts.points.iter().map(|p| (p.id, p)).collect();
+    let mut newest_by_component: std::collections::HashMap<&str, &RecoveryPoint> =
+        std::collections::HashMap::new();
+    for p in facts.points {
+        let e = newest_by_component.entry(p.component.as_str()).or_insert(p);
+        if p.point_time > e.point_time {
+            *e = p;
+        }
+    }
+    let point = |id: i64| by_id.get(&id).copied();
     let mut steps: Vec<Step> = Vec::new();
     let mut components = Vec::new();
     let mut instance_step: Option<String> = None;
@@ -535,13 +546,7 @@ pub fn build_plan(
             ) => {
                 // Settings from the chosen snapshot, or (PITR) from the newest point.
                 let meta = chosen
-                    .or_else(|| {
-                        facts
-                            .points
-                            .iter()
-                            .filter(|p| p.component == *comp)
-                            .max_by_key(|p| p.point_time)
-                    })
+                    .or_else(|| newest_by_component.get(comp.as_str()).copied())
                     .map(|p| p.metadata.clone())
                     .unwrap_or_default();
                 let restored = match (purpose, selection.to) {
