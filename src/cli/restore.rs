@@ -195,7 +195,8 @@ async fn plan_for(
         ToChoice::Dr => RestoreTo::Dr,
     };
     let at = match parse_instant(at, engine.clock.now(), zone) {
-        Ok(t) => chrono::SubsecRound::trunc_subsecs(t, 0),
+        // Kept exact: "now" must not round down to before a point taken this second.
+        Ok(t) => t,
         Err(e) => {
             // Say what can be restored, so the next try can succeed.
             let range = match engine.restore_coverage(&site, to, &args.only).await {
