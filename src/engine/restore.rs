@@ -525,22 +525,17 @@ impl Engine {
                     .restores
                     .move_address(&entry_of(address), region, prev)
                     .await;
-                let (state, err) = match &res {
-                    Ok(()) => ("done", None),
-                    Err(e) => ("failed", Some(e.to_string())),
-                };
-                self.catalog
-                    .finish_restore_step(id, key, state, &out, err.as_deref(), self.clock.now())
-                    .await?;
-                progress.finished(
+                self.finish_rollback_step(
+                    id,
                     key,
-                    state,
-                    started.elapsed().as_secs_f64(),
-                    err.as_deref().unwrap_or(prev),
-                );
-                if let Some(e) = err {
-                    failure.get_or_insert(format!("{key}: {e}"));
-                }
+                    res,
+                    &out,
+                    started,
+                    prev,
+                    &*progress,
+                    &mut failure,
+                )
+                .await?;
             }
         }
         if let Some(step) = plan
@@ -583,35 +578,43 @@ impl Engine {
                             &format!("renaming {original} (restored) back to {restored}"),
                         );
                         rename_tolerant(&cloud, region, original, restored).await?;
-                        self.wait_cluster(&cloud, &site, region, restored).await?;
+                        wait_cluster(
+                            &cloud,
+                            region,
+                            restored,
+                            ROLLBACK_WAIT,
+                            self.poll_interval_for(&site),
+                        )
+                        .await?;
                         out.insert("restored_renamed_back".into(), json!(true));
                     }
                     if original_away || restored_in {
                         progress.note(key, &format!("renaming {renamed_away} back to {original}"));
                         rename_tolerant(&cloud, region, renamed_away, original).await?;
-                        self.wait_cluster(&cloud, &site, region, original).await?;
+                        wait_cluster(
+                            &cloud,
+                            region,
+                            original,
+                            ROLLBACK_WAIT,
+                            self.poll_interval_for(&site),
+                        )
+                        .await?;
                         out.insert("original_renamed_back".into(), json!(true));
                     }
                     Ok(())
                 }
                 .await;
-                let (state, err) = match &res {
-                    Ok(()) => ("done", None),
-                    Err(e) => ("failed", Some(e.to_string())),
-                };
-                self.catalog
-                    .finish_restore_step(id, key, state, &out, err.as_deref(), self.clock.now())
-                    .await?;
-                progress.finished(
+                self.finish_rollback_step(
+                    id,
                     key,
-                    state,
-                    started.elapsed().as_secs_f64(),
-                    err.as_deref()
-                        .unwrap_or("DB endpoint back on the original cluster"),
-                );
-                if let Some(e) = err {
-                    failure.get_or_insert(format!("{key}: {e}"));
-                }
+                    res,
+                    &out,
+                    started,
+                    "DB endpoint back on the original cluster",
+                    &*progress,
+                    &mut failure,
+                )
+                .await?;
             }
         }
         let status = if failure.is_none() {
@@ -630,27 +633,57 @@ impl Engine {
             recovery_seconds: None,
         })
     }
+}
 
-    async fn wait_cluster(
+/// How long a rollback waits for each rename.
+const ROLLBACK_WAIT: Duration = Duration::from_secs(3600);
+
+impl Engine {
+    /// Record how a rollback step ended; a failure is kept as the plan's first failure.
+    #[allow(clippy::too_many_arguments)]
+    async fn finish_rollback_step(
         &self,
-        cloud: &Cloud,
-        site: &Site,
-        region: &str,
-        cluster: &str,
-    ) -> Result<(), CloudError> {
-        let r = cloud.restores.clone();
-        crate::cloud::wait::until_ready(
-            &format!("DB cluster {cluster}"),
-            Duration::from_secs(3600),
-            self.poll_interval_for(site),
-            || {
-                let r = r.clone();
-                async move { r.describe_cluster(region, cluster).await }
-            },
-        )
-        .await
-        .map(|_| ())
+        id: &str,
+        key: &str,
+        res: Result<(), CloudError>,
+        out: &Map<String, Value>,
+        started: std::time::Instant,
+        ok_detail: &str,
+        progress: &dyn RestoreProgress,
+        failure: &mut Option<String>,
+    ) -> Result<(), RestoreError> {
+        let err = res.err().map(|e| e.to_string());
+        let state = if err.is_none() { "done" } else { "failed" };
+        self.catalog
+            .finish_restore_step(id, key, state, out, err.as_deref(), self.clock.now())
+            .await?;
+        progress.finished(
+            key,
+            state,
+            started.elapsed().as_secs_f64(),
+            err.as_deref().unwrap_or(ok_detail),
+        );
+        if let Some(e) = err {
+            failure.get_or_insert(format!("{key}: {e}"));
+        }
+        Ok(())
     }
+}
+
+/// Wait until a DB cluster is available (after a restore or a rename).
+async fn wait_cluster(
+    cloud: &Cloud,
+    region: &str,
+    cluster: &str,
+    timeout: Duration,
+    interval: Duration,
+) -> Result<crate::cloud::ResourceStatus, CloudError> {
+    let r = cloud.restores.clone();
+    crate::cloud::wait::until_ready(&format!("DB cluster {cluster}"), timeout, interval, || {
+        let r = r.clone();
+        async move { r.describe_cluster(region, cluster).await }
+    })
+    .await
 }
 
 /// Rename, treating "the source is gone and the destination exists" as already done.
@@ -1189,15 +1222,12 @@ impl StepCtx {
         region: &str,
         cluster: &str,
     ) -> Result<crate::cloud::ResourceStatus, String> {
-        let r = self.cloud.restores.clone();
-        crate::cloud::wait::until_ready(
-            &format!("DB cluster {cluster}"),
+        wait_cluster(
+            &self.cloud,
+            region,
+            cluster,
             self.timeout(),
             self.interval(),
-            || {
-                let r = r.clone();
-                async move { r.describe_cluster(region, cluster).await }
-            },
         )
         .await
         .map_err(|e| e.to_string())

@@ -332,8 +332,6 @@ fn a_drill_restores_checks_measures_and_tears_down() {
         created.iter().all(|r| r["deleted"] == true),
         "torn down: {created:#?}"
     );
-    let steps = steps_by_key(&exec);
-    let _ = steps;
     let keys: Vec<&str> = exec["steps"]
         .as_array()
         .unwrap()
