@@ -261,9 +261,10 @@ fn the_daemon_binary_serves_health_and_metrics_reloads_safely_and_stops_on_sigte
         .spawn()
         .unwrap();
     let mut health = None;
+    // Until its first scheduling pass the daemon answers 503 (not ready yet): wait for 200.
     for _ in 0..100 {
         health = get(port, "/healthz");
-        if health.is_some() {
+        if health.as_ref().is_some_and(|(code, _)| *code == 200) {
             break;
         }
         std::thread::sleep(Duration::from_millis(100));
