@@ -543,6 +543,29 @@ impl Catalog {
         rows.iter().map(point_from_row).collect()
     }
 
+    /// A site's points (not deleted) grouped by component, each oldest first: what
+    /// planning and auditing read. Ordered by the database so grouping is one pass.
+    pub async fn points_by_component(
+        &self,
+        site: &str,
+    ) -> CatalogResult<crate::domain::planner::PointsByComponent> {
+        let rows = sqlx::query(
+            "SELECT p.*, s.name AS site_name, c.name AS component_name, c.kind AS component_kind
+             FROM recovery_points p JOIN components c ON c.id = p.component_id
+                                    JOIN sites s ON s.id = c.site_id
+             WHERE s.name = ?1 AND p.state NOT IN ('deleted')
+             ORDER BY c.name, p.point_time, p.id",
+        )
+        .bind(site)
+        .fetch_all(&self.pool)
+        .await?;
+        let points = rows
+            .iter()
+            .map(point_from_row)
+            .collect::<CatalogResult<Vec<_>>>()?;
+        Ok(crate::domain::planner::PointsByComponent::new(points))
+    }
+
     pub async fn point(&self, id: i64) -> CatalogResult<Option<RecoveryPoint>> {
         let row = sqlx::query(
             "SELECT p.*, s.name AS site_name, c.name AS component_name, c.kind AS component_kind

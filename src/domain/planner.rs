@@ -61,10 +61,95 @@ pub struct Selection {
     pub warnings: Vec<String>,
 }
 
+/// A site's points grouped by component without copying them: one vector ordered by
+/// (component, point time, id) and each component's range in it. Catalogs hold millions of
+/// points; planning and auditing look at each component's handful by slice.
+#[derive(Debug, Default)]
+pub struct PointsByComponent {
+    points: Vec<RecoveryPoint>,
+    ranges: std::collections::HashMap<String, std::ops::Range<usize>>,
+}
+
+impl PointsByComponent {
+    pub fn new(mut points: Vec<RecoveryPoint>) -> Self {
+        // The catalog returns this order already: one pass checks it while indexing, and
+        // only input in another order is sorted.
+        match Self::index(&points) {
+            Some(ranges) => Self { points, ranges },
+            None => {
+                points.sort_by(|a, b| {
+                    (a.component.as_str(), a.point_time, a.id).cmp(&(
+                        b.component.as_str(),
+                        b.point_time,
+                        b.id,
+                    ))
+                });
+                let ranges = Self::index(&points).expect("sorted points index");
+                Self { points, ranges }
+            }
+        }
+    }
+
+    /// Each component's range, or `None` when `points` are not in (component, time, id) order.
+    fn index(
+        points: &[RecoveryPoint],
+    ) -> Option<std::collections::HashMap<String, std::ops::Range<usize>>> {
+        let mut ranges = std::collections::HashMap::new();
+        let mut start = 0;
+        for i in 1..=points.len() {
+            if i < points.len() {
+                let (a, b) = (&points[i - 1], &points[i]);
+                match a.component.cmp(&b.component) {
+                    std::cmp::Ordering::Equal if (a.point_time, a.id) <= (b.point_time, b.id) => {
+                        continue
+                    }
+                    std::cmp::Ordering::Less => {}
+                    _ => return None,
+                }
+            }
+            ranges.insert(points[start].component.clone(), start..i);
+            start = i;
+        }
+        Some(ranges)
+    }
+
+    /// One component's points, oldest first (empty when it has none).
+    pub fn of(&self, component: &str) -> &[RecoveryPoint] {
+        self.ranges
+            .get(component)
+            .map_or(&[][..], |r| &self.points[r.clone()])
+    }
+
+    /// Every point, by component then time.
+    pub fn all(&self) -> &[RecoveryPoint] {
+        &self.points
+    }
+
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+}
+
+/// The newest point of `points` (oldest first) at or before `at` that `keep` accepts:
+/// a binary search to `at`, then a walk back over the few points that do not qualify.
+pub fn newest_at_or_before(
+    points: &[RecoveryPoint],
+    at: DateTime<Utc>,
+    keep: impl Fn(&RecoveryPoint) -> bool,
+) -> Option<&RecoveryPoint> {
+    let end = points.partition_point(|p| p.point_time <= at);
+    points[..end].iter().rev().find(|p| keep(p))
+}
+
 /// One component's inputs.
 pub struct ComponentInput<'a> {
     pub policy: &'a Policy,
-    /// Its points in every region (any state).
+    /// Its points in every region (any state), oldest first (point time, then id) — as
+    /// [`PointsByComponent::of`] gives them.
     pub points: &'a [RecoveryPoint],
     /// Aurora: the cluster's restorable window, read live ([earliest, latest]).
     pub pitr_window: Option<(DateTime<Utc>, DateTime<Utc>)>,
@@ -100,14 +185,10 @@ fn range(
     regions: &[&str],
     now: DateTime<Utc>,
 ) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
-    let times: Vec<DateTime<Utc>> = input
-        .points
-        .iter()
-        .filter(|p| usable(p) && regions.contains(&p.region.as_str()))
-        .map(|p| p.point_time)
-        .collect();
-    let mut lo = times.iter().min().copied();
-    let mut hi = times.iter().max().copied();
+    let wanted = |p: &&RecoveryPoint| usable(p) && regions.contains(&p.region.as_str());
+    // Points are oldest first: the first and last wanted ones bound the range.
+    let mut lo = input.points.iter().find(wanted).map(|p| p.point_time);
+    let mut hi = input.points.iter().rev().find(wanted).map(|p| p.point_time);
     if let Some((a, b)) = input.pitr_window {
         lo = Some(lo.map_or(a, |l| l.min(a)));
         hi = Some(hi.map_or(b, |h| h.max(b)));
@@ -189,6 +270,12 @@ pub fn choose_sources(
             ));
         }
     }
+    debug_assert!(
+        inputs
+            .iter()
+            .all(|i| i.points.is_sorted_by_key(|p| (p.point_time, p.id))),
+        "component points must be oldest first"
+    );
     let selected: Vec<&ComponentInput<'_>> = inputs
         .iter()
         .filter(|i| only.is_empty() || only.contains(&i.policy.name))
@@ -218,12 +305,8 @@ pub fn choose_sources(
             earliest: fmt(earliest),
             latest: latest.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         };
-        let newest_at_or_before = |region: &str| {
-            input
-                .points
-                .iter()
-                .filter(|x| usable(x) && x.region == region && x.point_time <= at)
-                .max_by_key(|x| (x.point_time, x.id))
+        let newest_in = |region: &str| {
+            newest_at_or_before(input.points, at, |x| usable(x) && x.region == region)
         };
         let point_source = |x: &RecoveryPoint| Source::Point {
             point_id: x.id,
@@ -269,9 +352,10 @@ pub fn choose_sources(
             _ => {
                 let chosen = match to {
                     // Primary first; the DR copy when the primary has none at T.
-                    RestoreTo::Primary => newest_at_or_before(primary_region)
-                        .or_else(|| newest_at_or_before(dr_region)),
-                    RestoreTo::Dr => newest_at_or_before(dr_region),
+                    RestoreTo::Primary => {
+                        newest_in(primary_region).or_else(|| newest_in(dr_region))
+                    }
+                    RestoreTo::Dr => newest_in(dr_region),
                 };
                 let x = chosen.ok_or_else(before_first)?;
                 if x.region != primary_region && to == RestoreTo::Primary {
@@ -511,20 +595,27 @@ mod tests {
         window: Option<(DateTime<Utc>, DateTime<Utc>)>,
         only: &[&str],
     ) -> Result<Selection, PlanError> {
+        let points = PointsByComponent::new(
+            [&f.web_points, &f.db_points, &f.media_points]
+                .into_iter()
+                .flatten()
+                .cloned()
+                .collect(),
+        );
         let inputs = vec![
             ComponentInput {
                 policy: &f.web,
-                points: &f.web_points,
+                points: points.of("web"),
                 pitr_window: None,
             },
             ComponentInput {
                 policy: &f.db,
-                points: &f.db_points,
+                points: points.of("db"),
                 pitr_window: window,
             },
             ComponentInput {
                 policy: &f.media,
-                points: &f.media_points,
+                points: points.of("media"),
                 pitr_window: None,
             },
         ];
@@ -542,6 +633,34 @@ mod tests {
 
     fn choice<'a>(s: &'a Selection, c: &str) -> &'a Choice {
         s.choices.iter().find(|x| x.component == c).unwrap()
+    }
+
+    #[test]
+    fn points_are_grouped_by_component_oldest_first_whatever_order_they_come_in() {
+        let p = |id, comp, h| {
+            point(
+                id,
+                comp,
+                PointKind::Ec2Ami,
+                "us-east-1",
+                t(27, h, 0),
+                PointState::Available,
+            )
+        };
+        let grouped = PointsByComponent::new(vec![
+            p(3, "web", 9),
+            p(1, "db", 5),
+            p(2, "web", 1),
+            p(4, "db", 5),
+        ]);
+        let ids = |c| grouped.of(c).iter().map(|x| x.id).collect::<Vec<_>>();
+        assert_eq!(ids("web"), vec![2, 3]);
+        assert_eq!(ids("db"), vec![1, 4], "same time: by id");
+        assert!(grouped.of("media").is_empty());
+        assert_eq!(grouped.len(), 4);
+        let newest = newest_at_or_before(grouped.of("web"), t(27, 8, 0), |_| true);
+        assert_eq!(newest.map(|x| x.id), Some(2));
+        assert!(newest_at_or_before(grouped.of("web"), t(27, 0, 0), |_| true).is_none());
     }
 
     #[test]

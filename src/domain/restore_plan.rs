@@ -3,7 +3,7 @@
 //! then the cutover (DB endpoint swap, public IP move), then a check through the public
 //! address. The plan is a versioned artifact: what is reviewed is byte for byte what runs.
 
-use super::model::{ComponentKind, PointKind, RecoveryPoint};
+use super::model::{ComponentKind, PointKind, RestoreMetadata};
 use super::names::{TAG_MANAGED, TAG_SITE};
 use super::planner::{Selection, Source};
 use super::policy::Target;
@@ -425,7 +425,8 @@ pub struct SiteFacts<'a> {
     pub health_timeout_secs: u64,
     /// Per component: its target (policy) and its points (for recorded settings).
     pub targets: BTreeMap<String, &'a Target>,
-    pub points: &'a [RecoveryPoint],
+    /// The site's points by component: lookups stay within one component's points.
+    pub points: &'a super::planner::PointsByComponent,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -474,18 +475,6 @@ pub fn build_plan(
     tags.insert(TAG_SITE.to_string(), facts.site.to_string());
     tags.insert(TAG_PLAN.to_string(), id.clone());
 
-    // Indexes: plans are made over catalogs of millions of points.
-    let by_id: std::collections::HashMap<i64, &RecoveryPoint> =
-        facts.points.iter().map(|p| (p.id, p)).collect();
-    let mut newest_by_component: std::collections::HashMap<&str, &RecoveryPoint> =
-        std::collections::HashMap::new();
-    for p in facts.points {
-        let e = newest_by_component.entry(p.component.as_str()).or_insert(p);
-        if p.point_time > e.point_time {
-            *e = p;
-        }
-    }
-    let point = |id: i64| by_id.get(&id).copied();
     let mut steps: Vec<Step> = Vec::new();
     let mut components = Vec::new();
     let mut instance_step: Option<String> = None;
@@ -536,7 +525,12 @@ pub fn build_plan(
             rpo_seconds: choice.rpo_seconds,
             rpo_exceeded: choice.rpo_exceeded,
         });
-        let chosen = point_id.and_then(point);
+        let chosen = point_id.and_then(|id| {
+            // Oldest first: search to the chosen point's time, not through all of them.
+            let list = facts.points.of(comp);
+            let from = list.partition_point(|p| p.point_time < choice.point_time);
+            list[from..].iter().find(|p| p.id == id)
+        });
         match (target, &choice.source) {
             (
                 Target::AuroraCluster {
@@ -545,10 +539,10 @@ pub fn build_plan(
                 source,
             ) => {
                 // Settings from the chosen snapshot, or (PITR) from the newest point.
+                let no_meta = RestoreMetadata::default();
                 let meta = chosen
-                    .or_else(|| newest_by_component.get(comp.as_str()).copied())
-                    .map(|p| p.metadata.clone())
-                    .unwrap_or_default();
+                    .or_else(|| facts.points.of(comp).last())
+                    .map_or(&no_meta, |p| &p.metadata);
                 let restored = match (purpose, selection.to) {
                     // In the DR region the original name is free: no swap needed.
                     (Purpose::Restore, RestoreTo::Dr) => cluster_identifier.clone(),
@@ -886,8 +880,9 @@ fn step(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::model::{PointState, RestoreMetadata};
-    use crate::domain::planner::{Choice, RestoreTo};
+    use crate::domain::model::PointState;
+    use crate::domain::model::RecoveryPoint;
+    use crate::domain::planner::{Choice, PointsByComponent, RestoreTo};
     use chrono::TimeZone;
 
     fn t(h: u32, m: u32) -> DateTime<Utc> {
@@ -1062,7 +1057,7 @@ mod tests {
             expect_status: 200,
             health_timeout_secs: 10,
             targets: f.targets.iter().map(|(n, t)| (n.clone(), t)).collect(),
-            points: &f.points,
+            points: &PointsByComponent::new(f.points.clone()),
         };
         build_plan(&selection(to), &facts, purpose, t(15, 0), history).unwrap()
     }
@@ -1217,7 +1212,7 @@ mod tests {
             expect_status: 200,
             health_timeout_secs: 10,
             targets: f.targets.iter().map(|(n, t)| (n.clone(), t)).collect(),
-            points: &f.points,
+            points: &PointsByComponent::new(f.points.clone()),
         };
         let p = build_plan(
             &sel,

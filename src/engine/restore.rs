@@ -10,7 +10,9 @@ use crate::cloud::{
     ProviderPoint,
 };
 use crate::domain::model::RecoveryPoint;
-use crate::domain::planner::{choose_sources, ComponentInput, PlanError, RestoreTo};
+use crate::domain::planner::{
+    choose_sources, ComponentInput, PlanError, PointsByComponent, RestoreTo,
+};
 use crate::domain::policy::Target;
 use crate::domain::restore_plan::{
     build_plan, Action, Address, BuildError, Plan, Purpose, SiteFacts, Step,
@@ -121,8 +123,7 @@ fn address_of(e: &EntryPoint) -> Address {
 type Window = (DateTime<Utc>, DateTime<Utc>);
 
 struct RestoreInputs {
-    points: Vec<RecoveryPoint>,
-    by_component: BTreeMap<String, Vec<RecoveryPoint>>,
+    points: PointsByComponent,
     /// Aurora components' live restorable windows.
     windows: BTreeMap<String, Option<Window>>,
 }
@@ -133,11 +134,7 @@ impl RestoreInputs {
             .iter()
             .map(|p| ComponentInput {
                 policy: p,
-                points: self
-                    .by_component
-                    .get(&p.name)
-                    .map(Vec::as_slice)
-                    .unwrap_or(&[]),
+                points: self.points.of(&p.name),
                 pitr_window: self.windows.get(&p.name).copied().flatten(),
             })
             .collect()
@@ -173,20 +170,7 @@ impl Engine {
         only: &[String],
     ) -> Result<RestoreInputs, RestoreError> {
         let cloud = self.cloud_for(site).await?;
-        let points = self
-            .catalog
-            .points(&crate::catalog::PointFilter {
-                site: Some(site.name.clone()),
-                ..Default::default()
-            })
-            .await?;
-        let mut by_component: BTreeMap<String, Vec<RecoveryPoint>> = BTreeMap::new();
-        for p in &points {
-            by_component
-                .entry(p.component.clone())
-                .or_default()
-                .push(p.clone());
-        }
+        let points = self.catalog.points_by_component(&site.name).await?;
         let mut windows = BTreeMap::new();
         for p in &site.policies {
             if let (
@@ -205,11 +189,7 @@ impl Engine {
                 }
             }
         }
-        Ok(RestoreInputs {
-            points,
-            by_component,
-            windows,
-        })
+        Ok(RestoreInputs { points, windows })
     }
 
     /// The instants a site can be restored to (stated when `--at` cannot be read).
@@ -238,7 +218,6 @@ impl Engine {
         let now = self.clock.now();
         let gathered = self.restore_inputs(&site, req.to, &req.only).await?;
         let inputs = gathered.component_inputs(&site);
-        let points = &gathered.points;
         let selection = choose_sources(
             req.at,
             now,
@@ -262,7 +241,7 @@ impl Engine {
                 .iter()
                 .map(|p| (p.name.clone(), &p.target))
                 .collect(),
-            points,
+            points: &gathered.points,
         };
         Ok(build_plan(&selection, &facts, req.purpose, now, &history)?)
     }
