@@ -2,7 +2,9 @@
 //! timeout so the daemon and a CLI can share one file; append-only migrations embedded
 //! from `migrations/`. Schema described in `docs/catalog.md`.
 
+mod audit;
 mod restore;
+pub use audit::AuditRecord;
 pub use restore::{PlanRecord, StepRecord};
 
 use crate::domain::model::{

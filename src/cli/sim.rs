@@ -39,6 +39,9 @@ pub enum SimCommand {
     DeletePoint {
         /// The point's provider id (see `points`).
         provider_id: String,
+        /// An AMI: deregister it but keep its EBS snapshots (the console's default).
+        #[arg(long)]
+        keep_snapshots: bool,
     },
 }
 
@@ -220,8 +223,11 @@ pub async fn run(cli: &Cli, cmd: &SimCommand) -> CliResult {
                 println!("took {name} ({id}) in {region}, untagged");
             }
         }
-        SimCommand::DeletePoint { provider_id } => {
-            let removed = sim.remove_point_out_of_band(provider_id)?;
+        SimCommand::DeletePoint {
+            provider_id,
+            keep_snapshots,
+        } => {
+            let removed = sim.remove_point_out_of_band(provider_id, *keep_snapshots)?;
             if !removed {
                 return Err(super::usage(format!(
                     "the simulator has no point {provider_id:?}"

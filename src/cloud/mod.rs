@@ -161,17 +161,17 @@ pub trait RecoveryPoints: Send + Sync {
         site: &str,
         region: &str,
     ) -> CloudResult<Vec<ProviderPoint>>;
+
+    /// wpbackup-tagged EBS snapshots of `site` in `region` whose AMI no longer exists
+    /// (deregistering an AMI leaves its snapshots behind, still billed): for audits.
+    async fn list_leftover_snapshots(
+        &self,
+        site: &str,
+        region: &str,
+    ) -> CloudResult<Vec<ProviderPoint>>;
 }
 
-/// One live setting that a component's recoverability depends on.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SettingCheck {
-    /// e.g. `s3.versioning`, `aurora.backup_retention_days`.
-    pub setting: String,
-    pub expected: String,
-    pub actual: String,
-    pub ok: bool,
-}
+pub use crate::domain::audit::SettingCheck;
 
 /// Reading (and where the policy asks, enabling) the settings that make a component
 /// recoverable: PITR window, bucket versioning and replication, the Lightsail add-on.

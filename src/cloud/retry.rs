@@ -145,4 +145,15 @@ impl<P: RecoveryPoints> RecoveryPoints for Retrying<P> {
         })
         .await
     }
+
+    async fn list_leftover_snapshots(
+        &self,
+        site: &str,
+        region: &str,
+    ) -> CloudResult<Vec<ProviderPoint>> {
+        self.run("list_leftover_snapshots", || {
+            self.inner.list_leftover_snapshots(site, region)
+        })
+        .await
+    }
 }

@@ -412,40 +412,86 @@ pub async fn list_instance_snapshots(
         .try_collect()
         .await
         .map_err(|e| map_sdk("DescribeSnapshots", e))?;
+    Ok(snaps.iter().map(|s| snapshot_point(s, region)).collect())
+}
+
+fn snapshot_point(s: &aws_sdk_ec2::types::Snapshot, region: &str) -> ProviderPoint {
+    let id = s.snapshot_id().unwrap_or_default().to_string();
+    let mut metadata = RestoreMetadata {
+        size_bytes: s.volume_size().map(|g| g.max(0) as u64 * (1 << 30)),
+        encrypted: s.encrypted(),
+        ..Default::default()
+    };
+    metadata
+        .extra
+        .insert("resource_type".into(), "ebs-snapshot".into());
+    if let Some(v) = s.volume_id() {
+        metadata.extra.insert("volume_id".into(), v.to_string());
+    }
+    ProviderPoint {
+        kind: PointKind::Ec2Ami,
+        region: region.to_string(),
+        name: format!("EBS snapshot of {}", s.volume_id().unwrap_or("?")),
+        arn: Some(format!("arn:aws:ec2:{region}::snapshot/{id}")),
+        provider_id: id,
+        state: PointState::Available,
+        point_time: s
+            .start_time()
+            .and_then(super::to_chrono)
+            .unwrap_or_else(Utc::now),
+        metadata,
+        tags: tag_map(
+            s.tags()
+                .iter()
+                .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
+        ),
+        failure_reason: None,
+    }
+}
+
+/// wpbackup-tagged EBS snapshots of `site` whose AMI no longer exists: deregistering an
+/// AMI (outside wpbackup) leaves its snapshots, and they are still billed.
+pub async fn list_leftover_snapshots(
+    c: &Client,
+    region: &str,
+    site: &str,
+) -> CloudResult<Vec<ProviderPoint>> {
+    let snaps = c
+        .describe_snapshots()
+        .owner_ids("self")
+        .filters(
+            Filter::builder()
+                .name("tag:wpbackup:managed")
+                .values("true")
+                .build(),
+        )
+        .filters(Filter::builder().name("tag:wpbackup:site").values(site).build())
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| map_sdk("DescribeSnapshots", e))?;
+    if snaps.is_empty() {
+        return Ok(Vec::new());
+    }
+    let images = c
+        .describe_images()
+        .owners("self")
+        .into_paginator()
+        .items()
+        .send()
+        .try_collect()
+        .await
+        .map_err(|e| map_sdk("DescribeImages", e))?;
+    let used: std::collections::HashSet<&str> = images
+        .iter()
+        .flat_map(|i| i.block_device_mappings())
+        .filter_map(|m| m.ebs().and_then(|e| e.snapshot_id()))
+        .collect();
     Ok(snaps
         .iter()
-        .map(|s| {
-            let id = s.snapshot_id().unwrap_or_default().to_string();
-            let mut metadata = RestoreMetadata {
-                size_bytes: s.volume_size().map(|g| g.max(0) as u64 * (1 << 30)),
-                encrypted: s.encrypted(),
-                ..Default::default()
-            };
-            metadata
-                .extra
-                .insert("resource_type".into(), "ebs-snapshot".into());
-            if let Some(v) = s.volume_id() {
-                metadata.extra.insert("volume_id".into(), v.to_string());
-            }
-            ProviderPoint {
-                kind: PointKind::Ec2Ami,
-                region: region.to_string(),
-                name: format!("EBS snapshot of {}", s.volume_id().unwrap_or("?")),
-                arn: Some(format!("arn:aws:ec2:{region}::snapshot/{id}")),
-                provider_id: id,
-                state: PointState::Available,
-                point_time: s
-                    .start_time()
-                    .and_then(super::to_chrono)
-                    .unwrap_or_else(Utc::now),
-                metadata,
-                tags: tag_map(
-                    s.tags()
-                        .iter()
-                        .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
-                ),
-                failure_reason: None,
-            }
-        })
+        .filter(|s| s.snapshot_id().is_some_and(|id| !used.contains(id)))
+        .map(|s| snapshot_point(s, region))
         .collect())
 }

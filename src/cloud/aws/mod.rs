@@ -410,6 +410,23 @@ impl RecoveryPoints for AwsCloud {
         }
         Ok(out)
     }
+
+    async fn list_leftover_snapshots(
+        &self,
+        site: &str,
+        region: &str,
+    ) -> CloudResult<Vec<ProviderPoint>> {
+        if !self
+            .site
+            .policies
+            .iter()
+            .any(|p| p.kind == crate::domain::model::ComponentKind::Ec2Instance)
+        {
+            return Ok(Vec::new());
+        }
+        let c = self.clients(region)?;
+        ec2::list_leftover_snapshots(&c.ec2, region, site).await
+    }
 }
 
 #[async_trait]

@@ -66,6 +66,9 @@ pub struct Fault {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct SimPoint {
+    /// An AMI deregistered out of band whose EBS snapshots remain.
+    #[serde(default)]
+    snapshots_left: bool,
     kind: PointKind,
     component_kind: ComponentKind,
     resource: String,
@@ -406,6 +409,7 @@ impl SimCloud {
             s.points.insert(
                 provider_id.clone(),
                 SimPoint {
+                    snapshots_left: false,
                     kind,
                     component_kind,
                     resource: target.resource_id().to_string(),
@@ -428,11 +432,18 @@ impl SimCloud {
         })
     }
 
-    /// Delete a point behind wpbackup's back (as someone in the console would).
-    pub fn remove_point_out_of_band(&self, provider_id: &str) -> CloudResult<bool> {
+    /// Delete a point behind wpbackup's back (as someone in the console would). With
+    /// `keep_snapshots`, an AMI is deregistered and its EBS snapshots stay (the console's
+    /// default), still tagged and billed.
+    pub fn remove_point_out_of_band(
+        &self,
+        provider_id: &str,
+        keep_snapshots: bool,
+    ) -> CloudResult<bool> {
         self.with_state(|s| match s.points.get_mut(provider_id) {
             Some(p) if !p.deleted => {
                 p.deleted = true;
+                p.snapshots_left = keep_snapshots && p.kind == PointKind::Ec2Ami;
                 true
             }
             _ => false,
@@ -671,6 +682,7 @@ impl RecoveryPoints for SimCloud {
                 let content = s.content_of(component_kind, &resource, now);
                 let metadata = metadata_for(target, region, id, &content);
                 let p = SimPoint {
+                    snapshots_left: false,
                     kind,
                     component_kind,
                     resource: resource.clone(),
@@ -811,6 +823,7 @@ impl RecoveryPoints for SimCloud {
                     metadata.ebs_snapshot_ids = vec![format!("snap-{id:017x}")];
                 }
                 let p = SimPoint {
+                    snapshots_left: false,
                     kind: src.kind,
                     component_kind: src.component_kind,
                     resource: src.resource.clone(),
@@ -904,6 +917,31 @@ impl RecoveryPoints for SimCloud {
                 .filter(|p| p.tags.get(TAG_MANAGED).map(String::as_str) == Some("true"))
                 .filter(|p| p.tags.get(TAG_SITE).map(String::as_str) == Some(site))
                 .map(|p| Self::view(p, now))
+                .collect())
+        })
+        .await
+    }
+
+    async fn list_leftover_snapshots(
+        &self,
+        site: &str,
+        region: &str,
+    ) -> CloudResult<Vec<ProviderPoint>> {
+        self.faulted(None, FaultOp::Describe, "DescribeSnapshots", |s, _, now| {
+            Ok(s.points
+                .values()
+                .filter(|p| p.deleted && p.snapshots_left && p.region == region)
+                .filter(|p| p.tags.get(TAG_SITE).map(String::as_str) == Some(site))
+                .flat_map(|p| {
+                    let view = Self::view(p, now);
+                    p.metadata.ebs_snapshot_ids.iter().map(move |snap| {
+                        let mut point = view.clone();
+                        point.name = format!("EBS snapshot of deregistered {}", p.provider_id);
+                        point.provider_id = snap.clone();
+                        point.arn = Some(format!("arn:aws:ec2:{}::snapshot/{snap}", p.region));
+                        point
+                    })
+                })
                 .collect())
         })
         .await

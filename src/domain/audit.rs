@@ -1,0 +1,1016 @@
+//! Retention audits: pure controls over what the catalog (and, for live controls, the
+//! cloud) says about a site at one instant. Each control yields findings with a status,
+//! the evidence it looked at and what to do about it. No I/O: the engine gathers the facts.
+
+use super::model::{ComponentKind, PointState, RecoveryPoint, RunPhase};
+use super::policy::{Policy, Retention};
+use super::retention::{prune_plan, Action as Keep, Guards};
+use super::time::format_duration;
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+
+/// Version of the JSON report; bumped only for changes that break readers.
+pub const AUDIT_VERSION: u32 = 1;
+
+/// Worst last: `Pass < Warn < Fail`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    #[default]
+    Pass,
+    Warn,
+    Fail,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "pass",
+            Status::Warn => "warn",
+            Status::Fail => "fail",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pass" => Some(Status::Pass),
+            "warn" => Some(Status::Warn),
+            "fail" => Some(Status::Fail),
+            _ => None,
+        }
+    }
+}
+
+/// The controls' parameters (`[sites.audit]` in wpbackup.toml); the defaults suit a
+/// production WordPress site.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditParams {
+    /// A policy's schedule must fire at least this often.
+    pub max_backup_interval: std::time::Duration,
+    /// A policy's retention must cover at least this long.
+    pub min_retention: std::time::Duration,
+    /// The newest DR copy must be at most this old.
+    pub max_dr_copy_age: std::time::Duration,
+    /// Aurora's continuous-backup window must be at least this many days.
+    pub min_pitr_days: u32,
+    /// This many failed runs in a row fail the control (fewer warn).
+    pub max_consecutive_failures: u32,
+    /// The newest successful drill must be at most this old.
+    pub max_drill_age: std::time::Duration,
+    /// A drill's measured recovery time must be within this (the RTO).
+    pub max_recovery_time: std::time::Duration,
+    /// Days drawn on the coverage timeline.
+    pub timeline_days: u32,
+}
+
+impl Default for AuditParams {
+    fn default() -> Self {
+        let h = |n: u64| std::time::Duration::from_secs(n * 3600);
+        Self {
+            max_backup_interval: h(24),
+            min_retention: h(7 * 24),
+            max_dr_copy_age: h(48),
+            min_pitr_days: 7,
+            max_consecutive_failures: 2,
+            max_drill_age: h(30 * 24),
+            max_recovery_time: h(4),
+            timeline_days: 14,
+        }
+    }
+}
+
+/// One live setting that a component's recoverability depends on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettingCheck {
+    /// e.g. `s3.versioning`, `aurora.backup_retention_days`.
+    pub setting: String,
+    pub expected: String,
+    pub actual: String,
+    pub ok: bool,
+}
+
+/// A run as the audit needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunFacts {
+    pub id: i64,
+    pub started_at: DateTime<Utc>,
+    pub phase: RunPhase,
+    pub failure_reason: Option<String>,
+}
+
+/// A drill as the audit needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DrillFacts {
+    pub plan_id: String,
+    pub created_at: DateTime<Utc>,
+    /// completed drills end `torn-down`; anything else did not finish.
+    pub status: String,
+    pub recovery_seconds: Option<i64>,
+    pub failure: Option<String>,
+}
+
+/// A resource that costs money and that the audit found (orphans, leftovers, unmanaged).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resource {
+    pub kind: String,
+    pub region: String,
+    pub id: String,
+    pub component: Option<String>,
+    pub size_bytes: Option<u64>,
+    pub note: String,
+}
+
+/// What the cloud holds beyond what the catalog knows (read live).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Inventory {
+    /// wpbackup-tagged points of the site that the catalog has no record of.
+    pub unknown_managed: Vec<Resource>,
+    /// Points the catalog records as deleted (expired) that still exist.
+    pub expired_still_existing: Vec<Resource>,
+    /// wpbackup-tagged EBS snapshots whose AMI was deregistered.
+    pub leftover_ebs_snapshots: Vec<Resource>,
+    /// Snapshots of the site's resources that wpbackup did not make.
+    pub unmanaged: Vec<Resource>,
+    /// Live reads that failed (control, why): the audit says so instead of passing.
+    pub errors: Vec<(String, String)>,
+}
+
+/// One component's facts at the audit instant.
+pub struct ComponentFacts<'a> {
+    pub policy: &'a Policy,
+    /// Its points as they stood at the audit instant, oldest first.
+    pub points: &'a [RecoveryPoint],
+    /// Its runs started by the audit instant, newest first (a few suffice).
+    pub runs: &'a [RunFacts],
+    /// Live settings (`None` when not read: a past `--as-of`); `Err` when reading failed.
+    pub live: Option<Result<Vec<SettingCheck>, String>>,
+}
+
+/// Everything an audit looks at.
+pub struct AuditFacts<'a> {
+    pub site: &'a str,
+    pub primary_region: &'a str,
+    pub as_of: DateTime<Utc>,
+    pub components: Vec<ComponentFacts<'a>>,
+    /// Drills of the site created by the audit instant, newest first.
+    pub drills: &'a [DrillFacts],
+    /// Resources restored by drills that were never torn down (from the catalog).
+    pub drill_leftovers: Vec<Resource>,
+    /// `None` when live controls were not evaluated.
+    pub inventory: Option<Inventory>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub control: String,
+    pub component: Option<String>,
+    pub status: Status,
+    pub summary: String,
+    /// The points, runs or settings the control looked at.
+    pub evidence: Vec<String>,
+    pub remediation: Option<String>,
+}
+
+/// Recovery points of one component on the timeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Timeline {
+    pub component: String,
+    pub rpo_seconds: i64,
+    /// Primary-region points in the window.
+    pub points: Vec<DateTime<Utc>>,
+    /// DR copies in the window.
+    pub dr_points: Vec<DateTime<Utc>>,
+    /// Stretches longer than the RPO without a primary point: [start, end].
+    pub gaps: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub pass: usize,
+    pub warn: usize,
+    pub fail: usize,
+}
+
+/// What the site pays for that it does not need.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waste {
+    pub resources: usize,
+    pub size_bytes: u64,
+}
+
+/// A finding whose status differs from the previous audit's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub control: String,
+    pub component: Option<String>,
+    /// `None`: the finding is new.
+    pub before: Option<Status>,
+    /// `None`: the finding is gone.
+    pub after: Option<Status>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub audit_version: u32,
+    pub site: String,
+    pub as_of: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub status: Status,
+    pub counts: Counts,
+    /// Whether live settings and cloud inventory were read (not for a past `--as-of`).
+    pub live: bool,
+    pub waste: Waste,
+    /// Worst first, then by control and component.
+    pub findings: Vec<Finding>,
+    pub timelines: Vec<Timeline>,
+    /// Filled by `--since-last`: what changed since `previous`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Since>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Since {
+    pub previous_id: i64,
+    pub previous_created_at: DateTime<Utc>,
+    pub previous_status: Status,
+    pub changes: Vec<Change>,
+}
+
+impl Report {
+    /// Exit code for monitoring: 0 all pass, 1 warnings, 2 failures.
+    pub fn exit_code(&self) -> i32 {
+        match self.status {
+            Status::Pass => 0,
+            Status::Warn => 1,
+            Status::Fail => 2,
+        }
+    }
+}
+
+fn finding(
+    control: &str,
+    component: Option<&str>,
+    status: Status,
+    summary: String,
+    evidence: Vec<String>,
+    remediation: Option<&str>,
+) -> Finding {
+    Finding {
+        control: control.to_string(),
+        component: component.map(str::to_string),
+        status,
+        summary,
+        evidence,
+        remediation: (status != Status::Pass)
+            .then(|| remediation.map(str::to_string))
+            .flatten(),
+    }
+}
+
+fn stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn describe(p: &RecoveryPoint) -> String {
+    format!(
+        "point {} {} in {} at {} ({})",
+        p.id,
+        p.provider_id,
+        p.region,
+        stamp(p.point_time),
+        p.state.as_str()
+    )
+}
+
+fn std_dur(d: std::time::Duration) -> Duration {
+    Duration::from_std(d).unwrap_or(Duration::MAX)
+}
+
+/// How long a retention keeps points, given the schedule's interval (`keep_last` counts runs).
+fn retention_span(r: &Retention, interval: Duration) -> Duration {
+    let n = |c: Option<u32>| i32::try_from(c.unwrap_or(0)).unwrap_or(i32::MAX);
+    [
+        r.within.map(std_dur).unwrap_or_else(Duration::zero),
+        interval * n(r.keep_last),
+        Duration::hours(n(r.hourly).into()),
+        Duration::days(n(r.daily).into()),
+        Duration::weeks(n(r.weekly).into()),
+        Duration::days(30 * i64::from(n(r.monthly))),
+        Duration::days(365 * i64::from(n(r.yearly))),
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or_else(Duration::zero)
+}
+
+/// Bucket rules and their lengths, for "points the rules should have kept".
+fn bucket_rules(r: &Retention) -> Vec<(&'static str, u32, Duration)> {
+    [
+        ("hourly", r.hourly, Duration::hours(1)),
+        ("daily", r.daily, Duration::days(1)),
+        ("weekly", r.weekly, Duration::weeks(1)),
+    ]
+    .into_iter()
+    .filter_map(|(n, c, d)| c.filter(|c| *c > 0).map(|c| (n, c, d)))
+    .collect()
+}
+
+/// Run every control over `facts`. `history` caches schedule intervals by expression (many
+/// components share a schedule; computing an interval walks the cron over a week).
+pub fn audit(facts: &AuditFacts<'_>, params: &AuditParams, created_at: DateTime<Utc>) -> Report {
+    let as_of = facts.as_of;
+    let mut findings = Vec::new();
+    let mut intervals: HashMap<(String, String), Option<Duration>> = HashMap::new();
+    let mut timelines = Vec::new();
+    for c in &facts.components {
+        let p = c.policy;
+        let comp = Some(p.name.as_str());
+        let interval = *intervals
+            .entry((
+                p.schedule.expression().to_string(),
+                p.schedule.zone().name().to_string(),
+            ))
+            .or_insert_with(|| week_interval(p, as_of));
+        let rpo = std_dur(p.rpo);
+        let available = |x: &&RecoveryPoint| x.state == PointState::Available;
+        let primary: Vec<&RecoveryPoint> = c
+            .points
+            .iter()
+            .filter(|x| x.region == facts.primary_region)
+            .filter(available)
+            .collect();
+
+        // RPO: the newest available point.
+        findings.push(match primary.last() {
+            Some(newest) => {
+                let age = as_of - newest.point_time;
+                let status = if age <= rpo { Status::Pass } else { Status::Fail };
+                finding(
+                    "rpo",
+                    comp,
+                    status,
+                    format!(
+                        "newest point is {} old (RPO {})",
+                        format_duration(age),
+                        format_duration(rpo)
+                    ),
+                    vec![describe(newest)],
+                    Some("run `wpbackup run --policy NAME` now, then find why scheduled runs stopped (`wpbackup runs`, the daemon's log)"),
+                )
+            }
+            None => finding(
+                "rpo",
+                comp,
+                Status::Fail,
+                "no available point at all".into(),
+                vec![format!("{} point(s) in the catalog, none available in {}", c.points.len(), facts.primary_region)],
+                Some("run `wpbackup run --policy NAME` and check that it completes"),
+            ),
+        });
+
+        // Policy: frequency and retention at least the required minimum.
+        let mut problems = Vec::new();
+        let mut evidence = vec![format!(
+            "schedule {:?} ({}), RPO {}",
+            p.schedule.expression(),
+            p.schedule.zone(),
+            format_duration(rpo)
+        )];
+        match interval {
+            Some(i) if i > std_dur(params.max_backup_interval) => problems.push(format!(
+                "runs up to {} apart (required: at least every {})",
+                format_duration(i),
+                format_duration(std_dur(params.max_backup_interval))
+            )),
+            Some(i) => evidence.push(format!("longest interval {}", format_duration(i))),
+            None => problems.push("the schedule never fires".into()),
+        }
+        let span = retention_span(&p.retention, interval.unwrap_or_else(Duration::zero));
+        evidence.push(format!("retention covers {}", format_duration(span)));
+        if span < std_dur(params.min_retention) {
+            problems.push(format!(
+                "retention keeps {} (required: at least {})",
+                format_duration(span),
+                format_duration(std_dur(params.min_retention))
+            ));
+        }
+        findings.push(finding(
+            "policy",
+            comp,
+            if problems.is_empty() { Status::Pass } else { Status::Fail },
+            if problems.is_empty() {
+                "schedule and retention meet the minimum".into()
+            } else {
+                problems.join("; ")
+            },
+            evidence,
+            Some("tighten `schedule` or lengthen `[retention]` in the policy file, then `wpbackup policy check`"),
+        ));
+
+        // DR copy (S3 is replicated live instead: see the s3 controls).
+        if p.kind != ComponentKind::S3Bucket {
+            let dr: Vec<&RecoveryPoint> = c
+                .points
+                .iter()
+                .filter(|x| x.region != facts.primary_region)
+                .filter(available)
+                .collect();
+            findings.push(match (p.dr_copies.is_empty(), dr.last()) {
+                (true, _) => finding(
+                    "dr-copy",
+                    comp,
+                    Status::Fail,
+                    "no DR copy is configured".into(),
+                    vec![],
+                    Some("add a [[dr_copies]] table with the DR region to the policy"),
+                ),
+                (false, None) => finding(
+                    "dr-copy",
+                    comp,
+                    Status::Fail,
+                    "no DR copy exists".into(),
+                    vec![format!(
+                        "configured for {}",
+                        p.dr_copies.iter().map(|d| d.region.as_str()).collect::<Vec<_>>().join(", ")
+                    )],
+                    Some("check the copy step of recent runs (`wpbackup runs`) and the DR region's permissions"),
+                ),
+                (false, Some(newest)) => {
+                    let age = as_of - newest.point_time;
+                    let ok = age <= std_dur(params.max_dr_copy_age);
+                    finding(
+                        "dr-copy",
+                        comp,
+                        if ok { Status::Pass } else { Status::Fail },
+                        format!(
+                            "newest DR copy is {} old (required: at most {})",
+                            format_duration(age),
+                            format_duration(std_dur(params.max_dr_copy_age))
+                        ),
+                        vec![describe(newest)],
+                        Some("check the copy step of recent runs (`wpbackup runs`) and the DR region's permissions"),
+                    )
+                }
+            });
+        }
+
+        // Retention compliance: what the rules would remove, and what they should have kept.
+        if p.kind != ComponentKind::S3Bucket {
+            findings.push(retention_finding(c, facts.primary_region, interval, as_of));
+        }
+
+        // Encryption of points.
+        if p.kind != ComponentKind::S3Bucket {
+            let unencrypted: Vec<&RecoveryPoint> = c
+                .points
+                .iter()
+                .filter(|x| x.metadata.encrypted == Some(false))
+                .collect();
+            let unknown = c
+                .points
+                .iter()
+                .filter(|x| x.metadata.encrypted.is_none())
+                .count();
+            let (status, summary) = if !unencrypted.is_empty() {
+                (Status::Fail, format!("{} point(s) are not encrypted", unencrypted.len()))
+            } else if unknown > 0 {
+                (Status::Warn, format!("encryption of {unknown} point(s) is not recorded"))
+            } else {
+                (Status::Pass, format!("all {} point(s) encrypted", c.points.len()))
+            };
+            findings.push(finding(
+                "encryption",
+                comp,
+                status,
+                summary,
+                unencrypted.iter().take(10).map(|x| describe(x)).collect(),
+                Some("encrypt the source volume/cluster/file system (new points inherit it); copy unencrypted points with a KMS key"),
+            ));
+        }
+
+        // Consecutive failed runs (newest first).
+        let failed = c
+            .runs
+            .iter()
+            .filter(|r| r.phase != RunPhase::Skipped && r.phase != RunPhase::InProgress)
+            .take_while(|r| r.phase == RunPhase::Failed)
+            .collect::<Vec<_>>();
+        let n = failed.len() as u32;
+        findings.push(finding(
+            "failed-runs",
+            comp,
+            if n == 0 {
+                Status::Pass
+            } else if n >= params.max_consecutive_failures {
+                Status::Fail
+            } else {
+                Status::Warn
+            },
+            if n == 0 {
+                "the latest run did not fail".into()
+            } else {
+                format!("the last {n} run(s) failed")
+            },
+            failed
+                .iter()
+                .map(|r| {
+                    format!(
+                        "run {} at {}: {}",
+                        r.id,
+                        stamp(r.started_at),
+                        r.failure_reason.as_deref().unwrap_or("failed")
+                    )
+                })
+                .collect(),
+            Some("read the failure reason (`wpbackup runs --component NAME`), fix it, then `wpbackup run --policy NAME`"),
+        ));
+
+        // Live settings.
+        match &c.live {
+            None => {}
+            Some(Err(e)) => findings.push(finding(
+                "live-settings",
+                comp,
+                Status::Warn,
+                format!("could not read the live settings: {e}"),
+                vec![],
+                Some("grant the read actions printed by `wpbackup iam-policy`"),
+            )),
+            Some(Ok(checks)) => findings.extend(live_findings(p, checks, params)),
+        }
+
+        timelines.push(timeline(c, facts.primary_region, as_of, params.timeline_days));
+    }
+
+    findings.extend(drill_findings(facts, params));
+    findings.extend(waste_findings(facts));
+
+    findings.sort_by(|a, b| {
+        b.status
+            .cmp(&a.status)
+            .then_with(|| a.control.cmp(&b.control))
+            .then_with(|| a.component.cmp(&b.component))
+    });
+    let mut counts = Counts::default();
+    for f in &findings {
+        match f.status {
+            Status::Pass => counts.pass += 1,
+            Status::Warn => counts.warn += 1,
+            Status::Fail => counts.fail += 1,
+        }
+    }
+    let waste = {
+        let mut w = Waste::default();
+        let mut add = |r: &Resource| {
+            w.resources += 1;
+            w.size_bytes += r.size_bytes.unwrap_or(0);
+        };
+        facts.drill_leftovers.iter().for_each(&mut add);
+        if let Some(inv) = &facts.inventory {
+            inv.unknown_managed
+                .iter()
+                .chain(&inv.expired_still_existing)
+                .chain(&inv.leftover_ebs_snapshots)
+                .chain(&inv.unmanaged)
+                .for_each(&mut add);
+        }
+        w
+    };
+    Report {
+        audit_version: AUDIT_VERSION,
+        site: facts.site.to_string(),
+        as_of,
+        created_at,
+        status: findings.iter().map(|f| f.status).max().unwrap_or_default(),
+        counts,
+        live: facts.inventory.is_some(),
+        waste,
+        findings,
+        timelines,
+        since: None,
+    }
+}
+
+/// Longest gap between fires over the week after `as_of` (the interval the RPO must cover).
+fn week_interval(p: &Policy, as_of: DateTime<Utc>) -> Option<Duration> {
+    let horizon = as_of + Duration::days(8);
+    let mut prev = p.schedule.next_after(as_of)?;
+    let mut longest = Duration::zero();
+    while let Some(next) = p.schedule.next_after(prev) {
+        longest = longest.max(next - prev);
+        prev = next;
+        if next > horizon {
+            break;
+        }
+    }
+    Some(if longest.is_zero() {
+        Duration::days(366)
+    } else {
+        longest
+    })
+}
+
+fn retention_finding(
+    c: &ComponentFacts<'_>,
+    primary_region: &str,
+    interval: Option<Duration>,
+    as_of: DateTime<Utc>,
+) -> Finding {
+    let p = c.policy;
+    let comp = Some(p.name.as_str());
+    // Past retention: what prune would remove now (with the same guards as prune: the
+    // newest point per region is always kept).
+    let decisions = prune_plan(p, primary_region, c.points, &Guards::default(), as_of);
+    let overdue: Vec<_> = decisions
+        .iter()
+        .filter(|d| d.action == Keep::Remove && d.state == PointState::Available)
+        .collect();
+    // Missing: bucket rules whose recent buckets hold no point though the schedule fires
+    // at least once per bucket (only since the first point, and not the current bucket).
+    let mut missing = Vec::new();
+    let primary: Vec<&RecoveryPoint> = c
+        .points
+        .iter()
+        .filter(|x| x.region == primary_region && x.state == PointState::Available)
+        .collect();
+    if let (Some(first), Some(interval)) = (primary.first(), interval) {
+        for (rule, count, len) in bucket_rules(&p.retention) {
+            if interval > len {
+                continue;
+            }
+            let start_of = |t: DateTime<Utc>| {
+                let secs = len.num_seconds();
+                DateTime::<Utc>::from_timestamp(t.timestamp().div_euclid(secs) * secs, 0)
+                    .unwrap_or(t)
+            };
+            let current = start_of(as_of);
+            for k in 1..=i64::from(count) {
+                let b = current - len * k as i32;
+                if b + len <= first.point_time {
+                    break;
+                }
+                let end = b + len;
+                let i = primary.partition_point(|x| x.point_time < b);
+                if primary.get(i).is_none_or(|x| x.point_time >= end) {
+                    missing.push(format!("{rule}: no point between {} and {}", stamp(b), stamp(end)));
+                }
+            }
+        }
+    }
+    let status = if !missing.is_empty() {
+        Status::Fail
+    } else if !overdue.is_empty() {
+        Status::Warn
+    } else {
+        Status::Pass
+    };
+    let mut summary = Vec::new();
+    if !missing.is_empty() {
+        summary.push(format!("{} period(s) have no point the rules should have kept", missing.len()));
+    }
+    if !overdue.is_empty() {
+        summary.push(format!("{} point(s) past retention not yet deleted", overdue.len()));
+    }
+    let mut evidence = missing;
+    evidence.extend(overdue.iter().take(20).map(|d| {
+        format!("point {} {} in {} at {}: past retention", d.point_id, d.name, d.region, stamp(d.point_time))
+    }));
+    finding(
+        "retention",
+        comp,
+        status,
+        if summary.is_empty() {
+            format!("{} point(s) as the rules require", decisions.len())
+        } else {
+            summary.join("; ")
+        },
+        evidence,
+        Some(if status == Status::Fail {
+            "points the rules should keep are missing: check failed or skipped runs for those periods (`wpbackup runs`) and whether points were deleted outside wpbackup"
+        } else {
+            "run `wpbackup prune --dry-run`, then `wpbackup prune` (or let the daemon do it)"
+        }),
+    )
+}
+
+/// Live settings → findings, one control per concern.
+fn live_findings(p: &Policy, checks: &[SettingCheck], params: &AuditParams) -> Vec<Finding> {
+    let comp = Some(p.name.as_str());
+    let control_of = |setting: &str| -> (&'static str, &'static str) {
+        match setting {
+            s if s.starts_with("aurora.") => ("aurora-pitr-window", "raise BackupRetentionPeriod (`aws rds modify-db-cluster --backup-retention-period N`) or set pitr_days in the policy and run `wpbackup policy apply`"),
+            "s3.versioning" | "s3.dr_bucket.versioning" => ("s3-versioning", "enable versioning on both buckets (`aws s3api put-bucket-versioning … Status=Enabled`)"),
+            s if s.starts_with("s3.replication") => ("s3-replication", "enable the replication rule to the DR bucket, with delete-marker replication"),
+            "s3.noncurrent_version_days" => ("s3-noncurrent-retention", "add a lifecycle rule expiring noncurrent versions after the policy's noncurrent_version_days"),
+            s if s.starts_with("lightsail.") => ("lightsail-auto-snapshot", "enable the auto-snapshot add-on (`wpbackup policy apply` does it)"),
+            s if s.starts_with("backup.vault_lock") => ("vault-lock", "put a vault lock on the EFS backup vault (`aws backup put-backup-vault-lock-configuration`)"),
+            s if s.starts_with("backup.vault") => ("vault-lock", "create the AWS Backup vault named in the policy"),
+            s if s.ends_with("encrypted") => ("encryption", "encrypt the resource (new recovery points inherit it)"),
+            _ => ("live-settings", "see the setting's expected value"),
+        }
+    };
+    let mut by_control: BTreeMap<&str, (Vec<&SettingCheck>, &str)> = BTreeMap::new();
+    for c in checks {
+        let (control, hint) = control_of(&c.setting);
+        by_control.entry(control).or_insert_with(|| (Vec::new(), hint)).0.push(c);
+    }
+    by_control
+        .into_iter()
+        .map(|(control, (list, hint))| {
+            let mut bad: Vec<String> = Vec::new();
+            for c in &list {
+                // The audit's minimum applies on top of the policy's own expectation.
+                let below_min = control == "aurora-pitr-window"
+                    && c.actual.parse::<u32>().is_ok_and(|d| d < params.min_pitr_days);
+                if !c.ok || below_min {
+                    let expected = if below_min {
+                        format!("{} (audit minimum {})", c.expected, params.min_pitr_days)
+                    } else {
+                        c.expected.clone()
+                    };
+                    bad.push(format!("{} is {} (expected {expected})", c.setting, c.actual));
+                }
+            }
+            let evidence = list
+                .iter()
+                .map(|c| format!("{} = {} (expected {}), read live", c.setting, c.actual, c.expected))
+                .collect();
+            finding(
+                control,
+                comp,
+                if bad.is_empty() { Status::Pass } else { Status::Fail },
+                if bad.is_empty() {
+                    format!("{} setting(s) as required", list.len())
+                } else {
+                    bad.join("; ")
+                },
+                evidence,
+                Some(hint),
+            )
+        })
+        .collect()
+}
+
+fn drill_findings(facts: &AuditFacts<'_>, params: &AuditParams) -> Vec<Finding> {
+    let as_of = facts.as_of;
+    let good = facts
+        .drills
+        .iter()
+        .find(|d| d.status == "torn-down" && d.recovery_seconds.is_some());
+    let mut evidence: Vec<String> = facts
+        .drills
+        .iter()
+        .take(5)
+        .map(|d| {
+            format!(
+                "drill {} at {}: {}{}{}",
+                d.plan_id,
+                stamp(d.created_at),
+                d.status,
+                d.recovery_seconds
+                    .map(|s| format!(", recovered in {}", format_duration(Duration::seconds(s))))
+                    .unwrap_or_default(),
+                d.failure.as_deref().map(|f| format!(" ({f})")).unwrap_or_default()
+            )
+        })
+        .collect();
+    let latest_failed = facts
+        .drills
+        .first()
+        .filter(|d| d.status != "torn-down" && d.status != "executing" && d.status != "planned");
+    let (status, summary) = match good {
+        None => (Status::Fail, "no successful restore drill on record".to_string()),
+        Some(d) => {
+            let age = as_of - d.created_at;
+            let rto = std_dur(params.max_recovery_time);
+            let took = Duration::seconds(d.recovery_seconds.unwrap_or(0));
+            let mut problems = Vec::new();
+            if age > std_dur(params.max_drill_age) {
+                problems.push(format!(
+                    "the newest successful drill is {} old (required: at most {})",
+                    format_duration(age),
+                    format_duration(std_dur(params.max_drill_age))
+                ));
+            }
+            if took > rto {
+                problems.push(format!(
+                    "its recovery took {} (target {})",
+                    format_duration(took),
+                    format_duration(rto)
+                ));
+            }
+            if let Some(f) = latest_failed {
+                problems.push(format!("the latest drill {} ended {}", f.plan_id, f.status));
+            }
+            if problems.is_empty() {
+                (
+                    Status::Pass,
+                    format!(
+                        "drill {} {} ago recovered in {}",
+                        d.plan_id,
+                        format_duration(age),
+                        format_duration(took)
+                    ),
+                )
+            } else {
+                (Status::Fail, problems.join("; "))
+            }
+        }
+    };
+    if facts.drills.is_empty() {
+        evidence.push("no drill in the catalog".into());
+    }
+    vec![finding(
+        "drill",
+        None,
+        status,
+        summary,
+        evidence,
+        Some("run `wpbackup drill` (monthly, e.g. from cron) and fix what it reports"),
+    )]
+}
+
+fn waste_findings(facts: &AuditFacts<'_>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut add = |control: &str, list: &[Resource], what: &str, hint: &str, status: Status| {
+        let bytes: u64 = list.iter().filter_map(|r| r.size_bytes).sum();
+        out.push(finding(
+            control,
+            None,
+            if list.is_empty() { Status::Pass } else { status },
+            if list.is_empty() {
+                format!("no {what}")
+            } else {
+                format!("{} {what} ({})", list.len(), human_bytes(bytes))
+            },
+            list.iter()
+                .take(50)
+                .map(|r| {
+                    format!(
+                        "{} {} in {}{}{}: {}",
+                        r.kind,
+                        r.id,
+                        r.region,
+                        r.component.as_deref().map(|c| format!(" ({c})")).unwrap_or_default(),
+                        r.size_bytes.map(|b| format!(", {}", human_bytes(b))).unwrap_or_default(),
+                        r.note
+                    )
+                })
+                .collect(),
+            Some(hint),
+        ));
+    };
+    add(
+        "drill-leftovers",
+        &facts.drill_leftovers,
+        "drill resources left running",
+        "delete them (they carry the wpbackup:restore-plan tag of the drill), or resume the drill so it tears down: `wpbackup restore resume ID`",
+        Status::Warn,
+    );
+    let Some(inv) = &facts.inventory else {
+        return out;
+    };
+    add(
+        "orphaned-points",
+        &inv.unknown_managed,
+        "wpbackup-tagged points unknown to the catalog",
+        "`wpbackup sync` records them (then retention applies); or delete them if they belong to no site",
+        Status::Warn,
+    );
+    add(
+        "expired-points",
+        &inv.expired_still_existing,
+        "expired points still existing",
+        "their deletion failed: `wpbackup prune` retries it; check delete permissions",
+        Status::Warn,
+    );
+    add(
+        "orphaned-ebs-snapshots",
+        &inv.leftover_ebs_snapshots,
+        "EBS snapshots left by deregistered AMIs",
+        "delete them: `aws ec2 delete-snapshot --snapshot-id ID` (their AMI no longer exists)",
+        Status::Fail,
+    );
+    add(
+        "unmanaged-snapshots",
+        &inv.unmanaged,
+        "snapshots of the site's resources not made by wpbackup",
+        "delete the ones nobody needs, or tag them so their owner is known",
+        Status::Warn,
+    );
+    for (control, why) in &inv.errors {
+        out.push(finding(
+            control,
+            None,
+            Status::Warn,
+            format!("could not be evaluated: {why}"),
+            vec![],
+            Some("grant the read actions printed by `wpbackup iam-policy`"),
+        ));
+    }
+    out
+}
+
+pub fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u < UNITS.len() - 1 {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+fn timeline(
+    c: &ComponentFacts<'_>,
+    primary_region: &str,
+    as_of: DateTime<Utc>,
+    days: u32,
+) -> Timeline {
+    let from = as_of - Duration::days(days.into());
+    let rpo = std_dur(c.policy.rpo);
+    let start = c.points.partition_point(|x| x.point_time < from);
+    let window = &c.points[start..];
+    let ok = |x: &&RecoveryPoint| x.state == PointState::Available && x.point_time <= as_of;
+    let points: Vec<DateTime<Utc>> = window
+        .iter()
+        .filter(|x| x.region == primary_region)
+        .filter(ok)
+        .map(|x| x.point_time)
+        .collect();
+    let dr_points = window
+        .iter()
+        .filter(|x| x.region != primary_region)
+        .filter(ok)
+        .map(|x| x.point_time)
+        .collect();
+    // Gaps: between consecutive points (and from the last one to now) longer than the RPO.
+    // Before the first point in the window, the newest earlier point counts.
+    let before = c.points[..start]
+        .iter()
+        .rev()
+        .find(|x| x.region == primary_region && x.state == PointState::Available)
+        .map(|x| x.point_time);
+    let mut gaps = Vec::new();
+    let mut prev = before.map(|b| b.max(from)).or(points.first().copied()).unwrap_or(from);
+    if before.is_none() && points.is_empty() {
+        gaps.push((from, as_of));
+    }
+    for t in points.iter().copied().chain(std::iter::once(as_of)) {
+        if t - prev > rpo {
+            gaps.push((prev, t));
+        }
+        prev = prev.max(t);
+    }
+    Timeline {
+        component: c.policy.name.clone(),
+        rpo_seconds: rpo.num_seconds(),
+        points,
+        dr_points,
+        gaps,
+    }
+}
+
+/// What changed between two audits' findings (by control and component).
+pub fn changes(previous: &[Finding], current: &[Finding]) -> Vec<Change> {
+    let key = |f: &Finding| (f.control.clone(), f.component.clone());
+    let before: BTreeMap<_, Status> = previous.iter().map(|f| (key(f), f.status)).collect();
+    let after: BTreeMap<_, Status> = current.iter().map(|f| (key(f), f.status)).collect();
+    let mut out: Vec<Change> = Vec::new();
+    for (k, a) in &after {
+        let b = before.get(k).copied();
+        if b != Some(*a) {
+            out.push(Change {
+                control: k.0.clone(),
+                component: k.1.clone(),
+                before: b,
+                after: Some(*a),
+            });
+        }
+    }
+    for (k, b) in &before {
+        if !after.contains_key(k) {
+            out.push(Change {
+                control: k.0.clone(),
+                component: k.1.clone(),
+                before: Some(*b),
+                after: None,
+            });
+        }
+    }
+    out.sort_by(|a, b| {
+        b.after
+            .cmp(&a.after)
+            .then_with(|| a.control.cmp(&b.control))
+            .then_with(|| a.component.cmp(&b.component))
+    });
+    out
+}
