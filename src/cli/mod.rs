@@ -1,6 +1,8 @@
 //! The command line: parse, build a context, call the engine, render. `anyhow` lives
 //! here and nowhere below; every failure maps to a documented exit code.
 
+pub mod audit;
+pub mod audit_report;
 mod daemon;
 mod hold;
 mod iam;
@@ -94,6 +96,9 @@ pub enum Command {
     Drill(restore::DrillArgs),
     /// Take a point of every component now (before a risky change), held from retention.
     Snapshot(restore::SnapshotArgs),
+    /// Audit backups: RPO, DR copies, retention, live protection settings, failed runs,
+    /// drills, orphans and waste. Exit 0 all pass, 1 warnings, 2 failures.
+    Audit(audit::AuditArgs),
     /// Control the simulator (fault injection, resource settings).
     #[command(subcommand)]
     Sim(sim::SimCommand),
@@ -216,6 +221,7 @@ async fn dispatch(cli: &Cli) -> CliResult {
         Command::Restore(a) => restore::run(cli, a).await,
         Command::Drill(a) => restore::drill(cli, a).await,
         Command::Snapshot(a) => restore::snapshot(cli, a).await,
+        Command::Audit(a) => audit::run(cli, a).await,
     }
 }
 
@@ -235,6 +241,21 @@ pub async fn engine(cli: &Cli, create_catalog: bool) -> Result<Engine, Failure> 
     let config = load_config(&cli.config)?;
     let catalog = Catalog::open(&config.catalog_path, create_catalog).await?;
     Ok(Engine::new(config, catalog))
+}
+
+/// Write `text` to `path` whole or not at all (a temporary file beside it, then renamed).
+pub fn write_whole(path: &Path, text: &str) -> Result<(), Failure> {
+    use std::io::Write;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| std::path::PathBuf::from("."));
+    let fail = |e: &dyn std::fmt::Display| usage(format!("cannot write {}: {e}", path.display()));
+    let mut tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| fail(&e))?;
+    tmp.write_all(text.as_bytes()).map_err(|e| fail(&e))?;
+    tmp.persist(path).map_err(|e| fail(&e))?;
+    Ok(())
 }
 
 pub fn print_json<T: serde::Serialize>(value: &T) {

@@ -12,7 +12,7 @@ use crate::engine::run::{RunRequest, Trigger};
 use crate::engine::Engine;
 use crate::exit;
 use clap::ValueEnum;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -117,7 +117,7 @@ pub struct SnapshotArgs {
     pub only: Vec<String>,
 }
 
-fn site_name(engine: &Engine, site: &Option<String>) -> Result<String, Failure> {
+pub(super) fn site_name(engine: &Engine, site: &Option<String>) -> Result<String, Failure> {
     match site {
         Some(s) => Ok(engine.site(s)?.name.clone()),
         None if engine.config.sites.len() == 1 => Ok(engine.config.sites[0].name.clone()),
@@ -228,20 +228,7 @@ fn plan_json(plan: &Plan) -> String {
 }
 
 fn write_plan(path: &PathBuf, json: &str) -> Result<(), Failure> {
-    // Written whole or not at all.
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(&dir)
-        .map_err(|e| super::usage(format!("cannot write {}: {e}", path.display())))?;
-    tmp.write_all(json.as_bytes())
-        .and_then(|_| tmp.write_all(b"\n"))
-        .map_err(|e| super::usage(format!("cannot write {}: {e}", path.display())))?;
-    tmp.persist(path)
-        .map_err(|e| super::usage(format!("cannot write {}: {e}", path.display())))?;
-    Ok(())
+    super::write_whole(path, &format!("{json}\n"))
 }
 
 async fn apply(cli: &Cli, engine: &Engine, file: &PathBuf, yes: bool) -> CliResult {

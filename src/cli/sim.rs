@@ -130,6 +130,9 @@ pub struct SetArgs {
     pub backup_retention_days: Option<u32>,
     #[arg(long)]
     pub auto_snapshot: Option<bool>,
+    /// EFS: whether the backup vault is locked.
+    #[arg(long)]
+    pub vault_lock: Option<bool>,
 }
 
 pub async fn run(cli: &Cli, cmd: &SimCommand) -> CliResult {
@@ -320,6 +323,9 @@ pub async fn run(cli: &Cli, cmd: &SimCommand) -> CliResult {
             }
             if let Some(v) = a.auto_snapshot {
                 s.auto_snapshot = v;
+            }
+            if let Some(v) = a.vault_lock {
+                s.vault_lock = v;
             }
             sim.set_settings(&resource, s.clone())?;
             if cli.json {

@@ -337,6 +337,7 @@ fn read_site(t: &TableReader<'_, '_>, base: &Path) -> Option<Site> {
         }
         None => AwsSettings::default(),
     };
+    let audit = t.opt_table("audit").map(read_audit).unwrap_or_default();
     Some(Site {
         name: name?.value,
         provider: provider?.value,
@@ -347,6 +348,71 @@ fn read_site(t: &TableReader<'_, '_>, base: &Path) -> Option<Site> {
         entry_point: entry_point?,
         health_check: health_check?,
         aws,
+        audit,
         policies: Vec::new(),
     })
+}
+
+/// `[sites.audit]`: the controls' parameters; every key optional (defaults in
+/// `AuditParams::default`), every mistake reported.
+fn read_audit(a: TableReader<'_, '_>) -> crate::domain::audit::AuditParams {
+    let mut p = crate::domain::audit::AuditParams::default();
+    let positive_duration = |key: &str, into: &mut Duration| {
+        if let Some(v) = a.opt_parsed(key, |s| {
+            crate::domain::time::parse_duration(s).and_then(|d| {
+                if d.is_zero() {
+                    Err(format!(
+                        "{s:?} is zero; give a positive duration such as \"24h\" or \"7d\""
+                    ))
+                } else {
+                    Ok(d)
+                }
+            })
+        }) {
+            *into = v.value;
+        }
+    };
+    positive_duration("max_backup_interval", &mut p.max_backup_interval);
+    positive_duration("min_retention", &mut p.min_retention);
+    positive_duration("max_dr_copy_age", &mut p.max_dr_copy_age);
+    positive_duration("max_drill_age", &mut p.max_drill_age);
+    positive_duration("max_recovery_time", &mut p.max_recovery_time);
+    if let Some(v) = a.opt_count("min_pitr_days") {
+        if (1..=35).contains(&v.value) {
+            p.min_pitr_days = v.value;
+        } else {
+            a.file.error(
+                v.span,
+                &v.key,
+                format!(
+                    "{} is out of range; Aurora keeps 1 to 35 days of continuous backups",
+                    v.value
+                ),
+            );
+        }
+    }
+    if let Some(v) = a.opt_count("max_consecutive_failures") {
+        if v.value >= 1 {
+            p.max_consecutive_failures = v.value;
+        } else {
+            a.file.error(
+                v.span,
+                &v.key,
+                "must be at least 1 (the number of failed runs in a row that fails the audit)",
+            );
+        }
+    }
+    if let Some(v) = a.opt_count("timeline_days") {
+        if (1..=366).contains(&v.value) {
+            p.timeline_days = v.value;
+        } else {
+            a.file.error(
+                v.span,
+                &v.key,
+                format!("{} is out of range; draw 1 to 366 days", v.value),
+            );
+        }
+    }
+    a.finish();
+    p
 }

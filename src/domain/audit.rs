@@ -225,6 +225,8 @@ pub struct Report {
     pub waste: Waste,
     /// Worst first, then by control and component.
     pub findings: Vec<Finding>,
+    /// Start of the coverage timelines (they end at `as_of`).
+    pub timeline_from: DateTime<Utc>,
     pub timelines: Vec<Timeline>,
     /// Filled by `--since-last`: what changed since `previous`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -475,11 +477,20 @@ pub fn audit(facts: &AuditFacts<'_>, params: &AuditParams, created_at: DateTime<
                 .filter(|x| x.metadata.encrypted.is_none())
                 .count();
             let (status, summary) = if !unencrypted.is_empty() {
-                (Status::Fail, format!("{} point(s) are not encrypted", unencrypted.len()))
+                (
+                    Status::Fail,
+                    format!("{} point(s) are not encrypted", unencrypted.len()),
+                )
             } else if unknown > 0 {
-                (Status::Warn, format!("encryption of {unknown} point(s) is not recorded"))
+                (
+                    Status::Warn,
+                    format!("encryption of {unknown} point(s) is not recorded"),
+                )
             } else {
-                (Status::Pass, format!("all {} point(s) encrypted", c.points.len()))
+                (
+                    Status::Pass,
+                    format!("all {} point(s) encrypted", c.points.len()),
+                )
             };
             findings.push(finding(
                 "encryption",
@@ -542,7 +553,12 @@ pub fn audit(facts: &AuditFacts<'_>, params: &AuditParams, created_at: DateTime<
             Some(Ok(checks)) => findings.extend(live_findings(p, checks, params)),
         }
 
-        timelines.push(timeline(c, facts.primary_region, as_of, params.timeline_days));
+        timelines.push(timeline(
+            c,
+            facts.primary_region,
+            as_of,
+            params.timeline_days,
+        ));
     }
 
     findings.extend(drill_findings(facts, params));
@@ -589,6 +605,7 @@ pub fn audit(facts: &AuditFacts<'_>, params: &AuditParams, created_at: DateTime<
         live: facts.inventory.is_some(),
         waste,
         findings,
+        timeline_from: as_of - Duration::days(params.timeline_days.into()),
         timelines,
         since: None,
     }
@@ -655,7 +672,11 @@ fn retention_finding(
                 let end = b + len;
                 let i = primary.partition_point(|x| x.point_time < b);
                 if primary.get(i).is_none_or(|x| x.point_time >= end) {
-                    missing.push(format!("{rule}: no point between {} and {}", stamp(b), stamp(end)));
+                    missing.push(format!(
+                        "{rule}: no point between {} and {}",
+                        stamp(b),
+                        stamp(end)
+                    ));
                 }
             }
         }
@@ -669,14 +690,26 @@ fn retention_finding(
     };
     let mut summary = Vec::new();
     if !missing.is_empty() {
-        summary.push(format!("{} period(s) have no point the rules should have kept", missing.len()));
+        summary.push(format!(
+            "{} period(s) have no point the rules should have kept",
+            missing.len()
+        ));
     }
     if !overdue.is_empty() {
-        summary.push(format!("{} point(s) past retention not yet deleted", overdue.len()));
+        summary.push(format!(
+            "{} point(s) past retention not yet deleted",
+            overdue.len()
+        ));
     }
     let mut evidence = missing;
     evidence.extend(overdue.iter().take(20).map(|d| {
-        format!("point {} {} in {} at {}: past retention", d.point_id, d.name, d.region, stamp(d.point_time))
+        format!(
+            "point {} {} in {} at {}: past retention",
+            d.point_id,
+            d.name,
+            d.region,
+            stamp(d.point_time)
+        )
     }));
     finding(
         "retention",
@@ -715,7 +748,11 @@ fn live_findings(p: &Policy, checks: &[SettingCheck], params: &AuditParams) -> V
     let mut by_control: BTreeMap<&str, (Vec<&SettingCheck>, &str)> = BTreeMap::new();
     for c in checks {
         let (control, hint) = control_of(&c.setting);
-        by_control.entry(control).or_insert_with(|| (Vec::new(), hint)).0.push(c);
+        by_control
+            .entry(control)
+            .or_insert_with(|| (Vec::new(), hint))
+            .0
+            .push(c);
     }
     by_control
         .into_iter()
@@ -724,24 +761,38 @@ fn live_findings(p: &Policy, checks: &[SettingCheck], params: &AuditParams) -> V
             for c in &list {
                 // The audit's minimum applies on top of the policy's own expectation.
                 let below_min = control == "aurora-pitr-window"
-                    && c.actual.parse::<u32>().is_ok_and(|d| d < params.min_pitr_days);
+                    && c.actual
+                        .parse::<u32>()
+                        .is_ok_and(|d| d < params.min_pitr_days);
                 if !c.ok || below_min {
                     let expected = if below_min {
                         format!("{} (audit minimum {})", c.expected, params.min_pitr_days)
                     } else {
                         c.expected.clone()
                     };
-                    bad.push(format!("{} is {} (expected {expected})", c.setting, c.actual));
+                    bad.push(format!(
+                        "{} is {} (expected {expected})",
+                        c.setting, c.actual
+                    ));
                 }
             }
             let evidence = list
                 .iter()
-                .map(|c| format!("{} = {} (expected {}), read live", c.setting, c.actual, c.expected))
+                .map(|c| {
+                    format!(
+                        "{} = {} (expected {}), read live",
+                        c.setting, c.actual, c.expected
+                    )
+                })
                 .collect();
             finding(
                 control,
                 comp,
-                if bad.is_empty() { Status::Pass } else { Status::Fail },
+                if bad.is_empty() {
+                    Status::Pass
+                } else {
+                    Status::Fail
+                },
                 if bad.is_empty() {
                     format!("{} setting(s) as required", list.len())
                 } else {
@@ -773,7 +824,10 @@ fn drill_findings(facts: &AuditFacts<'_>, params: &AuditParams) -> Vec<Finding> 
                 d.recovery_seconds
                     .map(|s| format!(", recovered in {}", format_duration(Duration::seconds(s))))
                     .unwrap_or_default(),
-                d.failure.as_deref().map(|f| format!(" ({f})")).unwrap_or_default()
+                d.failure
+                    .as_deref()
+                    .map(|f| format!(" ({f})"))
+                    .unwrap_or_default()
             )
         })
         .collect();
@@ -782,7 +836,10 @@ fn drill_findings(facts: &AuditFacts<'_>, params: &AuditParams) -> Vec<Finding> 
         .first()
         .filter(|d| d.status != "torn-down" && d.status != "executing" && d.status != "planned");
     let (status, summary) = match good {
-        None => (Status::Fail, "no successful restore drill on record".to_string()),
+        None => (
+            Status::Fail,
+            "no successful restore drill on record".to_string(),
+        ),
         Some(d) => {
             let age = as_of - d.created_at;
             let rto = std_dur(params.max_recovery_time);
@@ -840,7 +897,11 @@ fn waste_findings(facts: &AuditFacts<'_>) -> Vec<Finding> {
         out.push(finding(
             control,
             None,
-            if list.is_empty() { Status::Pass } else { status },
+            if list.is_empty() {
+                Status::Pass
+            } else {
+                status
+            },
             if list.is_empty() {
                 format!("no {what}")
             } else {
@@ -854,8 +915,13 @@ fn waste_findings(facts: &AuditFacts<'_>) -> Vec<Finding> {
                         r.kind,
                         r.id,
                         r.region,
-                        r.component.as_deref().map(|c| format!(" ({c})")).unwrap_or_default(),
-                        r.size_bytes.map(|b| format!(", {}", human_bytes(b))).unwrap_or_default(),
+                        r.component
+                            .as_deref()
+                            .map(|c| format!(" ({c})"))
+                            .unwrap_or_default(),
+                        r.size_bytes
+                            .map(|b| format!(", {}", human_bytes(b)))
+                            .unwrap_or_default(),
                         r.note
                     )
                 })
@@ -960,7 +1026,10 @@ fn timeline(
         .find(|x| x.region == primary_region && x.state == PointState::Available)
         .map(|x| x.point_time);
     let mut gaps = Vec::new();
-    let mut prev = before.map(|b| b.max(from)).or(points.first().copied()).unwrap_or(from);
+    let mut prev = before
+        .map(|b| b.max(from))
+        .or(points.first().copied())
+        .unwrap_or(from);
     if before.is_none() && points.is_empty() {
         gaps.push((from, as_of));
     }

@@ -54,6 +54,8 @@ pub struct Site {
     pub entry_point: EntryPoint,
     pub health_check: HealthCheck,
     pub aws: AwsSettings,
+    /// Parameters of the audit's controls (`[sites.audit]`).
+    pub audit: crate::domain::audit::AuditParams,
     pub policies: Vec<Policy>,
 }
 

@@ -1,6 +1,7 @@
 //! Orchestration: runs policies against a site's cloud and records everything in the
 //! catalog. Time comes from an injected clock; waiting goes through an injected sleeper.
 
+pub mod audit;
 pub mod hooks;
 pub mod prune;
 pub mod restore;

@@ -687,7 +687,7 @@ async fn rename_tolerant(
     }
 }
 
-fn recovery_seconds(steps: &[StepRecord]) -> Option<i64> {
+pub(crate) fn recovery_seconds(steps: &[StepRecord]) -> Option<i64> {
     let start = steps.iter().filter_map(|s| s.started_at).min()?;
     let healthy = steps
         .iter()

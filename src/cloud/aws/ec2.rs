@@ -465,7 +465,12 @@ pub async fn list_leftover_snapshots(
                 .values("true")
                 .build(),
         )
-        .filters(Filter::builder().name("tag:wpbackup:site").values(site).build())
+        .filters(
+            Filter::builder()
+                .name("tag:wpbackup:site")
+                .values(site)
+                .build(),
+        )
         .into_paginator()
         .items()
         .send()

@@ -95,6 +95,13 @@ pub struct SimResourceSettings {
     pub replicate_delete_markers: bool,
     pub backup_retention_days: u32,
     pub auto_snapshot: bool,
+    /// EFS: the backup vault is locked (older state files: locked).
+    #[serde(default = "locked")]
+    pub vault_lock: bool,
+}
+
+fn locked() -> bool {
+    true
 }
 
 impl Default for SimResourceSettings {
@@ -105,6 +112,7 @@ impl Default for SimResourceSettings {
             replicate_delete_markers: true,
             backup_retention_days: 7,
             auto_snapshot: false,
+            vault_lock: true,
         }
     }
 }
@@ -979,7 +987,7 @@ fn component_kind_of(target: &Target) -> ComponentKind {
 
 #[async_trait]
 impl ProtectionSettings for SimCloud {
-    async fn inspect(&self, target: &Target, _region: &str) -> CloudResult<Vec<SettingCheck>> {
+    async fn inspect(&self, target: &Target, region: &str) -> CloudResult<Vec<SettingCheck>> {
         let resource = target.resource_id().to_string();
         let settings =
             self.with_state(|s| s.settings.get(&resource).cloned().unwrap_or_default())?;
@@ -1024,6 +1032,17 @@ impl ProtectionSettings for SimCloud {
                 format!("enabled at {t}"),
                 on_off(settings.auto_snapshot).into(),
                 settings.auto_snapshot,
+            )],
+            Target::Efs { vault, .. } => vec![check(
+                &format!("backup.vault_lock[{region}/{vault}]"),
+                "locked".into(),
+                if settings.vault_lock {
+                    "locked"
+                } else {
+                    "not locked"
+                }
+                .into(),
+                settings.vault_lock,
             )],
             _ => Vec::new(),
         })

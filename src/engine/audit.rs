@@ -1,0 +1,233 @@
+//! Audits: gather the catalog as it stood at an instant (and, for the present, the live
+//! settings and the cloud's inventory), run the pure controls, store the result.
+
+use super::{Engine, EngineError};
+use crate::catalog::StepRecord;
+use crate::cloud::{Cloud, ProviderPoint};
+use crate::domain::audit::{
+    audit, changes, AuditFacts, ComponentFacts, DrillFacts, Inventory, Report, Resource, Since,
+};
+use crate::domain::model::PointState;
+use crate::domain::site::Site;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeSet;
+
+/// Runs looked at per component (enough to count consecutive failures).
+const RUNS_PER_COMPONENT: i64 = 20;
+
+#[derive(Debug, Clone)]
+pub struct AuditRequest {
+    pub site: String,
+    /// Evaluate the catalog as it stood then; `None`: now (live controls included).
+    pub as_of: Option<DateTime<Utc>>,
+    /// Add what changed since the previous stored audit.
+    pub since_last: bool,
+    /// Keep the audit in the catalog (monitoring runs do; `--no-store` for a peek).
+    pub store: bool,
+}
+
+/// An audit's report and the id it was stored under.
+pub struct AuditOutcome {
+    pub id: Option<i64>,
+    pub report: Report,
+}
+
+impl Engine {
+    pub async fn audit(&self, req: &AuditRequest) -> Result<AuditOutcome, EngineError> {
+        let site = self.site(&req.site)?.clone();
+        let now = self.clock.now();
+        let as_of = req.as_of.unwrap_or(now).min(now);
+        let live = req.as_of.is_none();
+        let points = self.catalog.points_as_of(&site.name, as_of).await?;
+        let runs = self
+            .catalog
+            .recent_runs(&site.name, as_of, RUNS_PER_COMPONENT)
+            .await?;
+        let (drills, drill_leftovers) = self.drills(&site, as_of).await?;
+        let cloud = if live {
+            Some(self.cloud_for(&site).await?)
+        } else {
+            None
+        };
+        let mut components = Vec::new();
+        for p in &site.policies {
+            let live_settings = match &cloud {
+                Some(c) => Some(
+                    c.settings
+                        .inspect(&p.target, &site.region)
+                        .await
+                        .map_err(|e| format!("{e} — {}", e.guidance())),
+                ),
+                None => None,
+            };
+            components.push(ComponentFacts {
+                policy: p,
+                points: points.of(&p.name),
+                runs: runs.get(&p.name).map(Vec::as_slice).unwrap_or(&[]),
+                live: live_settings,
+            });
+        }
+        let inventory = match &cloud {
+            Some(c) => Some(self.inventory(&site, c).await?),
+            None => None,
+        };
+        let facts = AuditFacts {
+            site: &site.name,
+            primary_region: &site.region,
+            as_of,
+            components,
+            drills: &drills,
+            drill_leftovers,
+            inventory,
+        };
+        let mut report = audit(&facts, &site.audit, now);
+        if req.since_last {
+            if let Some(prev) = self.catalog.last_audit(&site.name, None).await? {
+                report.since = Some(Since {
+                    previous_id: prev.id,
+                    previous_created_at: prev.created_at,
+                    previous_status: prev.status,
+                    changes: changes(&prev.report.findings, &report.findings),
+                });
+            }
+        }
+        let id = if req.store {
+            Some(self.catalog.insert_audit(&report).await?)
+        } else {
+            None
+        };
+        Ok(AuditOutcome { id, report })
+    }
+
+    /// The site's drills created by `as_of` (newest first), and what unfinished ones left.
+    async fn drills(
+        &self,
+        site: &Site,
+        as_of: DateTime<Utc>,
+    ) -> Result<(Vec<DrillFacts>, Vec<Resource>), EngineError> {
+        let plans = self.catalog.restore_plans(Some(&site.name), 1000).await?;
+        let mut drills = Vec::new();
+        let mut leftovers = Vec::new();
+        for plan in plans
+            .iter()
+            .filter(|p| p.purpose == "drill" && p.created_at <= as_of)
+        {
+            let steps = self.catalog.restore_steps(&plan.id).await?;
+            let failure = steps
+                .iter()
+                .find(|s| s.state == "failed")
+                .map(|s| format!("{}: {}", s.key, s.error.as_deref().unwrap_or("failed")));
+            drills.push(DrillFacts {
+                plan_id: plan.id.clone(),
+                created_at: plan.created_at,
+                status: plan.status.clone(),
+                recovery_seconds: super::restore::recovery_seconds(&steps),
+                failure,
+            });
+            if plan.status != "torn-down" && plan.status != "planned" {
+                leftovers.extend(drill_leftovers(&plan.id, &plan.to_region, &steps));
+            }
+        }
+        Ok((drills, leftovers))
+    }
+
+    /// What the cloud holds for the site beyond what the catalog knows.
+    async fn inventory(&self, site: &Site, cloud: &Cloud) -> Result<Inventory, EngineError> {
+        let known = self.catalog.point_states(&site.name).await?;
+        let mut inv = Inventory::default();
+        let resource = |p: &ProviderPoint, note: &str| Resource {
+            kind: p.kind.as_str().to_string(),
+            region: p.region.clone(),
+            id: p.provider_id.clone(),
+            component: p.tags.get(crate::domain::names::TAG_COMPONENT).cloned(),
+            size_bytes: p.metadata.size_bytes,
+            note: note.to_string(),
+        };
+        for region in [&site.region, &site.dr_region] {
+            match cloud.points.list_managed_points(&site.name, region).await {
+                Ok(found) => {
+                    for p in found {
+                        match known.get(&(p.region.clone(), p.provider_id.clone())) {
+                            None => inv
+                                .unknown_managed
+                                .push(resource(&p, "tagged for this site, not in the catalog")),
+                            Some(PointState::Deleted) => inv.expired_still_existing.push(resource(
+                                &p,
+                                "deleted by retention in the catalog, still exists",
+                            )),
+                            Some(_) => {}
+                        }
+                    }
+                }
+                Err(e) => inv
+                    .errors
+                    .push(("orphaned-points".into(), format!("{region}: {e}"))),
+            }
+            match cloud
+                .points
+                .list_leftover_snapshots(&site.name, region)
+                .await
+            {
+                Ok(found) => inv.leftover_ebs_snapshots.extend(
+                    found
+                        .iter()
+                        .map(|p| resource(p, "its AMI no longer exists")),
+                ),
+                Err(e) => inv
+                    .errors
+                    .push(("orphaned-ebs-snapshots".into(), format!("{region}: {e}"))),
+            }
+        }
+        for p in &site.policies {
+            match cloud
+                .points
+                .list_unmanaged_points(&p.target, &site.region)
+                .await
+            {
+                Ok(found) => inv.unmanaged.extend(found.iter().map(|x| {
+                    let mut r = resource(x, "not made by wpbackup");
+                    r.component = Some(p.name.clone());
+                    r
+                })),
+                Err(e) => inv
+                    .errors
+                    .push(("unmanaged-snapshots".into(), format!("{}: {e}", p.name))),
+            }
+        }
+        Ok(inv)
+    }
+}
+
+/// Resources a drill restored that its teardown did not delete.
+fn drill_leftovers(plan_id: &str, region: &str, steps: &[StepRecord]) -> Vec<Resource> {
+    let deleted: BTreeSet<&str> = steps
+        .iter()
+        .filter(|s| s.key == "drill.teardown")
+        .filter_map(|s| s.outputs.get("deleted").and_then(|v| v.as_array()))
+        .flatten()
+        .filter_map(|v| v.as_str())
+        .collect();
+    let mut out = Vec::new();
+    for s in steps {
+        let (kind, output) = if s.key.ends_with(".restore-cluster") {
+            ("aurora-cluster", "cluster")
+        } else if s.key.ends_with(".restore-file-system") {
+            ("efs-file-system", "file_system")
+        } else if s.key.ends_with(".launch-instance") {
+            ("instance", "instance")
+        } else {
+            continue;
+        };
+        if let Some(id) = s.output(output).filter(|id| !deleted.contains(id)) {
+            out.push(Resource {
+                kind: kind.into(),
+                region: region.to_string(),
+                id: id.to_string(),
+                component: s.key.split('.').next().map(str::to_string),
+                size_bytes: None,
+                note: format!("restored by drill {plan_id}, never torn down"),
+            });
+        }
+    }
+    out
+}
