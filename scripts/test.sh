@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's check command (README "Run the tests"; .ci/run runs exactly this):
-# formatting, lints, then every test. Installs moto server in a virtualenv (once), starts
+# formatting, lints, then every test. Installs Debian's chromium (once, for the HTML report
+# screenshot) and moto server in a virtualenv (once), starts
 # it on a free 127.0.0.1 port, runs the tests with WPBACKUP_TEST_MOTO pointing at it, and
 # stops it again.
 set -euo pipefail
@@ -16,6 +17,17 @@ if ! "$VENV/bin/python" -c "import moto, sys; sys.exit(moto.__version__ != '$MOT
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
 fi
+
+# Headless Chromium renders the HTML audit report to a screenshot (Debian's package).
+CHROMIUM="${WPBACKUP_TEST_CHROMIUM:-/usr/bin/chromium}"
+if [ ! -x "$CHROMIUM" ]; then
+    echo "installing Debian's chromium (for the HTML report test)" >&2
+    SUDO=""
+    if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >&2 \
+        || { $SUDO apt-get update -q >&2 && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >&2; }
+fi
+export WPBACKUP_TEST_CHROMIUM="$CHROMIUM"
 
 PORT="$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 mkdir -p target

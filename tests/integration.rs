@@ -3,6 +3,8 @@
 #[path = "integration/support.rs"]
 mod support;
 
+#[path = "integration/audit.rs"]
+mod audit;
 #[path = "integration/aws_mocks.rs"]
 mod aws_mocks;
 #[path = "integration/aws_moto.rs"]

@@ -260,7 +260,8 @@ fn esc(s: &str) -> String {
 const CSS: &str = "body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px;color:#1f2328;background:#fff}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
 .verdict{display:inline-block;padding:2px 10px;border-radius:4px;color:#fff;font-weight:700}
-.pass{background:#1a7f37}.warn{background:#bf8700}.fail{background:#cf222e}
+.verdict.pass{background:#1a7f37}.verdict.warn{background:#bf8700}.verdict.fail{background:#cf222e}
+tr.fail{background:#ffebe9}tr.warn{background:#fff8c5}
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #d0d7de;vertical-align:top}
 th{background:#f6f8fa}td.s{font-weight:700;white-space:nowrap}
 tr.fail td.s{color:#cf222e}tr.warn td.s{color:#9a6700}tr.pass td.s{color:#1a7f37}
@@ -339,7 +340,15 @@ pub fn html(r: &Report) -> String {
             esc(&f.summary)
         );
         if f.remediation.is_some() || !f.evidence.is_empty() {
-            let _ = write!(o, "<details><summary>evidence and remediation</summary>");
+            let _ = write!(
+                o,
+                "<details><summary>{}</summary>",
+                if f.remediation.is_some() {
+                    "evidence and remediation"
+                } else {
+                    "evidence"
+                }
+            );
             if let Some(h) = &f.remediation {
                 let _ = write!(o, "<p><b>Remediation:</b> {}</p>", esc(h));
             }

@@ -227,7 +227,7 @@ fn plan_json(plan: &Plan) -> String {
     serde_json::to_string_pretty(plan).expect("plans serialise")
 }
 
-fn write_plan(path: &PathBuf, json: &str) -> Result<(), Failure> {
+fn write_plan(path: &std::path::Path, json: &str) -> Result<(), Failure> {
     super::write_whole(path, &format!("{json}\n"))
 }
 

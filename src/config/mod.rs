@@ -413,6 +413,9 @@ fn read_audit(a: TableReader<'_, '_>) -> crate::domain::audit::AuditParams {
             );
         }
     }
+    if let Some(v) = a.opt_bool("require_vault_lock") {
+        p.require_vault_lock = v;
+    }
     a.finish();
     p
 }

@@ -64,6 +64,8 @@ pub struct AuditParams {
     pub max_recovery_time: std::time::Duration,
     /// Days drawn on the coverage timeline.
     pub timeline_days: u32,
+    /// The AWS Backup vaults of EFS policies must be locked (WORM).
+    pub require_vault_lock: bool,
 }
 
 impl Default for AuditParams {
@@ -78,6 +80,7 @@ impl Default for AuditParams {
             max_drill_age: h(30 * 24),
             max_recovery_time: h(4),
             timeline_days: 14,
+            require_vault_lock: true,
         }
     }
 }
@@ -764,7 +767,11 @@ fn live_findings(p: &Policy, checks: &[SettingCheck], params: &AuditParams) -> V
                     && c.actual
                         .parse::<u32>()
                         .is_ok_and(|d| d < params.min_pitr_days);
-                if !c.ok || below_min {
+                // Adapters report a missing lock without calling it wrong; the audit decides.
+                let unlocked = params.require_vault_lock
+                    && c.setting.starts_with("backup.vault_lock")
+                    && c.actual != "locked";
+                if !c.ok || below_min || unlocked {
                     let expected = if below_min {
                         format!("{} (audit minimum {})", c.expected, params.min_pitr_days)
                     } else {

@@ -1035,14 +1035,15 @@ impl ProtectionSettings for SimCloud {
             )],
             Target::Efs { vault, .. } => vec![check(
                 &format!("backup.vault_lock[{region}/{vault}]"),
-                "locked".into(),
+                "locked (recommended)".into(),
                 if settings.vault_lock {
                     "locked"
                 } else {
                     "not locked"
                 }
                 .into(),
-                settings.vault_lock,
+                // As the AWS adapter: a missing lock is the audit's finding, not a run warning.
+                true,
             )],
             _ => Vec::new(),
         })

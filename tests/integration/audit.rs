@@ -1,0 +1,681 @@
+//! Audits: a healthy site passes clean; catalogs and clouds with known defects produce the
+//! right failing finding and exit code; `--as-of`, `--since-last`, stored audits; every
+//! report format against its golden file; the HTML rendered by headless Chromium; the live
+//! controls against moto.
+
+use crate::support::{repo_root, Sandbox};
+use serde_json::Value;
+
+fn audit(s: &Sandbox, extra: &[&str]) -> (i32, Value) {
+    let mut args = vec!["audit", "--site", "shop"];
+    args.extend(extra);
+    s.json(&args)
+}
+
+/// The status of one finding (panics, showing the report, when it is absent).
+fn status(report: &Value, control: &str, component: Option<&str>) -> String {
+    let f = finding(report, control, component);
+    f["status"].as_str().unwrap().to_string()
+}
+
+fn finding<'a>(report: &'a Value, control: &str, component: Option<&str>) -> &'a Value {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["control"] == control && f["component"].as_str() == component)
+        .unwrap_or_else(|| panic!("no finding {control}/{component:?} in {report:#}"))
+}
+
+fn not_passing(report: &Value) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["status"] != "pass")
+        .map(|f| format!("{} {} {}", f["status"], f["control"], f["component"]))
+        .collect()
+}
+
+/// Run one SQL statement against the sandbox's catalog (to age points: "a catalog with a
+/// stale component").
+fn sql(s: &Sandbox, statement: &str) {
+    let url = format!("sqlite://{}", s.catalog().display());
+    let statement = statement.to_string();
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(async move {
+            let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+            sqlx::query(&statement).execute(&pool).await.unwrap();
+            pool.close().await;
+        });
+}
+
+fn healthy() -> Sandbox {
+    let s = Sandbox::new();
+    s.wpb().args(["run", "--all"]).assert().success();
+    s.wpb().args(["drill", "--site", "shop"]).assert().success();
+    s
+}
+
+#[test]
+fn a_healthy_site_passes_clean_and_the_audit_is_stored() {
+    let s = healthy();
+    let (code, r) = audit(&s, &[]);
+    assert_eq!(code, 0, "{:?}", not_passing(&r));
+    assert_eq!(r["status"], "pass");
+    assert_eq!(r["audit_version"], 1);
+    assert_eq!(r["live"], true);
+    assert!(not_passing(&r).is_empty(), "{:?}", not_passing(&r));
+    // Every control is there, for every component it concerns.
+    for (control, component) in [
+        ("rpo", Some("db")),
+        ("rpo", Some("media")),
+        ("policy", Some("web")),
+        ("dr-copy", Some("files")),
+        ("retention", Some("web")),
+        ("encryption", Some("db")),
+        ("failed-runs", Some("files")),
+        ("aurora-pitr-window", Some("db")),
+        ("s3-versioning", Some("media")),
+        ("s3-replication", Some("media")),
+        ("vault-lock", Some("files")),
+        ("drill", None),
+        ("drill-leftovers", None),
+        ("orphaned-points", None),
+        ("orphaned-ebs-snapshots", None),
+        ("expired-points", None),
+        ("unmanaged-snapshots", None),
+    ] {
+        let f = finding(&r, control, component);
+        assert!(
+            !f["evidence"].as_array().unwrap().is_empty() || f["summary"] != "",
+            "{f}"
+        );
+    }
+    assert_eq!(
+        finding(&r, "rpo", Some("db"))["evidence"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Stored: the next audit compares with it.
+    let (code, again) = audit(&s, &["--since-last"]);
+    assert_eq!(code, 0);
+    assert!(again["since"]["previous_id"].as_i64().unwrap() >= 1);
+    assert_eq!(again["since"]["changes"], serde_json::json!([]));
+}
+
+#[test]
+fn known_defects_each_fail_their_control_with_exit_2() {
+    let s = Sandbox::new();
+    // A missing DR copy: copying the web tier's AMI is refused.
+    s.wpb()
+        .args([
+            "sim",
+            "fault",
+            "access-denied",
+            "--site",
+            "shop",
+            "--component",
+            "web",
+            "--op",
+            "copy",
+        ])
+        .assert()
+        .success();
+    s.wpb().args(["run", "--all"]).output().unwrap();
+    s.wpb().args(["sim", "clear-faults"]).assert().success();
+    // Two failed runs in a row of the database.
+    s.wpb()
+        .args([
+            "sim",
+            "fault",
+            "access-denied",
+            "--site",
+            "shop",
+            "--component",
+            "db",
+            "--op",
+            "create",
+        ])
+        .assert()
+        .success();
+    for _ in 0..2 {
+        let out = s.wpb().args(["run", "--policy", "db"]).output().unwrap();
+        assert_ne!(out.status.code(), Some(0));
+    }
+    s.wpb().args(["sim", "clear-faults"]).assert().success();
+    // A stale component: the media bucket's points are 3 hours old (RPO 1h).
+    sql(
+        &s,
+        "UPDATE recovery_points SET
+             point_time = strftime('%Y-%m-%dT%H:%M:%fZ', point_time, '-3 hours'),
+             created_at = strftime('%Y-%m-%dT%H:%M:%fZ', created_at, '-3 hours'),
+             completed_at = strftime('%Y-%m-%dT%H:%M:%fZ', completed_at, '-3 hours')
+         WHERE component_id = (SELECT id FROM components WHERE name = 'media')",
+    );
+    // An orphaned AMI snapshot: the AMI deregistered in the console, its snapshot kept.
+    let (_, points) = s.json(&["points", "--site", "shop", "--component", "web"]);
+    let ami = points["points"][0]["provider_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.wpb()
+        .args(["sim", "delete-point", &ami, "--keep-snapshots"])
+        .assert()
+        .success();
+    // Replication of the media bucket switched off; the EFS vault unlocked.
+    s.wpb()
+        .args([
+            "sim",
+            "set",
+            "--site",
+            "shop",
+            "--component",
+            "media",
+            "--replication",
+            "false",
+        ])
+        .assert()
+        .success();
+    s.wpb()
+        .args([
+            "sim",
+            "set",
+            "--site",
+            "shop",
+            "--component",
+            "files",
+            "--vault-lock",
+            "false",
+        ])
+        .assert()
+        .success();
+    // A failed drill: the restored site does not answer.
+    s.wpb()
+        .args(["sim", "health", "--site", "shop", "--status", "500"])
+        .assert()
+        .success();
+    let out = s.wpb().args(["drill", "--site", "shop"]).output().unwrap();
+    assert_ne!(out.status.code(), Some(0), "the drill must fail");
+    // An untagged snapshot taken by hand.
+    s.wpb()
+        .args([
+            "sim",
+            "snapshot-by-hand",
+            "--site",
+            "shop",
+            "--component",
+            "db",
+        ])
+        .assert()
+        .success();
+
+    let (code, r) = audit(&s, &[]);
+    assert_eq!(code, 2, "{:?}", not_passing(&r));
+    assert_eq!(r["status"], "fail");
+    assert_eq!(status(&r, "rpo", Some("media")), "fail");
+    assert!(finding(&r, "rpo", Some("media"))["summary"]
+        .as_str()
+        .unwrap()
+        .contains("3h"));
+    assert_eq!(status(&r, "rpo", Some("files")), "pass");
+    assert_eq!(status(&r, "dr-copy", Some("web")), "fail");
+    assert_eq!(status(&r, "dr-copy", Some("files")), "pass");
+    assert_eq!(status(&r, "failed-runs", Some("db")), "fail");
+    assert!(finding(&r, "failed-runs", Some("db"))["summary"]
+        .as_str()
+        .unwrap()
+        .contains("last 2 run(s) failed"));
+    assert_eq!(status(&r, "orphaned-ebs-snapshots", None), "fail");
+    let orphan = finding(&r, "orphaned-ebs-snapshots", None);
+    assert!(
+        orphan["summary"].as_str().unwrap().starts_with("1 EBS"),
+        "{orphan}"
+    );
+    assert!(orphan["evidence"][0].as_str().unwrap().contains("snap-"));
+    assert_eq!(status(&r, "s3-replication", Some("media")), "fail");
+    assert_eq!(status(&r, "s3-versioning", Some("media")), "pass");
+    assert_eq!(status(&r, "vault-lock", Some("files")), "fail");
+    assert_eq!(status(&r, "drill", None), "fail");
+    assert_eq!(status(&r, "drill-leftovers", None), "warn");
+    assert_eq!(status(&r, "unmanaged-snapshots", None), "warn");
+    assert!(r["waste"]["resources"].as_u64().unwrap() >= 2);
+    // Worst first.
+    let order: Vec<&str> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["status"].as_str().unwrap())
+        .collect();
+    let rank = |s: &str| {
+        ["fail", "warn", "pass"]
+            .iter()
+            .position(|x| *x == s)
+            .unwrap()
+    };
+    assert!(
+        order.windows(2).all(|w| rank(w[0]) <= rank(w[1])),
+        "{order:?}"
+    );
+}
+
+#[test]
+fn warnings_alone_exit_1_and_since_last_shows_the_change() {
+    let s = healthy();
+    let (code, _) = audit(&s, &[]);
+    assert_eq!(code, 0);
+    s.wpb()
+        .args([
+            "sim",
+            "snapshot-by-hand",
+            "--site",
+            "shop",
+            "--component",
+            "web",
+        ])
+        .assert()
+        .success();
+    let (code, r) = audit(&s, &["--since-last"]);
+    assert_eq!(code, 1, "{:?}", not_passing(&r));
+    assert_eq!(r["status"], "warn");
+    let changes = r["since"]["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert_eq!(changes[0]["control"], "unmanaged-snapshots");
+    assert_eq!(changes[0]["before"], "pass");
+    assert_eq!(changes[0]["after"], "warn");
+
+    // The table says the same at a glance: verdict first, worst first.
+    let out = s
+        .wpb()
+        .args(["audit", "--site", "shop", "--since-last", "--no-store"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("WARN — site shop"), "{text}");
+    assert!(
+        text.contains("0 change(s)"),
+        "compared with the stored warn audit: {text}"
+    );
+    let first_row = text
+        .lines()
+        .find(|l| l.contains("WARN ") && l.contains('┆'))
+        .unwrap();
+    assert!(first_row.contains("unmanaged-snapshots"), "{text}");
+}
+
+#[test]
+fn as_of_evaluates_the_catalog_as_it_stood_then() {
+    let s = Sandbox::new();
+    let before = chrono::Utc::now();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    s.wpb().args(["run", "--all"]).assert().success();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let after_run = chrono::Utc::now();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    s.wpb().args(["drill", "--site", "shop"]).assert().success();
+    let stamp = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%dT%H:%M:%SZ").to_string();
+
+    let (code, r) = audit(&s, &["--as-of", &stamp(before), "--no-store"]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        r["live"], false,
+        "live settings are not read for a past instant"
+    );
+    assert_eq!(status(&r, "rpo", Some("db")), "fail");
+    assert!(finding(&r, "rpo", Some("db"))["summary"]
+        .as_str()
+        .unwrap()
+        .contains("no available point"));
+    assert!(r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|f| f["control"] != "s3-replication" && f["control"] != "orphaned-points"));
+
+    // After the backups, before the drill: points pass, the drill does not exist yet.
+    let (code, r) = audit(&s, &["--as-of", &stamp(after_run), "--no-store"]);
+    assert_eq!(code, 2, "{:?}", not_passing(&r));
+    assert_eq!(status(&r, "rpo", Some("db")), "pass");
+    assert_eq!(status(&r, "drill", None), "fail");
+    assert_eq!(not_passing(&r).len(), 1, "{:?}", not_passing(&r));
+    let (code, now) = audit(&s, &["--no-store"]);
+    assert_eq!(code, 0, "{:?}", not_passing(&now));
+    assert_eq!(status(&now, "drill", None), "pass");
+}
+
+#[test]
+fn bad_audit_input_is_refused_saying_what_is_accepted() {
+    let s = Sandbox::new();
+    let out = s
+        .wpb()
+        .args(["audit", "--site", "shop", "--as-of", "last tuesdayish"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--as-of"));
+    let out = s
+        .wpb()
+        .args(["audit", "--site", "shop", "--as-of", "2099-01-01T00:00:00Z"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("in the future"));
+    let out = s.wpb().args(["audit", "--site", "nope"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(64));
+
+    // Three mistakes in [sites.audit]: three problems reported, nothing audited.
+    let cfg = std::fs::read_to_string(s.config()).unwrap();
+    let cfg = cfg.replacen(
+        "[sites.health_check]",
+        "[sites.audit]\nmax_dr_copy_age = \"soon\"\nmin_pitr_days = 90\nrequire_lock = true\n\n[sites.health_check]",
+        1,
+    );
+    std::fs::write(s.config(), cfg).unwrap();
+    let out = s.wpb().args(["audit", "--site", "shop"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(65));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for needle in ["max_dr_copy_age", "min_pitr_days", "require_lock"] {
+        assert!(err.contains(needle), "{needle} not reported:\n{err}");
+    }
+}
+
+// ---- report formats ----
+
+fn golden_report() -> wpbackup::domain::audit::Report {
+    use wpbackup::domain::audit::*;
+    let t = |d: u32, h: u32| {
+        chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 11, d, h, 0, 0).unwrap()
+    };
+    let f = |control: &str, component: Option<&str>, status: Status, summary: &str| Finding {
+        control: control.into(),
+        component: component.map(Into::into),
+        status,
+        summary: summary.into(),
+        evidence: vec![format!("evidence of {control}")],
+        remediation: (status != Status::Pass).then(|| format!("fix {control} <now> & \"here\"")),
+    };
+    Report {
+        audit_version: AUDIT_VERSION,
+        site: "shop".into(),
+        as_of: t(28, 12),
+        created_at: t(28, 12),
+        status: Status::Fail,
+        counts: Counts {
+            pass: 2,
+            warn: 1,
+            fail: 2,
+        },
+        live: true,
+        waste: Waste {
+            resources: 2,
+            size_bytes: 3 << 30,
+        },
+        findings: vec![
+            f(
+                "rpo",
+                Some("media"),
+                Status::Fail,
+                "newest point is 3h old (RPO 1h)",
+            ),
+            f(
+                "s3-replication",
+                Some("media"),
+                Status::Fail,
+                "s3.replication is off | check, now",
+            ),
+            f(
+                "unmanaged-snapshots",
+                None,
+                Status::Warn,
+                "1 snapshots of the site's resources",
+            ),
+            f(
+                "rpo",
+                Some("db"),
+                Status::Pass,
+                "newest point is 10m old (RPO 4h)",
+            ),
+            f(
+                "drill",
+                None,
+                Status::Pass,
+                "drill d-1 2d ago recovered in 14m",
+            ),
+        ],
+        timeline_from: t(14, 12),
+        timelines: vec![
+            Timeline {
+                component: "db".into(),
+                rpo_seconds: 4 * 3600,
+                points: (0..14).map(|d| t(15 + d, 2)).collect(),
+                dr_points: (0..14).map(|d| t(15 + d, 3)).collect(),
+                gaps: vec![(t(14, 12), t(15, 2))],
+            },
+            Timeline {
+                component: "media".into(),
+                rpo_seconds: 3600,
+                points: vec![t(20, 1), t(27, 9)],
+                dr_points: vec![],
+                gaps: vec![
+                    (t(14, 12), t(20, 1)),
+                    (t(20, 1), t(27, 9)),
+                    (t(27, 9), t(28, 12)),
+                ],
+            },
+        ],
+        since: Some(Since {
+            previous_id: 7,
+            previous_created_at: t(27, 12),
+            previous_status: Status::Warn,
+            changes: vec![Change {
+                control: "s3-replication".into(),
+                component: Some("media".into()),
+                before: Some(Status::Pass),
+                after: Some(Status::Fail),
+            }],
+        }),
+    }
+}
+
+#[test]
+fn every_report_format_matches_its_golden_file() {
+    use wpbackup::cli::audit_report::{render, Format};
+    let report = golden_report();
+    let dir = repo_root().join("tests/golden");
+    for (format, file) in [
+        (Format::Table, "audit.txt"),
+        (Format::Json, "audit.json"),
+        (Format::Csv, "audit.csv"),
+        (Format::Markdown, "audit.md"),
+        (Format::Html, "audit.html"),
+    ] {
+        let text = render(&report, format, Some(100));
+        let path = dir.join(file);
+        if std::env::var_os("WPBACKUP_UPDATE_GOLDEN").is_some() {
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(&path, &text).unwrap();
+        }
+        let golden = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (WPBACKUP_UPDATE_GOLDEN=1 writes it)",
+                path.display()
+            )
+        });
+        assert_eq!(text, golden, "{file} differs from its golden file");
+    }
+    // The JSON is the report, read back whole (stable for scripts).
+    let back: wpbackup::domain::audit::Report =
+        serde_json::from_str(&render(&report, Format::Json, None)).unwrap();
+    assert_eq!(back, report);
+}
+
+fn chromium() -> std::path::PathBuf {
+    let path = std::env::var_os("WPBACKUP_TEST_CHROMIUM")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| "/usr/bin/chromium".into());
+    assert!(
+        path.exists(),
+        "Chromium not found at {}: run the tests with ./scripts/test.sh (it installs Debian's chromium)",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn the_html_report_renders_in_headless_chromium() {
+    use wpbackup::cli::audit_report::{render, Format};
+    let dir = tempfile::tempdir().unwrap();
+    let html = dir.path().join("audit.html");
+    std::fs::write(&html, render(&golden_report(), Format::Html, None)).unwrap();
+    let png = dir.path().join("audit.png");
+    let out = std::process::Command::new(chromium())
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--hide-scrollbars",
+            "--window-size=1100,800",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.path().join("profile").display()
+        ))
+        .arg(format!("--screenshot={}", png.display()))
+        .arg(format!("file://{}", html.display()))
+        .output()
+        .unwrap();
+    assert!(
+        png.exists(),
+        "no screenshot: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let decoder = png::Decoder::new(std::fs::File::open(&png).unwrap());
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!((info.width, info.height), (1100, 800));
+    let channels = info.color_type.samples();
+    let pixels: Vec<&[u8]> = buf[..info.buffer_size()].chunks(channels).collect();
+    let non_white = pixels.iter().filter(|p| p[..3] != [255, 255, 255]).count();
+    // The FAIL badge and the RPO gap bands are red; point ticks are blue.
+    let red = pixels
+        .iter()
+        .filter(|p| p[0] > 180 && p[1] < 90 && p[2] < 90)
+        .count();
+    let blue = pixels
+        .iter()
+        .filter(|p| p[2] > 180 && p[0] < 60 && p[1] < 140)
+        .count();
+    assert!(
+        non_white > pixels.len() / 50,
+        "blank page: {non_white} non-white pixels"
+    );
+    assert!(red > 200, "no red (verdict, gaps): {red}");
+    assert!(blue > 50, "no blue point ticks: {blue}");
+}
+
+// ---- live controls on moto ----
+
+#[tokio::test]
+async fn live_controls_are_read_from_moto() {
+    use crate::aws_moto::{clients, create_site, set_replication, wpbackup_aws, write_config};
+    let prefix = format!("au{}", std::process::id());
+    let site = create_site(&prefix).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_config(dir.path(), &site);
+    let east = clients("us-east-1").await;
+    let vault = format!("{prefix}-vault");
+    east.backup
+        .create_backup_vault()
+        .backup_vault_name(&vault)
+        .send()
+        .await
+        .unwrap();
+    clients("us-west-2")
+        .await
+        .backup
+        .create_backup_vault()
+        .backup_vault_name(format!("{vault}-dr"))
+        .send()
+        .await
+        .unwrap();
+    let fs = east
+        .efs
+        .create_file_system()
+        .creation_token(&prefix)
+        .encrypted(true)
+        .send()
+        .await
+        .unwrap();
+    std::fs::write(
+        dir.path().join("policies/files.toml"),
+        format!(
+            "version = 1\nname = \"files\"\nkind = \"efs\"\nschedule = \"0 * * * *\"\nrpo = \"1h\"\n[retention]\ndaily = 7\n[[dr_copies]]\nregion = \"us-west-2\"\nvault = \"{vault}-dr\"\n[dr_copies.retention]\ndaily = 3\n[efs]\nfile_system_id = \"{}\"\nvault = \"{vault}\"\niam_role_arn = \"arn:aws:iam::123456789012:role/backup\"\n",
+            fs.file_system_id()
+        ),
+    )
+    .unwrap();
+    let run_audit = || {
+        let out = wpbackup_aws(dir.path())
+            .args(["--json", "audit", "--no-store"])
+            .output()
+            .unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.code().unwrap(), v)
+    };
+    let (code, r) = run_audit();
+    assert_eq!(code, 2, "no points yet: {:?}", not_passing(&r));
+    assert_eq!(r["live"], true);
+    assert_eq!(status(&r, "s3-versioning", Some("media")), "pass");
+    // moto stores DeleteMarkerReplication as Disabled whatever is sent (docs/aws.md), so
+    // the control fails on that alone while the rule itself is read as enabled.
+    let replication = finding(&r, "s3-replication", Some("media"));
+    let summary = replication["summary"].as_str().unwrap();
+    assert!(summary.contains("s3.replication.delete_markers"), "{replication:#}");
+    assert!(!summary.contains("s3.replication is"), "{replication:#}");
+    assert_eq!(status(&r, "aurora-pitr-window", Some("db")), "pass");
+    assert_eq!(
+        status(&r, "vault-lock", Some("files")),
+        "fail",
+        "moto vaults are unlocked"
+    );
+    assert!(finding(&r, "vault-lock", Some("files"))["summary"]
+        .as_str()
+        .unwrap()
+        .contains("not locked"));
+
+    // Replication switched off, the continuous-backup window cut to one day.
+    set_replication(&east, &site.bucket, &site.dr_bucket, false).await;
+    east.rds
+        .modify_db_cluster()
+        .db_cluster_identifier(&site.cluster)
+        .backup_retention_period(1)
+        .apply_immediately(true)
+        .send()
+        .await
+        .unwrap();
+    let (code, r) = run_audit();
+    assert_eq!(code, 2);
+    let replication = finding(&r, "s3-replication", Some("media"));
+    assert_eq!(replication["status"], "fail");
+    assert!(
+        replication["summary"].as_str().unwrap().contains("s3.replication is"),
+        "{replication:#}"
+    );
+    assert_eq!(status(&r, "aurora-pitr-window", Some("db")), "fail");
+    assert!(finding(&r, "aurora-pitr-window", Some("db"))["summary"]
+        .as_str()
+        .unwrap()
+        .contains("is 1"));
+}
