@@ -6,110 +6,27 @@
 use chrono::{Duration, TimeZone, Utc};
 use std::collections::BTreeMap;
 use std::time::Instant;
-use wpbackup::domain::model::{ComponentKind, PointState, RecoveryPoint, RestoreMetadata};
+
+#[path = "common/fixture.rs"]
+mod fixture;
+use wpbackup::domain::model::ComponentKind;
 use wpbackup::domain::planner::{choose_sources, ComponentInput, PointsByComponent, RestoreTo};
-use wpbackup::domain::policy::{Hooks, Policy, PolicySource, Retention, Target};
 use wpbackup::domain::restore_plan::{build_plan, Address, Purpose, SiteFacts};
-use wpbackup::domain::schedule::CronSchedule;
 
 // The allocator the `wpbackup` binary uses (src/main.rs), so the figures are the binary's.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn target(kind: ComponentKind, c: usize) -> Target {
-    match kind {
-        ComponentKind::AuroraCluster => Target::AuroraCluster {
-            cluster_identifier: format!("db{c}"),
-            pitr_days: 7,
-        },
-        ComponentKind::Efs => Target::Efs {
-            file_system_id: format!("fs-{c}"),
-            vault: "v".into(),
-            iam_role_arn: "arn:aws:iam::1:role/r".into(),
-        },
-        ComponentKind::S3Bucket => Target::S3Bucket {
-            bucket: format!("b{c}"),
-            dr_bucket: format!("b{c}-dr"),
-            noncurrent_version_days: None,
-        },
-        _ => Target::Ec2Instance {
-            instance_id: format!("i-{c}"),
-            no_reboot: true,
-        },
-    }
-}
 
 fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         println!("benchmark: run with `cargo bench --bench planning`");
         return;
     }
-    let components = 10_000;
-    let per_component = 100; // 80 primary + 20 DR copies
+    let components = fixture::COMPONENTS;
     let now = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
-    let kinds = [
-        ComponentKind::AuroraCluster,
-        ComponentKind::Efs,
-        ComponentKind::Ec2Instance,
-        ComponentKind::S3Bucket,
-    ];
-    let policies: Vec<Policy> = (0..components)
-        .map(|c| {
-            let kind = kinds[c % kinds.len()];
-            Policy {
-                name: format!("c{c}"),
-                kind,
-                description: None,
-                schedule: CronSchedule::parse("0 */6 * * *", chrono_tz::UTC).unwrap(),
-                rpo: std::time::Duration::from_secs(6 * 3600),
-                wait_timeout: std::time::Duration::from_secs(3600),
-                retention: Retention::default(),
-                dr_copies: vec![],
-                hooks: Hooks::default(),
-                tags: Default::default(),
-                target: target(kind, c),
-                source: PolicySource {
-                    path: "p.toml".into(),
-                    content_hash: String::new(),
-                    body: String::new(),
-                },
-            }
-        })
-        .collect();
+    let policies = fixture::policies();
     let t0 = Instant::now();
-    let mut points = Vec::with_capacity(components * per_component);
-    let mut id = 0i64;
-    for (c, pol) in policies.iter().enumerate() {
-        for i in 0..per_component {
-            id += 1;
-            let region = if i < 80 { "us-east-1" } else { "us-west-2" };
-            let t = now - Duration::hours(6 * (i as i64 % 80)) - Duration::minutes(c as i64 % 60);
-            points.push(RecoveryPoint {
-                id,
-                site: "shop".into(),
-                component: pol.name.clone(),
-                component_kind: pol.kind,
-                kind: pol.kind.point_kind(),
-                region: region.into(),
-                name: format!("p{id}"),
-                provider_id: format!("pid-{id}"),
-                arn: None,
-                point_time: t,
-                state: PointState::Available,
-                source_point_id: None,
-                run_id: None,
-                managed: true,
-                metadata: RestoreMetadata::default(),
-                failure_reason: None,
-                created_at: t,
-                completed_at: Some(t),
-            });
-        }
-    }
-    // In the order the catalog returns them (by component, then time).
-    points.sort_by(|a, b| {
-        (a.component.as_str(), a.point_time, a.id).cmp(&(b.component.as_str(), b.point_time, b.id))
-    });
+    let points = fixture::points(&policies, now);
     println!(
         "built {} points across {components} components in {:.2?}",
         points.len(),

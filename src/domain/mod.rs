@@ -10,4 +10,6 @@ pub mod retention;
 pub mod schedule;
 pub mod selection;
 pub mod site;
+#[cfg(test)]
+pub(crate) mod testkit;
 pub mod time;

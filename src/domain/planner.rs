@@ -404,67 +404,12 @@ pub fn choose_sources(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::model::{PointKind, RestoreMetadata};
-    use crate::domain::policy::{Hooks, PolicySource, Retention};
-    use crate::domain::schedule::CronSchedule;
+    use crate::domain::model::PointKind;
+    use crate::domain::testkit::{point, policy};
     use chrono::TimeZone;
 
     fn t(d: u32, h: u32, m: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, d, h, m, 0).unwrap()
-    }
-
-    fn policy(name: &str, kind: ComponentKind, target: Target, rpo_h: u64) -> Policy {
-        Policy {
-            name: name.into(),
-            kind,
-            description: None,
-            schedule: CronSchedule::parse("0 */6 * * *", chrono_tz::UTC).unwrap(),
-            rpo: std::time::Duration::from_secs(rpo_h * 3600),
-            wait_timeout: std::time::Duration::from_secs(3600),
-            retention: Retention {
-                daily: Some(7),
-                ..Default::default()
-            },
-            dr_copies: vec![],
-            hooks: Hooks::default(),
-            tags: Default::default(),
-            target,
-            source: PolicySource {
-                path: "p".into(),
-                content_hash: String::new(),
-                body: String::new(),
-            },
-        }
-    }
-
-    fn point(
-        id: i64,
-        comp: &str,
-        kind: PointKind,
-        region: &str,
-        at: DateTime<Utc>,
-        state: PointState,
-    ) -> RecoveryPoint {
-        RecoveryPoint {
-            id,
-            site: "shop".into(),
-            component: comp.into(),
-            component_kind: ComponentKind::Ec2Instance,
-            kind,
-            region: region.into(),
-            name: format!("p{id}"),
-            provider_id: format!("p{id}"),
-            arn: None,
-            point_time: at,
-            state,
-            source_point_id: (region == "us-west-2").then_some(id - 100),
-            run_id: None,
-            managed: true,
-            metadata: RestoreMetadata::default(),
-            failure_reason: None,
-            created_at: at,
-            completed_at: Some(at),
-        }
     }
 
     struct Fixture {

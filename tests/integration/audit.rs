@@ -642,7 +642,10 @@ async fn live_controls_are_read_from_moto() {
     // the control fails on that alone while the rule itself is read as enabled.
     let replication = finding(&r, "s3-replication", Some("media"));
     let summary = replication["summary"].as_str().unwrap();
-    assert!(summary.contains("s3.replication.delete_markers"), "{replication:#}");
+    assert!(
+        summary.contains("s3.replication.delete_markers"),
+        "{replication:#}"
+    );
     assert!(!summary.contains("s3.replication is"), "{replication:#}");
     assert_eq!(status(&r, "aurora-pitr-window", Some("db")), "pass");
     assert_eq!(
@@ -670,7 +673,10 @@ async fn live_controls_are_read_from_moto() {
     let replication = finding(&r, "s3-replication", Some("media"));
     assert_eq!(replication["status"], "fail");
     assert!(
-        replication["summary"].as_str().unwrap().contains("s3.replication is"),
+        replication["summary"]
+            .as_str()
+            .unwrap()
+            .contains("s3.replication is"),
         "{replication:#}"
     );
     assert_eq!(status(&r, "aurora-pitr-window", Some("db")), "fail");
