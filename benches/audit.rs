@@ -2,7 +2,8 @@
 //! grouping the points, every control for every component (RPO, policy, DR copy,
 //! retention compliance, encryption, failed runs, live settings), drills, waste, the
 //! timelines, and rendering the JSON and HTML reports. Run with
-//! `cargo bench --bench audit`; prints its figures (no assertions on time).
+//! `cargo bench --bench audit`; prints its figures (no assertions on time). Then the same
+//! points are written to a real catalog file and read back as an audit reads them.
 
 use chrono::{TimeZone, Utc};
 use std::time::Instant;

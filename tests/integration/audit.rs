@@ -658,6 +658,22 @@ async fn live_controls_are_read_from_moto() {
         .unwrap()
         .contains("not locked"));
 
+    // Both vaults locked: the control passes.
+    for (c, name) in [
+        (&east, vault.clone()),
+        (&clients("us-west-2").await, format!("{vault}-dr")),
+    ] {
+        c.backup
+            .put_backup_vault_lock_configuration()
+            .backup_vault_name(name)
+            .min_retention_days(7)
+            .send()
+            .await
+            .unwrap();
+    }
+    let (_, r) = run_audit();
+    assert_eq!(status(&r, "vault-lock", Some("files")), "pass", "{r:#}");
+
     // Replication switched off, the continuous-backup window cut to one day.
     set_replication(&east, &site.bucket, &site.dr_bucket, false).await;
     east.rds
