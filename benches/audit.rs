@@ -136,8 +136,10 @@ async fn catalog_read(
         let id = catalog.upsert_component(site_id, p, now).await.unwrap();
         ids.insert(p.name.clone(), id);
     }
-    for p in points {
-        let record = PointRecord {
+    // In transactions of 10,000 points, as a large import would write them.
+    let records: Vec<PointRecord> = points
+        .iter()
+        .map(|p| PointRecord {
             component_id: ids[&p.component],
             run_id: None,
             kind: p.kind,
@@ -152,8 +154,10 @@ async fn catalog_read(
             metadata: p.metadata.clone(),
             failure_reason: None,
             created_at: p.created_at,
-        };
-        catalog.upsert_point(&record, p.created_at).await.unwrap();
+        })
+        .collect();
+    for chunk in records.chunks(10_000) {
+        catalog.upsert_points(chunk, now).await.unwrap();
     }
     println!(
         "wrote {} points to a catalog in {:.2?}",

@@ -174,7 +174,10 @@ impl Catalog {
             } else {
                 sqlx::sqlite::SqliteSynchronous::Off
             })
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Once a checkpoint resets the WAL, shrink the file back to 64 MiB (the default
+            // keeps the largest size it ever reached).
+            .pragma("journal_size_limit", "67108864");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
@@ -465,39 +468,22 @@ impl Catalog {
 
     /// Insert a point, or update the one with the same (region, kind, provider id).
     pub async fn upsert_point(&self, p: &PointRecord, now: DateTime<Utc>) -> CatalogResult<i64> {
-        let completed_at =
-            matches!(p.state, PointState::Available | PointState::Failed).then(|| ts(now));
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO recovery_points (component_id, run_id, kind, region, name, provider_id, arn,
-                 point_time, state, source_point_id, managed, encrypted, size_bytes, metadata,
-                 failure_reason, created_at, completed_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
-             ON CONFLICT (region, kind, provider_id) DO UPDATE SET
-                 state = ?9, arn = COALESCE(?7, arn), metadata = ?14, failure_reason = ?15,
-                 encrypted = ?12, size_bytes = ?13,
-                 completed_at = COALESCE(completed_at, ?17)
-             RETURNING id",
-        )
-        .bind(p.component_id)
-        .bind(p.run_id)
-        .bind(p.kind.as_str())
-        .bind(&p.region)
-        .bind(&p.name)
-        .bind(&p.provider_id)
-        .bind(&p.arn)
-        .bind(ts(p.point_time))
-        .bind(p.state.as_str())
-        .bind(p.source_point_id)
-        .bind(p.managed)
-        .bind(p.metadata.encrypted)
-        .bind(p.metadata.size_bytes.map(|s| s as i64))
-        .bind(serde_json::to_string(&p.metadata).expect("metadata serialises"))
-        .bind(&p.failure_reason)
-        .bind(ts(p.created_at))
-        .bind(completed_at)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(id)
+        upsert_point_with(&self.pool, p, now).await
+    }
+
+    /// Upsert many points in one transaction (all or none): imports and large syncs.
+    pub async fn upsert_points(
+        &self,
+        points: &[PointRecord],
+        now: DateTime<Utc>,
+    ) -> CatalogResult<Vec<i64>> {
+        let mut tx = self.pool.begin().await?;
+        let mut ids = Vec::with_capacity(points.len());
+        for p in points {
+            ids.push(upsert_point_with(&mut *tx, p, now).await?);
+        }
+        tx.commit().await?;
+        Ok(ids)
     }
 
     /// Change a point's state (e.g. `creating` → `available`).
@@ -910,6 +896,46 @@ impl Catalog {
         }
         Ok(snapshot)
     }
+}
+
+/// The one upsert of a point, on the pool or inside a transaction.
+async fn upsert_point_with<'e, E>(e: E, p: &PointRecord, now: DateTime<Utc>) -> CatalogResult<i64>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
+    let completed_at =
+        matches!(p.state, PointState::Available | PointState::Failed).then(|| ts(now));
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO recovery_points (component_id, run_id, kind, region, name, provider_id, arn,
+             point_time, state, source_point_id, managed, encrypted, size_bytes, metadata,
+             failure_reason, created_at, completed_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+         ON CONFLICT (region, kind, provider_id) DO UPDATE SET
+             state = ?9, arn = COALESCE(?7, arn), metadata = ?14, failure_reason = ?15,
+             encrypted = ?12, size_bytes = ?13,
+             completed_at = COALESCE(completed_at, ?17)
+         RETURNING id",
+    )
+    .bind(p.component_id)
+    .bind(p.run_id)
+    .bind(p.kind.as_str())
+    .bind(&p.region)
+    .bind(&p.name)
+    .bind(&p.provider_id)
+    .bind(&p.arn)
+    .bind(ts(p.point_time))
+    .bind(p.state.as_str())
+    .bind(p.source_point_id)
+    .bind(p.managed)
+    .bind(p.metadata.encrypted)
+    .bind(p.metadata.size_bytes.map(|s| s as i64))
+    .bind(serde_json::to_string(&p.metadata).expect("metadata serialises"))
+    .bind(&p.failure_reason)
+    .bind(ts(p.created_at))
+    .bind(completed_at)
+    .fetch_one(e)
+    .await?;
+    Ok(id)
 }
 
 fn point_from_row(r: &SqliteRow) -> CatalogResult<RecoveryPoint> {

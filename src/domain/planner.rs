@@ -72,10 +72,10 @@ pub struct PointsByComponent {
 
 impl PointsByComponent {
     pub fn new(mut points: Vec<RecoveryPoint>) -> Self {
-        // The catalog returns this order already: one pass checks it while indexing, and
-        // only input in another order is sorted.
-        match Self::index(&points) {
-            Some(ranges) => Self { points, ranges },
+        // The catalog returns points grouped by component: one pass checks that while
+        // indexing; only input in another order gets a full sort.
+        let ranges = match Self::index(&points) {
+            Some(ranges) => ranges,
             None => {
                 points.sort_by(|a, b| {
                     (a.component.as_str(), a.point_time, a.id).cmp(&(
@@ -84,30 +84,33 @@ impl PointsByComponent {
                         b.id,
                     ))
                 });
-                let ranges = Self::index(&points).expect("sorted points index");
-                Self { points, ranges }
+                Self::index(&points).expect("sorted points are grouped")
             }
+        };
+        // Oldest first within each component (regions may come one after the other; sorting
+        // a handful of runs that are each in order is a single pass).
+        for r in ranges.values() {
+            points[r.clone()].sort_by_key(|p| (p.point_time, p.id));
         }
+        Self { points, ranges }
     }
 
-    /// Each component's range, or `None` when `points` are not in (component, time, id) order.
+    /// Each component's range, or `None` unless each component's points are contiguous
+    /// (components themselves may come in any order, e.g. by id).
     fn index(
         points: &[RecoveryPoint],
     ) -> Option<std::collections::HashMap<String, std::ops::Range<usize>>> {
         let mut ranges = std::collections::HashMap::new();
         let mut start = 0;
         for i in 1..=points.len() {
-            if i < points.len() {
-                let (a, b) = (&points[i - 1], &points[i]);
-                match a.component.cmp(&b.component) {
-                    std::cmp::Ordering::Equal if (a.point_time, a.id) <= (b.point_time, b.id) => {
-                        continue
-                    }
-                    std::cmp::Ordering::Less => {}
-                    _ => return None,
-                }
+            if i < points.len() && points[i - 1].component == points[i].component {
+                continue;
             }
-            ranges.insert(points[start].component.clone(), start..i);
+            let name = &points[start].component;
+            if ranges.insert(name.clone(), start..i).is_some() {
+                // The component appeared before: its points are not contiguous.
+                return None;
+            }
             start = i;
         }
         Some(ranges)

@@ -287,3 +287,79 @@ async fn two_connections_share_the_file() {
     let (x, y) = tokio::join!(a.upsert_site(&site, t(1, 0)), b.upsert_site(&site, t(1, 1)));
     assert_eq!(x.unwrap(), y.unwrap());
 }
+
+#[tokio::test]
+async fn many_points_are_written_all_or_none_and_read_as_of_an_instant() {
+    let (dir, site) = shop();
+    let catalog = open(&dir.path().join("c.db")).await;
+    let site_id = catalog.upsert_site(&site, t(12, 0)).await.unwrap();
+    let comp = catalog
+        .upsert_component(site_id, site.policy("db").unwrap(), t(12, 0))
+        .await
+        .unwrap();
+    let record = |component_id: i64, id: &str, h: u32| PointRecord {
+        component_id,
+        run_id: None,
+        kind: PointKind::AuroraClusterSnapshot,
+        region: "us-east-1".into(),
+        name: format!("wpb-shop-db-{id}"),
+        provider_id: id.into(),
+        arn: None,
+        point_time: t(h, 0),
+        state: PointState::Available,
+        source_point_id: None,
+        managed: true,
+        metadata: RestoreMetadata::default(),
+        failure_reason: None,
+        created_at: t(h, 0),
+    };
+    // One bad record (an unknown component) and nothing of the batch is written.
+    let bad = [record(comp, "snap-1", 10), record(9999, "snap-2", 11)];
+    assert!(catalog.upsert_points(&bad, t(12, 0)).await.is_err());
+    assert!(catalog
+        .points_by_component("shop")
+        .await
+        .unwrap()
+        .is_empty());
+
+    let good = [
+        record(comp, "snap-1", 10),
+        record(comp, "snap-2", 11),
+        record(comp, "snap-3", 13),
+    ];
+    let ids = catalog.upsert_points(&good, t(10, 0)).await.unwrap();
+    assert_eq!(ids.len(), 3);
+    // Deleted at 14:00: before then it still counts, after it does not.
+    catalog
+        .set_point_state(ids[0], PointState::Deleted, None, t(14, 0))
+        .await
+        .unwrap();
+    let at = |h: u32| {
+        let catalog = &catalog;
+        async move {
+            catalog
+                .points_as_of("shop", t(h, 30))
+                .await
+                .unwrap()
+                .of("db")
+                .iter()
+                .map(|p| (p.provider_id.clone(), p.state))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        at(11).await,
+        vec![
+            ("snap-1".to_string(), PointState::Available),
+            ("snap-2".to_string(), PointState::Available)
+        ],
+        "as of 11:30: the two points taken by then, the first not yet deleted"
+    );
+    assert_eq!(
+        at(14).await,
+        vec![
+            ("snap-2".to_string(), PointState::Available),
+            ("snap-3".to_string(), PointState::Available)
+        ]
+    );
+}
