@@ -1,6 +1,6 @@
 //! What audits read (the catalog as it stood at an instant) and what they store.
 
-use super::{parse_opt_ts, parse_ts, ts, Catalog, CatalogError, CatalogResult};
+use super::{no_returned_row, parse_opt_ts, parse_ts, ts, Catalog, CatalogError, CatalogResult};
 use crate::domain::audit::{Report, RunFacts, Status};
 use crate::domain::model::{
     ComponentKind, PointKind, PointState, RecoveryPoint, RestoreMetadata, RunPhase,
@@ -167,8 +167,11 @@ impl Catalog {
         .bind(ts(report.created_at))
         .bind(report.status.as_str())
         .bind(json)
-        .fetch_one(&mut *tx)
-        .await?;
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(no_returned_row)?;
         for f in &report.findings {
             sqlx::query(
                 "INSERT INTO audit_findings (audit_id, control, component, status, evidence, remediation)

@@ -251,8 +251,11 @@ impl Catalog {
         .bind(&site.region)
         .bind(&site.dr_region)
         .bind(ts(now))
-        .fetch_one(&self.pool)
-        .await?;
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(no_returned_row)?;
         Ok(id)
     }
 
@@ -274,8 +277,11 @@ impl Catalog {
         .bind(policy.kind.as_str())
         .bind(policy.target.resource_id())
         .bind(ts(now))
-        .fetch_one(&self.pool)
-        .await?;
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(no_returned_row)?;
         Ok(id)
     }
 
@@ -372,8 +378,11 @@ impl Catalog {
         .bind(ts(scheduled_for))
         .bind(ts(now))
         .bind(i64::from(std::process::id()))
-        .fetch_one(&self.pool)
-        .await?;
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(no_returned_row)?;
         Ok(id)
     }
 
@@ -397,8 +406,11 @@ impl Catalog {
         .bind(ts(scheduled_for))
         .bind(ts(now))
         .bind(reason)
-        .fetch_one(&self.pool)
-        .await?;
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(no_returned_row)?;
         Ok(id)
     }
 
@@ -612,8 +624,11 @@ impl Catalog {
         .bind(reason)
         .bind(ts(now))
         .bind(expires_at.map(ts))
-        .fetch_one(&self.pool)
-        .await?)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(no_returned_row)?)
     }
 
     /// Release a hold; false when no active hold has this id.
@@ -686,8 +701,11 @@ impl Catalog {
         .bind(point_id)
         .bind(ts(now))
         .bind(reason)
-        .fetch_one(&self.pool)
-        .await?)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(no_returned_row)?)
     }
 
     /// How the deletion went; a failed one stays `deleting` so the next prune retries it.
@@ -933,9 +951,19 @@ where
     .bind(&p.failure_reason)
     .bind(ts(p.created_at))
     .bind(completed_at)
-    .fetch_one(e)
-    .await?;
+    .fetch_all(e)
+    .await?
+    .into_iter()
+    .next()
+    .ok_or_else(no_returned_row)?;
     Ok(id)
+}
+
+/// `INSERT … RETURNING` statements are read with `fetch_all`, never `fetch_one`: sqlx leaves
+/// a statement that was not stepped to its end un-reset, which pins the WAL — checkpoints
+/// can then never reset it, and it grew by ~20 KB per commit (13 GB for a million points).
+fn no_returned_row() -> CatalogError {
+    CatalogError::Corrupt("an INSERT … RETURNING statement returned no row".into())
 }
 
 fn point_from_row(r: &SqliteRow) -> CatalogResult<RecoveryPoint> {

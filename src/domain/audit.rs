@@ -323,8 +323,8 @@ fn bucket_rules(r: &Retention) -> Vec<(&'static str, u32, Duration)> {
     .collect()
 }
 
-/// Run every control over `facts`. `history` caches schedule intervals by expression (many
-/// components share a schedule; computing an interval walks the cron over a week).
+/// Run every control over `facts`. Schedule intervals are computed once per expression and
+/// zone (many components share a schedule; an interval walks the cron over a week).
 pub fn audit(facts: &AuditFacts<'_>, params: &AuditParams, created_at: DateTime<Utc>) -> Report {
     let as_of = facts.as_of;
     let mut findings = Vec::new();

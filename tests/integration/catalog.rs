@@ -363,3 +363,39 @@ async fn many_points_are_written_all_or_none_and_read_as_of_an_instant() {
         ]
     );
 }
+
+#[tokio::test]
+async fn the_wal_stays_bounded_under_many_single_commits() {
+    let (dir, site) = shop();
+    let path = dir.path().join("c.db");
+    let catalog = open(&path).await;
+    let site_id = catalog.upsert_site(&site, t(12, 0)).await.unwrap();
+    let comp = catalog
+        .upsert_component(site_id, site.policy("db").unwrap(), t(12, 0))
+        .await
+        .unwrap();
+    for i in 0..3000 {
+        let record = PointRecord {
+            component_id: comp,
+            run_id: None,
+            kind: PointKind::AuroraClusterSnapshot,
+            region: "us-east-1".into(),
+            name: format!("wpb-shop-db-{i}"),
+            provider_id: format!("snap-{i}"),
+            arn: None,
+            point_time: t(10, 0),
+            state: PointState::Available,
+            source_point_id: None,
+            managed: true,
+            metadata: RestoreMetadata::default(),
+            failure_reason: None,
+            created_at: t(10, 0),
+        };
+        catalog.upsert_point(&record, t(10, 0)).await.unwrap();
+    }
+    let mut wal = path.clone().into_os_string();
+    wal.push("-wal");
+    let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    eprintln!("WAL after 3000 commits: {size} bytes");
+    assert!(size < 16 << 20, "WAL grew to {size} bytes");
+}
