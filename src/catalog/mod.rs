@@ -615,7 +615,7 @@ impl Catalog {
         now: DateTime<Utc>,
         expires_at: Option<DateTime<Utc>>,
     ) -> CatalogResult<i64> {
-        Ok(sqlx::query_scalar(
+        sqlx::query_scalar(
             "INSERT INTO holds (point_id, component_id, reason, created_at, expires_at)
              VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
         )
@@ -628,7 +628,7 @@ impl Catalog {
         .await?
         .into_iter()
         .next()
-        .ok_or_else(no_returned_row)?)
+        .ok_or_else(no_returned_row)
     }
 
     /// Release a hold; false when no active hold has this id.
@@ -694,7 +694,7 @@ impl Catalog {
             .bind(point_id)
             .execute(&self.pool)
             .await?;
-        Ok(sqlx::query_scalar(
+        sqlx::query_scalar(
             "INSERT INTO point_deletions (point_id, requested_at, reason, outcome, attempts)
              VALUES (?1, ?2, ?3, 'pending', 1) RETURNING id",
         )
@@ -705,7 +705,7 @@ impl Catalog {
         .await?
         .into_iter()
         .next()
-        .ok_or_else(no_returned_row)?)
+        .ok_or_else(no_returned_row)
     }
 
     /// How the deletion went; a failed one stays `deleting` so the next prune retries it.
