@@ -69,17 +69,23 @@ fn headline(r: &Report) -> String {
     )
 }
 
+/// "N resource(s), SIZE" when the audit found anything costing money for nothing.
+fn waste(r: &Report) -> Option<String> {
+    (r.waste.resources > 0).then(|| {
+        format!(
+            "{} resource(s), {}",
+            r.waste.resources,
+            human_bytes(r.waste.size_bytes)
+        )
+    })
+}
+
 /// The terminal view: the verdict first, then findings worst first, then what to do.
 pub fn table(r: &Report, width: Option<u16>) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", headline(r));
-    if r.waste.resources > 0 {
-        let _ = writeln!(
-            out,
-            "waste: {} resource(s), {}",
-            r.waste.resources,
-            human_bytes(r.waste.size_bytes)
-        );
+    if let Some(w) = waste(r) {
+        let _ = writeln!(out, "waste: {w}");
     }
     if let Some(since) = &r.since {
         let _ = writeln!(
@@ -175,13 +181,8 @@ pub fn markdown(r: &Report) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# Backup audit: {} — {}\n", r.site, label(r.status));
     let _ = writeln!(out, "{}\n", md_cell(&headline(r)));
-    if r.waste.resources > 0 {
-        let _ = writeln!(
-            out,
-            "Waste: **{} resource(s), {}**\n",
-            r.waste.resources,
-            human_bytes(r.waste.size_bytes)
-        );
+    if let Some(w) = waste(r) {
+        let _ = writeln!(out, "Waste: **{w}**\n");
     }
     if let Some(since) = &r.since {
         let _ = writeln!(
@@ -298,15 +299,9 @@ pub fn html(r: &Report) -> String {
         } else {
             " · catalog only (live settings are not read for a past instant)"
         },
-        if r.waste.resources > 0 {
-            format!(
-                " · waste: {} resource(s), {}",
-                r.waste.resources,
-                human_bytes(r.waste.size_bytes)
-            )
-        } else {
-            String::new()
-        }
+        waste(r)
+            .map(|w| format!(" · waste: {w}"))
+            .unwrap_or_default()
     );
     if let Some(since) = &r.since {
         let _ = writeln!(

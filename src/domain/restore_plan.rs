@@ -1045,8 +1045,9 @@ mod tests {
         }
     }
 
-    fn build(f: &Fixture, purpose: Purpose, to: RestoreTo, history: &DurationHistory) -> Plan {
-        let facts = SiteFacts {
+    /// The fixture's site as the builder sees it.
+    fn facts<'a>(f: &'a Fixture, points: &'a PointsByComponent) -> SiteFacts<'a> {
+        SiteFacts {
             site: "shop",
             primary_region: "us-east-1",
             dr_region: "us-west-2",
@@ -1057,9 +1058,20 @@ mod tests {
             expect_status: 200,
             health_timeout_secs: 10,
             targets: f.targets.iter().map(|(n, t)| (n.clone(), t)).collect(),
-            points: &PointsByComponent::new(f.points.clone()),
-        };
-        build_plan(&selection(to), &facts, purpose, t(15, 0), history).unwrap()
+            points,
+        }
+    }
+
+    fn build(f: &Fixture, purpose: Purpose, to: RestoreTo, history: &DurationHistory) -> Plan {
+        let points = PointsByComponent::new(f.points.clone());
+        build_plan(
+            &selection(to),
+            &facts(f, &points),
+            purpose,
+            t(15, 0),
+            history,
+        )
+        .unwrap()
     }
 
     fn deps<'a>(p: &'a Plan, key: &str) -> Vec<&'a str> {
@@ -1201,19 +1213,8 @@ mod tests {
             provider_id: "wp-db-snap".into(),
             from_dr_copy: true,
         };
-        let facts = SiteFacts {
-            site: "shop",
-            primary_region: "us-east-1",
-            dr_region: "us-west-2",
-            address: Address::Ec2ElasticIp {
-                allocation_id: "eipalloc-1".into(),
-            },
-            health_url: "https://shop.example.com/wp-login.php",
-            expect_status: 200,
-            health_timeout_secs: 10,
-            targets: f.targets.iter().map(|(n, t)| (n.clone(), t)).collect(),
-            points: &PointsByComponent::new(f.points.clone()),
-        };
+        let points = PointsByComponent::new(f.points.clone());
+        let facts = facts(&f, &points);
         let p = build_plan(
             &sel,
             &facts,

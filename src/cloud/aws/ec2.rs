@@ -260,6 +260,20 @@ pub async fn find_image(
     Ok(out.images().first().map(|i| point_of(i, region)))
 }
 
+/// Filters for what wpbackup tagged for `site` (images and their snapshots alike).
+fn managed_by_site(site: &str) -> Vec<Filter> {
+    vec![
+        Filter::builder()
+            .name("tag:wpbackup:managed")
+            .values("true")
+            .build(),
+        Filter::builder()
+            .name("tag:wpbackup:site")
+            .values(site)
+            .build(),
+    ]
+}
+
 pub async fn list_managed_images(
     c: &Client,
     region: &str,
@@ -268,18 +282,7 @@ pub async fn list_managed_images(
     let images = c
         .describe_images()
         .owners("self")
-        .filters(
-            Filter::builder()
-                .name("tag:wpbackup:managed")
-                .values("true")
-                .build(),
-        )
-        .filters(
-            Filter::builder()
-                .name("tag:wpbackup:site")
-                .values(site)
-                .build(),
-        )
+        .set_filters(Some(managed_by_site(site)))
         .into_paginator()
         .items()
         .send()
@@ -459,18 +462,7 @@ pub async fn list_leftover_snapshots(
     let snaps = c
         .describe_snapshots()
         .owner_ids("self")
-        .filters(
-            Filter::builder()
-                .name("tag:wpbackup:managed")
-                .values("true")
-                .build(),
-        )
-        .filters(
-            Filter::builder()
-                .name("tag:wpbackup:site")
-                .values(site)
-                .build(),
-        )
+        .set_filters(Some(managed_by_site(site)))
         .into_paginator()
         .items()
         .send()
