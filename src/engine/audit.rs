@@ -133,7 +133,6 @@ impl Engine {
 
     /// What the cloud holds for the site beyond what the catalog knows.
     async fn inventory(&self, site: &Site, cloud: &Cloud) -> Result<Inventory, EngineError> {
-        let known = self.catalog.point_states(&site.name).await?;
         let mut inv = Inventory::default();
         let resource = |p: &ProviderPoint, note: &str| Resource {
             kind: p.kind.as_str().to_string(),
@@ -146,6 +145,11 @@ impl Engine {
         for region in [&site.region, &site.dr_region] {
             match cloud.points.list_managed_points(&site.name, region).await {
                 Ok(found) => {
+                    let keys: Vec<_> = found
+                        .iter()
+                        .map(|p| (p.region.clone(), p.kind, p.provider_id.clone()))
+                        .collect();
+                    let known = self.catalog.point_states(&site.name, &keys).await?;
                     for p in found {
                         match known.get(&(p.region.clone(), p.provider_id.clone())) {
                             None => inv
