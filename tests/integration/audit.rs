@@ -101,6 +101,32 @@ fn a_healthy_site_passes_clean_and_the_audit_is_stored() {
         1
     );
 
+    // Stored with one row per finding, as monitoring queries read them.
+    let rows: Vec<(String, Option<String>, String, String)> =
+        tokio::runtime::Runtime::new().unwrap().block_on(async {
+            let db = sqlx::SqlitePool::connect(&format!("sqlite://{}", s.catalog().display()))
+                .await
+                .unwrap();
+            sqlx::query_as(
+                "SELECT control, component, status, evidence FROM audit_findings
+                 WHERE audit_id = (SELECT max(id) FROM audits) ORDER BY id",
+            )
+            .fetch_all(&db)
+            .await
+            .unwrap()
+        });
+    let findings = r["findings"].as_array().unwrap();
+    assert_eq!(rows.len(), findings.len());
+    for ((control, component, status, evidence), f) in rows.iter().zip(findings) {
+        assert_eq!(control, f["control"].as_str().unwrap());
+        assert_eq!(component.as_deref(), f["component"].as_str());
+        assert_eq!(status, f["status"].as_str().unwrap());
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(evidence).unwrap(),
+            f["evidence"]
+        );
+    }
+
     // Stored: the next audit compares with it.
     let (code, again) = audit(&s, &["--since-last"]);
     assert_eq!(code, 0);
