@@ -7,6 +7,7 @@ use super::policy::{Policy, Retention};
 use super::retention::{prune_plan, Action as Keep, Guards};
 use super::time::format_duration;
 use chrono::{DateTime, Duration, Utc};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
@@ -327,241 +328,29 @@ fn bucket_rules(r: &Retention) -> Vec<(&'static str, u32, Duration)> {
 /// zone (many components share a schedule; an interval walks the cron over a week).
 pub fn audit(facts: &AuditFacts<'_>, params: &AuditParams, created_at: DateTime<Utc>) -> Report {
     let as_of = facts.as_of;
-    let mut findings = Vec::new();
-    let mut intervals: HashMap<(String, String), Option<Duration>> = HashMap::new();
-    let mut timelines = Vec::new();
+    // The longest interval of each distinct schedule (sites share a handful).
+    let mut intervals: HashMap<(&str, &str), Option<Duration>> = HashMap::new();
     for c in &facts.components {
-        let p = c.policy;
-        let comp = Some(p.name.as_str());
-        let interval = *intervals
-            .entry((
-                p.schedule.expression().to_string(),
-                p.schedule.zone().name().to_string(),
-            ))
-            .or_insert_with(|| week_interval(p, as_of));
-        let rpo = std_dur(p.rpo);
-        let available = |x: &&RecoveryPoint| x.state == PointState::Available;
-        let primary: Vec<&RecoveryPoint> = c
-            .points
-            .iter()
-            .filter(|x| x.region == facts.primary_region)
-            .filter(available)
-            .collect();
-
-        // RPO: the newest available point.
-        findings.push(match primary.last() {
-            Some(newest) => {
-                let age = as_of - newest.point_time;
-                let status = if age <= rpo { Status::Pass } else { Status::Fail };
-                finding(
-                    "rpo",
-                    comp,
-                    status,
-                    format!(
-                        "newest point is {} old (RPO {})",
-                        format_duration(age),
-                        format_duration(rpo)
-                    ),
-                    vec![describe(newest)],
-                    Some("run `wpbackup run --policy NAME` now, then find why scheduled runs stopped (`wpbackup runs`, the daemon's log)"),
-                )
-            }
-            None => finding(
-                "rpo",
-                comp,
-                Status::Fail,
-                "no available point at all".into(),
-                vec![format!("{} point(s) in the catalog, none available in {}", c.points.len(), facts.primary_region)],
-                Some("run `wpbackup run --policy NAME` and check that it completes"),
-            ),
-        });
-
-        // Policy: frequency and retention at least the required minimum.
-        let mut problems = Vec::new();
-        let mut evidence = vec![format!(
-            "schedule {:?} ({}), RPO {}",
-            p.schedule.expression(),
-            p.schedule.zone(),
-            format_duration(rpo)
-        )];
-        match interval {
-            Some(i) if i > std_dur(params.max_backup_interval) => problems.push(format!(
-                "runs up to {} apart (required: at least every {})",
-                format_duration(i),
-                format_duration(std_dur(params.max_backup_interval))
-            )),
-            Some(i) => evidence.push(format!("longest interval {}", format_duration(i))),
-            None => problems.push("the schedule never fires".into()),
-        }
-        let span = retention_span(&p.retention, interval.unwrap_or_else(Duration::zero));
-        evidence.push(format!("retention covers {}", format_duration(span)));
-        if span < std_dur(params.min_retention) {
-            problems.push(format!(
-                "retention keeps {} (required: at least {})",
-                format_duration(span),
-                format_duration(std_dur(params.min_retention))
-            ));
-        }
-        findings.push(finding(
-            "policy",
-            comp,
-            if problems.is_empty() { Status::Pass } else { Status::Fail },
-            if problems.is_empty() {
-                "schedule and retention meet the minimum".into()
-            } else {
-                problems.join("; ")
-            },
-            evidence,
-            Some("tighten `schedule` or lengthen `[retention]` in the policy file, then `wpbackup policy check`"),
-        ));
-
-        // DR copy (S3 is replicated live instead: see the s3 controls).
-        if p.kind != ComponentKind::S3Bucket {
-            let dr: Vec<&RecoveryPoint> = c
-                .points
-                .iter()
-                .filter(|x| x.region != facts.primary_region)
-                .filter(available)
-                .collect();
-            findings.push(match (p.dr_copies.is_empty(), dr.last()) {
-                (true, _) => finding(
-                    "dr-copy",
-                    comp,
-                    Status::Fail,
-                    "no DR copy is configured".into(),
-                    vec![],
-                    Some("add a [[dr_copies]] table with the DR region to the policy"),
-                ),
-                (false, None) => finding(
-                    "dr-copy",
-                    comp,
-                    Status::Fail,
-                    "no DR copy exists".into(),
-                    vec![format!(
-                        "configured for {}",
-                        p.dr_copies.iter().map(|d| d.region.as_str()).collect::<Vec<_>>().join(", ")
-                    )],
-                    Some("check the copy step of recent runs (`wpbackup runs`) and the DR region's permissions"),
-                ),
-                (false, Some(newest)) => {
-                    let age = as_of - newest.point_time;
-                    let ok = age <= std_dur(params.max_dr_copy_age);
-                    finding(
-                        "dr-copy",
-                        comp,
-                        if ok { Status::Pass } else { Status::Fail },
-                        format!(
-                            "newest DR copy is {} old (required: at most {})",
-                            format_duration(age),
-                            format_duration(std_dur(params.max_dr_copy_age))
-                        ),
-                        vec![describe(newest)],
-                        Some("check the copy step of recent runs (`wpbackup runs`) and the DR region's permissions"),
-                    )
-                }
-            });
-        }
-
-        // Retention compliance: what the rules would remove, and what they should have kept.
-        if p.kind != ComponentKind::S3Bucket {
-            findings.push(retention_finding(c, facts.primary_region, interval, as_of));
-        }
-
-        // Encryption of points.
-        if p.kind != ComponentKind::S3Bucket {
-            let unencrypted: Vec<&RecoveryPoint> = c
-                .points
-                .iter()
-                .filter(|x| x.metadata.encrypted == Some(false))
-                .collect();
-            let unknown = c
-                .points
-                .iter()
-                .filter(|x| x.metadata.encrypted.is_none())
-                .count();
-            let (status, summary) = if !unencrypted.is_empty() {
-                (
-                    Status::Fail,
-                    format!("{} point(s) are not encrypted", unencrypted.len()),
-                )
-            } else if unknown > 0 {
-                (
-                    Status::Warn,
-                    format!("encryption of {unknown} point(s) is not recorded"),
-                )
-            } else {
-                (
-                    Status::Pass,
-                    format!("all {} point(s) encrypted", c.points.len()),
-                )
-            };
-            findings.push(finding(
-                "encryption",
-                comp,
-                status,
-                summary,
-                unencrypted.iter().take(10).map(|x| describe(x)).collect(),
-                Some("encrypt the source volume/cluster/file system (new points inherit it); copy unencrypted points with a KMS key"),
-            ));
-        }
-
-        // Consecutive failed runs (newest first).
-        let failed = c
-            .runs
-            .iter()
-            .filter(|r| r.phase != RunPhase::Skipped && r.phase != RunPhase::InProgress)
-            .take_while(|r| r.phase == RunPhase::Failed)
-            .collect::<Vec<_>>();
-        let n = failed.len() as u32;
-        findings.push(finding(
-            "failed-runs",
-            comp,
-            if n == 0 {
-                Status::Pass
-            } else if n >= params.max_consecutive_failures {
-                Status::Fail
-            } else {
-                Status::Warn
-            },
-            if n == 0 {
-                "the latest run did not fail".into()
-            } else {
-                format!("the last {n} run(s) failed")
-            },
-            failed
-                .iter()
-                .map(|r| {
-                    format!(
-                        "run {} at {}: {}",
-                        r.id,
-                        stamp(r.started_at),
-                        r.failure_reason.as_deref().unwrap_or("failed")
-                    )
-                })
-                .collect(),
-            Some("read the failure reason (`wpbackup runs --component NAME`), fix it, then `wpbackup run --policy NAME`"),
-        ));
-
-        // Live settings.
-        match &c.live {
-            None => {}
-            Some(Err(e)) => findings.push(finding(
-                "live-settings",
-                comp,
-                Status::Warn,
-                format!("could not read the live settings: {e}"),
-                vec![],
-                Some("grant the read actions printed by `wpbackup iam-policy`"),
-            )),
-            Some(Ok(checks)) => findings.extend(live_findings(p, checks, params)),
-        }
-
-        timelines.push(timeline(
-            c,
-            facts.primary_region,
-            as_of,
-            params.timeline_days,
-        ));
+        let s = &c.policy.schedule;
+        intervals
+            .entry((s.expression(), s.zone().name()))
+            .or_insert_with(|| week_interval(c.policy, as_of));
+    }
+    // Components are independent: large sites are audited on every core, in order.
+    let per_component: Vec<(Vec<Finding>, Timeline)> = facts
+        .components
+        .par_iter()
+        .map(|c| {
+            let s = &c.policy.schedule;
+            let interval = intervals[&(s.expression(), s.zone().name())];
+            component_findings(facts, c, interval, params)
+        })
+        .collect();
+    let mut findings = Vec::new();
+    let mut timelines = Vec::new();
+    for (f, t) in per_component {
+        findings.extend(f);
+        timelines.push(t);
     }
 
     findings.extend(drill_findings(facts, params));
@@ -612,6 +401,239 @@ pub fn audit(facts: &AuditFacts<'_>, params: &AuditParams, created_at: DateTime<
         timelines,
         since: None,
     }
+}
+
+/// One component's findings and its timeline.
+fn component_findings(
+    facts: &AuditFacts<'_>,
+    c: &ComponentFacts<'_>,
+    interval: Option<Duration>,
+    params: &AuditParams,
+) -> (Vec<Finding>, Timeline) {
+    let as_of = facts.as_of;
+    let p = c.policy;
+    let comp = Some(p.name.as_str());
+    let rpo = std_dur(p.rpo);
+    let mut findings = Vec::new();
+
+    let available = |x: &&RecoveryPoint| x.state == PointState::Available;
+    let primary: Vec<&RecoveryPoint> = c
+        .points
+        .iter()
+        .filter(|x| x.region == facts.primary_region)
+        .filter(available)
+        .collect();
+
+    // RPO: the newest available point.
+    findings.push(match primary.last() {
+        Some(newest) => {
+            let age = as_of - newest.point_time;
+            let status = if age <= rpo { Status::Pass } else { Status::Fail };
+            finding(
+                "rpo",
+                comp,
+                status,
+                format!(
+                    "newest point is {} old (RPO {})",
+                    format_duration(age),
+                    format_duration(rpo)
+                ),
+                vec![describe(newest)],
+                Some("run `wpbackup run --policy NAME` now, then find why scheduled runs stopped (`wpbackup runs`, the daemon's log)"),
+            )
+        }
+        None => finding(
+            "rpo",
+            comp,
+            Status::Fail,
+            "no available point at all".into(),
+            vec![format!("{} point(s) in the catalog, none available in {}", c.points.len(), facts.primary_region)],
+            Some("run `wpbackup run --policy NAME` and check that it completes"),
+        ),
+    });
+
+    // Policy: frequency and retention at least the required minimum.
+    let mut problems = Vec::new();
+    let mut evidence = vec![format!(
+        "schedule {:?} ({}), RPO {}",
+        p.schedule.expression(),
+        p.schedule.zone(),
+        format_duration(rpo)
+    )];
+    match interval {
+        Some(i) if i > std_dur(params.max_backup_interval) => problems.push(format!(
+            "runs up to {} apart (required: at least every {})",
+            format_duration(i),
+            format_duration(std_dur(params.max_backup_interval))
+        )),
+        Some(i) => evidence.push(format!("longest interval {}", format_duration(i))),
+        None => problems.push("the schedule never fires".into()),
+    }
+    let span = retention_span(&p.retention, interval.unwrap_or_else(Duration::zero));
+    evidence.push(format!("retention covers {}", format_duration(span)));
+    if span < std_dur(params.min_retention) {
+        problems.push(format!(
+            "retention keeps {} (required: at least {})",
+            format_duration(span),
+            format_duration(std_dur(params.min_retention))
+        ));
+    }
+    findings.push(finding(
+        "policy",
+        comp,
+        if problems.is_empty() { Status::Pass } else { Status::Fail },
+        if problems.is_empty() {
+            "schedule and retention meet the minimum".into()
+        } else {
+            problems.join("; ")
+        },
+        evidence,
+        Some("tighten `schedule` or lengthen `[retention]` in the policy file, then `wpbackup policy check`"),
+    ));
+
+    // DR copy (S3 is replicated live instead: see the s3 controls).
+    if p.kind != ComponentKind::S3Bucket {
+        let dr: Vec<&RecoveryPoint> = c
+            .points
+            .iter()
+            .filter(|x| x.region != facts.primary_region)
+            .filter(available)
+            .collect();
+        findings.push(match (p.dr_copies.is_empty(), dr.last()) {
+            (true, _) => finding(
+                "dr-copy",
+                comp,
+                Status::Fail,
+                "no DR copy is configured".into(),
+                vec![],
+                Some("add a [[dr_copies]] table with the DR region to the policy"),
+            ),
+            (false, None) => finding(
+                "dr-copy",
+                comp,
+                Status::Fail,
+                "no DR copy exists".into(),
+                vec![format!(
+                    "configured for {}",
+                    p.dr_copies.iter().map(|d| d.region.as_str()).collect::<Vec<_>>().join(", ")
+                )],
+                Some("check the copy step of recent runs (`wpbackup runs`) and the DR region's permissions"),
+            ),
+            (false, Some(newest)) => {
+                let age = as_of - newest.point_time;
+                let ok = age <= std_dur(params.max_dr_copy_age);
+                finding(
+                    "dr-copy",
+                    comp,
+                    if ok { Status::Pass } else { Status::Fail },
+                    format!(
+                        "newest DR copy is {} old (required: at most {})",
+                        format_duration(age),
+                        format_duration(std_dur(params.max_dr_copy_age))
+                    ),
+                    vec![describe(newest)],
+                    Some("check the copy step of recent runs (`wpbackup runs`) and the DR region's permissions"),
+                )
+            }
+        });
+    }
+
+    // Retention compliance: what the rules would remove, and what they should have kept.
+    if p.kind != ComponentKind::S3Bucket {
+        findings.push(retention_finding(c, facts.primary_region, interval, as_of));
+    }
+
+    // Encryption of points.
+    if p.kind != ComponentKind::S3Bucket {
+        let unencrypted: Vec<&RecoveryPoint> = c
+            .points
+            .iter()
+            .filter(|x| x.metadata.encrypted == Some(false))
+            .collect();
+        let unknown = c
+            .points
+            .iter()
+            .filter(|x| x.metadata.encrypted.is_none())
+            .count();
+        let (status, summary) = if !unencrypted.is_empty() {
+            (
+                Status::Fail,
+                format!("{} point(s) are not encrypted", unencrypted.len()),
+            )
+        } else if unknown > 0 {
+            (
+                Status::Warn,
+                format!("encryption of {unknown} point(s) is not recorded"),
+            )
+        } else {
+            (
+                Status::Pass,
+                format!("all {} point(s) encrypted", c.points.len()),
+            )
+        };
+        findings.push(finding(
+            "encryption",
+            comp,
+            status,
+            summary,
+            unencrypted.iter().take(10).map(|x| describe(x)).collect(),
+            Some("encrypt the source volume/cluster/file system (new points inherit it); copy unencrypted points with a KMS key"),
+        ));
+    }
+
+    // Consecutive failed runs (newest first).
+    let failed = c
+        .runs
+        .iter()
+        .filter(|r| r.phase != RunPhase::Skipped && r.phase != RunPhase::InProgress)
+        .take_while(|r| r.phase == RunPhase::Failed)
+        .collect::<Vec<_>>();
+    let n = failed.len() as u32;
+    findings.push(finding(
+        "failed-runs",
+        comp,
+        if n == 0 {
+            Status::Pass
+        } else if n >= params.max_consecutive_failures {
+            Status::Fail
+        } else {
+            Status::Warn
+        },
+        if n == 0 {
+            "the latest run did not fail".into()
+        } else {
+            format!("the last {n} run(s) failed")
+        },
+        failed
+            .iter()
+            .map(|r| {
+                format!(
+                    "run {} at {}: {}",
+                    r.id,
+                    stamp(r.started_at),
+                    r.failure_reason.as_deref().unwrap_or("failed")
+                )
+            })
+            .collect(),
+        Some("read the failure reason (`wpbackup runs --component NAME`), fix it, then `wpbackup run --policy NAME`"),
+    ));
+
+    // Live settings.
+    match &c.live {
+        None => {}
+        Some(Err(e)) => findings.push(finding(
+            "live-settings",
+            comp,
+            Status::Warn,
+            format!("could not read the live settings: {e}"),
+            vec![],
+            Some("grant the read actions printed by `wpbackup iam-policy`"),
+        )),
+        Some(Ok(checks)) => findings.extend(live_findings(p, checks, params)),
+    }
+
+    let timeline = timeline(c, facts.primary_region, as_of, params.timeline_days);
+    (findings, timeline)
 }
 
 /// Longest gap between fires over the week after `as_of` (the interval the RPO must cover).
