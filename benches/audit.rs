@@ -67,6 +67,7 @@ fn main() {
             drills: &[],
             drill_leftovers: vec![],
             inventory: Some(Inventory::default()),
+            guards: &Default::default(),
         };
         let report = audit(&facts, &params, now);
         let audited = t.elapsed();

@@ -165,6 +165,9 @@ pub struct AuditFacts<'a> {
     pub drill_leftovers: Vec<Resource>,
     /// `None` when live controls were not evaluated.
     pub inventory: Option<Inventory>,
+    /// Holds and restore plans that keep points beyond the rules, as prune honours them:
+    /// a held point is not "past retention".
+    pub guards: &'a Guards,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -540,7 +543,13 @@ fn component_findings(
 
     // Retention compliance: what the rules would remove, and what they should have kept.
     if p.kind != ComponentKind::S3Bucket {
-        findings.push(retention_finding(c, facts.primary_region, interval, as_of));
+        findings.push(retention_finding(
+            c,
+            facts.primary_region,
+            interval,
+            facts.guards,
+            as_of,
+        ));
     }
 
     // Encryption of points.
@@ -659,13 +668,14 @@ fn retention_finding(
     c: &ComponentFacts<'_>,
     primary_region: &str,
     interval: Option<Duration>,
+    guards: &Guards,
     as_of: DateTime<Utc>,
 ) -> Finding {
     let p = c.policy;
     let comp = Some(p.name.as_str());
     // Past retention: what prune would remove now (with the same guards as prune: the
     // newest point per region is always kept).
-    let decisions = prune_plan(p, primary_region, c.points, &Guards::default(), as_of);
+    let decisions = prune_plan(p, primary_region, c.points, guards, as_of);
     let overdue: Vec<_> = decisions
         .iter()
         .filter(|d| d.action == Keep::Remove && d.state == PointState::Available)
@@ -1176,6 +1186,26 @@ mod tests {
         live: Option<Result<Vec<SettingCheck>, String>>,
         as_of: DateTime<Utc>,
     ) -> Report {
+        run_guarded(
+            policy,
+            points,
+            runs,
+            drills,
+            live,
+            &Guards::default(),
+            as_of,
+        )
+    }
+
+    fn run_guarded(
+        policy: &Policy,
+        points: &[RecoveryPoint],
+        runs: &[RunFacts],
+        drills: &[DrillFacts],
+        live: Option<Result<Vec<SettingCheck>, String>>,
+        guards: &Guards,
+        as_of: DateTime<Utc>,
+    ) -> Report {
         let facts = AuditFacts {
             site: "shop",
             primary_region: "us-east-1",
@@ -1189,6 +1219,7 @@ mod tests {
             drills,
             drill_leftovers: vec![],
             inventory: None,
+            guards,
         };
         audit(&facts, &AuditParams::default(), as_of)
     }
@@ -1287,6 +1318,35 @@ mod tests {
             .unwrap();
         assert_eq!(f.status, Status::Warn, "{f:#?}");
         assert!(f.summary.contains("past retention"));
+        // Held points (as prune honours holds) are not past retention; the rest still are.
+        let overdue: usize = f.summary.split(' ').next().unwrap().parse().unwrap();
+        let mut guards = Guards::default();
+        for x in points.iter().filter(|x| x.point_time < t(10, 0)) {
+            guards.held_points.insert(x.id, "legal hold".into());
+        }
+        let still = overdue - guards.held_points.len();
+        let r = run_guarded(&p, &points, &[], &[], None, &guards, t(28, 1));
+        let f = r
+            .findings
+            .iter()
+            .find(|f| f.control == "retention")
+            .unwrap();
+        assert_eq!(f.status, Status::Warn, "{f:#?}");
+        assert!(
+            f.summary
+                .starts_with(&format!("{still} point(s) past retention")),
+            "{f:#?}"
+        );
+        guards
+            .held_components
+            .insert(("shop".into(), p.name.clone()), "incident".into());
+        let r = run_guarded(&p, &points, &[], &[], None, &guards, t(28, 1));
+        let f = r
+            .findings
+            .iter()
+            .find(|f| f.control == "retention")
+            .unwrap();
+        assert_eq!(f.status, Status::Pass, "{f:#?}");
     }
 
     #[test]

@@ -44,6 +44,7 @@ impl Engine {
             .recent_runs(&site.name, as_of, RUNS_PER_COMPONENT)
             .await?;
         let (drills, drill_leftovers) = self.drills(&site, as_of).await?;
+        let guards = self.guards(&site, as_of).await?;
         let cloud = if live {
             Some(self.cloud_for(&site).await?)
         } else {
@@ -79,6 +80,7 @@ impl Engine {
             drills: &drills,
             drill_leftovers,
             inventory,
+            guards: &guards,
         };
         let mut report = audit(&facts, &site.audit, now);
         if req.since_last {

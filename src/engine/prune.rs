@@ -8,6 +8,7 @@ use crate::cloud::CloudErrorKind;
 use crate::domain::model::PointState;
 use crate::domain::retention::{prune_plan, Action, Decision, Guards};
 use crate::domain::site::Site;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -23,23 +24,12 @@ pub struct PruneReport {
 
 impl Engine {
     /// Plan (and unless `dry_run`, apply) retention for a site, or one of its components.
-    pub async fn prune_site(
-        &self,
-        site: &Site,
-        component: Option<&str>,
-        dry_run: bool,
-    ) -> Result<PruneReport, EngineError> {
-        let now = self.clock.now();
-        let points = self
-            .catalog
-            .points(&PointFilter {
-                site: Some(site.name.clone()),
-                component: component.map(str::to_string),
-                include_deleted: false,
-            })
-            .await?;
+    /// What keeps points beyond the rules at `at`: the site's holds active then and the
+    /// points unfinished restore plans need. Prune and the audit's retention control honour
+    /// the same guards.
+    pub async fn guards(&self, site: &Site, at: DateTime<Utc>) -> Result<Guards, EngineError> {
         let mut guards = Guards::default();
-        for h in self.catalog.holds(Some(now)).await? {
+        for h in self.catalog.holds(Some(at)).await? {
             if h.site != site.name {
                 continue;
             }
@@ -56,6 +46,25 @@ impl Engine {
             }
         }
         guards.planned = self.catalog.planned_points().await?.into_iter().collect();
+        Ok(guards)
+    }
+
+    pub async fn prune_site(
+        &self,
+        site: &Site,
+        component: Option<&str>,
+        dry_run: bool,
+    ) -> Result<PruneReport, EngineError> {
+        let now = self.clock.now();
+        let points = self
+            .catalog
+            .points(&PointFilter {
+                site: Some(site.name.clone()),
+                component: component.map(str::to_string),
+                include_deleted: false,
+            })
+            .await?;
+        let guards = self.guards(site, now).await?;
 
         let mut decisions = Vec::new();
         for policy in site
