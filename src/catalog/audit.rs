@@ -382,15 +382,23 @@ async fn read_point_columns(
         .collect::<Vec<_>>()
         .join(", ");
     let points = if skip_history {
-        "(SELECT * FROM recovery_points
-          WHERE state IN ('creating', 'available', 'failed', 'deleting', 'missing')
-            AND id BETWEEN ?3 AND ?4
-          UNION ALL
-          SELECT * FROM recovery_points INDEXED BY points_by_deletion
-          WHERE deleted_at > ?2 AND state = 'deleted' AND id BETWEEN ?3 AND ?4)"
+        let not_deleted = PointState::ALL
+            .iter()
+            .filter(|s| **s != PointState::Deleted)
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        format!(
+            "(SELECT * FROM recovery_points
+              WHERE state IN ({not_deleted}) AND id BETWEEN ?3 AND ?4
+              UNION ALL
+              SELECT * FROM recovery_points INDEXED BY points_by_deletion
+              WHERE deleted_at > ?2 AND state = 'deleted' AND id BETWEEN ?3 AND ?4)"
+        )
     } else {
         "(SELECT * FROM recovery_points NOT INDEXED
           WHERE id BETWEEN ?3 AND ?4 AND (state <> 'deleted' OR deleted_at > ?2))"
+            .to_string()
     };
     let row = sqlx::query(&format!(
         "SELECT count(*), {select} FROM {points} p

@@ -113,6 +113,17 @@ pub enum PointState {
 }
 
 impl PointState {
+    /// Every state (`parse` reads through this list, so a state missing here is unreadable
+    /// from the catalog — never silently skipped by a query built from it).
+    pub const ALL: [PointState; 6] = [
+        PointState::Creating,
+        PointState::Available,
+        PointState::Failed,
+        PointState::Deleting,
+        PointState::Deleted,
+        PointState::Missing,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             PointState::Creating => "creating",
@@ -125,16 +136,7 @@ impl PointState {
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [
-            PointState::Creating,
-            PointState::Available,
-            PointState::Failed,
-            PointState::Deleting,
-            PointState::Deleted,
-            PointState::Missing,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 
