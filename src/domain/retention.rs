@@ -399,7 +399,7 @@ mod tests {
 #[cfg(test)]
 mod plan_tests {
     use super::*;
-    use crate::domain::model::{ComponentKind, PointKind, RestoreMetadata};
+    use crate::domain::model::ComponentKind;
     use crate::domain::policy::{DrCopy, Hooks, PolicySource, Target};
     use crate::domain::schedule::CronSchedule;
     use chrono::TimeZone;
@@ -435,24 +435,8 @@ mod plan_tests {
     fn point(id: i64, region: &str, day: u32, state: PointState, managed: bool) -> RecoveryPoint {
         let t = Utc.with_ymd_and_hms(2026, 11, day, 0, 0, 0).unwrap();
         RecoveryPoint {
-            id,
-            site: "shop".into(),
-            component: "db".into(),
-            component_kind: ComponentKind::AuroraCluster,
-            kind: PointKind::AuroraClusterSnapshot,
-            region: region.into(),
-            name: format!("p{id}"),
-            provider_id: format!("p{id}"),
-            arn: None,
-            point_time: t,
-            state,
-            source_point_id: None,
-            run_id: None,
             managed,
-            metadata: RestoreMetadata::default(),
-            failure_reason: None,
-            created_at: t,
-            completed_at: Some(t),
+            ..crate::domain::testkit::aurora_point(id, "db", region, t, state)
         }
     }
 

@@ -67,31 +67,11 @@ pub fn objects_as_of(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::model::{ComponentKind, PointKind, RestoreMetadata};
     use chrono::TimeZone;
 
     fn point(id: i64, comp: &str, region: &str, hour: u32, state: PointState) -> RecoveryPoint {
         let t = Utc.with_ymd_and_hms(2026, 11, 27, hour, 0, 0).unwrap();
-        RecoveryPoint {
-            id,
-            site: "shop".into(),
-            component: comp.into(),
-            component_kind: ComponentKind::AuroraCluster,
-            kind: PointKind::AuroraClusterSnapshot,
-            region: region.into(),
-            name: format!("p{id}"),
-            provider_id: format!("p{id}"),
-            arn: None,
-            point_time: t,
-            state,
-            source_point_id: None,
-            run_id: None,
-            managed: true,
-            metadata: RestoreMetadata::default(),
-            failure_reason: None,
-            created_at: t,
-            completed_at: Some(t),
-        }
+        crate::domain::testkit::aurora_point(id, comp, region, t, state)
     }
 
     #[test]

@@ -59,3 +59,25 @@ pub fn point(
         completed_at: Some(at),
     }
 }
+
+/// An Aurora cluster snapshot of `comp`, not a copy.
+pub fn aurora_point(
+    id: i64,
+    comp: &str,
+    region: &str,
+    at: DateTime<Utc>,
+    state: PointState,
+) -> RecoveryPoint {
+    RecoveryPoint {
+        component_kind: ComponentKind::AuroraCluster,
+        source_point_id: None,
+        ..point(
+            id,
+            comp,
+            PointKind::AuroraClusterSnapshot,
+            region,
+            at,
+            state,
+        )
+    }
+}
