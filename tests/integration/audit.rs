@@ -138,42 +138,34 @@ fn a_healthy_site_passes_clean_and_the_audit_is_stored() {
 fn known_defects_each_fail_their_control_with_exit_2() {
     let s = Sandbox::new();
     // A missing DR copy: copying the web tier's AMI is refused.
-    s.wpb()
-        .args([
-            "sim",
-            "fault",
-            "access-denied",
-            "--site",
-            "shop",
-            "--component",
-            "web",
-            "--op",
-            "copy",
-        ])
-        .assert()
-        .success();
+    s.sim(&[
+        "fault",
+        "access-denied",
+        "--site",
+        "shop",
+        "--component",
+        "web",
+        "--op",
+        "copy",
+    ]);
     s.wpb().args(["run", "--all"]).output().unwrap();
-    s.wpb().args(["sim", "clear-faults"]).assert().success();
+    s.sim(&["clear-faults"]);
     // Two failed runs in a row of the database.
-    s.wpb()
-        .args([
-            "sim",
-            "fault",
-            "access-denied",
-            "--site",
-            "shop",
-            "--component",
-            "db",
-            "--op",
-            "create",
-        ])
-        .assert()
-        .success();
+    s.sim(&[
+        "fault",
+        "access-denied",
+        "--site",
+        "shop",
+        "--component",
+        "db",
+        "--op",
+        "create",
+    ]);
     for _ in 0..2 {
         let out = s.wpb().args(["run", "--policy", "db"]).output().unwrap();
         assert_ne!(out.status.code(), Some(0));
     }
-    s.wpb().args(["sim", "clear-faults"]).assert().success();
+    s.sim(&["clear-faults"]);
     // A stale component: the media bucket's points are 3 hours old (RPO 1h).
     sql(
         &s,
@@ -189,56 +181,32 @@ fn known_defects_each_fail_their_control_with_exit_2() {
         .as_str()
         .unwrap()
         .to_string();
-    s.wpb()
-        .args(["sim", "delete-point", &ami, "--keep-snapshots"])
-        .assert()
-        .success();
+    s.sim(&["delete-point", &ami, "--keep-snapshots"]);
     // Replication of the media bucket switched off; the EFS vault unlocked.
-    s.wpb()
-        .args([
-            "sim",
-            "set",
-            "--site",
-            "shop",
-            "--component",
-            "media",
-            "--replication",
-            "false",
-        ])
-        .assert()
-        .success();
-    s.wpb()
-        .args([
-            "sim",
-            "set",
-            "--site",
-            "shop",
-            "--component",
-            "files",
-            "--vault-lock",
-            "false",
-        ])
-        .assert()
-        .success();
+    s.sim(&[
+        "set",
+        "--site",
+        "shop",
+        "--component",
+        "media",
+        "--replication",
+        "false",
+    ]);
+    s.sim(&[
+        "set",
+        "--site",
+        "shop",
+        "--component",
+        "files",
+        "--vault-lock",
+        "false",
+    ]);
     // A failed drill: the restored site does not answer.
-    s.wpb()
-        .args(["sim", "health", "--site", "shop", "--status", "500"])
-        .assert()
-        .success();
+    s.sim(&["health", "--site", "shop", "--status", "500"]);
     let out = s.wpb().args(["drill", "--site", "shop"]).output().unwrap();
     assert_ne!(out.status.code(), Some(0), "the drill must fail");
     // An untagged snapshot taken by hand.
-    s.wpb()
-        .args([
-            "sim",
-            "snapshot-by-hand",
-            "--site",
-            "shop",
-            "--component",
-            "db",
-        ])
-        .assert()
-        .success();
+    s.sim(&["snapshot-by-hand", "--site", "shop", "--component", "db"]);
 
     let (code, r) = audit(&s, &[]);
     assert_eq!(code, 2, "{:?}", not_passing(&r));
@@ -294,17 +262,7 @@ fn warnings_alone_exit_1_and_since_last_shows_the_change() {
     let s = healthy();
     let (code, _) = audit(&s, &[]);
     assert_eq!(code, 0);
-    s.wpb()
-        .args([
-            "sim",
-            "snapshot-by-hand",
-            "--site",
-            "shop",
-            "--component",
-            "web",
-        ])
-        .assert()
-        .success();
+    s.sim(&["snapshot-by-hand", "--site", "shop", "--component", "web"]);
     let (code, r) = audit(&s, &["--since-last"]);
     assert_eq!(code, 1, "{:?}", not_passing(&r));
     assert_eq!(r["status"], "warn");

@@ -52,6 +52,11 @@ impl Sandbox {
         c
     }
 
+    /// `wpbackup sim ARGS…`, which must succeed (changing the simulated cloud).
+    pub fn sim(&self, args: &[&str]) {
+        self.wpb().arg("sim").args(args).assert().success();
+    }
+
     /// Run with `--json` and parse stdout; returns (exit code, JSON).
     pub fn json(&self, args: &[&str]) -> (i32, serde_json::Value) {
         let out = self.wpb().arg("--json").args(args).output().expect("runs");
