@@ -1,7 +1,9 @@
-//! `wpbackup iam-policy [--site S] [--account ID]`: the least-privilege IAM policy (JSON).
+//! `wpbackup iam-policy [--site S] [--account ID] [--for backup|restore|audit|all]`: the
+//! least-privilege IAM policy (JSON), built from the adapters' operation table.
 
 use super::{Cli, CliResult};
 use crate::cloud::aws::iam::policy_document;
+use crate::cloud::aws::operations::Purpose;
 use crate::exit;
 
 #[derive(clap::Args, Debug)]
@@ -12,6 +14,29 @@ pub struct IamArgs {
     /// The 12-digit AWS account id to put in ARNs (default: `*`).
     #[arg(long)]
     pub account: Option<String>,
+    /// What the credentials are for: `backup` (run, snapshot, daemon, prune), `restore`
+    /// (restore, drill, rollback), `audit` (audit, sync, settings), or `all`. Repeatable.
+    #[arg(long = "for", value_enum, default_value = "all")]
+    pub purposes: Vec<PurposeArg>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PurposeArg {
+    Backup,
+    Restore,
+    Audit,
+    All,
+}
+
+impl PurposeArg {
+    fn purposes(self) -> &'static [Purpose] {
+        match self {
+            PurposeArg::Backup => &[Purpose::Backup],
+            PurposeArg::Restore => &[Purpose::Restore],
+            PurposeArg::Audit => &[Purpose::Audit],
+            PurposeArg::All => &Purpose::ALL,
+        }
+    }
 }
 
 pub fn run(cli: &Cli, args: &IamArgs) -> CliResult {
@@ -38,6 +63,13 @@ pub fn run(cli: &Cli, args: &IamArgs) -> CliResult {
         None => config.sites.iter().collect(),
     };
     // The document is JSON either way; --json is accepted for uniformity.
-    super::print_json(&policy_document(&sites, args.account.as_deref()));
+    let mut purposes: Vec<Purpose> = args
+        .purposes
+        .iter()
+        .flat_map(|p| p.purposes().iter().copied())
+        .collect();
+    purposes.sort();
+    purposes.dedup();
+    super::print_json(&policy_document(&sites, args.account.as_deref(), &purposes));
     Ok(exit::OK)
 }

@@ -112,6 +112,10 @@ pub struct FaultArgs {
     pub times: Option<u32>,
     #[arg(long, default_value_t = 1000)]
     pub latency_ms: u64,
+    /// With `throttle`: only this share of the matching calls (1–100 %), spread evenly — a
+    /// service under sustained rate limiting.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub percent: Option<u8>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -161,8 +165,14 @@ pub async fn run(cli: &Cli, cmd: &SimCommand) -> CliResult {
                 (None, Some(_)) => return Err(super::usage("--component needs --site")),
                 _ => None,
             };
+            if a.percent.is_some() && !matches!(a.kind, FaultChoice::Throttle) {
+                return Err(super::usage("--percent applies to `throttle` faults only"));
+            }
             let kind = match a.kind {
-                FaultChoice::Throttle => FaultKind::Throttle,
+                FaultChoice::Throttle => match a.percent {
+                    Some(percent) => FaultKind::ThrottleShare { percent, calls: 0 },
+                    None => FaultKind::Throttle,
+                },
                 FaultChoice::Transient => FaultKind::Transient,
                 FaultChoice::AccessDenied => FaultKind::AccessDenied,
                 FaultChoice::Latency => FaultKind::Latency {

@@ -77,7 +77,7 @@ impl CloudError {
             CloudErrorKind::Transient => "a temporary service error; it was retried — run again",
             CloudErrorKind::NotFound => "check the resource id in the policy and the region",
             CloudErrorKind::AlreadyExists => "a resource with this deterministic name exists; wpbackup adopts it",
-            CloudErrorKind::AccessDenied => "grant the actions printed by `wpbackup iam-policy` to the credentials in use",
+            CloudErrorKind::AccessDenied => "grant the actions printed by `wpbackup iam-policy` (`--for backup|restore|audit`) to the credentials in use",
             CloudErrorKind::Invalid => "the request was rejected as invalid; check the policy's settings",
             CloudErrorKind::Permanent => "the service refused; see its message",
         }

@@ -1,38 +1,94 @@
-//! A retrying decorator for ports whose adapter has no retry layer of its own (the
-//! simulator). The AWS adapters use the SDK's retry configuration instead, so that two
-//! blind loops are never stacked.
+//! One retrying decorator for every port: throttled and transient errors are tried again
+//! with exponential backoff and jitter, up to a bound. On the simulator it is the only retry
+//! layer; on AWS it sits *over* the SDK's own retries (standard mode, a few attempts within
+//! seconds) with longer delays, for throttling that outlasts the SDK's attempts — a restore
+//! under sustained rate limiting slows down instead of failing.
 
-use super::{CloudResult, ProviderPoint, RecoveryPoints, Tags};
+use super::{
+    CloudError, CloudResult, ClusterRestore, HealthAnswer, HealthProbe, HealthRequest,
+    LaunchRequest, ObjectVersion, ProtectionSettings, ProviderPoint, RecoveryPoints,
+    ResourceStatus, Restores, SettingCheck, Tags,
+};
 use crate::domain::model::PointKind;
 use crate::domain::policy::{DrCopy, Target};
+use crate::domain::site::EntryPoint;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
+    /// Attempts in all (1: no retry).
     pub max_attempts: u32,
+    /// The delay before the second attempt; doubled for each further one.
     pub base_delay: Duration,
+    /// No delay is longer than this.
     pub max_delay: Duration,
 }
 
 impl Default for RetryPolicy {
+    /// The simulator's: the only retry layer there.
     fn default() -> Self {
         Self {
-            max_attempts: 5,
+            max_attempts: 8,
             base_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(5),
         }
     }
 }
 
-pub struct Retrying<P> {
-    inner: P,
+impl RetryPolicy {
+    /// Over the AWS SDK's own attempts: few, and long enough apart for a rate limit to
+    /// recover (each of these attempts is itself up to 5 SDK attempts).
+    pub fn over_sdk() -> Self {
+        Self {
+            max_attempts: 4,
+            base_delay: Duration::from_secs(2),
+            max_delay: Duration::from_secs(30),
+        }
+    }
+
+    /// Health probes: the health check already repeats its attempts, so a probe only
+    /// absorbs a single blip.
+    pub fn probe() -> Self {
+        Self {
+            max_attempts: 2,
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(1),
+        }
+    }
+
+    /// The delay after failed attempt `attempt` (1-based): "equal jitter" — half of the
+    /// exponential step fixed, half random — so concurrent callers do not retry in step,
+    /// yet every delay stays within [step/2, step].
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let step = self
+            .base_delay
+            .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+            .min(self.max_delay);
+        let half = step / 2;
+        let jitter_ms = u64::try_from(half.as_millis()).unwrap_or(u64::MAX);
+        half.saturating_add(Duration::from_millis(fastrand::u64(0..=jitter_ms)))
+    }
+}
+
+/// A port with every call retried under a [`RetryPolicy`].
+pub struct Retrying<P: ?Sized> {
+    inner: Arc<P>,
     policy: RetryPolicy,
 }
 
 impl<P> Retrying<P> {
     pub fn new(inner: P, policy: RetryPolicy) -> Self {
+        Self::shared(Arc::new(inner), policy)
+    }
+}
+
+impl<P: ?Sized> Retrying<P> {
+    /// Over an adapter that also serves other ports (one AWS adapter implements three).
+    pub fn shared(inner: Arc<P>, policy: RetryPolicy) -> Self {
         Self { inner, policy }
     }
 
@@ -45,15 +101,16 @@ impl<P> Retrying<P> {
         loop {
             match f().await {
                 Err(e) if e.is_retryable() && attempt < self.policy.max_attempts => {
-                    // Exponential backoff; deterministic (no jitter) so tests are repeatable.
-                    let delay = self
-                        .policy
-                        .base_delay
-                        .saturating_mul(1 << (attempt - 1).min(16))
-                        .min(self.policy.max_delay);
+                    let delay = self.policy.delay(attempt);
                     tracing::debug!(op, attempt, error = %e, ?delay, "retrying");
                     tokio::time::sleep(delay).await;
                     attempt += 1;
+                }
+                Err(e) if e.is_retryable() && attempt > 1 => {
+                    return Err(CloudError {
+                        message: format!("{} (gave up after {attempt} attempts)", e.message),
+                        ..e
+                    })
                 }
                 other => return other,
             }
@@ -62,7 +119,7 @@ impl<P> Retrying<P> {
 }
 
 #[async_trait]
-impl<P: RecoveryPoints> RecoveryPoints for Retrying<P> {
+impl<P: RecoveryPoints + ?Sized> RecoveryPoints for Retrying<P> {
     async fn create_point(
         &self,
         target: &Target,
@@ -155,5 +212,252 @@ impl<P: RecoveryPoints> RecoveryPoints for Retrying<P> {
             self.inner.list_leftover_snapshots(site, region)
         })
         .await
+    }
+}
+
+#[async_trait]
+impl<P: ProtectionSettings + ?Sized> ProtectionSettings for Retrying<P> {
+    async fn inspect(&self, target: &Target, region: &str) -> CloudResult<Vec<SettingCheck>> {
+        self.run("inspect", || self.inner.inspect(target, region))
+            .await
+    }
+
+    async fn ensure(&self, target: &Target, region: &str) -> CloudResult<Vec<String>> {
+        self.run("ensure", || self.inner.ensure(target, region))
+            .await
+    }
+}
+
+#[async_trait]
+impl<P: HealthProbe + ?Sized> HealthProbe for Retrying<P> {
+    async fn probe(&self, req: &HealthRequest) -> CloudResult<HealthAnswer> {
+        self.run("probe", || self.inner.probe(req)).await
+    }
+}
+
+// Every restore call is safe to repeat: launches and restore jobs are idempotent on their
+// name or token, and the others set a state (an address, a name, a current version).
+#[async_trait]
+impl<P: Restores + ?Sized> Restores for Retrying<P> {
+    async fn launch_instance(
+        &self,
+        point: &ProviderPoint,
+        req: &LaunchRequest,
+    ) -> CloudResult<ResourceStatus> {
+        self.run("launch_instance", || self.inner.launch_instance(point, req))
+            .await
+    }
+
+    async fn describe_instance(
+        &self,
+        kind: PointKind,
+        region: &str,
+        id: &str,
+    ) -> CloudResult<ResourceStatus> {
+        self.run("describe_instance", || {
+            self.inner.describe_instance(kind, region, id)
+        })
+        .await
+    }
+
+    async fn restorable_window(
+        &self,
+        region: &str,
+        cluster: &str,
+    ) -> CloudResult<Option<(DateTime<Utc>, DateTime<Utc>)>> {
+        self.run("restorable_window", || {
+            self.inner.restorable_window(region, cluster)
+        })
+        .await
+    }
+
+    async fn restore_cluster(
+        &self,
+        region: &str,
+        req: &ClusterRestore,
+    ) -> CloudResult<ResourceStatus> {
+        self.run("restore_cluster", || {
+            self.inner.restore_cluster(region, req)
+        })
+        .await
+    }
+
+    async fn create_cluster_instance(
+        &self,
+        region: &str,
+        cluster: &str,
+        instance: &str,
+        class: &str,
+        engine: &str,
+    ) -> CloudResult<ResourceStatus> {
+        self.run("create_cluster_instance", || {
+            self.inner
+                .create_cluster_instance(region, cluster, instance, class, engine)
+        })
+        .await
+    }
+
+    async fn describe_cluster(&self, region: &str, cluster: &str) -> CloudResult<ResourceStatus> {
+        self.run("describe_cluster", || {
+            self.inner.describe_cluster(region, cluster)
+        })
+        .await
+    }
+
+    async fn rename_cluster(&self, region: &str, from: &str, to: &str) -> CloudResult<()> {
+        self.run("rename_cluster", || {
+            self.inner.rename_cluster(region, from, to)
+        })
+        .await
+    }
+
+    async fn restore_file_system(
+        &self,
+        point: &ProviderPoint,
+        role_arn: &str,
+        token: &str,
+    ) -> CloudResult<String> {
+        self.run("restore_file_system", || {
+            self.inner.restore_file_system(point, role_arn, token)
+        })
+        .await
+    }
+
+    async fn describe_file_system_restore(
+        &self,
+        region: &str,
+        job: &str,
+    ) -> CloudResult<ResourceStatus> {
+        self.run("describe_file_system_restore", || {
+            self.inner.describe_file_system_restore(region, job)
+        })
+        .await
+    }
+
+    async fn address_target(
+        &self,
+        entry: &EntryPoint,
+        region: &str,
+    ) -> CloudResult<Option<String>> {
+        self.run("address_target", || {
+            self.inner.address_target(entry, region)
+        })
+        .await
+    }
+
+    async fn move_address(
+        &self,
+        entry: &EntryPoint,
+        region: &str,
+        instance: &str,
+    ) -> CloudResult<()> {
+        self.run("move_address", || {
+            self.inner.move_address(entry, region, instance)
+        })
+        .await
+    }
+
+    async fn finish_file_system_restore(
+        &self,
+        region: &str,
+        file_system: &str,
+        subnets: &[String],
+        security_group_ids: &[String],
+        tags: &Tags,
+    ) -> CloudResult<Vec<String>> {
+        self.run("finish_file_system_restore", || {
+            self.inner.finish_file_system_restore(
+                region,
+                file_system,
+                subnets,
+                security_group_ids,
+                tags,
+            )
+        })
+        .await
+    }
+
+    async fn delete_instance(&self, kind: PointKind, region: &str, id: &str) -> CloudResult<()> {
+        self.run("delete_instance", || {
+            self.inner.delete_instance(kind, region, id)
+        })
+        .await
+    }
+
+    async fn delete_cluster(&self, region: &str, cluster: &str) -> CloudResult<()> {
+        self.run("delete_cluster", || {
+            self.inner.delete_cluster(region, cluster)
+        })
+        .await
+    }
+
+    async fn delete_file_system(&self, region: &str, file_system: &str) -> CloudResult<()> {
+        self.run("delete_file_system", || {
+            self.inner.delete_file_system(region, file_system)
+        })
+        .await
+    }
+
+    async fn object_versions(&self, region: &str, bucket: &str) -> CloudResult<Vec<ObjectVersion>> {
+        self.run("object_versions", || {
+            self.inner.object_versions(region, bucket)
+        })
+        .await
+    }
+
+    async fn revert_object(
+        &self,
+        region: &str,
+        bucket: &str,
+        key: &str,
+        version: Option<&str>,
+    ) -> CloudResult<()> {
+        self.run("revert_object", || {
+            self.inner.revert_object(region, bucket, key, version)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_grow_exponentially_with_jitter_within_bounds() {
+        let p = RetryPolicy {
+            max_attempts: 10,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+        };
+        for _ in 0..200 {
+            for (attempt, step_ms) in [
+                (1, 100),
+                (2, 200),
+                (3, 400),
+                (4, 800),
+                (5, 1000),
+                (30, 1000),
+            ] {
+                let d = p.delay(attempt).as_millis() as u64;
+                assert!(
+                    (step_ms / 2..=step_ms).contains(&d),
+                    "attempt {attempt}: {d} ms outside [{}, {step_ms}]",
+                    step_ms / 2
+                );
+            }
+        }
+        let spread: std::collections::BTreeSet<_> = (0..50).map(|_| p.delay(4)).collect();
+        assert!(spread.len() > 5, "jittered: {spread:?}");
+    }
+
+    #[test]
+    fn huge_policies_do_not_overflow() {
+        let p = RetryPolicy {
+            max_attempts: u32::MAX,
+            base_delay: Duration::MAX,
+            max_delay: Duration::MAX,
+        };
+        assert!(p.delay(u32::MAX) >= Duration::MAX / 2);
     }
 }

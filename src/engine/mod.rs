@@ -137,21 +137,29 @@ impl Engine {
                         .sim()
                         .attach_original(&site.entry_point, &site.region, &web);
                 }
+                // The simulator has no retry layer of its own: the decorator is the only one.
+                let retry = RetryPolicy::default();
                 Cloud {
-                    points: Arc::new(Retrying::new(self.sim(), RetryPolicy::default())),
-                    settings: Arc::new(self.sim()),
-                    restores: Arc::new(self.sim()),
-                    probe: Arc::new(self.sim()),
+                    points: Arc::new(Retrying::new(self.sim(), retry)),
+                    settings: Arc::new(Retrying::new(self.sim(), retry)),
+                    restores: Arc::new(Retrying::new(self.sim(), retry)),
+                    probe: Arc::new(Retrying::new(self.sim(), RetryPolicy::probe())),
                 }
             }
             Provider::Aws => {
-                // The SDK retries throttling and transient errors itself (standard mode).
+                // The SDK retries throttling and transient errors itself (standard mode, a
+                // few attempts within seconds); the decorator adds longer, jittered waits
+                // over it for rate limits that outlast those attempts.
                 let aws = Arc::new(AwsCloud::connect(site, self.clock.clone()).await);
+                let retry = RetryPolicy::over_sdk();
                 Cloud {
-                    points: aws.clone(),
-                    settings: aws.clone(),
-                    restores: aws,
-                    probe: Arc::new(crate::cloud::probe::HttpProbe),
+                    points: Arc::new(Retrying::shared(aws.clone(), retry)),
+                    settings: Arc::new(Retrying::shared(aws.clone(), retry)),
+                    restores: Arc::new(Retrying::shared(aws, retry)),
+                    probe: Arc::new(Retrying::new(
+                        crate::cloud::probe::HttpProbe,
+                        RetryPolicy::probe(),
+                    )),
                 }
             }
         };

@@ -2,6 +2,7 @@
 //! SDK's own mock layer (aws-smithy-mocks): success, pagination, throttling then success,
 //! not-found, already-exists.
 
+use super::support::assert_policy_grants;
 use aws_sdk_backup::operation::describe_recovery_point::{
     DescribeRecoveryPointError, DescribeRecoveryPointOutput,
 };
@@ -21,6 +22,7 @@ use chrono::TimeZone;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use wpbackup::cloud::aws::operations::{CallLog, Purpose as IamPurpose};
 use wpbackup::cloud::aws::{AwsCloud, Clients};
 use wpbackup::cloud::{CloudErrorKind, ProtectionSettings, RecoveryPoints};
 use wpbackup::domain::model::{PointKind, PointState};
@@ -103,6 +105,17 @@ fn cloud(site: &Site, region_clients: Vec<(&str, Clients)>) -> AwsCloud {
     AwsCloud::with_clients(site, Arc::new(SystemClock), map)
 }
 
+/// `cloud`, with every call its clients send recorded into `log`.
+fn cloud_logged(log: &CallLog, site: &Site, region_clients: Vec<(&str, Clients)>) -> AwsCloud {
+    cloud(
+        site,
+        region_clients
+            .into_iter()
+            .map(|(r, c)| (r, c.recorded(log)))
+            .collect(),
+    )
+}
+
 fn tags() -> wpbackup::cloud::Tags {
     let at = chrono::Utc
         .with_ymd_and_hms(2026, 11, 27, 14, 0, 0)
@@ -179,6 +192,7 @@ fn not_found() -> GetInstanceSnapshotError {
 
 #[tokio::test]
 async fn lightsail_snapshot_is_created_tagged_and_becomes_available() {
+    let log = CallLog::default();
     let get_instance = get_instance_rule(false);
     let lookup = mock!(aws_sdk_lightsail::Client::get_instance_snapshot)
         .sequence()
@@ -215,7 +229,7 @@ async fn lightsail_snapshot_is_created_tagged_and_becomes_available() {
         RuleMode::MatchAny,
         &[&get_instance, &lookup, &create]
     );
-    let aws = cloud(&site("blog"), vec![(REGION, clients)]);
+    let aws = cloud_logged(&log, &site("blog"), vec![(REGION, clients)]);
 
     let p = aws
         .create_point(&lightsail_target(), REGION, "snap-a", &tags())
@@ -232,6 +246,12 @@ async fn lightsail_snapshot_is_created_tagged_and_becomes_available() {
         .await
         .unwrap();
     assert_eq!(p.state, PointState::Available);
+    assert_policy_grants(
+        &log,
+        &site("blog"),
+        IamPurpose::Backup,
+        "lightsail_snapshot_is_created_tagged_and_becomes_available",
+    );
 }
 
 #[tokio::test]
@@ -387,6 +407,7 @@ async fn lightsail_listing_follows_pages_and_keeps_only_the_sites_managed_points
 
 #[tokio::test]
 async fn lightsail_copy_is_made_from_the_destination_and_tagged() {
+    let log = CallLog::default();
     let copy = mock!(aws_sdk_lightsail::Client::copy_snapshot)
         .match_requests(|r| {
             r.source_snapshot_name() == Some("snap-a")
@@ -419,7 +440,11 @@ async fn lightsail_copy_is_made_from_the_destination_and_tagged() {
         RuleMode::MatchAny,
         &[&copy, &tag, &lookup]
     );
-    let aws = cloud(&site("blog"), vec![(REGION, idle_clients()), (DR, dr)]);
+    let aws = cloud_logged(
+        &log,
+        &site("blog"),
+        vec![(REGION, idle_clients()), (DR, dr)],
+    );
     let source = wpbackup::cloud::ProviderPoint {
         kind: PointKind::LightsailSnapshot,
         region: REGION.into(),
@@ -448,10 +473,17 @@ async fn lightsail_copy_is_made_from_the_destination_and_tagged() {
     assert_eq!((copy.num_calls(), tag.num_calls()), (1, 1));
     assert_eq!(p.region, DR);
     assert_eq!(p.point_time, source.point_time);
+    assert_policy_grants(
+        &log,
+        &site("blog"),
+        IamPurpose::Backup,
+        "lightsail_copy_is_made_from_the_destination_and_tagged",
+    );
 }
 
 #[tokio::test]
 async fn lightsail_auto_snapshot_addon_is_enabled_once() {
+    let log = CallLog::default();
     let enable = mock!(aws_sdk_lightsail::Client::enable_add_on)
         .match_requests(|r| {
             r.resource_name() == Some("WordPress-1")
@@ -469,7 +501,7 @@ async fn lightsail_auto_snapshot_addon_is_enabled_once() {
         RuleMode::MatchAny,
         &[&get_instance_rule(false), &enable]
     );
-    let aws = cloud(&site("blog"), vec![(REGION, clients)]);
+    let aws = cloud_logged(&log, &site("blog"), vec![(REGION, clients)]);
     let changes = aws.ensure(&lightsail_target(), REGION).await.unwrap();
     assert_eq!(changes.len(), 1);
     assert_eq!(enable.num_calls(), 1);
@@ -480,7 +512,7 @@ async fn lightsail_auto_snapshot_addon_is_enabled_once() {
         RuleMode::MatchAny,
         &[&get_instance_rule(true), &enable]
     );
-    let aws = cloud(&site("blog"), vec![(REGION, clients)]);
+    let aws = cloud_logged(&log, &site("blog"), vec![(REGION, clients)]);
     assert!(aws
         .ensure(&lightsail_target(), REGION)
         .await
@@ -493,6 +525,12 @@ async fn lightsail_auto_snapshot_addon_is_enabled_once() {
         .iter()
         .all(|c| c.ok));
     assert_eq!(enable.num_calls(), 1, "not enabled twice");
+    assert_policy_grants(
+        &log,
+        &site("blog"),
+        IamPurpose::Backup,
+        "lightsail_auto_snapshot_addon_is_enabled_once",
+    );
 }
 
 // ---------------------------------------------------------------- AWS Backup (EFS)
@@ -566,6 +604,7 @@ fn list_tags_rule() -> Rule {
 
 #[tokio::test]
 async fn efs_backup_job_with_idempotency_token_lifecycle_and_tags() {
+    let log = CallLog::default();
     let start = mock!(aws_sdk_backup::Client::start_backup_job)
         .match_requests(|r| {
             r.backup_vault_name() == Some(VAULT)
@@ -596,7 +635,7 @@ async fn efs_backup_job_with_idempotency_token_lifecycle_and_tags() {
         RuleMode::MatchAny,
         &[&start, &describe, &list_tags_rule()]
     );
-    let aws = cloud(&site("shop"), vec![(REGION, clients)]);
+    let aws = cloud_logged(&log, &site("shop"), vec![(REGION, clients)]);
     let p = aws
         .create_point(&efs_target(), REGION, "wpb-shop-files-x", &tags())
         .await
@@ -622,6 +661,12 @@ async fn efs_backup_job_with_idempotency_token_lifecycle_and_tags() {
     assert_eq!(
         done.tags.get("wpbackup:name").map(String::as_str),
         Some("wpb-shop-files-x")
+    );
+    assert_policy_grants(
+        &log,
+        &site("shop"),
+        IamPurpose::Backup,
+        "efs_backup_job_with_idempotency_token_lifecycle_and_tags",
     );
 }
 
@@ -709,6 +754,7 @@ async fn efs_existing_point_is_found_by_name_across_pages() {
 
 #[tokio::test]
 async fn efs_copy_job_goes_to_the_dr_vault() {
+    let log = CallLog::default();
     let start = mock!(aws_sdk_backup::Client::start_copy_job)
         .match_requests(|r| {
             r.recovery_point_arn() == Some(RP)
@@ -753,7 +799,7 @@ async fn efs_copy_job_goes_to_the_dr_vault() {
     east.backup = mock_client!(aws_sdk_backup, RuleMode::MatchAny, &[&start, &describe]);
     let mut west = idle_clients();
     west.backup = mock_client!(aws_sdk_backup, RuleMode::MatchAny, &[&tag]);
-    let aws = cloud(&site("shop"), vec![(REGION, east), (DR, west)]);
+    let aws = cloud_logged(&log, &site("shop"), vec![(REGION, east), (DR, west)]);
     let source = wpbackup::cloud::ProviderPoint {
         kind: PointKind::EfsRecoveryPoint,
         region: REGION.into(),
@@ -781,10 +827,17 @@ async fn efs_copy_job_goes_to_the_dr_vault() {
     assert_eq!(p.provider_id, RP_DR);
     assert_eq!(p.region, DR);
     assert_eq!(p.point_time, source.point_time);
+    assert_policy_grants(
+        &log,
+        &site("shop"),
+        IamPurpose::Backup,
+        "efs_copy_job_goes_to_the_dr_vault",
+    );
 }
 
 #[tokio::test]
 async fn lightsail_instance_from_snapshot_and_static_ip_moved() {
+    let log = CallLog::default();
     use aws_sdk_lightsail::types::{InstanceState, StaticIp};
     use wpbackup::cloud::{LaunchRequest, ResourceState, Restores};
     use wpbackup::domain::site::EntryPoint;
@@ -839,7 +892,7 @@ async fn lightsail_instance_from_snapshot_and_static_ip_moved() {
         RuleMode::MatchAny,
         &[&create, &get, &static_ip, &detach, &attach]
     );
-    let aws = cloud(&site("blog"), vec![(REGION, clients)]);
+    let aws = cloud_logged(&log, &site("blog"), vec![(REGION, clients)]);
     let point = wpbackup::cloud::ProviderPoint {
         kind: PointKind::LightsailSnapshot,
         region: REGION.into(),
@@ -886,10 +939,17 @@ async fn lightsail_instance_from_snapshot_and_static_ip_moved() {
         (1, 1),
         "detach, then attach"
     );
+    assert_policy_grants(
+        &log,
+        &site("blog"),
+        IamPurpose::Restore,
+        "lightsail_instance_from_snapshot_and_static_ip_moved",
+    );
 }
 
 #[tokio::test]
 async fn efs_restore_job_to_a_new_file_system() {
+    let log = CallLog::default();
     use wpbackup::cloud::{ResourceState, Restores};
     let start = mock!(aws_sdk_backup::Client::start_restore_job)
         .match_requests(|r| {
@@ -924,7 +984,7 @@ async fn efs_restore_job_to_a_new_file_system() {
         .build();
     let mut clients = idle_clients();
     clients.backup = mock_client!(aws_sdk_backup, RuleMode::MatchAny, &[&start, &describe]);
-    let aws = cloud(&site("shop"), vec![(REGION, clients)]);
+    let aws = cloud_logged(&log, &site("shop"), vec![(REGION, clients)]);
     let point = wpbackup::cloud::ProviderPoint {
         kind: PointKind::EfsRecoveryPoint,
         region: REGION.into(),
@@ -963,6 +1023,12 @@ async fn efs_restore_job_to_a_new_file_system() {
         .unwrap();
     assert_eq!(done.state, ResourceState::Ready);
     assert_eq!(done.id, "fs-0restored");
+    assert_policy_grants(
+        &log,
+        &site("shop"),
+        IamPurpose::Restore,
+        "efs_restore_job_to_a_new_file_system",
+    );
 }
 
 #[tokio::test]

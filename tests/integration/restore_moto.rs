@@ -4,7 +4,9 @@
 
 use super::aws_moto::{clients, create_site, write_config};
 use super::cloud_contract::PRIMARY;
+use super::support::assert_policy_grants;
 use std::sync::{Arc, Mutex};
+use wpbackup::cloud::aws::operations::{CallLog, Purpose as IamPurpose};
 use wpbackup::cloud::aws::AwsCloud;
 use wpbackup::cloud::{CloudResult, HealthAnswer, HealthProbe, HealthRequest};
 use wpbackup::domain::planner::RestoreTo;
@@ -39,6 +41,36 @@ async fn object_body(bucket: &str, key: &str) -> String {
     String::from_utf8(o.body.collect().await.unwrap().to_vec()).unwrap()
 }
 
+/// Plan a restore or drill of the whole site to `at`, store the plan and execute it.
+async fn plan_and_execute(
+    engine: &wpbackup::engine::Engine,
+    site: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    purpose: Purpose,
+) -> (
+    wpbackup::domain::restore_plan::Plan,
+    wpbackup::engine::restore::Execution,
+) {
+    let plan = engine
+        .prepare_restore(&RestoreRequest {
+            site: site.to_string(),
+            at,
+            to: RestoreTo::Primary,
+            only: vec![],
+            purpose,
+        })
+        .await
+        .unwrap();
+    let json = serde_json::to_string_pretty(&plan).unwrap();
+    engine.store_plan(&plan, &json).await.unwrap();
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let exec = engine
+        .execute_plan(&plan.id, Arc::new(NoProgress), rx)
+        .await
+        .unwrap();
+    (plan, exec)
+}
+
 #[tokio::test]
 async fn a_restore_plan_runs_on_moto_and_rolls_back() {
     let prefix = format!(
@@ -67,12 +99,14 @@ async fn a_restore_plan_runs_on_moto_and_rolls_back() {
     engine.poll_interval = Some(std::time::Duration::from_millis(100));
     let engine = engine;
     let s = engine.config.sites[0].clone();
+    // Every call the adapters make, checked phase by phase against `iam-policy --for`.
+    let log = CallLog::default();
     let aws = Arc::new(AwsCloud::with_clients(&s, engine.clock.clone(), {
         let mut m = std::collections::HashMap::new();
-        m.insert(PRIMARY.to_string(), clients(PRIMARY).await);
+        m.insert(PRIMARY.to_string(), clients(PRIMARY).await.recorded(&log));
         m.insert(
             super::cloud_contract::DR.to_string(),
-            clients(super::cloud_contract::DR).await,
+            clients(super::cloud_contract::DR).await.recorded(&log),
         );
         m
     }));
@@ -104,6 +138,7 @@ async fn a_restore_plan_runs_on_moto_and_rolls_back() {
         reports.iter().all(|r| r.failure_reason.is_none()),
         "{reports:#?}"
     );
+    assert_policy_grants(&log, &s, IamPurpose::Backup, "run");
 
     // T, then the damage: objects overwritten, one deleted, one added.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
@@ -130,16 +165,7 @@ async fn a_restore_plan_runs_on_moto_and_rolls_back() {
         .await
         .unwrap();
 
-    let plan = engine
-        .prepare_restore(&RestoreRequest {
-            site: s.name.clone(),
-            at: t,
-            to: RestoreTo::Primary,
-            only: vec![],
-            purpose: Purpose::Restore,
-        })
-        .await
-        .unwrap();
+    let (plan, exec) = plan_and_execute(&engine, &s.name, t, Purpose::Restore).await;
     let db = plan
         .components
         .iter()
@@ -149,14 +175,8 @@ async fn a_restore_plan_runs_on_moto_and_rolls_back() {
         db.source.starts_with("point-in-time"),
         "inside moto's window: {plan:#?}"
     );
-    let json = serde_json::to_string_pretty(&plan).unwrap();
-    engine.store_plan(&plan, &json).await.unwrap();
-    let (_tx, rx) = tokio::sync::watch::channel(false);
-    let exec = engine
-        .execute_plan(&plan.id, Arc::new(NoProgress), rx)
-        .await
-        .unwrap();
     assert_eq!(exec.status, "completed", "{exec:#?}");
+    assert_policy_grants(&log, &s, IamPurpose::Restore, "restore");
     let out = |k: &str, f: &str| {
         exec.steps
             .iter()
@@ -262,6 +282,7 @@ async fn a_restore_plan_runs_on_moto_and_rolls_back() {
         .await
         .unwrap();
     assert_eq!(rb.status, "rolled-back", "{rb:#?}");
+    assert_policy_grants(&log, &s, IamPurpose::Restore, "rollback");
     let eip = c
         .ec2
         .describe_addresses()
@@ -284,4 +305,44 @@ async fn a_restore_plan_runs_on_moto_and_rolls_back() {
         .tag_list()
         .iter()
         .any(|t| t.key() == Some("wpbackup:restore-plan")));
+
+    // A drill to the same instant: launched, checked, then torn down (tagged deletes).
+    let (_, exec) = plan_and_execute(&engine, &s.name, t, Purpose::Drill).await;
+    assert_eq!(exec.status, "torn-down", "{exec:#?}");
+    assert_policy_grants(&log, &s, IamPurpose::Restore, "drill");
+
+    // Reading back what the cloud has, and the audit's live controls.
+    engine.sync_site(&s).await.unwrap();
+    assert_policy_grants(&log, &s, IamPurpose::Audit, "sync");
+    engine
+        .audit(&wpbackup::engine::audit::AuditRequest {
+            site: s.name.clone(),
+            as_of: None,
+            since_last: false,
+            store: false,
+        })
+        .await
+        .unwrap();
+    assert_policy_grants(&log, &s, IamPurpose::Audit, "audit");
+
+    // A second run the same day: prune deletes the day's older points (daily keeps the
+    // newest of each day).
+    let more = s
+        .policies
+        .iter()
+        .map(|p| RunRequest {
+            site: s.name.clone(),
+            policy: p.name.clone(),
+            scheduled_for: engine.manual_instant(),
+            trigger: Trigger::Manual,
+        })
+        .collect();
+    engine.run_many(more, 3).await.unwrap();
+    log.clear();
+    let pruned = engine.prune_site(&s, None, false).await.unwrap();
+    assert!(
+        !pruned.deleted.is_empty() && pruned.failed.is_empty(),
+        "the day's older points go: {pruned:#?}"
+    );
+    assert_policy_grants(&log, &s, IamPurpose::Backup, "prune");
 }

@@ -75,3 +75,43 @@ impl Sandbox {
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
+
+/// Every call recorded in `log` is in the adapters' operation table, and every IAM action it
+/// needs is granted by the policy `iam-policy --for <purpose>` prints for `site`. Clears the
+/// log for the next phase.
+pub fn assert_policy_grants(
+    log: &wpbackup::cloud::aws::operations::CallLog,
+    site: &wpbackup::domain::site::Site,
+    purpose: wpbackup::cloud::aws::operations::Purpose,
+    phase: &str,
+) {
+    use wpbackup::cloud::aws::iam::{granted_actions, policy_document};
+    use wpbackup::cloud::aws::operations::{actions, Service};
+    let calls: std::collections::BTreeSet<_> = log.calls().into_iter().collect();
+    assert!(!calls.is_empty(), "{phase}: no AWS calls were recorded");
+    let granted = granted_actions(&policy_document(&[site], Some("123456789012"), &[purpose]));
+    let mut missing = std::collections::BTreeSet::new();
+    for c in &calls {
+        let service = Service::from_sdk_name(&c.service)
+            .unwrap_or_else(|| panic!("{phase}: a call to unknown service {}", c.service));
+        match actions(service, &c.operation) {
+            None => {
+                missing.insert(format!(
+                    "{}:{} is not in the operation table",
+                    c.service, c.operation
+                ));
+            }
+            Some(needed) => {
+                for a in needed.into_iter().filter(|a| !granted.contains(*a)) {
+                    missing.insert(format!("{a} (for {}:{})", c.service, c.operation));
+                }
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "{phase}: `iam-policy --for {}` does not grant {missing:#?}",
+        purpose.as_str()
+    );
+    log.clear();
+}

@@ -2,6 +2,7 @@
 //! points as the catalog's points.
 
 use super::error::{map_sdk, refuse_unmanaged};
+use super::operations::Service;
 use super::{is_managed, to_chrono, AwsCloud, Clients};
 use crate::cloud::{CloudError, CloudErrorKind, CloudResult, ProviderPoint, Tags};
 use crate::domain::model::{PointKind, PointState, RestoreMetadata};
@@ -96,7 +97,7 @@ async fn file_system_metadata(c: &Clients, fs_id: &str) -> CloudResult<(String, 
         .file_system_id(fs_id)
         .send()
         .await
-        .map_err(|e| map_sdk("DescribeFileSystems", e))?;
+        .map_err(|e| map_sdk(Service::Efs, "DescribeFileSystems", e))?;
     let fs = out.file_systems().first().ok_or_else(|| {
         CloudError::new(
             CloudErrorKind::NotFound,
@@ -190,7 +191,7 @@ pub async fn start_backup(
         .set_recovery_point_tags(Some(rp_tags.clone().into_iter().collect()))
         .send()
         .await
-        .map_err(|e| map_sdk("StartBackupJob", e))?;
+        .map_err(|e| map_sdk(Service::Backup, "StartBackupJob", e))?;
     let job_id = out.backup_job_id().unwrap_or_default().to_string();
     let mut rp_arn = out.recovery_point_arn().map(str::to_string);
     let mut started = out.creation_date().and_then(to_chrono);
@@ -206,7 +207,7 @@ pub async fn start_backup(
             .backup_job_id(&job_id)
             .send()
             .await
-            .map_err(|e| map_sdk("DescribeBackupJob", e))?;
+            .map_err(|e| map_sdk(Service::Backup, "DescribeBackupJob", e))?;
         rp_arn = job.recovery_point_arn().map(str::to_string);
         started = started.or(job.creation_date().and_then(to_chrono));
         if let Some(state) = job.state() {
@@ -283,7 +284,7 @@ pub async fn describe_recovery_point(
                 return Ok(rp_point(cloud, region, facts, tags, metadata));
             }
             Err(e) => {
-                let e = map_sdk("DescribeRecoveryPoint", e);
+                let e = map_sdk(Service::Backup, "DescribeRecoveryPoint", e);
                 if e.kind != CloudErrorKind::NotFound {
                     return Err(e);
                 }
@@ -320,7 +321,7 @@ async fn list_tags(c: &Clients, arn: &str) -> CloudResult<Tags> {
         .resource_arn(arn)
         .send()
         .await
-        .map_err(|e| map_sdk("ListTags", e))?;
+        .map_err(|e| map_sdk(Service::Backup, "ListTags", e))?;
     Ok(out
         .tags()
         .map(|t| t.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
@@ -343,7 +344,7 @@ pub async fn list_recovery_points(
             .send()
             .try_collect()
             .await
-            .map_err(|e| map_sdk("ListRecoveryPointsByBackupVault", e))?;
+            .map_err(|e| map_sdk(Service::Backup, "ListRecoveryPointsByBackupVault", e))?;
         for rp in rps {
             let Some(arn) = rp.recovery_point_arn() else {
                 continue;
@@ -425,7 +426,7 @@ pub async fn copy_recovery_point(
         )
         .send()
         .await
-        .map_err(|e| map_sdk("StartCopyJob", e))?;
+        .map_err(|e| map_sdk(Service::Backup, "StartCopyJob", e))?;
     let job_id = out.copy_job_id().unwrap_or_default().to_string();
     let mut dest_arn = None;
     for _ in 0..120 {
@@ -435,7 +436,7 @@ pub async fn copy_recovery_point(
             .copy_job_id(&job_id)
             .send()
             .await
-            .map_err(|e| map_sdk("DescribeCopyJob", e))?;
+            .map_err(|e| map_sdk(Service::Backup, "DescribeCopyJob", e))?;
         let job = job.copy_job();
         if let Some(state) = job.and_then(|j| j.state()) {
             if matches!(state.as_str(), "FAILED" | "ABORTED") {
@@ -475,7 +476,7 @@ pub async fn copy_recovery_point(
         .set_tags(Some(tags.clone().into_iter().collect()))
         .send()
         .await
-        .map_err(|e| map_sdk("TagResource", e))?;
+        .map_err(|e| map_sdk(Service::Backup, "TagResource", e))?;
     let mut metadata = source.metadata.clone();
     metadata.extra.insert("vault".into(), dr_vault.to_string());
     metadata.extra.insert("copy_job_id".into(), job_id);
@@ -516,7 +517,7 @@ pub async fn delete_recovery_point(
         .recovery_point_arn(arn)
         .send()
         .await
-        .map_err(|e| map_sdk("DeleteRecoveryPoint", e))?;
+        .map_err(|e| map_sdk(Service::Backup, "DeleteRecoveryPoint", e))?;
     Ok(())
 }
 
@@ -538,7 +539,7 @@ pub async fn list_points_of_resource(
         .send()
         .try_collect()
         .await
-        .map_err(|e| map_sdk("ListRecoveryPointsByResource", e))?;
+        .map_err(|e| map_sdk(Service::Backup, "ListRecoveryPointsByResource", e))?;
     let mut out = Vec::new();
     for rp in rps {
         let Some(arn) = rp.recovery_point_arn() else {
@@ -617,7 +618,7 @@ pub async fn inspect(
                 ok: true,
             }),
             Err(e) => {
-                let e = map_sdk("DescribeBackupVault", e);
+                let e = map_sdk(Service::Backup, "DescribeBackupVault", e);
                 if e.kind != CloudErrorKind::NotFound && e.kind != CloudErrorKind::AccessDenied {
                     return Err(e);
                 }

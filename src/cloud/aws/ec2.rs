@@ -1,6 +1,7 @@
 //! EC2: AMIs (with their EBS snapshots) as recovery points.
 
 use super::error::{map_sdk, refuse_unmanaged};
+use super::operations::Service;
 use super::{is_managed, tag_map};
 use crate::cloud::{CloudError, CloudErrorKind, CloudResult, ProviderPoint, Tags};
 use crate::domain::model::{PointKind, PointState, RestoreMetadata};
@@ -21,7 +22,7 @@ async fn instance_metadata(c: &Client, instance_id: &str) -> CloudResult<Restore
         .instance_ids(instance_id)
         .send()
         .await
-        .map_err(|e| map_sdk("DescribeInstances", e))?;
+        .map_err(|e| map_sdk(Service::Ec2, "DescribeInstances", e))?;
     let inst = out
         .reservations()
         .iter()
@@ -95,7 +96,7 @@ pub async fn create_image(
         )
         .send()
         .await
-        .map_err(|e| map_sdk("CreateImage", e))?;
+        .map_err(|e| map_sdk(Service::Ec2, "CreateImage", e))?;
     let image_id = out.image_id().ok_or_else(|| {
         CloudError::new(
             CloudErrorKind::Permanent,
@@ -206,7 +207,7 @@ pub async fn describe_image(
         .image_ids(image_id)
         .send()
         .await
-        .map_err(|e| map_sdk("DescribeImages", e))?;
+        .map_err(|e| map_sdk(Service::Ec2, "DescribeImages", e))?;
     let image = out.images().first().ok_or_else(|| {
         CloudError::new(
             CloudErrorKind::NotFound,
@@ -241,7 +242,7 @@ async fn tag_snapshots(c: &Client, p: &ProviderPoint) -> CloudResult<()> {
     )
     .send()
     .await
-    .map_err(|e| map_sdk("CreateTags", e))?;
+    .map_err(|e| map_sdk(Service::Ec2, "CreateTags", e))?;
     Ok(())
 }
 
@@ -256,7 +257,7 @@ pub async fn find_image(
         .filters(Filter::builder().name("name").values(name).build())
         .send()
         .await
-        .map_err(|e| map_sdk("DescribeImages", e))?;
+        .map_err(|e| map_sdk(Service::Ec2, "DescribeImages", e))?;
     Ok(out.images().first().map(|i| point_of(i, region)))
 }
 
@@ -288,7 +289,7 @@ pub async fn list_managed_images(
         .send()
         .try_collect()
         .await
-        .map_err(|e| map_sdk("DescribeImages", e))?;
+        .map_err(|e| map_sdk(Service::Ec2, "DescribeImages", e))?;
     Ok(images.iter().map(|i| point_of(i, region)).collect())
 }
 
@@ -311,7 +312,7 @@ pub async fn copy_image(
         ))
         .send()
         .await
-        .map_err(|e| map_sdk("CopyImage", e))?;
+        .map_err(|e| map_sdk(Service::Ec2, "CopyImage", e))?;
     let image_id = out.image_id().ok_or_else(|| {
         CloudError::new(
             CloudErrorKind::Permanent,
@@ -323,7 +324,9 @@ pub async fn copy_image(
     for t in sdk_tags(tags) {
         req = req.tags(t);
     }
-    req.send().await.map_err(|e| map_sdk("CreateTags", e))?;
+    req.send()
+        .await
+        .map_err(|e| map_sdk(Service::Ec2, "CreateTags", e))?;
     let mut p = describe_image(dest, dest_region, image_id).await?;
     p.point_time = source.point_time;
     let mut meta = source.metadata.clone();
@@ -343,7 +346,7 @@ pub async fn delete_image(c: &Client, image_id: &str) -> CloudResult<()> {
         .image_ids(image_id)
         .send()
         .await
-        .map_err(|e| map_sdk("DescribeImages", e))?;
+        .map_err(|e| map_sdk(Service::Ec2, "DescribeImages", e))?;
     let Some(image) = out.images().first() else {
         return Err(CloudError::new(
             CloudErrorKind::NotFound,
@@ -362,12 +365,12 @@ pub async fn delete_image(c: &Client, image_id: &str) -> CloudResult<()> {
         .image_id(image_id)
         .send()
         .await
-        .map_err(|e| map_sdk("DeregisterImage", e))?;
+        .map_err(|e| map_sdk(Service::Ec2, "DeregisterImage", e))?;
     for snap in &p.metadata.ebs_snapshot_ids {
         match c.delete_snapshot().snapshot_id(snap).send().await {
             Ok(_) => {}
             Err(e) => {
-                let e = map_sdk("DeleteSnapshot", e);
+                let e = map_sdk(Service::Ec2, "DeleteSnapshot", e);
                 if e.kind != CloudErrorKind::NotFound {
                     return Err(e);
                 }
@@ -388,7 +391,7 @@ pub async fn list_instance_snapshots(
         .instance_ids(instance_id)
         .send()
         .await
-        .map_err(|e| map_sdk("DescribeInstances", e))?;
+        .map_err(|e| map_sdk(Service::Ec2, "DescribeInstances", e))?;
     let volumes: Vec<String> = out
         .reservations()
         .iter()
@@ -414,7 +417,7 @@ pub async fn list_instance_snapshots(
         .send()
         .try_collect()
         .await
-        .map_err(|e| map_sdk("DescribeSnapshots", e))?;
+        .map_err(|e| map_sdk(Service::Ec2, "DescribeSnapshots", e))?;
     Ok(snaps.iter().map(|s| snapshot_point(s, region)).collect())
 }
 
@@ -468,7 +471,7 @@ pub async fn list_leftover_snapshots(
         .send()
         .try_collect()
         .await
-        .map_err(|e| map_sdk("DescribeSnapshots", e))?;
+        .map_err(|e| map_sdk(Service::Ec2, "DescribeSnapshots", e))?;
     if snaps.is_empty() {
         return Ok(Vec::new());
     }
@@ -480,7 +483,7 @@ pub async fn list_leftover_snapshots(
         .send()
         .try_collect()
         .await
-        .map_err(|e| map_sdk("DescribeImages", e))?;
+        .map_err(|e| map_sdk(Service::Ec2, "DescribeImages", e))?;
     let used: std::collections::HashSet<&str> = images
         .iter()
         .flat_map(|i| i.block_device_mappings())

@@ -1,5 +1,6 @@
 //! SDK errors → wpbackup's taxonomy, keeping the service's code and message.
 
+use super::operations::{self, Service};
 use crate::cloud::{CloudError, CloudErrorKind};
 use aws_smithy_runtime_api::client::result::SdkError;
 use aws_smithy_runtime_api::http::Response as HttpResponse;
@@ -54,8 +55,9 @@ pub fn classify_code(code: &str) -> CloudErrorKind {
     }
 }
 
-/// Map any SDK error of `operation`.
-pub fn map_sdk<E>(operation: &str, err: SdkError<E, HttpResponse>) -> CloudError
+/// Map any SDK error of `operation` of `service`. AccessDenied names the IAM actions the
+/// operation needs, from the one table `iam-policy` is built from.
+pub fn map_sdk<E>(service: Service, operation: &str, err: SdkError<E, HttpResponse>) -> CloudError
 where
     E: ProvideErrorMetadata + std::error::Error + std::fmt::Debug + Send + Sync + 'static,
 {
@@ -92,6 +94,12 @@ where
             _ => code,
         },
         _ => DisplayErrorContext(&err).to_string(),
+    };
+    let message = match (kind, operations::actions(service, operation)) {
+        (CloudErrorKind::AccessDenied, Some(actions)) => {
+            format!("{message} (this call needs {})", actions.join(", "))
+        }
+        _ => message,
     };
     CloudError::new(kind, operation, message)
 }

@@ -1,23 +1,378 @@
-//! The least-privilege IAM policy for a site: exactly the actions the adapters call for the
-//! configured components, on ARNs scoped to those resources wherever the API allows, and
-//! deletions only of resources tagged `wpbackup:managed`. An identity policy: no
-//! `Principal` (the whitepaper's example grants `Principal: *`; this never does).
+//! The least-privilege IAM policy for a site, built from the one operation table
+//! ([`super::operations::OPERATIONS`]): for each configured component and the entry point,
+//! the actions of the rows serving the chosen purposes, on ARNs scoped to the configured
+//! resources wherever the API allows, and deletions only of resources tagged
+//! `wpbackup:managed`. An identity policy: no `Principal` (the whitepaper's example grants
+//! `Principal: *`; this never does), no wildcard actions.
 
-use crate::domain::policy::Target;
-use crate::domain::site::Site;
+use super::operations::{Part, Purpose, Scope, OPERATIONS};
+use crate::domain::policy::{Policy, Target};
+use crate::domain::site::{EntryPoint, Site};
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
-fn statement(
-    sid: String,
-    actions: &[&str],
-    resources: Vec<String>,
-    condition: Option<Value>,
-) -> Value {
+fn sid(parts: &[&str]) -> String {
+    parts
+        .iter()
+        .flat_map(|s| s.split(|c: char| !c.is_ascii_alphanumeric()))
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let mut c = p.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+fn tagged(key: &str) -> Value {
+    json!({ "StringEquals": { key: "true" } })
+}
+
+fn in_regions(regions: &[String]) -> Value {
+    json!({ "StringEquals": { "aws:RequestedRegion": regions } })
+}
+
+/// What the statements of one component (or the entry point) are resolved against.
+struct Ctx<'a> {
+    site: &'a Site,
+    acct: &'a str,
+    /// The primary region, every DR copy region and the site's DR region (`--to dr`).
+    regions: Vec<String>,
+    /// `wpb-<site>-<component>-`: the prefix of the component's own point names.
+    prefix: String,
+}
+
+impl Ctx<'_> {
+    fn each(&self, f: impl Fn(&str) -> String) -> Vec<String> {
+        self.regions.iter().map(|r| f(r)).collect()
+    }
+
+    fn primary(&self) -> &str {
+        &self.site.region
+    }
+}
+
+type Resolved = (Vec<String>, Option<Value>);
+
+/// The resources (and condition) of `scope` for a component's target. `None`: the scope
+/// does not apply to this configuration (no statement).
+fn component_scope(scope: Scope, target: &Target, policy: &Policy, x: &Ctx) -> Option<Resolved> {
+    let acct = x.acct;
+    let p = x.primary();
+    let regional = || (vec!["*".to_string()], Some(in_regions(&x.regions)));
+    Some(match (target, scope) {
+        (_, Scope::Regional) => regional(),
+        (Target::LightsailInstance { .. }, s) => {
+            // Lightsail ARNs carry generated ids, not names: scope by type, account, region.
+            let instances = x.each(|r| format!("arn:aws:lightsail:{r}:{acct}:Instance/*"));
+            let snapshots = x.each(|r| format!("arn:aws:lightsail:{r}:{acct}:InstanceSnapshot/*"));
+            match s {
+                Scope::Protected | Scope::Restored => (instances, None),
+                Scope::ProtectedAndPoints | Scope::Launch => {
+                    ([instances, snapshots].concat(), None)
+                }
+                Scope::Points => (snapshots, None),
+                // A list call: no resource-level permissions.
+                Scope::AllSnapshots => regional(),
+                Scope::ManagedPoints => {
+                    (snapshots, Some(tagged("aws:ResourceTag/wpbackup:managed")))
+                }
+                Scope::ManagedRestored => {
+                    (instances, Some(tagged("aws:ResourceTag/wpbackup:managed")))
+                }
+                Scope::AddOn => match target {
+                    Target::LightsailInstance {
+                        auto_snapshot_time: Some(_),
+                        ..
+                    } => (
+                        vec![format!("arn:aws:lightsail:{p}:{acct}:Instance/*")],
+                        None,
+                    ),
+                    _ => return None,
+                },
+                _ => return None,
+            }
+        }
+        (Target::Ec2Instance { instance_id, .. }, s) => {
+            let images_and_snapshots: Vec<String> = x
+                .regions
+                .iter()
+                .flat_map(|r| {
+                    [
+                        format!("arn:aws:ec2:{r}::image/*"),
+                        format!("arn:aws:ec2:{r}:{acct}:snapshot/*"),
+                    ]
+                })
+                .collect();
+            let instances = x.each(|r| format!("arn:aws:ec2:{r}:{acct}:instance/*"));
+            match s {
+                Scope::Protected => (
+                    vec![format!("arn:aws:ec2:{p}:{acct}:instance/{instance_id}")],
+                    None,
+                ),
+                Scope::ProtectedAndPoints => (
+                    vec![
+                        format!("arn:aws:ec2:{p}:{acct}:instance/{instance_id}"),
+                        format!("arn:aws:ec2:{p}::image/*"),
+                        format!("arn:aws:ec2:{p}:{acct}:snapshot/*"),
+                    ],
+                    None,
+                ),
+                Scope::Points => (x.each(|r| format!("arn:aws:ec2:{r}::image/*")), None),
+                Scope::TagNewPoints => (
+                    images_and_snapshots,
+                    Some(tagged("aws:RequestTag/wpbackup:managed")),
+                ),
+                Scope::ManagedPoints => (
+                    images_and_snapshots,
+                    Some(tagged("ec2:ResourceTag/wpbackup:managed")),
+                ),
+                // What RunInstances touches: the image, the new instance and its volumes
+                // and interface, and the recorded subnet, security groups and key pair.
+                Scope::Launch => (
+                    x.regions
+                        .iter()
+                        .flat_map(|r| {
+                            [
+                                format!("arn:aws:ec2:{r}::image/*"),
+                                format!("arn:aws:ec2:{r}:{acct}:instance/*"),
+                                format!("arn:aws:ec2:{r}:{acct}:volume/*"),
+                                format!("arn:aws:ec2:{r}:{acct}:network-interface/*"),
+                                format!("arn:aws:ec2:{r}:{acct}:subnet/*"),
+                                format!("arn:aws:ec2:{r}:{acct}:security-group/*"),
+                                format!("arn:aws:ec2:{r}:{acct}:key-pair/*"),
+                            ]
+                        })
+                        .collect(),
+                    None,
+                ),
+                Scope::TagOnLaunch => (
+                    x.regions
+                        .iter()
+                        .flat_map(|r| {
+                            [
+                                format!("arn:aws:ec2:{r}:{acct}:instance/*"),
+                                format!("arn:aws:ec2:{r}:{acct}:volume/*"),
+                            ]
+                        })
+                        .collect(),
+                    Some(json!({ "StringEquals": { "ec2:CreateAction": "RunInstances" } })),
+                ),
+                Scope::Restored => (instances, None),
+                Scope::ManagedRestored => {
+                    (instances, Some(tagged("ec2:ResourceTag/wpbackup:managed")))
+                }
+                _ => return None,
+            }
+        }
+        (
+            Target::AuroraCluster {
+                cluster_identifier: id,
+                ..
+            },
+            s,
+        ) => {
+            let own = x.each(|r| {
+                format!(
+                    "arn:aws:rds:{r}:{acct}:cluster-snapshot:{}{}-*",
+                    x.prefix, policy.name
+                )
+            });
+            // Restored clusters are named `<id>-<suffix>` (`<id>` in the DR region), the
+            // original is renamed to `<id>-old<stamp>`, instances are `<cluster>-1`.
+            let restored: Vec<String> = x
+                .regions
+                .iter()
+                .flat_map(|r| {
+                    [
+                        format!("arn:aws:rds:{r}:{acct}:cluster:{id}*"),
+                        format!("arn:aws:rds:{r}:{acct}:db:{id}-*"),
+                    ]
+                })
+                .collect();
+            match s {
+                Scope::Protected => {
+                    let mut v = x.each(|r| format!("arn:aws:rds:{r}:{acct}:cluster:{id}"));
+                    v.push(format!("arn:aws:rds:{p}:{acct}:db:*"));
+                    (v, None)
+                }
+                Scope::ProtectedAndPoints => (
+                    [vec![format!("arn:aws:rds:{p}:{acct}:cluster:{id}")], own].concat(),
+                    None,
+                ),
+                Scope::Points => (own, None),
+                Scope::AllSnapshots => (
+                    x.regions
+                        .iter()
+                        .flat_map(|r| {
+                            [
+                                format!("arn:aws:rds:{r}:{acct}:cluster-snapshot:*"),
+                                format!("arn:aws:rds:{r}:{acct}:cluster:{id}"),
+                            ]
+                        })
+                        .collect(),
+                    None,
+                ),
+                Scope::ManagedPoints => (own, Some(tagged("aws:ResourceTag/wpbackup:managed"))),
+                Scope::Launch => {
+                    let mut v = restored;
+                    v.extend(own);
+                    v.extend(x.each(|r| format!("arn:aws:rds:{r}:{acct}:subgrp:*")));
+                    (v, None)
+                }
+                Scope::Restored => (restored, None),
+                Scope::ManagedRestored => {
+                    (restored, Some(tagged("aws:ResourceTag/wpbackup:managed")))
+                }
+                _ => return None,
+            }
+        }
+        (
+            Target::Efs {
+                file_system_id,
+                vault,
+                iam_role_arn,
+            },
+            s,
+        ) => {
+            let points = x.each(|r| format!("arn:aws:backup:{r}:{acct}:recovery-point:*"));
+            let file_systems =
+                x.each(|r| format!("arn:aws:elasticfilesystem:{r}:{acct}:file-system/*"));
+            match s {
+                Scope::Protected => (
+                    vec![format!(
+                        "arn:aws:elasticfilesystem:{p}:{acct}:file-system/{file_system_id}"
+                    )],
+                    None,
+                ),
+                Scope::Vaults => {
+                    let mut v = vec![format!("arn:aws:backup:{p}:{acct}:backup-vault:{vault}")];
+                    for copy in &policy.dr_copies {
+                        if let Some(dv) = &copy.vault {
+                            v.push(format!(
+                                "arn:aws:backup:{}:{acct}:backup-vault:{dv}",
+                                copy.region
+                            ));
+                        }
+                    }
+                    v.extend(points);
+                    (v, None)
+                }
+                Scope::ManagedPoints => (points, Some(tagged("aws:ResourceTag/wpbackup:managed"))),
+                Scope::PassRole => (
+                    vec![iam_role_arn.clone()],
+                    Some(
+                        json!({ "StringEquals": { "iam:PassedToService": "backup.amazonaws.com" } }),
+                    ),
+                ),
+                Scope::Restored => (file_systems, None),
+                Scope::ManagedRestored => (
+                    file_systems,
+                    Some(tagged("aws:ResourceTag/wpbackup:managed")),
+                ),
+                Scope::Network => (
+                    x.regions
+                        .iter()
+                        .flat_map(|r| {
+                            [
+                                format!("arn:aws:ec2:{r}:{acct}:network-interface/*"),
+                                format!("arn:aws:ec2:{r}:{acct}:subnet/*"),
+                                format!("arn:aws:ec2:{r}:{acct}:security-group/*"),
+                            ]
+                        })
+                        .collect(),
+                    None,
+                ),
+                _ => return None,
+            }
+        }
+        (
+            Target::S3Bucket {
+                bucket, dr_bucket, ..
+            },
+            s,
+        ) => match s {
+            Scope::Protected => (
+                vec![
+                    format!("arn:aws:s3:::{bucket}"),
+                    format!("arn:aws:s3:::{dr_bucket}"),
+                ],
+                None,
+            ),
+            // A restore to the DR region reverts the replica bucket.
+            Scope::Objects => (
+                vec![
+                    format!("arn:aws:s3:::{bucket}/*"),
+                    format!("arn:aws:s3:::{dr_bucket}/*"),
+                ],
+                None,
+            ),
+            _ => return None,
+        },
+    })
+}
+
+fn entry_point_scope(scope: Scope, entry: &EntryPoint, x: &Ctx) -> Option<Resolved> {
+    let acct = x.acct;
+    let p = x.primary();
+    Some(match (entry, scope) {
+        (_, Scope::Regional) => (vec!["*".to_string()], Some(in_regions(&x.regions))),
+        (EntryPoint::Ec2ElasticIp { allocation_id }, Scope::EntryPoint) => (
+            vec![
+                format!("arn:aws:ec2:{p}:{acct}:elastic-ip/{allocation_id}"),
+                format!("arn:aws:ec2:{p}:{acct}:instance/*"),
+            ],
+            None,
+        ),
+        (EntryPoint::LightsailStaticIp { .. }, Scope::EntryPoint) => (
+            vec![
+                format!("arn:aws:lightsail:{p}:{acct}:StaticIp/*"),
+                format!("arn:aws:lightsail:{p}:{acct}:Instance/*"),
+            ],
+            None,
+        ),
+        _ => return None,
+    })
+}
+
+fn part_of(target: &Target) -> Part {
+    match target {
+        Target::LightsailInstance { .. } => Part::Lightsail,
+        Target::Ec2Instance { .. } => Part::Ec2,
+        Target::AuroraCluster { .. } => Part::Aurora,
+        Target::Efs { .. } => Part::Efs,
+        Target::S3Bucket { .. } => Part::S3,
+    }
+}
+
+fn entry_part(entry: &EntryPoint) -> Part {
+    match entry {
+        EntryPoint::LightsailStaticIp { .. } => Part::StaticIp,
+        EntryPoint::Ec2ElasticIp { .. } => Part::ElasticIp,
+    }
+}
+
+/// The table's rows for `part` and the chosen purposes, grouped by scope: the actions each
+/// scope's statement grants.
+fn actions_by_scope(part: Part, purposes: &[Purpose]) -> BTreeMap<Scope, BTreeSet<&'static str>> {
+    let mut by: BTreeMap<Scope, BTreeSet<&'static str>> = BTreeMap::new();
+    for o in OPERATIONS
+        .iter()
+        .filter(|o| o.part == part && o.purposes.iter().any(|p| purposes.contains(p)))
+    {
+        by.entry(o.scope)
+            .or_default()
+            .extend(o.actions.iter().copied());
+    }
+    by
+}
+
+fn statement(sid: String, actions: &BTreeSet<&str>, (resources, condition): Resolved) -> Value {
     let mut s = json!({
         "Sid": sid,
         "Effect": "Allow",
-        "Action": actions,
+        "Action": actions.iter().collect::<Vec<_>>(),
         "Resource": resources,
     });
     if let Some(c) = condition {
@@ -26,282 +381,64 @@ fn statement(
     s
 }
 
-fn sid(site: &str, component: &str, what: &str) -> String {
-    let clean = |s: &str| -> String {
-        s.split(|c: char| !c.is_ascii_alphanumeric())
-            .filter(|p| !p.is_empty())
-            .map(|p| {
-                let mut c = p.chars();
-                c.next()
-                    .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-                    .unwrap_or_default()
-            })
-            .collect()
-    };
-    format!("{}{}{}", clean(site), clean(component), what)
-}
-
-fn managed_only(key: &str) -> Value {
-    json!({ "StringEquals": { key: "true" } })
-}
-
-fn in_regions(regions: &[String]) -> Value {
-    json!({ "StringEquals": { "aws:RequestedRegion": regions } })
-}
-
-/// The policy document for the given sites (one statement group per component).
-/// `account` fills ARNs; without it they use `*` for the account field.
-pub fn policy_document(sites: &[&Site], account: Option<&str>) -> Value {
+/// The policy document for the given sites and purposes (one statement per component and
+/// scope). `account` fills ARNs; without it they use `*` for the account field.
+pub fn policy_document(sites: &[&Site], account: Option<&str>, purposes: &[Purpose]) -> Value {
     let acct = account.unwrap_or("*");
     let mut statements = Vec::new();
     for site in sites {
-        let prefix = format!("wpb-{}-", site.name);
         for p in &site.policies {
-            let mut regions: Vec<String> = vec![site.region.clone()];
+            let mut regions: BTreeSet<String> = BTreeSet::from([site.region.clone()]);
             regions.extend(p.dr_copies.iter().map(|c| c.region.clone()));
-            let regions: Vec<String> = regions
-                .into_iter()
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            let each =
-                |f: &dyn Fn(&str) -> String| regions.iter().map(|r| f(r)).collect::<Vec<_>>();
-            let s = &site.name;
-            let c = &p.name;
-            match &p.target {
-                Target::LightsailInstance { .. } => {
-                    // Lightsail ARNs carry generated ids, not names: scope by account and region.
-                    let any = each(&|r| format!("arn:aws:lightsail:{r}:{acct}:*"));
+            if purposes.contains(&Purpose::Restore) {
+                regions.insert(site.dr_region.clone());
+            }
+            let x = Ctx {
+                site,
+                acct,
+                regions: regions.into_iter().collect(),
+                prefix: format!("wpb-{}-", site.name),
+            };
+            for (scope, actions) in actions_by_scope(part_of(&p.target), purposes) {
+                if let Some(resolved) = component_scope(scope, &p.target, p, &x) {
+                    let name = format!("{scope:?}");
                     statements.push(statement(
-                        sid(s, c, "Snapshots"),
-                        &[
-                            "lightsail:GetInstance",
-                            "lightsail:GetInstanceSnapshot",
-                            "lightsail:GetInstanceSnapshots",
-                            "lightsail:GetAutoSnapshots",
-                            "lightsail:CreateInstanceSnapshot",
-                            "lightsail:CopySnapshot",
-                            "lightsail:TagResource",
-                        ],
-                        any.clone(),
-                        None,
-                    ));
-                    if matches!(
-                        &p.target,
-                        Target::LightsailInstance {
-                            auto_snapshot_time: Some(_),
-                            ..
-                        }
-                    ) {
-                        statements.push(statement(
-                            sid(s, c, "AutoSnapshotAddOn"),
-                            &["lightsail:EnableAddOn"],
-                            each(&|r| format!("arn:aws:lightsail:{r}:{acct}:Instance/*")),
-                            None,
-                        ));
-                    }
-                    statements.push(statement(
-                        sid(s, c, "DeleteManaged"),
-                        &["lightsail:DeleteInstanceSnapshot"],
-                        each(&|r| format!("arn:aws:lightsail:{r}:{acct}:InstanceSnapshot/*")),
-                        Some(managed_only("aws:ResourceTag/wpbackup:managed")),
-                    ));
-                }
-                Target::Ec2Instance { instance_id, .. } => {
-                    // Describe calls support no resource-level permissions: limit by region.
-                    statements.push(statement(
-                        sid(s, c, "Describe"),
-                        &[
-                            "ec2:DescribeInstances",
-                            "ec2:DescribeImages",
-                            "ec2:DescribeSnapshots",
-                        ],
-                        vec!["*".into()],
-                        Some(in_regions(&regions)),
-                    ));
-                    statements.push(statement(
-                        sid(s, c, "CreateImage"),
-                        &["ec2:CreateImage"],
-                        vec![
-                            format!("arn:aws:ec2:{}:{acct}:instance/{instance_id}", site.region),
-                            format!("arn:aws:ec2:{}::image/*", site.region),
-                            format!("arn:aws:ec2:{}:{acct}:snapshot/*", site.region),
-                        ],
-                        None,
-                    ));
-                    statements.push(statement(
-                        sid(s, c, "CopyImage"),
-                        &["ec2:CopyImage"],
-                        each(&|r| format!("arn:aws:ec2:{r}::image/*")),
-                        None,
-                    ));
-                    let images_and_snapshots: Vec<String> = regions
-                        .iter()
-                        .flat_map(|r| {
-                            [
-                                format!("arn:aws:ec2:{r}::image/*"),
-                                format!("arn:aws:ec2:{r}:{acct}:snapshot/*"),
-                            ]
-                        })
-                        .collect();
-                    statements.push(statement(
-                        sid(s, c, "TagOwn"),
-                        &["ec2:CreateTags"],
-                        images_and_snapshots.clone(),
-                        Some(managed_only("aws:RequestTag/wpbackup:managed")),
-                    ));
-                    statements.push(statement(
-                        sid(s, c, "DeleteManaged"),
-                        &["ec2:DeregisterImage", "ec2:DeleteSnapshot"],
-                        images_and_snapshots,
-                        Some(managed_only("ec2:ResourceTag/wpbackup:managed")),
-                    ));
-                }
-                Target::AuroraCluster {
-                    cluster_identifier, ..
-                } => {
-                    let own_snapshots =
-                        each(&|r| format!("arn:aws:rds:{r}:{acct}:cluster-snapshot:{prefix}{c}-*"));
-                    statements.push(statement(
-                        sid(s, c, "ReadCluster"),
-                        &["rds:DescribeDBClusters", "rds:DescribeDBInstances"],
-                        vec![
-                            format!(
-                                "arn:aws:rds:{}:{acct}:cluster:{cluster_identifier}",
-                                site.region
-                            ),
-                            format!("arn:aws:rds:{}:{acct}:db:*", site.region),
-                        ],
-                        None,
-                    ));
-                    statements.push(statement(
-                        sid(s, c, "ListSnapshots"),
-                        &["rds:DescribeDBClusterSnapshots", "rds:ListTagsForResource"],
-                        regions
-                            .iter()
-                            .flat_map(|r| {
-                                [
-                                    format!("arn:aws:rds:{r}:{acct}:cluster-snapshot:*"),
-                                    format!("arn:aws:rds:{r}:{acct}:cluster:{cluster_identifier}"),
-                                ]
-                            })
-                            .collect(),
-                        None,
-                    ));
-                    let mut create = vec![format!(
-                        "arn:aws:rds:{}:{acct}:cluster:{cluster_identifier}",
-                        site.region
-                    )];
-                    create.extend(own_snapshots.clone());
-                    statements.push(statement(
-                        sid(s, c, "Snapshot"),
-                        &[
-                            "rds:CreateDBClusterSnapshot",
-                            "rds:CopyDBClusterSnapshot",
-                            "rds:AddTagsToResource",
-                        ],
-                        create,
-                        None,
-                    ));
-                    statements.push(statement(
-                        sid(s, c, "DeleteManaged"),
-                        &["rds:DeleteDBClusterSnapshot"],
-                        own_snapshots,
-                        Some(managed_only("aws:ResourceTag/wpbackup:managed")),
-                    ));
-                }
-                Target::Efs {
-                    file_system_id,
-                    vault,
-                    iam_role_arn,
-                } => {
-                    let mut vaults = vec![format!(
-                        "arn:aws:backup:{}:{acct}:backup-vault:{vault}",
-                        site.region
-                    )];
-                    for copy in &p.dr_copies {
-                        if let Some(v) = &copy.vault {
-                            vaults.push(format!(
-                                "arn:aws:backup:{}:{acct}:backup-vault:{v}",
-                                copy.region
-                            ));
-                        }
-                    }
-                    let points = each(&|r| format!("arn:aws:backup:{r}:{acct}:recovery-point:*"));
-                    statements.push(statement(
-                        sid(s, c, "ReadFileSystem"),
-                        &[
-                            "elasticfilesystem:DescribeFileSystems",
-                            "elasticfilesystem:DescribeMountTargets",
-                            "elasticfilesystem:DescribeMountTargetSecurityGroups",
-                        ],
-                        vec![format!(
-                            "arn:aws:elasticfilesystem:{}:{acct}:file-system/{file_system_id}",
-                            site.region
-                        )],
-                        None,
-                    ));
-                    let mut backup_resources = vaults.clone();
-                    backup_resources.extend(points.clone());
-                    statements.push(statement(
-                        sid(s, c, "Backup"),
-                        &[
-                            "backup:StartBackupJob",
-                            "backup:StartCopyJob",
-                            "backup:DescribeRecoveryPoint",
-                            "backup:ListRecoveryPointsByBackupVault",
-                            "backup:DescribeBackupVault",
-                            "backup:ListTags",
-                            "backup:TagResource",
-                        ],
-                        backup_resources,
-                        None,
-                    ));
-                    // Job descriptions and by-resource listing have no resource-level scope.
-                    statements.push(statement(
-                        sid(s, c, "Jobs"),
-                        &[
-                            "backup:DescribeBackupJob",
-                            "backup:DescribeCopyJob",
-                            "backup:ListRecoveryPointsByResource",
-                        ],
-                        vec!["*".into()],
-                        Some(in_regions(&regions)),
-                    ));
-                    statements.push(statement(
-                        sid(s, c, "DeleteManaged"),
-                        &["backup:DeleteRecoveryPoint"],
-                        points,
-                        Some(managed_only("aws:ResourceTag/wpbackup:managed")),
-                    ));
-                    statements.push(statement(
-                        sid(s, c, "PassBackupRole"),
-                        &["iam:PassRole"],
-                        vec![iam_role_arn.clone()],
-                        Some(json!({ "StringEquals": { "iam:PassedToService": "backup.amazonaws.com" } })),
-                    ));
-                }
-                Target::S3Bucket {
-                    bucket, dr_bucket, ..
-                } => {
-                    statements.push(statement(
-                        sid(s, c, "ReadProtection"),
-                        &[
-                            "s3:GetBucketVersioning",
-                            "s3:GetReplicationConfiguration",
-                            "s3:GetLifecycleConfiguration",
-                        ],
-                        vec![
-                            format!("arn:aws:s3:::{bucket}"),
-                            format!("arn:aws:s3:::{dr_bucket}"),
-                        ],
-                        None,
+                        sid(&[&site.name, &p.name, &name]),
+                        &actions,
+                        resolved,
                     ));
                 }
             }
         }
+        let x = Ctx {
+            site,
+            acct,
+            regions: vec![site.region.clone()],
+            prefix: format!("wpb-{}-", site.name),
+        };
+        for (scope, actions) in actions_by_scope(entry_part(&site.entry_point), purposes) {
+            if let Some(resolved) = entry_point_scope(scope, &site.entry_point, &x) {
+                let name = format!("{scope:?}");
+                statements.push(statement(
+                    sid(&[&site.name, "EntryPoint", &name]),
+                    &actions,
+                    resolved,
+                ));
+            }
+        }
     }
     json!({ "Version": "2012-10-17", "Statement": statements })
+}
+
+/// Every action the document grants (for checks and tests).
+pub fn granted_actions(document: &Value) -> BTreeSet<String> {
+    document["Statement"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["Action"].as_array().into_iter().flatten())
+        .filter_map(|a| a.as_str().map(str::to_string))
+        .collect()
 }
 
 #[cfg(test)]
@@ -309,7 +446,7 @@ mod tests {
     #[test]
     fn sid_is_alphanumeric() {
         assert_eq!(
-            super::sid("my-shop", "db-main", "Delete"),
+            super::sid(&["my-shop", "db-main", "Delete"]),
             "MyShopDbMainDelete"
         );
     }

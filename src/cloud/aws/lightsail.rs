@@ -1,6 +1,7 @@
 //! Lightsail: manual instance snapshots, cross-region copies, the auto-snapshot add-on.
 
 use super::error::{map_sdk, refuse_unmanaged};
+use super::operations::Service;
 use super::{is_managed, tag_map, to_chrono};
 use crate::cloud::{CloudError, CloudErrorKind, CloudResult, ProviderPoint, SettingCheck, Tags};
 use crate::domain::model::{PointKind, PointState, RestoreMetadata};
@@ -82,7 +83,7 @@ pub async fn create_snapshot(
         .instance_name(instance)
         .send()
         .await
-        .map_err(|e| map_sdk("GetInstance", e))?;
+        .map_err(|e| map_sdk(Service::Lightsail, "GetInstance", e))?;
     let inst = inst.instance().ok_or_else(|| {
         CloudError::new(
             CloudErrorKind::NotFound,
@@ -114,7 +115,7 @@ pub async fn create_snapshot(
         .set_tags(Some(sdk_tags(tags)))
         .send()
         .await
-        .map_err(|e| map_sdk("CreateInstanceSnapshot", e))?;
+        .map_err(|e| map_sdk(Service::Lightsail, "CreateInstanceSnapshot", e))?;
     let mut p = describe_snapshot(c, region, name).await?;
     p.metadata.bundle_id = p.metadata.bundle_id.take().or(bundle);
     p.metadata.availability_zone = p.metadata.availability_zone.take().or(zone);
@@ -130,7 +131,7 @@ pub async fn describe_snapshot(c: &Client, region: &str, name: &str) -> CloudRes
         .instance_snapshot_name(name)
         .send()
         .await
-        .map_err(|e| map_sdk("GetInstanceSnapshot", e))?;
+        .map_err(|e| map_sdk(Service::Lightsail, "GetInstanceSnapshot", e))?;
     out.instance_snapshot()
         .map(|s| point_of(s, region))
         .ok_or_else(|| {
@@ -152,7 +153,7 @@ pub async fn list_snapshots(c: &Client, region: &str) -> CloudResult<Vec<Provide
             .set_page_token(token.clone())
             .send()
             .await
-            .map_err(|e| map_sdk("GetInstanceSnapshots", e))?;
+            .map_err(|e| map_sdk(Service::Lightsail, "GetInstanceSnapshots", e))?;
         out.extend(
             page.instance_snapshots()
                 .iter()
@@ -180,14 +181,14 @@ pub async fn copy_snapshot(
         .target_snapshot_name(name)
         .send()
         .await
-        .map_err(|e| map_sdk("CopySnapshot", e))?;
+        .map_err(|e| map_sdk(Service::Lightsail, "CopySnapshot", e))?;
     // CopySnapshot takes no tags: tag the copy afterwards.
     dest.tag_resource()
         .resource_name(name)
         .set_tags(Some(sdk_tags(tags)))
         .send()
         .await
-        .map_err(|e| map_sdk("TagResource", e))?;
+        .map_err(|e| map_sdk(Service::Lightsail, "TagResource", e))?;
     let mut p = describe_snapshot(dest, dest_region, name).await?;
     p.point_time = source.point_time;
     if p.tags.is_empty() {
@@ -212,13 +213,13 @@ pub async fn promote_auto_snapshot(
         .target_snapshot_name(name)
         .send()
         .await
-        .map_err(|e| map_sdk("CopySnapshot", e))?;
+        .map_err(|e| map_sdk(Service::Lightsail, "CopySnapshot", e))?;
     c.tag_resource()
         .resource_name(name)
         .set_tags(Some(sdk_tags(tags)))
         .send()
         .await
-        .map_err(|e| map_sdk("TagResource", e))?;
+        .map_err(|e| map_sdk(Service::Lightsail, "TagResource", e))?;
     describe_snapshot(c, region, name).await
 }
 
@@ -229,7 +230,7 @@ pub async fn list_auto_snapshots(c: &Client, instance: &str) -> CloudResult<Vec<
         .resource_name(instance)
         .send()
         .await
-        .map_err(|e| map_sdk("GetAutoSnapshots", e))?;
+        .map_err(|e| map_sdk(Service::Lightsail, "GetAutoSnapshots", e))?;
     Ok(out
         .auto_snapshots()
         .iter()
@@ -250,7 +251,7 @@ pub async fn delete_snapshot(c: &Client, name: &str) -> CloudResult<()> {
         .instance_snapshot_name(name)
         .send()
         .await
-        .map_err(|e| map_sdk("DeleteInstanceSnapshot", e))?;
+        .map_err(|e| map_sdk(Service::Lightsail, "DeleteInstanceSnapshot", e))?;
     Ok(())
 }
 
@@ -260,7 +261,7 @@ async fn addon_state(c: &Client, instance: &str) -> CloudResult<Option<(String, 
         .instance_name(instance)
         .send()
         .await
-        .map_err(|e| map_sdk("GetInstance", e))?;
+        .map_err(|e| map_sdk(Service::Lightsail, "GetInstance", e))?;
     Ok(out
         .instance()
         .and_then(|i| {
@@ -318,7 +319,7 @@ pub async fn ensure_addon(c: &Client, instance: &str, time: &str) -> CloudResult
         .add_on_request(request)
         .send()
         .await
-        .map_err(|e| map_sdk("EnableAddOn", e))?;
+        .map_err(|e| map_sdk(Service::Lightsail, "EnableAddOn", e))?;
     Ok(vec![format!(
         "enabled the auto-snapshot add-on on {instance} at {time} UTC"
     )])

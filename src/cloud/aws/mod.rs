@@ -7,6 +7,7 @@ pub mod ec2;
 pub mod error;
 pub mod iam;
 pub mod lightsail;
+pub mod operations;
 pub mod rds;
 pub mod restore;
 pub mod s3;
@@ -24,6 +25,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use chrono::{DateTime, Utc};
+use operations::CallLog;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -81,6 +83,32 @@ impl Clients {
                     .region(region)
                     .build(),
             ),
+        }
+    }
+}
+
+impl Clients {
+    /// The same clients, also recording every operation they send into `log` (tests prove
+    /// with it that `iam-policy` grants every call the adapters make).
+    pub fn recorded(self, log: &CallLog) -> Self {
+        macro_rules! with_log {
+            ($sdk:ident, $client:expr) => {
+                $sdk::Client::from_conf(
+                    $client
+                        .config()
+                        .to_builder()
+                        .interceptor(log.clone())
+                        .build(),
+                )
+            };
+        }
+        Clients {
+            ec2: with_log!(aws_sdk_ec2, self.ec2),
+            rds: with_log!(aws_sdk_rds, self.rds),
+            s3: with_log!(aws_sdk_s3, self.s3),
+            backup: with_log!(aws_sdk_backup, self.backup),
+            efs: with_log!(aws_sdk_efs, self.efs),
+            lightsail: with_log!(aws_sdk_lightsail, self.lightsail),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! RDS/Aurora: manual cluster snapshots, and the cluster's continuous-backup window.
 
 use super::error::{map_sdk, refuse_unmanaged};
+use super::operations::Service;
 use super::{is_managed, tag_map, to_chrono};
 use crate::cloud::{CloudError, CloudErrorKind, CloudResult, ProviderPoint, SettingCheck, Tags};
 use crate::domain::model::{PointKind, PointState, RestoreMetadata};
@@ -20,7 +21,7 @@ pub async fn describe_cluster(c: &Client, id: &str) -> CloudResult<DbCluster> {
         .db_cluster_identifier(id)
         .send()
         .await
-        .map_err(|e| map_sdk("DescribeDBClusters", e))?;
+        .map_err(|e| map_sdk(Service::Rds, "DescribeDBClusters", e))?;
     out.db_clusters().first().cloned().ok_or_else(|| {
         CloudError::new(
             CloudErrorKind::NotFound,
@@ -155,7 +156,7 @@ pub async fn create_snapshot(
         .set_tags(Some(sdk_tags(tags)))
         .send()
         .await
-        .map_err(|e| map_sdk("CreateDBClusterSnapshot", e))?;
+        .map_err(|e| map_sdk(Service::Rds, "CreateDBClusterSnapshot", e))?;
     let snap = out.db_cluster_snapshot().ok_or_else(|| {
         CloudError::new(
             CloudErrorKind::Permanent,
@@ -181,7 +182,7 @@ pub async fn describe_snapshot(c: &Client, region: &str, id: &str) -> CloudResul
         .db_cluster_snapshot_identifier(id)
         .send()
         .await
-        .map_err(|e| map_sdk("DescribeDBClusterSnapshots", e))?;
+        .map_err(|e| map_sdk(Service::Rds, "DescribeDBClusterSnapshots", e))?;
     out.db_cluster_snapshots()
         .first()
         .map(|s| point_of(s, region))
@@ -210,7 +211,7 @@ pub async fn list_snapshots(
         .send()
         .try_collect()
         .await
-        .map_err(|e| map_sdk("DescribeDBClusterSnapshots", e))?;
+        .map_err(|e| map_sdk(Service::Rds, "DescribeDBClusterSnapshots", e))?;
     let mut out = Vec::new();
     for s in &snaps {
         let mut p = point_of(s, region);
@@ -247,7 +248,7 @@ pub async fn copy_snapshot(
         .set_tags(Some(sdk_tags(tags)))
         .send()
         .await
-        .map_err(|e| map_sdk("CopyDBClusterSnapshot", e))?;
+        .map_err(|e| map_sdk(Service::Rds, "CopyDBClusterSnapshot", e))?;
     let snap = out.db_cluster_snapshot().ok_or_else(|| {
         CloudError::new(
             CloudErrorKind::Permanent,
@@ -284,7 +285,7 @@ pub async fn delete_snapshot(c: &Client, id: &str) -> CloudResult<()> {
         .db_cluster_snapshot_identifier(id)
         .send()
         .await
-        .map_err(|e| map_sdk("DeleteDBClusterSnapshot", e))?;
+        .map_err(|e| map_sdk(Service::Rds, "DeleteDBClusterSnapshot", e))?;
     Ok(())
 }
 
@@ -294,7 +295,7 @@ async fn list_tags(c: &Client, arn: &str) -> CloudResult<Tags> {
         .resource_name(arn)
         .send()
         .await
-        .map_err(|e| map_sdk("ListTagsForResource", e))?;
+        .map_err(|e| map_sdk(Service::Rds, "ListTagsForResource", e))?;
     Ok(tag_map(out.tag_list().iter().map(|t| {
         (t.key().unwrap_or_default(), t.value().unwrap_or_default())
     })))

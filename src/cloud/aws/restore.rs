@@ -3,6 +3,7 @@
 //! jobs, moving the static/Elastic IP, and S3 version history with non-destructive reverts.
 
 use super::error::map_sdk;
+use super::operations::Service;
 use super::{to_chrono, AwsCloud};
 use crate::cloud::{
     CloudError, CloudErrorKind, CloudResult, ClusterRestore, ClusterSource, LaunchRequest,
@@ -133,7 +134,7 @@ impl Restores for AwsCloud {
                     )
                     .send()
                     .await
-                    .map_err(|e| map_sdk("DescribeInstances", e))?;
+                    .map_err(|e| map_sdk(Service::Ec2, "DescribeInstances", e))?;
                 if let Some(i) = existing
                     .reservations()
                     .iter()
@@ -159,7 +160,10 @@ impl Restores for AwsCloud {
                 if !req.security_group_ids.is_empty() {
                     run = run.set_security_group_ids(Some(req.security_group_ids.clone()));
                 }
-                let out = run.send().await.map_err(|e| map_sdk("RunInstances", e))?;
+                let out = run
+                    .send()
+                    .await
+                    .map_err(|e| map_sdk(Service::Ec2, "RunInstances", e))?;
                 out.instances()
                     .first()
                     .map(ec2_instance_status)
@@ -210,7 +214,7 @@ impl Restores for AwsCloud {
                 {
                     Ok(_) => {}
                     Err(e) => {
-                        let e = map_sdk("CreateInstancesFromSnapshot", e);
+                        let e = map_sdk(Service::Lightsail, "CreateInstancesFromSnapshot", e);
                         // Already created by an earlier attempt: adopt it.
                         if !(e.kind == CloudErrorKind::AlreadyExists
                             || e.message.contains("already in use"))
@@ -241,7 +245,7 @@ impl Restores for AwsCloud {
                     .instance_ids(id)
                     .send()
                     .await
-                    .map_err(|e| map_sdk("DescribeInstances", e))?;
+                    .map_err(|e| map_sdk(Service::Ec2, "DescribeInstances", e))?;
                 out.reservations()
                     .iter()
                     .flat_map(|r| r.instances())
@@ -262,7 +266,7 @@ impl Restores for AwsCloud {
                     .instance_name(id)
                     .send()
                     .await
-                    .map_err(|e| map_sdk("GetInstance", e))?;
+                    .map_err(|e| map_sdk(Service::Lightsail, "GetInstance", e))?;
                 let i = out.instance().ok_or_else(|| {
                     CloudError::new(
                         CloudErrorKind::NotFound,
@@ -349,7 +353,7 @@ impl Restores for AwsCloud {
                 .set_tags(Some(rds_tags(&req.tags)))
                 .send()
                 .await
-                .map_err(|e| map_sdk("RestoreDBClusterToPointInTime", e))?
+                .map_err(|e| map_sdk(Service::Rds, "RestoreDBClusterToPointInTime", e))?
                 .db_cluster()
                 .map(cluster_status),
             ClusterSource::Snapshot { snapshot } => c
@@ -363,7 +367,7 @@ impl Restores for AwsCloud {
                 .set_tags(Some(rds_tags(&req.tags)))
                 .send()
                 .await
-                .map_err(|e| map_sdk("RestoreDBClusterFromSnapshot", e))?
+                .map_err(|e| map_sdk(Service::Rds, "RestoreDBClusterFromSnapshot", e))?
                 .db_cluster()
                 .map(cluster_status),
         };
@@ -394,7 +398,7 @@ impl Restores for AwsCloud {
             .engine(engine)
             .send()
             .await
-            .map_err(|e| map_sdk("CreateDBInstance", e))?;
+            .map_err(|e| map_sdk(Service::Rds, "CreateDBInstance", e))?;
         let i = out.db_instance().ok_or_else(|| {
             CloudError::new(
                 CloudErrorKind::Permanent,
@@ -430,7 +434,7 @@ impl Restores for AwsCloud {
             .apply_immediately(true)
             .send()
             .await
-            .map_err(|e| map_sdk("ModifyDBCluster", e))?;
+            .map_err(|e| map_sdk(Service::Rds, "ModifyDBCluster", e))?;
         Ok(())
     }
 
@@ -465,7 +469,7 @@ impl Restores for AwsCloud {
         let out = req
             .send()
             .await
-            .map_err(|e| map_sdk("StartRestoreJob", e))?;
+            .map_err(|e| map_sdk(Service::Backup, "StartRestoreJob", e))?;
         out.restore_job_id().map(str::to_string).ok_or_else(|| {
             CloudError::new(
                 CloudErrorKind::Permanent,
@@ -487,7 +491,7 @@ impl Restores for AwsCloud {
             .restore_job_id(job)
             .send()
             .await
-            .map_err(|e| map_sdk("DescribeRestoreJob", e))?;
+            .map_err(|e| map_sdk(Service::Backup, "DescribeRestoreJob", e))?;
         let status = out
             .status()
             .map(|s| s.as_str().to_string())
@@ -528,7 +532,7 @@ impl Restores for AwsCloud {
                     .allocation_ids(allocation_id)
                     .send()
                     .await
-                    .map_err(|e| map_sdk("DescribeAddresses", e))?;
+                    .map_err(|e| map_sdk(Service::Ec2, "DescribeAddresses", e))?;
                 let addr = out.addresses().first().ok_or_else(|| {
                     CloudError::new(
                         CloudErrorKind::NotFound,
@@ -545,7 +549,7 @@ impl Restores for AwsCloud {
                     .static_ip_name(name)
                     .send()
                     .await
-                    .map_err(|e| map_sdk("GetStaticIp", e))?;
+                    .map_err(|e| map_sdk(Service::Lightsail, "GetStaticIp", e))?;
                 Ok(out
                     .static_ip()
                     .filter(|s| s.is_attached() == Some(true))
@@ -571,7 +575,7 @@ impl Restores for AwsCloud {
                     .allow_reassociation(true)
                     .send()
                     .await
-                    .map_err(|e| map_sdk("AssociateAddress", e))?;
+                    .map_err(|e| map_sdk(Service::Ec2, "AssociateAddress", e))?;
                 Ok(())
             }
             EntryPoint::LightsailStaticIp { name } => {
@@ -584,7 +588,7 @@ impl Restores for AwsCloud {
                         .static_ip_name(name)
                         .send()
                         .await
-                        .map_err(|e| map_sdk("DetachStaticIp", e))?;
+                        .map_err(|e| map_sdk(Service::Lightsail, "DetachStaticIp", e))?;
                 }
                 c.lightsail
                     .attach_static_ip()
@@ -592,7 +596,7 @@ impl Restores for AwsCloud {
                     .instance_name(instance)
                     .send()
                     .await
-                    .map_err(|e| map_sdk("AttachStaticIp", e))?;
+                    .map_err(|e| map_sdk(Service::Lightsail, "AttachStaticIp", e))?;
                 Ok(())
             }
         }
@@ -623,14 +627,14 @@ impl Restores for AwsCloud {
             .set_tags(Some(efs_tags))
             .send()
             .await
-            .map_err(|e| map_sdk("TagResource", e))?;
+            .map_err(|e| map_sdk(Service::Efs, "TagResource", e))?;
         let existing = c
             .efs
             .describe_mount_targets()
             .file_system_id(file_system)
             .send()
             .await
-            .map_err(|e| map_sdk("DescribeMountTargets", e))?;
+            .map_err(|e| map_sdk(Service::Efs, "DescribeMountTargets", e))?;
         let mut ids: Vec<String> = Vec::new();
         for subnet in subnets {
             if let Some(m) = existing
@@ -651,7 +655,7 @@ impl Restores for AwsCloud {
                 )
                 .send()
                 .await
-                .map_err(|e| map_sdk("CreateMountTarget", e))?;
+                .map_err(|e| map_sdk(Service::Efs, "CreateMountTarget", e))?;
             ids.push(out.mount_target_id().to_string());
         }
         Ok(ids)
@@ -667,7 +671,7 @@ impl Restores for AwsCloud {
                     .instance_ids(id)
                     .send()
                     .await
-                    .map_err(|e| map_sdk("DescribeInstances", e))?;
+                    .map_err(|e| map_sdk(Service::Ec2, "DescribeInstances", e))?;
                 let managed = out
                     .reservations()
                     .iter()
@@ -680,7 +684,7 @@ impl Restores for AwsCloud {
                     .instance_ids(id)
                     .send()
                     .await
-                    .map_err(|e| map_sdk("TerminateInstances", e))?;
+                    .map_err(|e| map_sdk(Service::Ec2, "TerminateInstances", e))?;
                 Ok(())
             }
             PointKind::LightsailSnapshot => {
@@ -690,7 +694,7 @@ impl Restores for AwsCloud {
                     .instance_name(id)
                     .send()
                     .await
-                    .map_err(|e| map_sdk("GetInstance", e))?;
+                    .map_err(|e| map_sdk(Service::Lightsail, "GetInstance", e))?;
                 let managed = out
                     .instance()
                     .map(|i| i.tags())
@@ -703,7 +707,7 @@ impl Restores for AwsCloud {
                     .instance_name(id)
                     .send()
                     .await
-                    .map_err(|e| map_sdk("DeleteInstance", e))?;
+                    .map_err(|e| map_sdk(Service::Lightsail, "DeleteInstance", e))?;
                 Ok(())
             }
             other => Err(unsupported("DeleteInstance", other.as_str())),
@@ -730,7 +734,7 @@ impl Restores for AwsCloud {
                 {
                     Ok(_) => {}
                     Err(e) => {
-                        let e = map_sdk("DeleteDBInstance", e);
+                        let e = map_sdk(Service::Rds, "DeleteDBInstance", e);
                         if e.kind != CloudErrorKind::NotFound {
                             return Err(e);
                         }
@@ -744,7 +748,7 @@ impl Restores for AwsCloud {
             .skip_final_snapshot(true)
             .send()
             .await
-            .map_err(|e| map_sdk("DeleteDBCluster", e))?;
+            .map_err(|e| map_sdk(Service::Rds, "DeleteDBCluster", e))?;
         Ok(())
     }
 
@@ -756,7 +760,7 @@ impl Restores for AwsCloud {
             .file_system_id(file_system)
             .send()
             .await
-            .map_err(|e| map_sdk("DescribeFileSystems", e))?;
+            .map_err(|e| map_sdk(Service::Efs, "DescribeFileSystems", e))?;
         let managed = out
             .file_systems()
             .iter()
@@ -769,21 +773,21 @@ impl Restores for AwsCloud {
             .file_system_id(file_system)
             .send()
             .await
-            .map_err(|e| map_sdk("DescribeMountTargets", e))?;
+            .map_err(|e| map_sdk(Service::Efs, "DescribeMountTargets", e))?;
         for m in mts.mount_targets() {
             c.efs
                 .delete_mount_target()
                 .mount_target_id(m.mount_target_id())
                 .send()
                 .await
-                .map_err(|e| map_sdk("DeleteMountTarget", e))?;
+                .map_err(|e| map_sdk(Service::Efs, "DeleteMountTarget", e))?;
         }
         c.efs
             .delete_file_system()
             .file_system_id(file_system)
             .send()
             .await
-            .map_err(|e| map_sdk("DeleteFileSystem", e))?;
+            .map_err(|e| map_sdk(Service::Efs, "DeleteFileSystem", e))?;
         Ok(())
     }
 
@@ -800,7 +804,7 @@ impl Restores for AwsCloud {
                     .set_version_id_marker(version_marker.clone())
                     .send()
                     .await
-                    .map_err(|e| map_sdk("ListObjectVersions", e))?;
+                    .map_err(|e| map_sdk(Service::S3, "ListObjectVersions", e))?;
             // Versions and delete markers come in two lists, each newest first per key;
             // merge them per key by time, keeping each list's order within a second.
             let mut entries: Vec<(usize, ObjectVersion)> = Vec::new();
@@ -866,7 +870,7 @@ impl Restores for AwsCloud {
                     .copy_source(source)
                     .send()
                     .await
-                    .map_err(|e| map_sdk("CopyObject", e))?;
+                    .map_err(|e| map_sdk(Service::S3, "CopyObject", e))?;
             }
             None => {
                 // No version id: S3 adds a delete marker; every version stays in history.
@@ -875,7 +879,7 @@ impl Restores for AwsCloud {
                     .key(key)
                     .send()
                     .await
-                    .map_err(|e| map_sdk("DeleteObject", e))?;
+                    .map_err(|e| map_sdk(Service::S3, "DeleteObject", e))?;
             }
         }
         Ok(())

@@ -2,6 +2,7 @@
 //! "history is retained up to here"; it is a catalog record, not a cloud resource.
 
 use super::error::map_sdk;
+use super::operations::Service;
 use super::AwsCloud;
 use crate::cloud::{CloudError, CloudErrorKind, CloudResult, ProviderPoint, SettingCheck, Tags};
 use crate::domain::model::{PointKind, PointState, RestoreMetadata};
@@ -27,7 +28,7 @@ pub async fn versioning(c: &Client, bucket: &str) -> CloudResult<Option<String>>
         Ok(out) => Ok(out.status().map(|s| s.as_str().to_string())),
         Err(e) => match lenient_versioning(&e) {
             Some(status) => Ok(status),
-            None => Err(map_sdk("GetBucketVersioning", e)),
+            None => Err(map_sdk(Service::S3, "GetBucketVersioning", e)),
         },
     }
 }
@@ -77,7 +78,7 @@ pub async fn protection(c: &Client, bucket: &str) -> CloudResult<BucketProtectio
             })
             .unwrap_or_default(),
         Err(e) => {
-            let e = map_sdk("GetBucketReplication", e);
+            let e = map_sdk(Service::S3, "GetBucketReplication", e);
             if e.kind == CloudErrorKind::NotFound
                 || e.message.contains("ReplicationConfigurationNotFound")
             {
@@ -102,7 +103,7 @@ pub async fn protection(c: &Client, bucket: &str) -> CloudResult<BucketProtectio
             })
             .min(),
         Err(e) => {
-            let e = map_sdk("GetBucketLifecycleConfiguration", e);
+            let e = map_sdk(Service::S3, "GetBucketLifecycleConfiguration", e);
             if e.kind == CloudErrorKind::NotFound
                 || e.message.contains("NoSuchLifecycleConfiguration")
             {

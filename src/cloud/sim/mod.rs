@@ -41,6 +41,13 @@ pub enum FaultOp {
 pub enum FaultKind {
     /// The call fails as throttled (retryable).
     Throttle,
+    /// `percent` of the matching calls fail as throttled, spread evenly (a service under
+    /// sustained rate limiting); `calls` counts the matching calls seen so far.
+    ThrottleShare {
+        percent: u8,
+        #[serde(default)]
+        calls: u64,
+    },
     /// The call fails with a transient 5xx (retryable).
     Transient,
     /// The call fails as access denied (not retryable).
@@ -312,17 +319,30 @@ impl SimCloud {
                 use_up(f);
             }
         }
-        // The first erroring fault fails the call; nothing else is used up by it.
+        // The first erroring fault fails the call; nothing else is used up by it. A share
+        // counts every matching call and fires when the count crosses the next step of
+        // `percent` (30: calls 4, 7, 10, … of every ten).
         let mut err = None;
-        if let Some(f) = state.faults.iter_mut().find(|f| {
-            matches(f)
-                && matches!(
-                    f.kind,
-                    FaultKind::Throttle | FaultKind::Transient | FaultKind::AccessDenied
-                )
-        }) {
+        if let Some(f) = state
+            .faults
+            .iter_mut()
+            .filter(|f| matches(f))
+            .find_map(|f| {
+                let fires = match &mut f.kind {
+                    FaultKind::Throttle | FaultKind::Transient | FaultKind::AccessDenied => true,
+                    FaultKind::ThrottleShare { percent, calls } => {
+                        let p = u64::from((*percent).min(100));
+                        let before = calls.saturating_mul(p) / 100;
+                        *calls = calls.saturating_add(1);
+                        calls.saturating_mul(p) / 100 > before
+                    }
+                    _ => false,
+                };
+                fires.then_some(f)
+            })
+        {
             err = Some(match f.kind {
-                FaultKind::Throttle => sim_error(
+                FaultKind::Throttle | FaultKind::ThrottleShare { .. } => sim_error(
                     CloudErrorKind::Throttled,
                     op_name,
                     "Rate exceeded (simulated ThrottlingException)",
@@ -375,6 +395,16 @@ impl SimCloud {
             tokio::time::sleep(latency).await;
         }
         result
+    }
+
+    /// A read that changes nothing still meets the injected faults.
+    pub(crate) async fn fault_gate(
+        &self,
+        resource: Option<&str>,
+        op: FaultOp,
+        op_name: &str,
+    ) -> CloudResult<()> {
+        self.faulted(resource, op, op_name, |_, _, _| Ok(())).await
     }
 
     pub fn add_fault(
@@ -989,6 +1019,8 @@ fn component_kind_of(target: &Target) -> ComponentKind {
 impl ProtectionSettings for SimCloud {
     async fn inspect(&self, target: &Target, region: &str) -> CloudResult<Vec<SettingCheck>> {
         let resource = target.resource_id().to_string();
+        self.fault_gate(Some(&resource), FaultOp::Describe, "InspectSettings")
+            .await?;
         let settings =
             self.with_state(|s| s.settings.get(&resource).cloned().unwrap_or_default())?;
         let check = |setting: &str, expected: String, actual: String, ok: bool| SettingCheck {
@@ -1050,6 +1082,12 @@ impl ProtectionSettings for SimCloud {
     }
 
     async fn ensure(&self, target: &Target, _region: &str) -> CloudResult<Vec<String>> {
+        self.fault_gate(
+            Some(target.resource_id()),
+            FaultOp::Describe,
+            "EnsureSettings",
+        )
+        .await?;
         let Target::LightsailInstance {
             instance_name,
             auto_snapshot_time: Some(time),

@@ -351,6 +351,12 @@ impl Restores for SimCloud {
         _region: &str,
         cluster: &str,
     ) -> CloudResult<Option<(DateTime<Utc>, DateTime<Utc>)>> {
+        self.fault_gate(
+            Some(cluster),
+            super::FaultOp::Describe,
+            "DescribeDBClusters",
+        )
+        .await?;
         let now = self.clock.now();
         let days = self.settings(cluster)?.backup_retention_days;
         // Continuous backup reaches back `days`, and forward to about five minutes ago.
@@ -605,6 +611,8 @@ impl Restores for SimCloud {
         entry: &EntryPoint,
         _region: &str,
     ) -> CloudResult<Option<String>> {
+        self.fault_gate(None, super::FaultOp::Describe, "DescribeAddresses")
+            .await?;
         self.with_state(|s| s.addresses.get(&entry_key(entry)).cloned())
     }
 
@@ -691,6 +699,8 @@ impl Restores for SimCloud {
         _region: &str,
         bucket: &str,
     ) -> CloudResult<Vec<ObjectVersion>> {
+        self.fault_gate(Some(bucket), super::FaultOp::Describe, "ListObjectVersions")
+            .await?;
         let now = self.clock.now();
         let writes = self.with_state(|s| {
             s.object_writes
