@@ -2,7 +2,7 @@
 //! for EC2, Aurora and S3, settings read live, and the binary end to end.
 
 use super::cloud_contract::{contract, DR, PRIMARY};
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::{Region, SdkConfig};
 use aws_credential_types::Credentials;
 use std::collections::HashMap;
 use std::path::Path;
@@ -19,7 +19,7 @@ pub fn endpoint() -> String {
 }
 
 pub async fn sdk(region: &str) -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest())
+    wpbackup::cloud::aws::sdk_defaults()
         .region(Region::new(region.to_string()))
         .endpoint_url(endpoint())
         .credentials_provider(Credentials::new("testing", "testing", None, None, "moto"))

@@ -113,11 +113,29 @@ impl Clients {
     }
 }
 
+/// The one HTTPS client of every SDK client and credential provider: hyper 1 and rustls
+/// with the ring provider — the stack reqwest uses for the health check — and the system's
+/// root certificates. (The SDK crates' default features would compile a second, legacy stack
+/// and aws-lc-sys beside it; Cargo.toml turns them off.)
+pub fn http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::Ring))
+        .build_https()
+}
+
+/// The SDK's configuration loader with wpbackup's HTTPS client: the standard credential
+/// chain (environment, shared config and credentials files with profiles, SSO,
+/// `credential_process`, web identity, ECS and EC2 instance metadata) and region resolution.
+pub fn sdk_defaults() -> aws_config::ConfigLoader {
+    aws_config::defaults(BehaviorVersion::latest()).http_client(http_client())
+}
+
 /// Load shared AWS configuration for a site: the standard credential chain (environment,
 /// profiles, SSO, instance role), an optional profile, an optional role to assume, and an
 /// optional endpoint override (`AWS_ENDPOINT_URL` is honoured by aws-config as well).
 pub async fn load_sdk_config(site: &Site) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+    let mut loader = sdk_defaults()
         .region(Region::new(site.region.clone()))
         .retry_config(
             RetryConfig::standard()
