@@ -80,7 +80,7 @@ one_line_change() {
 
 loop() {
     local dir="$1"
-    measure "cargo test --no-run, first plain build after the test command" "$dir" \
+    measure "cargo test --no-run after both README commands (first plain test build)" "$dir" \
         cargo test --locked --no-run
     one_line_change "$dir/src/domain/retention.rs" 1
     measure "cargo test --no-run after a one-line change in src/domain/" "$dir" \
