@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The project's check command (README "Run the tests"; .ci/run runs exactly this):
-# formatting, lints (in the test build), then every test. Installs Debian's chromium (once, for the HTML report
-# screenshot) and moto server in a virtualenv (once), starts
+# formatting, lints (in the test build), then every test. Installs Debian's chromium (once,
+# for the HTML report screenshot) and moto server in a virtualenv (once), starts
 # it on a free 127.0.0.1 port, runs the tests with WPBACKUP_TEST_MOTO pointing at it, and
 # stops it again.
 set -euo pipefail
@@ -16,7 +16,10 @@ cargo fmt --all -- --check
 # reporting the same lints with warnings as errors, and the dependencies are compiled once,
 # by rustc, for the tests. CLIPPY_ARGS is how `cargo clippy -- -D warnings` hands its
 # arguments to clippy-driver; the first check proves this toolchain honours it.
-CLIPPY_DRIVER="$(command -v clippy-driver)"
+CLIPPY_DRIVER="$(command -v clippy-driver)" || {
+    echo "clippy-driver not found: install the toolchain's clippy (rustup component add clippy)" >&2
+    exit 1
+}
 CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__"
 LINT_PROBE="$(mktemp -d)"
 printf 'fn main() {\n    let v = vec![1];\n    if v.len() == 0 {\n        println!();\n    }\n}\n' > "$LINT_PROBE/probe.rs"
