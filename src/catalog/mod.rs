@@ -14,14 +14,35 @@ use crate::domain::policy::{Policy, PolicySource};
 use crate::domain::site::Site;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
-use sqlx::migrate::Migrator;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
 use sqlx::{Row, SqlitePool};
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::LazyLock;
 use std::time::Duration;
 
-static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
+}
+
+/// The migrations in `migrations/`, embedded by `build.rs`.
+static MIGRATOR: LazyLock<Migrator> = LazyLock::new(|| Migrator {
+    migrations: embedded::MIGRATIONS
+        .iter()
+        .map(|&(version, description, sql)| {
+            Migration::new(
+                version,
+                Cow::Borrowed(description),
+                MigrationType::Simple,
+                Cow::Borrowed(sql),
+                sql.starts_with("-- no-transaction"),
+            )
+        })
+        .collect(),
+    ..Migrator::DEFAULT
+});
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
@@ -744,7 +765,7 @@ impl Catalog {
 }
 
 /// Who holds the one-daemon-per-catalog lease.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Lease {
     pub holder: String,
     pub pid: i64,
@@ -847,9 +868,21 @@ impl Catalog {
     }
 
     pub async fn current_lease(&self) -> CatalogResult<Option<Lease>> {
-        Ok(sqlx::query_as("SELECT holder, pid, acquired_at, heartbeat_at, expires_at FROM daemon_lease WHERE id = 1")
-            .fetch_optional(&self.pool)
-            .await?)
+        let row = sqlx::query(
+            "SELECT holder, pid, acquired_at, heartbeat_at, expires_at FROM daemon_lease WHERE id = 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(row) => Some(Lease {
+                holder: row.try_get("holder")?,
+                pid: row.try_get("pid")?,
+                acquired_at: row.try_get("acquired_at")?,
+                heartbeat_at: row.try_get("heartbeat_at")?,
+                expires_at: row.try_get("expires_at")?,
+            }),
+            None => None,
+        })
     }
 
     /// The newest instant a scheduled run of this component was for.

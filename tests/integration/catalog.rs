@@ -399,3 +399,49 @@ async fn the_wal_stays_bounded_under_many_single_commits() {
     eprintln!("WAL after 3000 commits: {size} bytes");
     assert!(size < 16 << 20, "WAL grew to {size} bytes");
 }
+
+/// Builds up to 0.1 embedded the migrations with `sqlx::migrate!`; `build.rs` now does it.
+/// A catalog records each applied migration's checksum and sqlx refuses to open one whose
+/// recorded checksum differs from the embedded one, so the rows written must stay those the
+/// macro wrote (read from a catalog created by the last build that used it).
+#[tokio::test]
+async fn migrations_are_recorded_as_the_sqlx_macro_recorded_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.db");
+    open(&path).await.close().await;
+    let conn = sqlx::sqlite::SqlitePoolOptions::new()
+        .connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap();
+    let rows: Vec<(i64, String, String, bool)> = sqlx::query_as(
+        "SELECT version, description, hex(checksum), success FROM _sqlx_migrations ORDER BY version",
+    )
+    .fetch_all(&conn)
+    .await
+    .unwrap();
+    conn.close().await;
+    let expected = [
+        (1, "initial", "89A601A03D7A78D3B86F1DD72C578B94ED927B1919A0F07E79FF26EDB3916D971038C7D27867270F999FE7B5A668C73D"),
+        (2, "daemon lease", "0DEA61F187EDE17570B8C1D4C1C31C04F163ACF068BBB43DDE8457B2ACF0C0DB84C75FEA47471324E11703F96C9BEE74"),
+        (3, "points by deletion", "CE3A3154CB3AD947C8EC3EF90030BF72E6D84F2BF921A1B2A2ADE225968258791FA9EDBB6B238675DDA1F2BE445C8DE5"),
+    ];
+    assert!(rows.len() >= expected.len(), "{rows:?}");
+    for ((version, description, checksum, success), (v, d, c)) in rows.iter().zip(expected) {
+        assert_eq!(
+            (*version, description.as_str(), checksum.as_str(), *success),
+            (v, d, c, true)
+        );
+    }
+    assert_eq!(
+        rows.last().unwrap().0,
+        wpbackup::catalog::supported_schema_version()
+    );
+    let migrations = std::fs::read_dir(env!("CARGO_MANIFEST_DIR").to_owned() + "/migrations")
+        .unwrap()
+        .count();
+    assert_eq!(
+        rows.len(),
+        migrations,
+        "every file in migrations/ is applied"
+    );
+}
