@@ -82,16 +82,21 @@ async fn missing_catalog_is_not_created_by_readers() {
     assert!(!path.exists());
 }
 
+/// A catalog created and closed by wpbackup, opened again with plain sqlx.
+async fn fresh_raw(path: &Path) -> sqlx::SqlitePool {
+    open(path).await.close().await;
+    sqlx::sqlite::SqlitePoolOptions::new()
+        .connect(&format!("sqlite://{}", path.display()))
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn refuses_a_catalog_from_a_newer_schema_without_touching_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.db");
-    open(&path).await.close().await;
     {
-        let conn = sqlx::sqlite::SqlitePoolOptions::new()
-            .connect(&format!("sqlite://{}", path.display()))
-            .await
-            .unwrap();
+        let conn = fresh_raw(&path).await;
         sqlx::query(
             "INSERT INTO _sqlx_migrations (version, description, installed_on, success, checksum, execution_time)
              VALUES (9999, 'from the future', '2030-01-01', 1, x'00', 0)",
@@ -408,11 +413,7 @@ async fn the_wal_stays_bounded_under_many_single_commits() {
 async fn migrations_are_recorded_as_the_sqlx_macro_recorded_them() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.db");
-    open(&path).await.close().await;
-    let conn = sqlx::sqlite::SqlitePoolOptions::new()
-        .connect(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
+    let conn = fresh_raw(&path).await;
     let rows: Vec<(i64, String, String, bool)> = sqlx::query_as(
         "SELECT version, description, hex(checksum), success FROM _sqlx_migrations ORDER BY version",
     )
