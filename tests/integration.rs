@@ -17,6 +17,8 @@ mod cli;
 mod cloud_contract;
 #[path = "integration/daemon.rs"]
 mod daemon;
+#[path = "integration/no_panic.rs"]
+mod no_panic;
 #[path = "integration/policy_validation.rs"]
 mod policy_validation;
 #[path = "integration/restore.rs"]

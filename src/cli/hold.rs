@@ -2,7 +2,7 @@
 
 use super::render::{table, when};
 use super::{Cli, CliResult};
-use crate::domain::time::{parse_duration, parse_instant};
+use crate::domain::time::{add_saturating, parse_duration, parse_instant};
 use crate::exit;
 use chrono::Utc;
 
@@ -47,13 +47,12 @@ pub async fn run(cli: &Cli, cmd: &HoldCommand) -> CliResult {
         HoldCommand::Add(a) => {
             let expires = match &a.expires {
                 None => None,
-                Some(e) => Some(match parse_duration(e) {
-                    Ok(d) => {
-                        now + chrono::Duration::from_std(d)
-                            .map_err(|_| super::usage("--expires is too far away"))?
-                    }
-                    Err(_) => parse_instant(e, now, chrono_tz::UTC)?,
-                }),
+                // A duration ("30d") or an instant.
+                Some(e) if humantime::parse_duration(e.trim()).is_ok() => Some(add_saturating(
+                    now,
+                    parse_duration(e).map_err(|m| super::usage(format!("--expires {e:?}: {m}")))?,
+                )),
+                Some(e) => Some(parse_instant(e, now, chrono_tz::UTC)?),
             };
             if expires.is_some_and(|e| e <= now) {
                 return Err(super::usage("--expires is in the past"));

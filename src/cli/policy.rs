@@ -213,17 +213,30 @@ pub fn run(cli: &Cli, cmd: &PolicyCommand) -> CliResult {
     })
 }
 
-/// Every `*.toml` under `dir`, at any depth, sorted.
+/// Every `*.toml` under `dir`, at any depth, sorted. Each directory is read once, however
+/// many symbolic links lead to it (a link to a parent would otherwise never end).
 fn policy_files_recursive(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut out = policy_files(dir)?;
-    let mut subdirs: Vec<PathBuf> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
-        .collect();
-    subdirs.sort();
-    for d in subdirs {
-        out.extend(policy_files_recursive(&d)?);
+    fn walk(
+        dir: &Path,
+        seen: &mut std::collections::HashSet<PathBuf>,
+        out: &mut Vec<PathBuf>,
+    ) -> std::io::Result<()> {
+        if !seen.insert(dir.canonicalize()?) {
+            return Ok(());
+        }
+        out.extend(policy_files(dir)?);
+        let mut subdirs: Vec<PathBuf> = std::fs::read_dir(dir)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_dir())
+            .collect();
+        subdirs.sort();
+        for d in subdirs {
+            walk(&d, seen, out)?;
+        }
+        Ok(())
     }
+    let mut out = Vec::new();
+    walk(dir, &mut std::collections::HashSet::new(), &mut out)?;
     Ok(out)
 }
 

@@ -624,12 +624,10 @@ pub async fn snapshot(cli: &Cli, args: &SnapshotArgs) -> CliResult {
     let site = site_name(&engine, &args.site)?;
     let now = engine.clock.now();
     let expires = match &args.hold {
-        Some(h) => Some(
-            now + chrono::Duration::from_std(
-                parse_duration(h).map_err(|e| super::usage(format!("--hold {h:?}: {e}")))?,
-            )
-            .map_err(|_| super::usage("--hold is too long"))?,
-        ),
+        Some(h) => Some(crate::domain::time::add_saturating(
+            now,
+            parse_duration(h).map_err(|e| super::usage(format!("--hold {h:?}: {e}")))?,
+        )),
         None => None,
     };
     let s = engine.site(&site)?.clone();

@@ -47,7 +47,7 @@ pub fn load(path: &Path, now: DateTime<Utc>) -> Result<(Config, Vec<Diagnostic>)
 
 /// Load and validate `wpbackup.toml` alone, leaving every site's policies empty.
 pub fn load_without_policies(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+    let text = reader::read_source(path).map_err(|e| ConfigError {
         diagnostics: vec![Diagnostic {
             severity: Severity::Error,
             file: path.to_path_buf(),
@@ -123,7 +123,7 @@ pub fn check_policy_files(
     let mut diags = Vec::new();
     let mut names: BTreeMap<String, PathBuf> = BTreeMap::new();
     for path in files {
-        let text = match std::fs::read_to_string(path) {
+        let text = match reader::read_source(path) {
             Ok(t) => t,
             Err(e) => {
                 diags.push(Diagnostic {
@@ -191,16 +191,17 @@ fn read_config(file: &SourceFile, base: &Path) -> Option<Config> {
     let catalog = r
         .req_str("catalog", "the catalog file, e.g. \"wpbackup.db\"")
         .map(|c| base.join(c.value));
-    let dur = |t: &TableReader<'_, '_>, key: &str, default: Duration| {
-        t.opt_parsed(key, crate::domain::time::parse_duration)
-            .map(|a| a.value)
-            .unwrap_or(default)
-    };
+    use crate::domain::time::{parse_duration, parse_positive_duration};
     let (state_file, creating_for, poll_interval) = match r.opt_table("sim") {
         Some(t) => {
             let sf = t.opt_str("state_file").map(|s| base.join(s.value));
-            let cf = dur(&t, "creating_for", Duration::from_secs(2));
-            let pi = dur(&t, "poll_interval", Duration::from_millis(500));
+            // Zero is a point available at once; a zero poll interval would spin.
+            let cf = t.opt_parsed("creating_for", parse_duration);
+            let pi = t.opt_parsed("poll_interval", parse_positive_duration);
+            let (cf, pi) = (
+                cf.map_or(Duration::from_secs(2), |a| a.value),
+                pi.map_or(Duration::from_millis(500), |a| a.value),
+            );
             t.finish();
             (sf, cf, pi)
         }
@@ -292,10 +293,14 @@ fn read_site(t: &TableReader<'_, '_>, base: &Path) -> Option<Site> {
         let ls = e.opt_str("lightsail_static_ip");
         let eip = e.opt_str("ec2_elastic_ip_allocation");
         let ep = match (ls, eip) {
-            (Some(l), None) => Some(EntryPoint::LightsailStaticIp { name: l.value }),
-            (None, Some(a)) if a.value.starts_with("eipalloc-") => Some(EntryPoint::Ec2ElasticIp { allocation_id: a.value }),
+            (Some(l), None) if is_lightsail_name(&l.value) => Some(EntryPoint::LightsailStaticIp { name: l.value }),
+            (Some(l), None) => {
+                file.error(l.span, &l.key, format!("{:?} is not a Lightsail static IP name; expected 2 to 255 letters, digits, `-`, `_` or `.`, starting with a letter or digit, e.g. \"StaticIp-1\"", l.value));
+                None
+            }
+            (None, Some(a)) if is_allocation_id(&a.value) => Some(EntryPoint::Ec2ElasticIp { allocation_id: a.value }),
             (None, Some(a)) => {
-                file.error(a.span, &a.key, format!("{:?} is not an allocation id; expected \"eipalloc-…\"", a.value));
+                file.error(a.span, &a.key, format!("{:?} is not an Elastic IP allocation id; expected \"eipalloc-\" and hexadecimal digits, e.g. \"eipalloc-0123456789abcdef0\"", a.value));
                 None
             }
             _ => {
@@ -306,25 +311,42 @@ fn read_site(t: &TableReader<'_, '_>, base: &Path) -> Option<Site> {
         e.finish();
         ep
     });
-    let health_check = t.req_table("health_check", "url of the page that proves the site works").and_then(|h| {
-        let url = h.req_parsed("url", "e.g. \"https://www.example.com/wp-login.php\"", |s| {
-            let rest = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://"));
-            match rest {
-                Some(r) if !r.is_empty() && !r.starts_with('/') => Ok(s.to_string()),
-                _ => Err(format!("{s:?} is not an http(s) URL; write e.g. \"https://www.example.com/wp-login.php\"")),
-            }
+    let health_check = t
+        .req_table("health_check", "url of the page that proves the site works")
+        .and_then(|h| {
+            let url = h.req_parsed(
+                "url",
+                "e.g. \"https://www.example.com/wp-login.php\"",
+                check_health_url,
+            );
+            let expect_status = match h.opt_int("expect_status") {
+                None => Some(200),
+                Some(a) => match u16::try_from(a.value) {
+                    Ok(s) if (100..600).contains(&s) => Some(s),
+                    _ => {
+                        file.error(
+                            a.span,
+                            &a.key,
+                            format!(
+                                "{} is not an HTTP status; expected 100 to 599, e.g. 200",
+                                a.value
+                            ),
+                        );
+                        None
+                    }
+                },
+            };
+            let timeout = h
+                .opt_parsed("timeout", crate::domain::time::parse_positive_duration)
+                .map(|a| a.value)
+                .unwrap_or(Duration::from_secs(10));
+            h.finish();
+            Some(HealthCheck {
+                url: url?.value,
+                expect_status: expect_status?,
+                timeout,
+            })
         });
-        let expect_status = h
-            .opt_int("expect_status")
-            .and_then(|a| u16::try_from(a.value).ok().filter(|s| (100..600).contains(s)))
-            .unwrap_or(200);
-        let timeout = h
-            .opt_parsed("timeout", crate::domain::time::parse_duration)
-            .map(|a| a.value)
-            .unwrap_or(Duration::from_secs(10));
-        h.finish();
-        Some(HealthCheck { url: url?.value, expect_status, timeout })
-    });
     let aws = match t.opt_table("aws") {
         Some(a) => {
             let s = AwsSettings {
@@ -353,22 +375,47 @@ fn read_site(t: &TableReader<'_, '_>, base: &Path) -> Option<Site> {
     })
 }
 
+/// A Lightsail resource name: 2–255 of `[A-Za-z0-9_.-]`, starting with a letter or digit.
+fn is_lightsail_name(s: &str) -> bool {
+    (2..=255).contains(&s.len())
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+/// `eipalloc-` and lowercase hexadecimal digits (8 or 17 on AWS; emulators differ).
+fn is_allocation_id(s: &str) -> bool {
+    s.strip_prefix("eipalloc-").is_some_and(|h| {
+        !h.is_empty()
+            && h.chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+    })
+}
+
+/// The health-check URL: http or https, a host, nothing a request line cannot carry.
+fn check_health_url(s: &str) -> Result<String, String> {
+    let example = "write e.g. \"https://www.example.com/wp-login.php\"";
+    if let Some(c) = s.chars().find(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "{s:?} contains {c:?}; a URL has no spaces or control characters (percent-encode a space as %20); {example}"
+        ));
+    }
+    let url = reqwest::Url::parse(s).map_err(|e| format!("{s:?} is not a URL ({e}); {example}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("{s:?} is not an http(s) URL; {example}"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{s:?} has no host name; {example}"));
+    }
+    Ok(s.to_string())
+}
+
 /// `[sites.audit]`: the controls' parameters; every key optional (defaults in
 /// `AuditParams::default`), every mistake reported.
 fn read_audit(a: TableReader<'_, '_>) -> crate::domain::audit::AuditParams {
     let mut p = crate::domain::audit::AuditParams::default();
     let positive_duration = |key: &str, into: &mut Duration| {
-        if let Some(v) = a.opt_parsed(key, |s| {
-            crate::domain::time::parse_duration(s).and_then(|d| {
-                if d.is_zero() {
-                    Err(format!(
-                        "{s:?} is zero; give a positive duration such as \"24h\" or \"7d\""
-                    ))
-                } else {
-                    Ok(d)
-                }
-            })
-        }) {
+        if let Some(v) = a.opt_parsed(key, crate::domain::time::parse_positive_duration) {
             *into = v.value;
         }
     };

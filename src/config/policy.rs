@@ -8,7 +8,7 @@ use crate::domain::policy::{
     DrCopy, Hook, Hooks, OnError, Policy, PolicySource, Retention, Target,
 };
 use crate::domain::schedule::CronSchedule;
-use crate::domain::time::{format_duration, parse_duration};
+use crate::domain::time::{format_duration, parse_duration, parse_positive_duration};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use sha2::{Digest, Sha256};
@@ -48,14 +48,6 @@ pub fn check_region(s: &str) -> Result<String, String> {
             "{s:?} is not an AWS region name; write one such as \"us-east-1\" or \"eu-west-1\""
         ))
     }
-}
-
-fn check_duration(s: &str) -> Result<Duration, String> {
-    let d = parse_duration(s)?;
-    if d.is_zero() {
-        return Err("must be longer than zero".into());
-    }
-    Ok(d)
 }
 
 /// Read one policy file. Problems go to `file`; `None` when it has errors.
@@ -117,10 +109,10 @@ pub fn read_policy(file: &SourceFile, ctx: &PolicyContext, now: DateTime<Utc>) -
     let rpo = r.req_parsed(
         "rpo",
         "the recovery point objective, e.g. \"24h\"",
-        check_duration,
+        parse_positive_duration,
     );
     let wait_timeout = r
-        .opt_parsed("wait_timeout", check_duration)
+        .opt_parsed("wait_timeout", parse_positive_duration)
         .map(|d| d.value)
         .unwrap_or(Duration::from_secs(2 * 3600));
 
@@ -302,7 +294,7 @@ fn read_hook(t: TableReader<'_, '_>) -> Option<Hook> {
         );
     }
     let timeout = t
-        .opt_parsed("timeout", check_duration)
+        .opt_parsed("timeout", parse_positive_duration)
         .map(|a| a.value)
         .unwrap_or(Duration::from_secs(300));
     let on_error = t

@@ -52,12 +52,37 @@ impl fmt::Display for Diagnostic {
     }
 }
 
+/// The largest configuration or policy file read: real ones are a few kilobytes.
+pub const MAX_SOURCE_BYTES: u64 = 1 << 20;
+
+/// Problems reported per file; past this many, a file is more likely the wrong file than a
+/// policy with mistakes, and one line says how many more there were.
+pub const MAX_DIAGNOSTICS: usize = 100;
+
+/// Read a configuration or policy file, refusing one larger than [`MAX_SOURCE_BYTES`].
+pub fn read_source(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    let read = file.take(MAX_SOURCE_BYTES + 1).read_to_string(&mut text);
+    match read {
+        Ok(n) if n as u64 > MAX_SOURCE_BYTES => Err(format!(
+            "the file is larger than {} KiB, the most a configuration or policy file may hold; is it the right file?",
+            MAX_SOURCE_BYTES >> 10
+        )),
+        Ok(_) => Ok(text),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// A file being read: its text (for line numbers) and the problems found so far.
 pub struct SourceFile {
     pub path: PathBuf,
     pub text: String,
     line_starts: Vec<usize>,
     diags: RefCell<Vec<Diagnostic>>,
+    /// Problems past [`MAX_DIAGNOSTICS`], counted, not kept; and whether one was an error.
+    suppressed: std::cell::Cell<(usize, bool)>,
 }
 
 impl SourceFile {
@@ -69,6 +94,7 @@ impl SourceFile {
             text,
             line_starts,
             diags: RefCell::new(Vec::new()),
+            suppressed: std::cell::Cell::new((0, false)),
         }
     }
 
@@ -79,6 +105,12 @@ impl SourceFile {
     }
 
     pub fn report(&self, severity: Severity, span: Range<usize>, key: &str, message: String) {
+        if self.diags.borrow().len() >= MAX_DIAGNOSTICS {
+            let (n, error) = self.suppressed.get();
+            self.suppressed
+                .set((n + 1, error || severity == Severity::Error));
+            return;
+        }
         let (line, column) = self.position(span.start);
         self.diags.borrow_mut().push(Diagnostic {
             severity,
@@ -99,15 +131,30 @@ impl SourceFile {
     }
 
     pub fn has_errors(&self) -> bool {
-        self.diags
-            .borrow()
-            .iter()
-            .any(|d| d.severity == Severity::Error)
+        self.suppressed.get().1
+            || self
+                .diags
+                .borrow()
+                .iter()
+                .any(|d| d.severity == Severity::Error)
     }
 
     pub fn take_diagnostics(&self) -> Vec<Diagnostic> {
         let mut d = std::mem::take(&mut *self.diags.borrow_mut());
         d.sort_by_key(|a| (a.line, a.column));
+        let (more, error) = self.suppressed.replace((0, false));
+        if more > 0 {
+            d.push(Diagnostic {
+                severity: if error { Severity::Error } else { Severity::Warning },
+                file: self.path.clone(),
+                line: self.line_starts.len(),
+                column: 1,
+                key: String::new(),
+                message: format!(
+                    "{more} more problems in this file not shown (at most {MAX_DIAGNOSTICS} are); fix the ones above and check again"
+                ),
+            });
+        }
         d
     }
 

@@ -3,7 +3,7 @@
 
 use super::model::{PointState, RecoveryPoint};
 use super::policy::{Policy, Retention};
-use chrono::{DateTime, Datelike, Duration, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -68,7 +68,7 @@ pub fn apply_rules(
         }
     }
     if let Some(within) = rules.within {
-        let cutoff = now - Duration::from_std(within).unwrap_or(Duration::MAX);
+        let cutoff = crate::domain::time::sub_saturating(now, within);
         for c in sorted.iter().filter(|c| c.time >= cutoff) {
             kept.entry(c.id)
                 .or_default()

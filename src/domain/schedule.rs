@@ -71,6 +71,17 @@ impl CronSchedule {
         } else {
             vec![build(dom, "*")?, build("*", &dow_expr)?]
         };
+        // A valid expression can still name no real day ("0 0 30 2 *": February 30th): it
+        // would never fire, and the component would silently go without backups.
+        let epoch = Utc
+            .with_ymd_and_hms(2024, 1, 1, 0, 0, 0)
+            .single()
+            .expect("valid");
+        if parts.iter().all(|p| p.after(&epoch).next().is_none()) {
+            return Err(format!(
+                "{expr:?} never fires: no calendar day matches its day-of-month ({dom}) and month ({month}) fields"
+            ));
+        }
         Ok(Self {
             expression: expr.to_string(),
             zone,
@@ -366,9 +377,17 @@ mod tests {
             ("61 3 * * *", ""),
             ("0 3 * * 8", "out of range"),
             ("@often", "unknown macro"),
+            ("0 0 30 2 *", "never fires"),
+            ("0 0 31 4,6,9,11 *", "never fires"),
         ] {
             let e = CronSchedule::parse(expr, chrono_tz::UTC).unwrap_err();
             assert!(e.contains(needle), "{expr}: {e}");
         }
+        // Rare is not never: February 29th fires in leap years.
+        let leap = CronSchedule::parse("0 0 29 2 *", chrono_tz::UTC).unwrap();
+        assert_eq!(
+            leap.next_after(utc("2026-12-03T00:00:00Z")),
+            Some(utc("2028-02-29T00:00:00Z"))
+        );
     }
 }

@@ -39,7 +39,7 @@ impl ManualClock {
     }
     pub fn advance(&self, d: Duration) {
         let mut now = self.now.lock().expect("clock lock");
-        *now += chrono::Duration::from_std(d).expect("duration in range");
+        *now = add_saturating(*now, d);
     }
 }
 
@@ -75,14 +75,21 @@ pub fn parse_instant(
     if s.eq_ignore_ascii_case("now") {
         return Ok(now);
     }
+    let in_range = |t: DateTime<Utc>| {
+        if (EARLIEST_INSTANT..=LATEST_INSTANT).contains(&t.naive_utc().date()) {
+            Ok(t)
+        } else {
+            Err(err(&format!(
+                "{t} is outside the instants wpbackup handles ({EARLIEST_INSTANT} to {LATEST_INSTANT})"
+            )))
+        }
+    };
     if let Some(rel) = s.strip_suffix("ago") {
-        let d = humantime::parse_duration(rel.trim())
-            .map_err(|e| err(&format!("bad relative duration: {e}")))?;
-        let d = chrono::Duration::from_std(d).map_err(|_| err("duration too large"))?;
-        return Ok(now - d);
+        let d = parse_duration(rel).map_err(|e| err(&format!("bad relative duration: {e}")))?;
+        return in_range(sub_saturating(now, d));
     }
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&Utc));
+        return in_range(t.with_timezone(&Utc));
     }
     // "<local date time> [Zone/Name]"
     let (local, zone) = match s.rsplit_once(' ') {
@@ -96,9 +103,9 @@ pub fn parse_instant(
     };
     let naive = parse_naive(local).ok_or_else(|| err("not a recognised date/time form"))?;
     match zone.from_local_datetime(&naive) {
-        LocalResult::Single(t) => Ok(t.with_timezone(&Utc)),
+        LocalResult::Single(t) => in_range(t.with_timezone(&Utc)),
         // A repeated local time (DST fall-back): take the earlier instant, as cron does.
-        LocalResult::Ambiguous(a, _) => Ok(a.with_timezone(&Utc)),
+        LocalResult::Ambiguous(a, _) => in_range(a.with_timezone(&Utc)),
         LocalResult::None => Err(err(&format!(
             "{local} does not exist in {zone} (skipped by a daylight-saving change)"
         ))),
@@ -122,10 +129,55 @@ fn parse_naive(s: &str) -> Option<NaiveDateTime> {
         .and_then(|d| d.and_hms_opt(0, 0, 0))
 }
 
-/// Parse a duration such as "24h", "7d", "90m", "1h 30m".
+/// The earliest and latest dates an instant typed by a person may fall on.
+pub const EARLIEST_INSTANT: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
+pub const LATEST_INSTANT: NaiveDate = NaiveDate::from_ymd_opt(9999, 12, 31).expect("valid date");
+
+/// The longest duration accepted anywhere (policies, holds, `--at … ago`): 100 years. Every
+/// duration wpbackup adds to or subtracts from an instant has passed through
+/// [`parse_duration`], so that arithmetic stays inside chrono's range.
+pub const MAX_DURATION: Duration = Duration::from_secs(36_525 * 86_400);
+
+/// Parse a duration such as "24h", "7d", "90m", "1h 30m" (at most [`MAX_DURATION`]).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim())
-        .map_err(|e| format!("{e}; write a duration such as \"30m\", \"6h\", \"7d\" or \"1h 30m\""))
+    let d = humantime::parse_duration(s.trim()).map_err(|e| {
+        format!("{e}; write a duration such as \"30m\", \"6h\", \"7d\" or \"1h 30m\"")
+    })?;
+    if d > MAX_DURATION {
+        return Err(format!(
+            "{:?} is longer than 100 years, the longest duration accepted",
+            s.trim()
+        ));
+    }
+    Ok(d)
+}
+
+/// A duration that must be longer than zero (intervals, timeouts, objectives).
+pub fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err(format!(
+            "{:?} is zero; give a positive duration such as \"30s\", \"24h\" or \"7d\"",
+            s.trim()
+        ));
+    }
+    Ok(d)
+}
+
+/// `t + d`, or the latest representable instant when that overflows.
+pub fn add_saturating(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| t.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// `t - d`, or the earliest representable instant when that overflows.
+pub fn sub_saturating(t: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| t.checked_sub_signed(d))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
 
 /// Render a duration compactly for people ("2h 5m", "3d 4h").
@@ -159,6 +211,31 @@ mod tests {
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn out_of_range_durations_and_instants_are_errors_not_panics() {
+        let utc = chrono_tz::UTC;
+        let e = parse_duration("300000y").unwrap_err();
+        assert!(e.contains("longer than 100 years"), "{e}");
+        assert_eq!(
+            parse_duration("100y").unwrap(),
+            Duration::from_secs(100 * 31_557_600)
+        );
+        let e = parse_instant("300000y ago", now(), utc).unwrap_err();
+        assert!(e.reason.contains("longer than 100 years"), "{e}");
+        let e = parse_instant("1000y ago", now(), utc).unwrap_err();
+        assert!(e.reason.contains("longer than 100 years"), "{e}");
+        let e = parse_instant("1900-01-01", now(), utc).unwrap_err();
+        assert!(e.reason.contains("outside the instants"), "{e}");
+        assert_eq!(
+            add_saturating(DateTime::<Utc>::MAX_UTC, Duration::from_secs(1)),
+            DateTime::<Utc>::MAX_UTC
+        );
+        assert_eq!(
+            sub_saturating(now(), Duration::MAX),
+            DateTime::<Utc>::MIN_UTC
+        );
     }
 
     #[test]

@@ -85,6 +85,10 @@ fn cases() -> Vec<Case> {
         ("hook on_error", format!("{GOOD_DB}\n[hooks.pre]\ncommand = \"true\"\non_error = \"ignore\"\n"), vec![(Error, 21, "hooks.pre.on_error", "expected \"fail\" or \"continue\"")]),
         ("reserved tag", format!("{GOOD_DB}\n[tags]\n\"wpbackup:site\" = \"x\"\n"), vec![(Error, 1, "tags.wpbackup:site", "reserved")]),
         ("syntax error", "version = 1\nname = \"db\n".to_string(), vec![(Error, 2, "", "TOML syntax")]),
+        ("cron that never fires", replace("0 */4 * * *", "0 0 30 2 *"), vec![(Error, 4, "schedule", "never fires")]),
+        ("duration out of range", replace("rpo = \"4h\"", "rpo = \"4h\"\nwait_timeout = \"300000y\""), vec![(Error, 6, "wait_timeout", "longer than 100 years")]),
+        ("zero timeout", replace("rpo = \"4h\"", "rpo = \"4h\"\nwait_timeout = \"0s\""), vec![(Error, 6, "wait_timeout", "is zero")]),
+        ("retention window out of range", replace("daily = 7", "daily = 7\nwithin = \"300000y\""), vec![(Error, 13, "retention.within", "longer than 100 years")]),
         (
             "five mistakes at once",
             "version = 1\nname = \"db\"\nkind = \"aurora-cluster\"\nschedule = \"61 * * * *\"\ntimezone = \"Nowhere/Else\"\nrpo = \"4h\"\ncolour = \"red\"\n[aurora]\ncluster_identifier = \"wp\"\npitr_days = 99\n[retention]\nkeep_last = 0\n".to_string(),

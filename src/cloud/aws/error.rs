@@ -70,8 +70,10 @@ where
             .or_else(|| modeled_code(&err))
         {
             Some(code) => classify_code(&code),
+            // An answer the SDK could not read (an HTML error page from a proxy or a wrong
+            // endpoint): its HTTP status says whether trying again can help.
             None => match &err {
-                SdkError::ResponseError(_) => CloudErrorKind::Transient,
+                SdkError::ResponseError(e) => status_kind(e.raw()),
                 SdkError::ServiceError(e) => status_kind(e.raw()),
                 _ => CloudErrorKind::Permanent,
             },
@@ -93,7 +95,12 @@ where
             Some(text) if !text.is_empty() => format!("{code}: {text}"),
             _ => code,
         },
-        _ => DisplayErrorContext(&err).to_string(),
+        (None, Some(msg)) if matches!(err, SdkError::ServiceError(_)) => msg.to_string(),
+        (None, _) => match &err {
+            SdkError::ResponseError(e) => unreadable_answer(e.raw()),
+            SdkError::ServiceError(e) => unreadable_answer(e.raw()),
+            _ => DisplayErrorContext(&err).to_string(),
+        },
     };
     let message = match (kind, operations::actions(service, operation)) {
         (CloudErrorKind::AccessDenied, Some(actions)) => {
@@ -116,6 +123,28 @@ fn modeled_code<E: std::fmt::Debug, R>(err: &SdkError<E, R>) -> Option<String> {
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
         .collect();
     (!name.is_empty() && name != "Unhandled").then_some(name)
+}
+
+/// What to say about an answer without an AWS error code: its status and how its body
+/// begins, rather than the SDK's debug structure.
+fn unreadable_answer(raw: &HttpResponse) -> String {
+    let body = raw
+        .body()
+        .bytes()
+        .map(|b| {
+            let text = String::from_utf8_lossy(&b[..b.len().min(160)]);
+            text.split_whitespace().collect::<Vec<_>>().join(" ")
+        })
+        .unwrap_or_default();
+    format!(
+        "the endpoint answered HTTP {} without an AWS error{}; check the region and `endpoint_url`",
+        raw.status().as_u16(),
+        if body.is_empty() {
+            String::new()
+        } else {
+            format!(" (body begins {body:?})")
+        }
+    )
 }
 
 /// Without an error code, the HTTP status says what kind of failure it was.
@@ -142,6 +171,33 @@ pub fn refuse_unmanaged(operation: &str, what: &str) -> CloudError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_ec2::operation::describe_images::DescribeImagesError;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+
+    /// An answer that is not an AWS response (a wrong endpoint's HTML page): classified by its
+    /// status — a 405 is not worth retrying, a 503 is — and described by status and body, not
+    /// by the SDK's debug structure.
+    #[test]
+    fn unreadable_answers_are_classified_by_status_and_described_briefly() {
+        let answer = |status: u16| {
+            let raw = HttpResponse::new(
+                StatusCode::try_from(status).unwrap(),
+                SdkBody::from("<html>\n  <h1>Method Not Allowed</h1>\n</html>"),
+            );
+            let err: SdkError<DescribeImagesError, HttpResponse> =
+                SdkError::response_error("not XML", raw);
+            map_sdk(Service::Ec2, "DescribeImages", err)
+        };
+        let e = answer(405);
+        assert_eq!(e.kind, CloudErrorKind::Permanent);
+        assert_eq!(
+            e.message,
+            "the endpoint answered HTTP 405 without an AWS error (body begins \"<html> <h1>Method Not Allowed</h1> </html>\"); check the region and `endpoint_url`"
+        );
+        assert_eq!(answer(503).kind, CloudErrorKind::Transient);
+        assert_eq!(answer(429).kind, CloudErrorKind::Throttled);
+    }
 
     #[test]
     fn codes_map_to_kinds() {

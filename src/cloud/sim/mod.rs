@@ -595,7 +595,7 @@ impl SimCloud {
     }
 
     pub(crate) fn ready_at(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        now + chrono::Duration::from_std(self.creating_for).unwrap_or_default()
+        crate::domain::time::add_saturating(now, self.creating_for)
     }
 }
 
