@@ -349,6 +349,30 @@ impl Catalog {
     }
 
     /// Close a run whose process died: `Interrupted`, with what is known.
+    /// Close as `Failed` the run of this component for `scheduled_for` that this process
+    /// left `InProgress` (its task ended on an error or a panic); its id, if there was one.
+    pub async fn fail_own_unfinished_run(
+        &self,
+        component_id: i64,
+        scheduled_for: DateTime<Utc>,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> CatalogResult<Option<i64>> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "UPDATE runs SET phase = 'Failed', finished_at = ?3, failure_reason = ?4
+             WHERE component_id = ?1 AND scheduled_for = ?2 AND phase = 'InProgress' AND pid = ?5
+             RETURNING id",
+        )
+        .bind(component_id)
+        .bind(ts(scheduled_for))
+        .bind(ts(now))
+        .bind(reason)
+        .bind(i64::from(std::process::id()))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids.into_iter().max())
+    }
+
     pub async fn mark_interrupted(
         &self,
         run_id: i64,
@@ -587,6 +611,28 @@ impl Catalog {
         Ok(crate::domain::planner::PointsByComponent::new(points))
     }
 
+    /// The newest point of a component in a region with this name (not deleted).
+    pub async fn point_named(
+        &self,
+        component_id: i64,
+        region: &str,
+        name: &str,
+    ) -> CatalogResult<Option<RecoveryPoint>> {
+        let row = sqlx::query(
+            "SELECT p.*, s.name AS site_name, c.name AS component_name, c.kind AS component_kind
+             FROM recovery_points p JOIN components c ON c.id = p.component_id
+                                    JOIN sites s ON s.id = c.site_id
+             WHERE p.component_id = ?1 AND p.region = ?2 AND p.name = ?3 AND p.state <> 'deleted'
+             ORDER BY p.id DESC LIMIT 1",
+        )
+        .bind(component_id)
+        .bind(region)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(point_from_row).transpose()
+    }
+
     pub async fn point(&self, id: i64) -> CatalogResult<Option<RecoveryPoint>> {
         let row = sqlx::query(
             "SELECT p.*, s.name AS site_name, c.name AS component_name, c.kind AS component_kind
@@ -794,7 +840,7 @@ impl Catalog {
         now: DateTime<Utc>,
         ttl: Duration,
     ) -> CatalogResult<Result<(), Lease>> {
-        let expires = now + chrono::Duration::from_std(ttl).unwrap_or_default();
+        let expires = crate::domain::time::add_saturating(now, ttl);
         // One statement, so two daemons racing cannot both win.
         sqlx::query(
             "INSERT INTO daemon_lease (id, holder, pid, acquired_at, heartbeat_at, expires_at)
@@ -827,7 +873,7 @@ impl Catalog {
         now: DateTime<Utc>,
         ttl: Duration,
     ) -> CatalogResult<bool> {
-        let expires = now + chrono::Duration::from_std(ttl).unwrap_or_default();
+        let expires = crate::domain::time::add_saturating(now, ttl);
         let done = sqlx::query(
             "UPDATE daemon_lease SET holder = ?2, pid = ?3, acquired_at = ?4, heartbeat_at = ?4, expires_at = ?5
              WHERE id = 1 AND holder = ?1",
@@ -849,7 +895,7 @@ impl Catalog {
         now: DateTime<Utc>,
         ttl: Duration,
     ) -> CatalogResult<bool> {
-        let expires = now + chrono::Duration::from_std(ttl).unwrap_or_default();
+        let expires = crate::domain::time::add_saturating(now, ttl);
         let done = sqlx::query("UPDATE daemon_lease SET heartbeat_at = ?2, expires_at = ?3 WHERE id = 1 AND holder = ?1")
             .bind(holder)
             .bind(ts(now))
@@ -885,18 +931,37 @@ impl Catalog {
         })
     }
 
-    /// The newest instant a scheduled run of this component was for.
+    /// The newest instant a scheduled run of this component was for and that was dealt
+    /// with: the run ended (completed, failed, skipped or recorded as missed). A fire whose
+    /// run a crash interrupted does not count: the daemon runs it again on start.
     pub async fn last_scheduled_fire(
         &self,
         component_id: i64,
     ) -> CatalogResult<Option<DateTime<Utc>>> {
         let t: Option<String> = sqlx::query_scalar(
-            "SELECT MAX(scheduled_for) FROM runs WHERE component_id = ?1 AND trigger = 'schedule'",
+            "SELECT MAX(scheduled_for) FROM runs WHERE component_id = ?1 AND trigger = 'schedule'
+               AND phase NOT IN ('InProgress', 'Interrupted')",
         )
         .bind(component_id)
         .fetch_one(&self.pool)
         .await?;
         parse_opt_ts(t)
+    }
+
+    /// How many scheduled runs of this component for `scheduled_for` a crash interrupted.
+    pub async fn interrupted_attempts(
+        &self,
+        component_id: i64,
+        scheduled_for: DateTime<Utc>,
+    ) -> CatalogResult<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM runs WHERE component_id = ?1 AND trigger = 'schedule'
+               AND scheduled_for = ?2 AND phase = 'Interrupted'",
+        )
+        .bind(component_id)
+        .bind(ts(scheduled_for))
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     /// Runs left `InProgress`: (run id, pid, site, component).

@@ -37,8 +37,7 @@ pub async fn run(cli: &Cli, args: &DaemonArgs) -> CliResult {
     let catalog = engine.catalog.clone();
     let mut daemon = Daemon::new(engine, cli.config.clone(), options);
     if let Err(e) = daemon.acquire().await {
-        eprintln!("error: {e}");
-        return Ok(exit::LOCKED);
+        return Err(failure(e));
     }
     let server = if args.listen == "off" {
         None
@@ -88,10 +87,24 @@ pub async fn run(cli: &Cli, args: &DaemonArgs) -> CliResult {
             tracing::info!("daemon stopped");
             Ok(exit::OK)
         }
-        Err(DaemonError::LeaseLost(who)) => {
-            eprintln!("error: lost the catalog lease to {who}; stopped");
-            Ok(exit::LOCKED)
-        }
-        Err(e) => Err(anyhow::anyhow!(e).into()),
+        Err(e) => Err(failure(e)),
+    }
+}
+
+/// Exit codes the systemd unit acts on (docs/daemon.md): 75 when another daemon holds or
+/// took the catalog (not restarted: they would fight over it), 74 for catalog trouble
+/// (restarted), 65 for a bad configuration (not restarted).
+fn failure(e: DaemonError) -> super::Failure {
+    match e {
+        DaemonError::Engine(e) => e.into(),
+        DaemonError::Catalog(e) => e.into(),
+        e @ (DaemonError::LeaseHeld { .. } | DaemonError::LeaseLost(_)) => super::Failure {
+            code: exit::LOCKED,
+            error: e.into(),
+        },
+        e @ DaemonError::LeaseExpired(_) => super::Failure {
+            code: exit::CATALOG,
+            error: e.into(),
+        },
     }
 }

@@ -55,8 +55,10 @@ pub enum DaemonError {
         heartbeat_at: String,
         expires_at: String,
     },
-    #[error("this daemon lost its lease to {0}; stopping")]
+    #[error("this daemon lost its lease to {0}; stopped after the runs in flight finished")]
     LeaseLost(String),
+    #[error("could not renew the lease before it expired ({0}); stopped after the runs in flight finished")]
+    LeaseExpired(crate::catalog::CatalogError),
     #[error(transparent)]
     Engine(#[from] EngineError),
     #[error(transparent)]
@@ -179,11 +181,12 @@ impl Daemon {
         }
     }
 
-    /// Reconcile runs left in progress by a process that died.
+    /// Reconcile runs left in progress by a process that died. A run whose process is
+    /// alive (ours, or a `wpbackup run` beside the daemon) is left alone.
     pub async fn recover(&self) -> Result<usize, DaemonError> {
         let mut n = 0;
         for (run_id, pid, site, _component) in self.engine.catalog.runs_in_progress().await? {
-            if pid.is_some_and(|p| p == i64::from(std::process::id())) {
+            if pid.is_some_and(|p| p == i64::from(std::process::id()) || pid_alive(p)) {
                 continue;
             }
             let Some(site) = self.engine.config.site(&site).cloned() else {
@@ -235,6 +238,13 @@ impl Daemon {
                 if prev <= last {
                     continue;
                 }
+                // `last` skips fires a crash interrupted: `prev` may be one. It is run again,
+                // once; a fire interrupted twice is recorded as missed.
+                let attempts = self
+                    .engine
+                    .catalog
+                    .interrupted_attempts(component, prev)
+                    .await?;
                 let policy_id = self
                     .engine
                     .catalog
@@ -262,7 +272,16 @@ impl Daemon {
                     tracing::warn!(site = %site.name, component = %p.name, %reason, "missed fires");
                 }
                 let late = (now - prev).to_std().unwrap_or_default();
-                if late <= self.options.start_window {
+                if attempts >= 2 {
+                    let reason = format!(
+                        "missed: the run for {prev} was interrupted {attempts} times; not tried again"
+                    );
+                    self.engine
+                        .catalog
+                        .record_skipped_run(component, policy_id, "schedule", prev, now, &reason)
+                        .await?;
+                    tracing::warn!(site = %site.name, component = %p.name, %reason, "missed fire");
+                } else if late <= self.options.start_window {
                     due.push(((site.name.clone(), p.name.clone()), prev));
                 } else {
                     let reason = format!(
@@ -316,7 +335,7 @@ impl Daemon {
                 scheduled_for: at,
                 trigger: Trigger::Schedule,
             };
-            match engine.run_policy(&req).await {
+            match engine.run_policy_isolated(req).await {
                 Ok(r) => {
                     if prune && matches!(r.phase, RunPhase::Completed | RunPhase::PartiallyFailed) {
                         if let Ok(site) = engine.site(&key.0).cloned() {
@@ -417,6 +436,8 @@ impl Daemon {
         }
         let mut as_of = started;
         let mut last_heartbeat = started;
+        // Set when the lease is lost: no new work; runs in flight finish and are recorded.
+        let mut lost: Option<DaemonError> = None;
         let heartbeat_every = self.options.lease_ttl / 3;
         loop {
             if until.is_some() {
@@ -429,22 +450,40 @@ impl Daemon {
             if now - last_heartbeat
                 >= chrono::Duration::from_std(heartbeat_every).unwrap_or_default()
             {
-                if !self
+                match self
                     .engine
                     .catalog
                     .renew_lease(&self.holder, now, self.options.lease_ttl)
-                    .await?
+                    .await
                 {
-                    let who = self
-                        .engine
-                        .catalog
-                        .current_lease()
-                        .await?
-                        .map(|l| l.holder)
-                        .unwrap_or_default();
-                    return Err(DaemonError::LeaseLost(who));
+                    Ok(true) => last_heartbeat = now,
+                    Ok(false) => {
+                        let who = self
+                            .engine
+                            .catalog
+                            .current_lease()
+                            .await
+                            .ok()
+                            .flatten()
+                            .map(|l| l.holder)
+                            .unwrap_or_default();
+                        lost = Some(DaemonError::LeaseLost(who));
+                        break;
+                    }
+                    // A busy or briefly unavailable catalog: the lease is still ours until
+                    // it expires; try again at the next heartbeat until then.
+                    Err(e)
+                        if now - last_heartbeat
+                            < chrono::Duration::from_std(self.options.lease_ttl)
+                                .unwrap_or_default() =>
+                    {
+                        tracing::warn!(error = %e, "could not renew the lease; trying again");
+                    }
+                    Err(e) => {
+                        lost = Some(DaemonError::LeaseExpired(e));
+                        break;
+                    }
                 }
-                last_heartbeat = now;
             }
             let fires = self.next_fires(as_of);
             let next = fires.values().min().copied();
@@ -491,6 +530,10 @@ impl Daemon {
         }
         tracing::info!("stopping: waiting for runs in flight");
         while tasks.join_next().await.is_some() {}
+        if let Some(e) = lost {
+            tracing::error!(error = %e, "lease lost");
+            return Err(e);
+        }
         self.engine.catalog.release_lease(&self.holder).await?;
         Ok(())
     }

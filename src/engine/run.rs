@@ -5,7 +5,7 @@ use super::hooks::{run_hook, HookEnv, HookOutcome};
 use super::{Engine, EngineError};
 use crate::catalog::{PointRecord, RunOutcome};
 use crate::cloud::{Cloud, CloudError, CloudErrorKind, ProviderPoint, Tags};
-use crate::domain::model::{ComponentKind, PointState, RunPhase};
+use crate::domain::model::{ComponentKind, PointKind, PointState, RunPhase};
 use crate::domain::names::{copy_name, point_name, point_tags};
 use crate::domain::policy::{OnError, Policy};
 use crate::domain::site::Site;
@@ -62,6 +62,32 @@ pub struct RunReport {
     pub duration_secs: f64,
 }
 
+impl RunReport {
+    /// A run that took no point (skipped, or stopped before it could), and why.
+    fn without_point(
+        site: &Site,
+        policy: &Policy,
+        run_id: i64,
+        phase: RunPhase,
+        scheduled_for: DateTime<Utc>,
+        reason: String,
+    ) -> Self {
+        RunReport {
+            site: site.name.clone(),
+            component: policy.name.clone(),
+            kind: policy.kind,
+            run_id,
+            phase,
+            scheduled_for,
+            point: None,
+            copies: Vec::new(),
+            failure_reason: Some(reason),
+            warnings: Vec::new(),
+            duration_secs: 0.0,
+        }
+    }
+}
+
 /// One policy to run, with the instant its names derive from.
 #[derive(Debug, Clone)]
 pub struct RunRequest {
@@ -102,16 +128,71 @@ impl Engine {
             let limit = limit.clone();
             set.spawn(async move {
                 let _permit = limit.acquire_owned().await.expect("semaphore open");
-                (i, engine.run_policy(&r).await)
+                (i, engine.run_policy_isolated(r).await)
             });
         }
+        // Every run finishes, whatever happens to the others: the set is never dropped early.
         let mut out = Vec::new();
+        let mut error = None;
         while let Some(joined) = set.join_next().await {
-            let (i, report) = joined.expect("run task panicked");
-            out.push((i, report?));
+            match joined {
+                Ok((i, Ok(report))) => out.push((i, report)),
+                Ok((_, Err(e))) => {
+                    error.get_or_insert(e);
+                }
+                Err(e) => std::panic::resume_unwind(e.into_panic()),
+            }
+        }
+        if let Some(e) = error {
+            return Err(e);
         }
         out.sort_by_key(|(i, _)| *i);
         Ok(out.into_iter().map(|(_, r)| r).collect())
+    }
+
+    /// Run one policy in a task of its own: an error or a panic in it becomes that
+    /// component's failed run, recorded as such (so the policy can run again), never its
+    /// siblings'. Err only when even that cannot be recorded (the catalog is unusable).
+    pub async fn run_policy_isolated(&self, req: RunRequest) -> Result<RunReport, EngineError> {
+        let engine = self.clone();
+        let task_req = req.clone();
+        let joined = tokio::spawn(async move { engine.run_policy(&task_req).await }).await;
+        let reason = match joined {
+            Ok(Ok(report)) => return Ok(report),
+            Ok(Err(e)) => format!("the run stopped on an error: {e}"),
+            Err(e) if e.is_panic() => {
+                let panic = e.into_panic();
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                format!("internal error, please report it: the run panicked: {what}")
+            }
+            Err(e) => format!("the run was cancelled: {e}"),
+        };
+        tracing::error!(site = %req.site, component = %req.policy, %reason, "run failed");
+        let site = self.site(&req.site)?;
+        let policy = site
+            .policy(&req.policy)
+            .ok_or_else(|| unknown_policy(site, &req.policy))?;
+        let now = self.clock.now();
+        let run_id = match self.catalog.component_id(&site.name, &policy.name).await? {
+            Some(component) => self
+                .catalog
+                .fail_own_unfinished_run(component, req.scheduled_for, &reason, now)
+                .await?
+                .unwrap_or(0),
+            None => 0,
+        };
+        Ok(RunReport::without_point(
+            site,
+            policy,
+            run_id,
+            RunPhase::Failed,
+            req.scheduled_for,
+            reason,
+        ))
     }
 
     /// Run one policy end to end and record it.
@@ -149,19 +230,14 @@ impl Engine {
                         &reason,
                     )
                     .await?;
-                return Ok(RunReport {
-                    site: site.name.clone(),
-                    component: policy.name.clone(),
-                    kind: policy.kind,
+                return Ok(RunReport::without_point(
+                    site,
+                    policy,
                     run_id,
-                    phase: RunPhase::Skipped,
-                    scheduled_for: req.scheduled_for,
-                    point: None,
-                    copies: Vec::new(),
-                    failure_reason: Some(reason),
-                    warnings: Vec::new(),
-                    duration_secs: 0.0,
-                });
+                    RunPhase::Skipped,
+                    req.scheduled_for,
+                    reason,
+                ));
             }
             self.recover_interrupted_run(&cloud, other, pid).await?;
         }
@@ -461,13 +537,32 @@ impl RunCtx<'_> {
             }
             Err(e) => Err(e),
         };
-        let created = match created {
+        let mut created = match created {
             Ok(p) => p,
             Err(e) => {
                 self.fail_point(&e);
                 return Ok(RunPhase::Failed);
             }
         };
+        // An S3 checkpoint is a record, not a cloud resource, so nothing in the cloud stops
+        // a second one for the same fire: a run repeated after a crash verifies the bucket
+        // again and updates the checkpoint the first attempt recorded (same id and instant,
+        // so its DR side matches too) instead of adding another.
+        if kind == PointKind::S3Checkpoint {
+            if let Some(earlier) = self
+                .engine
+                .catalog
+                .point_named(self.component_id, &region, &self.name)
+                .await?
+            {
+                created.provider_id = earlier.provider_id;
+                created.point_time = earlier.point_time;
+                self.outcome.warnings.push(format!(
+                    "checkpoint {} already recorded (an earlier attempt made it); verified again",
+                    self.name
+                ));
+            }
+        }
         let point_id = self.record(&created, None).await?;
         let done = self.wait_available(point_id, created).await?;
         self.point = Some(report(point_id, &done));
@@ -598,8 +693,8 @@ impl RunCtx<'_> {
         point_id: i64,
         mut p: ProviderPoint,
     ) -> Result<ProviderPoint, EngineError> {
-        let deadline = self.engine.clock.now()
-            + chrono::Duration::from_std(self.policy.wait_timeout).unwrap_or_default();
+        let deadline =
+            crate::domain::time::add_saturating(self.engine.clock.now(), self.policy.wait_timeout);
         let interval = self.engine.poll_interval_for(self.site);
         while p.state == PointState::Creating {
             if self.engine.clock.now() >= deadline {

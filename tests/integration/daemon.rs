@@ -101,20 +101,20 @@ async fn run_daemon(
     catalog
 }
 
-#[tokio::test]
-async fn a_restart_catches_up_one_missed_fire_and_records_older_misses() {
-    use wpbackup::domain::model::RunPhase;
+/// A sandbox whose daemon ran from 00:00 to 01:05 (a 30-minute start window), stopped.
+async fn first_hour() -> (Sandbox, Arc<ManualClock>, Duration) {
     let sb = Sandbox::new();
     let clock = Arc::new(ManualClock::new(at(0, 0)));
     let window = Duration::from_secs(30 * 60);
-    run_daemon(
-        &sb,
-        &clock,
-        at(0, 0) + chrono::Duration::seconds(30),
-        at(1, 5),
-        window,
-    )
-    .await;
+    let start = at(0, 0) + chrono::Duration::seconds(30);
+    run_daemon(&sb, &clock, start, at(1, 5), window).await;
+    (sb, clock, window)
+}
+
+#[tokio::test]
+async fn a_restart_catches_up_one_missed_fire_and_records_older_misses() {
+    use wpbackup::domain::model::RunPhase;
+    let (sb, clock, window) = first_hour().await;
     // Down from 01:05 to 03:20: 02:00 is gone, 03:00 (20 min ago) is caught up once.
     let catalog = run_daemon(&sb, &clock, at(3, 20), at(3, 30), window).await;
     let media = catalog
@@ -175,6 +175,114 @@ async fn a_restart_catches_up_one_missed_fire_and_records_older_misses() {
         "one record for the gap, not one per fire"
     );
     assert!(media.iter().all(|r| r.phase != RunPhase::InProgress));
+}
+
+/// Leave a scheduled run of shop/media for `fire` `InProgress` under `pid`, as a process
+/// killed mid-run does.
+async fn crashed_run(sb: &Sandbox, fire: chrono::DateTime<Utc>, pid: i64) {
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .connect(&format!(
+            "sqlite://{}",
+            sb.path().join("wpbackup.db").display()
+        ))
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO runs (component_id, policy_id, trigger, scheduled_for, started_at, phase, pid)
+         SELECT component_id, policy_id, 'schedule', ?1, ?1, 'InProgress', ?2 FROM runs
+         WHERE id = (SELECT MAX(r.id) FROM runs r JOIN components c ON c.id = r.component_id
+                     WHERE c.name = 'media')",
+    )
+    .bind(fire.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    .bind(pid)
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+}
+
+/// A pid no process has: past the kernel's largest.
+const DEAD_PID: i64 = 1 << 23;
+
+#[tokio::test]
+async fn a_fire_a_crash_interrupted_runs_again_once_and_live_runs_are_left_alone() {
+    use wpbackup::domain::model::RunPhase;
+    let (sb, clock, window) = first_hour().await;
+
+    // Killed during the 02:00 fire; restarted at 02:20: 02:00 runs again.
+    crashed_run(&sb, at(2, 0), DEAD_PID).await;
+    let catalog = run_daemon(&sb, &clock, at(2, 20), at(2, 30), window).await;
+    let media = catalog
+        .runs(Some("shop"), Some("media"), 100)
+        .await
+        .unwrap();
+    let phases = |t| {
+        let mut p: Vec<RunPhase> = media
+            .iter()
+            .filter(|r| r.scheduled_for == t)
+            .map(|r| r.phase)
+            .collect();
+        p.sort_by_key(|p| p.as_str());
+        p
+    };
+    assert_eq!(
+        phases(at(2, 0)),
+        [RunPhase::Completed, RunPhase::Interrupted],
+        "{media:#?}"
+    );
+    let points = catalog
+        .points_of_run(
+            media
+                .iter()
+                .find(|r| r.scheduled_for == at(2, 0) && r.phase == RunPhase::Completed)
+                .unwrap()
+                .id,
+        )
+        .await
+        .unwrap();
+    assert!(!points.is_empty(), "the re-run took the 02:00 point");
+
+    // Interrupted twice (the re-run crashed too): not tried a third time, recorded as missed.
+    crashed_run(&sb, at(3, 0), DEAD_PID).await;
+    crashed_run(&sb, at(3, 0), DEAD_PID).await;
+    let catalog = run_daemon(&sb, &clock, at(3, 20), at(3, 30), window).await;
+    let media = catalog
+        .runs(Some("shop"), Some("media"), 100)
+        .await
+        .unwrap();
+    let at3: Vec<_> = media
+        .iter()
+        .filter(|r| r.scheduled_for == at(3, 0))
+        .collect();
+    assert_eq!(at3.len(), 3, "{at3:#?}");
+    let missed = at3
+        .iter()
+        .find(|r| r.phase == RunPhase::Skipped)
+        .expect("recorded as missed");
+    assert!(
+        missed
+            .failure_reason
+            .as_deref()
+            .unwrap()
+            .contains("interrupted 2 times"),
+        "{missed:?}"
+    );
+
+    // A run whose process is alive (a `wpbackup run` beside the daemon) is not touched.
+    let mut live = std::process::Command::new("sleep")
+        .arg("60")
+        .spawn()
+        .unwrap();
+    crashed_run(&sb, at(4, 30), i64::from(live.id())).await;
+    let catalog = run_daemon(&sb, &clock, at(4, 40), at(4, 45), window).await;
+    let media = catalog
+        .runs(Some("shop"), Some("media"), 100)
+        .await
+        .unwrap();
+    let running = media.iter().find(|r| r.scheduled_for == at(4, 30)).unwrap();
+    assert_eq!(running.phase, RunPhase::InProgress, "{running:?}");
+    live.kill().unwrap();
+    live.wait().unwrap();
 }
 
 #[tokio::test]
