@@ -246,6 +246,15 @@ impl Catalog {
         }
     }
 
+    /// This catalog's id (made once, by migration 4).
+    pub async fn identity(&self) -> CatalogResult<String> {
+        Ok(
+            sqlx::query_scalar("SELECT catalog_id FROM catalog_identity WHERE id = 1")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
     pub async fn schema_version(&self) -> CatalogResult<i64> {
         Ok(
             sqlx::query_scalar::<_, Option<i64>>("SELECT MAX(version) FROM _sqlx_migrations")

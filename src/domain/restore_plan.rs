@@ -336,9 +336,54 @@ pub struct Plan {
     /// Tags put on everything the plan creates.
     pub tags: BTreeMap<String, String>,
     pub steps: Vec<Step>,
+    /// The catalog the plan was made from (its point ids are that catalog's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog_id: Option<String>,
+    /// SHA-256 of the plan without this field ([`Plan::content_digest`]): an edited plan
+    /// file no longer matches it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 impl Plan {
+    /// SHA-256 (hex) of the plan's content: everything but `digest`, serialised.
+    pub fn content_digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut unsealed = self.clone();
+        unsealed.digest = None;
+        let json = serde_json::to_vec(&unsealed).expect("a plan serialises");
+        hex::encode(Sha256::digest(&json))
+    }
+
+    /// Bind the plan to its catalog and record its digest.
+    pub fn seal(&mut self, catalog_id: &str) {
+        self.catalog_id = Some(catalog_id.to_string());
+        self.digest = Some(self.content_digest());
+    }
+
+    /// Why a plan read from a file must not run against the catalog `catalog_id`: made
+    /// before plans were sealed, edited after it was written, or made from another catalog.
+    pub fn check_seal(&self, catalog_id: &str) -> Result<(), String> {
+        let again = "make the plan again with `wpbackup restore --at … --out FILE`";
+        let Some(digest) = &self.digest else {
+            return Err(format!(
+                "the plan carries no digest (an older wpbackup wrote it); {again}"
+            ));
+        };
+        if *digest != self.content_digest() {
+            return Err(format!(
+                "the plan was changed after wpbackup wrote it (its digest no longer matches); {again}"
+            ));
+        }
+        match &self.catalog_id {
+            Some(id) if id == catalog_id => Ok(()),
+            Some(id) => Err(format!(
+                "the plan was made from another catalog ({id}; this one is {catalog_id}): its point ids name other points; {again} from this catalog"
+            )),
+            None => Err(format!("the plan names no catalog; {again}")),
+        }
+    }
+
     pub fn step(&self, key: &str) -> Option<&Step> {
         self.steps.iter().find(|s| s.key == key)
     }
@@ -836,6 +881,8 @@ pub fn build_plan(
         warnings: selection.warnings.clone(),
         tags,
         steps,
+        catalog_id: None,
+        digest: None,
     })
 }
 

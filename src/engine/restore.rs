@@ -243,7 +243,9 @@ impl Engine {
                 .collect(),
             points: &gathered.points,
         };
-        Ok(build_plan(&selection, &facts, req.purpose, now, &history)?)
+        let mut plan = build_plan(&selection, &facts, req.purpose, now, &history)?;
+        plan.seal(&self.catalog.identity().await?);
+        Ok(plan)
     }
 
     /// Store a plan for execution; the JSON is kept byte for byte. A plan already stored
@@ -253,6 +255,11 @@ impl Engine {
             return Err(RestoreError::Refused(format!(
                 "the plan cannot be executed:\n  - {}",
                 problems.join("\n  - ")
+            )));
+        }
+        if let Err(why) = plan.check_seal(&self.catalog.identity().await?) {
+            return Err(RestoreError::Refused(format!(
+                "the plan cannot be executed: {why}"
             )));
         }
         let site = self.site(&plan.site)?.clone();
@@ -266,6 +273,17 @@ impl Engine {
             }
             if let Some(id) = c.point_id {
                 match self.catalog.point(id).await? {
+                    // The point must be this component's, and the one the plan describes.
+                    Some(p)
+                        if p.site != plan.site
+                            || p.component != c.component
+                            || !c.source.starts_with(&format!("{} in {}", p.provider_id, p.region)) =>
+                    {
+                        problems.push(format!(
+                            "{}: point {id} is {} of {}/{} in this catalog, not the source the plan names ({})",
+                            c.component, p.provider_id, p.site, p.component, c.source
+                        ))
+                    }
                     Some(p) if p.state == crate::domain::model::PointState::Available => {}
                     Some(p) => problems.push(format!(
                         "{}: point {} ({}) is {} now; make a new plan",

@@ -447,6 +447,95 @@ fn a_plan_file_with_mistakes_is_refused_with_every_mistake() {
     assert_eq!(list["plans"].as_array().unwrap().len(), 0);
 }
 
+/// A plan file is bound to its catalog and to its content: an edited plan, a plan from
+/// another catalog and a plan whose points were swapped between components (digest made
+/// again) are each refused, saying why; nothing is stored or executed.
+#[test]
+fn plan_files_are_bound_to_their_catalog_and_content() {
+    use wpbackup::domain::restore_plan::Plan;
+    let refused = |s: &Sandbox, path: &std::path::Path, needle: &str| {
+        let out = s
+            .wpb()
+            .args(["restore", "apply"])
+            .arg(path)
+            .arg("--yes")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(65), "{err}");
+        assert!(err.contains(needle), "{needle:?} not in: {err}");
+        let (_, list) = s.json(&["restore", "list"]);
+        assert_eq!(list["plans"].as_array().unwrap().len(), 0, "nothing stored");
+    };
+    let s = Sandbox::new();
+    s.wpb().args(["run", "--all"]).assert().success();
+    let path = s.path().join("plan.json");
+    s.wpb()
+        .args(["restore", "--site", "shop", "--at", "now", "--out"])
+        .arg(&path)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let plan: Plan = serde_json::from_str(&text).unwrap();
+    assert_eq!(plan.digest.as_deref(), Some(plan.content_digest().as_str()));
+
+    // Edited by hand.
+    let edited = s.path().join("edited.json");
+    std::fs::write(
+        &edited,
+        text.replacen("\"tags\": {", "\"tags\": {\"x\": \"y\",", 1),
+    )
+    .unwrap();
+    refused(&s, &edited, "changed after wpbackup wrote it");
+
+    // Points swapped between two components, the digest made again.
+    let mut swapped = plan.clone();
+    let ids: Vec<usize> = (0..swapped.components.len())
+        .filter(|i| swapped.components[*i].point_id.is_some())
+        .take(2)
+        .collect();
+    let (a, b) = (ids[0], ids[1]);
+    let pa = swapped.components[a].point_id;
+    swapped.components[a].point_id = swapped.components[b].point_id;
+    swapped.components[b].point_id = pa;
+    let catalog_id = swapped.catalog_id.clone().unwrap();
+    swapped.seal(&catalog_id);
+    let swapped_path = s.path().join("swapped.json");
+    std::fs::write(
+        &swapped_path,
+        serde_json::to_string_pretty(&swapped).unwrap(),
+    )
+    .unwrap();
+    refused(&s, &swapped_path, "not the source the plan names");
+
+    // Made from another catalog.
+    let other = Sandbox::new();
+    other.wpb().args(["run", "--all"]).assert().success();
+    let foreign = s.path().join("foreign.json");
+    other
+        .wpb()
+        .args(["restore", "--site", "shop", "--at", "now", "--out"])
+        .arg(&foreign)
+        .assert()
+        .success();
+    refused(&s, &foreign, "made from another catalog");
+
+    // The plan as written applies.
+    let out = s
+        .wpb()
+        .args(["restore", "apply"])
+        .arg(&path)
+        .arg("--yes")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn a_dr_plan_uses_the_copies_and_leaves_dns_to_the_operator() {
     let s = Sandbox::new();
