@@ -12,9 +12,11 @@ use wpbackup::daemon::{Control, Daemon, DaemonError, DaemonOptions};
 use wpbackup::domain::time::ManualClock;
 use wpbackup::engine::{Engine, VirtualSleeper};
 
+/// An engine on a virtual clock. Its catalog does not wait for the disk (as `simulate`'s):
+/// these tests are about scheduling, and weeks of virtual time make thousands of commits.
 async fn engine_at(sb: &Sandbox, clock: Arc<ManualClock>) -> Engine {
     let (config, _) = wpbackup::config::load(&sb.config(), clock.now()).unwrap();
-    let catalog = Catalog::open(&config.catalog_path, true).await.unwrap();
+    let catalog = Catalog::open_scratch(&config.catalog_path).await.unwrap();
     let mut engine = Engine::new(config, catalog);
     engine.clock = clock.clone();
     engine.sleeper = Arc::new(VirtualSleeper(clock));
