@@ -37,9 +37,13 @@ if [ -z "${WPBACKUP_BUILD_ONLY:-}" ] && { [ -z "$SUDO" ] || [ -x "$CHROMIUM" ] |
     # Nothing will ask for a password: install in the background, checked after the build,
     # at the lowest CPU priority so that the compiler keeps both cores (measured: at normal
     # priority the installation slowed the build by more than it saved).
-    ( set -e; install_moto; install_chromium ) > target/tools.log 2>&1 &
+    (
+        set -e
+        renice -n 19 -p "$BASHPID" > /dev/null 2>&1 || true
+        install_moto
+        install_chromium
+    ) > target/tools.log 2>&1 &
     TOOLS_PID=$!
-    renice -n 19 -p "$TOOLS_PID" > /dev/null 2>&1 || true
     # If the build fails, let the installation finish rather than leave apt half-way.
     trap 'wait "$TOOLS_PID" 2>/dev/null || true' EXIT
 fi
