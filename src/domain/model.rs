@@ -218,6 +218,11 @@ pub struct RestoreMetadata {
     /// Anything else a provider wants to remember (engine version, DB subnet group, …).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra: BTreeMap<String, String>,
+    /// The cloud gave no creation time: `point_time` is not the instant the point holds
+    /// (it is the Unix epoch), so the point is never chosen for "as of T" nor counted
+    /// as fresh.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub time_unknown: bool,
 }
 
 /// A recovery point as the catalog knows it.

@@ -178,8 +178,9 @@ pub enum PlanError {
     UnknownComponent(String, String),
 }
 
+/// Available, and its time is the cloud's (a point without one cannot be placed in time).
 fn usable(p: &RecoveryPoint) -> bool {
-    p.state == PointState::Available
+    p.state == PointState::Available && !p.metadata.time_unknown
 }
 
 /// The earliest and latest instants a component can be restored to, in the target region.

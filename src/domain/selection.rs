@@ -19,7 +19,7 @@ pub fn select_as_of(
 ) -> BTreeMap<(String, String, String), Selected<'_>> {
     let mut out: BTreeMap<(String, String, String), Selected<'_>> = BTreeMap::new();
     for p in points {
-        if p.state != PointState::Available || p.point_time > at {
+        if p.state != PointState::Available || p.metadata.time_unknown || p.point_time > at {
             continue;
         }
         let key = (p.site.clone(), p.component.clone(), p.region.clone());
@@ -93,6 +93,28 @@ mod tests {
         // Before the first point: nothing to choose.
         let early = Utc.with_ymd_and_hms(2026, 11, 27, 5, 0, 0).unwrap();
         assert!(select_as_of(&pts, early).is_empty());
+    }
+
+    /// A point whose time the cloud did not give (its time is the epoch) holds no known
+    /// instant: never chosen, whatever T.
+    #[test]
+    fn a_point_without_a_known_time_is_never_chosen() {
+        let mut undated = point(1, "db", "us-east-1", 6, PointState::Available);
+        undated.point_time = DateTime::UNIX_EPOCH;
+        undated.metadata.time_unknown = true;
+        let at = Utc.with_ymd_and_hms(2026, 11, 27, 14, 5, 0).unwrap();
+        assert!(select_as_of(std::slice::from_ref(&undated), at).is_empty());
+        let both = [
+            undated,
+            point(2, "db", "us-east-1", 6, PointState::Available),
+        ];
+        let sel = select_as_of(&both, at);
+        assert_eq!(
+            sel[&("shop".into(), "db".into(), "us-east-1".into())]
+                .point
+                .id,
+            2
+        );
     }
 }
 

@@ -309,6 +309,36 @@ async fn lightsail_not_found() {
         .is_none());
 }
 
+/// A snapshot the cloud describes without a creation time is flagged, with the epoch as its
+/// time — never stamped with the clock, which would make an old point look fresh.
+#[tokio::test]
+async fn a_point_without_a_creation_time_is_flagged_not_stamped_now() {
+    let answer = |dated: bool| {
+        let mut s = snapshot("snap-a", InstanceSnapshotState::Available, Some("blog"));
+        if !dated {
+            s.created_at = None;
+        }
+        GetInstanceSnapshotOutput::builder()
+            .instance_snapshot(s)
+            .build()
+    };
+    let lookup = mock!(aws_sdk_lightsail::Client::get_instance_snapshot)
+        .sequence()
+        .output(move || answer(false))
+        .output(move || answer(true))
+        .build();
+    let mut clients = idle_clients();
+    clients.lightsail = mock_client!(aws_sdk_lightsail, RuleMode::Sequential, &[&lookup]);
+    let aws = cloud(&site("blog"), vec![(REGION, clients)]);
+    let describe = || aws.describe_point(PointKind::LightsailSnapshot, REGION, "snap-a");
+    let undated = describe().await.unwrap();
+    assert!(undated.metadata.time_unknown, "{undated:?}");
+    assert_eq!(undated.point_time, chrono::DateTime::UNIX_EPOCH);
+    let dated = describe().await.unwrap();
+    assert!(!dated.metadata.time_unknown, "{dated:?}");
+    assert_eq!(dated.point_time.timestamp(), 1_795_000_000);
+}
+
 #[tokio::test]
 async fn lightsail_throttling_is_retried_by_the_sdk() {
     let throttled = r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#;

@@ -624,3 +624,43 @@ async fn the_http_probe_asks_the_given_address_with_the_sites_host_name() {
     assert_eq!(err.kind, CloudErrorKind::Transient);
     assert!(err.message.contains("127.0.0.1"), "{err}");
 }
+
+/// Every call the simulator answers is throttled 30 % of the time, spread evenly (a service
+/// under sustained rate limiting): backups, a restore and a drill still complete, because
+/// every port goes through the retry decorator.
+#[test]
+fn backups_a_restore_and_a_drill_complete_under_sustained_throttling() {
+    let s = Sandbox::new();
+    s.wpb()
+        .args(["sim", "fault", "throttle", "--percent", "30"])
+        .assert()
+        .success();
+    let (code, run) = s.json(&["run", "--all"]);
+    assert_eq!(code, 0, "{run:#}");
+    let (code, exec) = s.json(&[
+        "restore",
+        "--site",
+        "shop",
+        "--at",
+        "now",
+        "--execute",
+        "--yes",
+    ]);
+    assert_eq!(code, 0, "{exec:#}");
+    assert_eq!(exec["status"], "completed", "{exec:#}");
+    let out = s.wpb().args(["drill", "--site", "blog"]).output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let state = sim_state(&s);
+    let faults = state["faults"].as_array().unwrap();
+    assert_eq!(faults[0]["kind"], "throttle-share", "{faults:#?}");
+    let calls = faults[0]["calls"].as_u64();
+    assert!(
+        calls.is_some_and(|c| c > 100),
+        "the fault saw the calls: {faults:#?}"
+    );
+}

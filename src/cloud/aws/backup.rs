@@ -59,7 +59,6 @@ struct RpFacts<'a> {
 }
 
 fn rp_point(
-    cloud: &AwsCloud,
     region: &str,
     f: RpFacts<'_>,
     tags: Tags,
@@ -70,6 +69,7 @@ fn rp_point(
     if let Some(v) = f.vault {
         metadata.extra.insert("vault".into(), v.to_string());
     }
+    let point_time = super::cloud_time(f.created.and_then(to_chrono), &mut metadata);
     ProviderPoint {
         kind: PointKind::EfsRecoveryPoint,
         region: region.to_string(),
@@ -80,10 +80,7 @@ fn rp_point(
         provider_id: f.arn.to_string(),
         arn: Some(f.arn.to_string()),
         state,
-        point_time: f
-            .created
-            .and_then(to_chrono)
-            .unwrap_or_else(|| cloud.clock.now()),
+        point_time,
         metadata,
         tags,
         failure_reason,
@@ -281,7 +278,7 @@ pub async fn describe_recovery_point(
                     size: rp.backup_size_in_bytes(),
                     vault: Some(&vault),
                 };
-                return Ok(rp_point(cloud, region, facts, tags, metadata));
+                return Ok(rp_point(region, facts, tags, metadata));
             }
             Err(e) => {
                 let e = map_sdk(Service::Backup, "DescribeRecoveryPoint", e);
@@ -358,13 +355,7 @@ pub async fn list_recovery_points(
                 size: rp.backup_size_in_bytes(),
                 vault: Some(&vault),
             };
-            out.push(rp_point(
-                cloud,
-                region,
-                facts,
-                tags,
-                RestoreMetadata::default(),
-            ));
+            out.push(rp_point(region, facts, tags, RestoreMetadata::default()));
         }
     }
     Ok(out)
@@ -524,7 +515,6 @@ pub async fn delete_recovery_point(
 /// Recovery points of one file system in any vault (for `sync`: the untagged ones are
 /// unmanaged, e.g. made by an AWS Backup plan outside wpbackup).
 pub async fn list_points_of_resource(
-    cloud: &AwsCloud,
     c: &Clients,
     region: &str,
     file_system_id: &str,
@@ -554,13 +544,7 @@ pub async fn list_points_of_resource(
             size: rp.backup_size_bytes(),
             vault: rp.backup_vault_name(),
         };
-        out.push(rp_point(
-            cloud,
-            region,
-            facts,
-            tags,
-            RestoreMetadata::default(),
-        ));
+        out.push(rp_point(region, facts, tags, RestoreMetadata::default()));
     }
     Ok(out)
 }

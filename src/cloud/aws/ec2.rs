@@ -179,6 +179,13 @@ fn point_of(image: &Image, region: &str) -> ProviderPoint {
             .iter()
             .map(|t| (t.key().unwrap_or_default(), t.value().unwrap_or_default())),
     );
+    let point_time = super::cloud_time(
+        image
+            .creation_date()
+            .and_then(|d| DateTime::parse_from_rfc3339(d).ok())
+            .map(|d| d.with_timezone(&Utc)),
+        &mut metadata,
+    );
     ProviderPoint {
         kind: PointKind::Ec2Ami,
         region: region.to_string(),
@@ -186,11 +193,7 @@ fn point_of(image: &Image, region: &str) -> ProviderPoint {
         arn: Some(format!("arn:aws:ec2:{region}::image/{id}")),
         provider_id: id,
         state,
-        point_time: image
-            .creation_date()
-            .and_then(|d| DateTime::parse_from_rfc3339(d).ok())
-            .map(|d| d.with_timezone(&Utc))
-            .unwrap_or_else(Utc::now),
+        point_time,
         metadata,
         tags,
         failure_reason,
@@ -434,6 +437,7 @@ fn snapshot_point(s: &aws_sdk_ec2::types::Snapshot, region: &str) -> ProviderPoi
     if let Some(v) = s.volume_id() {
         metadata.extra.insert("volume_id".into(), v.to_string());
     }
+    let point_time = super::cloud_time(s.start_time().and_then(super::to_chrono), &mut metadata);
     ProviderPoint {
         kind: PointKind::Ec2Ami,
         region: region.to_string(),
@@ -441,10 +445,7 @@ fn snapshot_point(s: &aws_sdk_ec2::types::Snapshot, region: &str) -> ProviderPoi
         arn: Some(format!("arn:aws:ec2:{region}::snapshot/{id}")),
         provider_id: id,
         state: PointState::Available,
-        point_time: s
-            .start_time()
-            .and_then(super::to_chrono)
-            .unwrap_or_else(Utc::now),
+        point_time,
         metadata,
         tags: tag_map(
             s.tags()

@@ -2,7 +2,7 @@
 
 use super::error::{map_sdk, refuse_unmanaged};
 use super::operations::Service;
-use super::{is_managed, tag_map, to_chrono};
+use super::{cloud_time, is_managed, tag_map, to_chrono};
 use crate::cloud::{CloudError, CloudErrorKind, CloudResult, ProviderPoint, SettingCheck, Tags};
 use crate::domain::model::{PointKind, PointState, RestoreMetadata};
 use aws_sdk_lightsail::types::{
@@ -10,7 +10,6 @@ use aws_sdk_lightsail::types::{
     RegionName, Tag,
 };
 use aws_sdk_lightsail::Client;
-use chrono::Utc;
 
 fn sdk_tags(tags: &Tags) -> Vec<Tag> {
     tags.iter()
@@ -53,6 +52,7 @@ fn point_of(s: &InstanceSnapshot, region: &str) -> ProviderPoint {
             .extra
             .insert("from_auto_snapshot".into(), "true".into());
     }
+    let point_time = cloud_time(s.created_at().and_then(to_chrono), &mut metadata);
     ProviderPoint {
         kind: PointKind::LightsailSnapshot,
         region: region.to_string(),
@@ -60,7 +60,7 @@ fn point_of(s: &InstanceSnapshot, region: &str) -> ProviderPoint {
         name,
         arn: s.arn().map(str::to_string),
         state,
-        point_time: s.created_at().and_then(to_chrono).unwrap_or_else(Utc::now),
+        point_time,
         metadata,
         tags: tag_map(
             s.tags()

@@ -264,6 +264,19 @@ pub(crate) fn to_chrono(t: &aws_smithy_types::DateTime) -> Option<DateTime<Utc>>
     DateTime::from_timestamp(t.secs(), t.subsec_nanos())
 }
 
+/// A point's time as the cloud gives it. Never the clock: a point found without one (an
+/// import by `sync`, a listing) would look fresh to the RPO checks and be chosen for any T.
+/// It is flagged instead, with the Unix epoch as its time.
+pub(crate) fn cloud_time(
+    t: Option<DateTime<Utc>>,
+    metadata: &mut crate::domain::model::RestoreMetadata,
+) -> DateTime<Utc> {
+    t.unwrap_or_else(|| {
+        metadata.time_unknown = true;
+        DateTime::UNIX_EPOCH
+    })
+}
+
 /// The tags as a map, from any service's tag list.
 pub(crate) fn tag_map<I, K, V>(tags: I) -> Tags
 where
@@ -425,7 +438,7 @@ impl RecoveryPoints for AwsCloud {
                 cluster_identifier, ..
             } => rds::list_snapshots(&c.rds, region, Some(cluster_identifier)).await?,
             Target::Efs { file_system_id, .. } => {
-                backup::list_points_of_resource(self, &c, region, file_system_id).await?
+                backup::list_points_of_resource(&c, region, file_system_id).await?
             }
             Target::S3Bucket { .. } => Vec::new(),
         };

@@ -7,7 +7,6 @@ use crate::cloud::{CloudError, CloudErrorKind, CloudResult, ProviderPoint, Setti
 use crate::domain::model::{PointKind, PointState, RestoreMetadata};
 use aws_sdk_rds::types::{DbCluster, DbClusterSnapshot, Tag};
 use aws_sdk_rds::Client;
-use chrono::Utc;
 
 fn sdk_tags(tags: &Tags) -> Vec<Tag> {
     tags.iter()
@@ -119,6 +118,7 @@ fn point_of(s: &DbClusterSnapshot, region: &str) -> ProviderPoint {
             .extra
             .insert("source_cluster".into(), c.to_string());
     }
+    let point_time = super::cloud_time(s.snapshot_create_time().and_then(to_chrono), &mut metadata);
     ProviderPoint {
         kind: PointKind::AuroraClusterSnapshot,
         region: region.to_string(),
@@ -126,10 +126,7 @@ fn point_of(s: &DbClusterSnapshot, region: &str) -> ProviderPoint {
         provider_id: id,
         arn: s.db_cluster_snapshot_arn().map(str::to_string),
         state,
-        point_time: s
-            .snapshot_create_time()
-            .and_then(to_chrono)
-            .unwrap_or_else(Utc::now),
+        point_time,
         metadata,
         tags: tag_map(
             s.tag_list()
