@@ -6,6 +6,17 @@ use crate::support::Sandbox;
 use serde_json::Value;
 use std::time::Duration;
 
+/// Restore the shop site to now, without asking.
+const RESTORE_SHOP_NOW: &[&str] = &[
+    "restore",
+    "--site",
+    "shop",
+    "--at",
+    "now",
+    "--execute",
+    "--yes",
+];
+
 fn sim_state(s: &Sandbox) -> Value {
     let text = std::fs::read_to_string(s.path().join("wpbackup.db.sim.json")).unwrap();
     serde_json::from_str(&text).unwrap()
@@ -284,15 +295,7 @@ fn a_failing_health_check_stops_before_the_cutover() {
         .args(["sim", "health", "--site", "shop", "--status", "500"])
         .assert()
         .success();
-    let (code, exec) = s.json(&[
-        "restore",
-        "--site",
-        "shop",
-        "--at",
-        "now",
-        "--execute",
-        "--yes",
-    ]);
+    let (code, exec) = s.json(RESTORE_SHOP_NOW);
     assert_eq!(code, 2, "{exec:#}");
     assert_eq!(exec["status"], "failed");
     let failure = exec["failure"].as_str().unwrap();
@@ -637,15 +640,7 @@ fn backups_a_restore_and_a_drill_complete_under_sustained_throttling() {
         .success();
     let (code, run) = s.json(&["run", "--all"]);
     assert_eq!(code, 0, "{run:#}");
-    let (code, exec) = s.json(&[
-        "restore",
-        "--site",
-        "shop",
-        "--at",
-        "now",
-        "--execute",
-        "--yes",
-    ]);
+    let (code, exec) = s.json(RESTORE_SHOP_NOW);
     assert_eq!(code, 0, "{exec:#}");
     assert_eq!(exec["status"], "completed", "{exec:#}");
     let out = s.wpb().args(["drill", "--site", "blog"]).output().unwrap();
