@@ -184,10 +184,27 @@ pub fn main() -> i32 {
     match runtime.block_on(dispatch(&cli)) {
         Ok(code) => code,
         Err(f) => {
-            eprintln!("error: {:#}", f.error);
+            eprintln!("error: {}", error_text(&f.error));
             f.code
         }
     }
+}
+
+/// An error and its causes on one line, each said once: many errors (sqlx's among them)
+/// already include their cause's text, which `{:#}` would repeat.
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if text.is_empty() || out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
 }
 
 fn init_logging(format: LogFormat, default_level: &str) {

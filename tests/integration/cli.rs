@@ -286,6 +286,23 @@ fn bad_cli_input_says_what_is_accepted() {
         .stderr(predicate::str::contains("init --sandbox"));
 }
 
+/// A catalog file that is not a database: exit 74, and the cause said once (sqlx's errors
+/// repeat their cause's text).
+#[test]
+fn a_file_that_is_not_a_catalog_is_refused_with_the_cause_said_once() {
+    let sb = Sandbox::new();
+    std::fs::write(
+        sb.path().join("wpbackup.db"),
+        "SQLite format 3\0 and then garbage",
+    )
+    .unwrap();
+    let out = sb.wpb().args(["points"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(wpbackup::exit::CATALOG));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot open the catalog"), "{err}");
+    assert_eq!(err.matches("file is not a database").count(), 1, "{err}");
+}
+
 #[test]
 fn init_refuses_to_overwrite() {
     let sb = Sandbox::new();
