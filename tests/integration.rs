@@ -15,6 +15,8 @@ mod catalog;
 mod cli;
 #[path = "integration/cloud_contract.rs"]
 mod cloud_contract;
+#[path = "integration/crash.rs"]
+mod crash;
 #[path = "integration/daemon.rs"]
 mod daemon;
 #[path = "integration/no_panic.rs"]
