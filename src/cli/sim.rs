@@ -82,6 +82,8 @@ pub enum FaultChoice {
     Latency,
     /// The point is created but ends `failed`.
     FailPoint,
+    /// The call panics (as a bug would): its component's run fails, its siblings' do not.
+    Panic,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -179,6 +181,7 @@ pub async fn run(cli: &Cli, cmd: &SimCommand) -> CliResult {
                     millis: a.latency_ms,
                 },
                 FaultChoice::FailPoint => FaultKind::FailPoint,
+                FaultChoice::Panic => FaultKind::Panic,
             };
             let op = match a.op {
                 OpChoice::Create => FaultOp::Create,

@@ -143,6 +143,48 @@ fn an_injected_failure_fails_only_that_component() {
     assert_eq!(failed[0]["state"], "failed");
 }
 
+/// A panic in one component's run (a bug, injected by the simulator) is that component's
+/// failed run, recorded: its siblings complete, and the policy runs again next time.
+#[test]
+fn a_panic_in_one_component_fails_only_that_component() {
+    let sb = Sandbox::new();
+    sb.wpb()
+        .args([
+            "sim",
+            "fault",
+            "panic",
+            "--site",
+            "shop",
+            "--component",
+            "db",
+            "--op",
+            "create",
+            "--times",
+            "1",
+        ])
+        .assert()
+        .success();
+    let (code, v) = sb.json(&["run", "--all"]);
+    assert_eq!(code, wpbackup::exit::PARTIAL, "{v:#}");
+    let (_, runs) = sb.json(&["runs"]);
+    let runs = runs["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 5, "{runs:#?}");
+    for r in runs {
+        if r["component"] == "db" {
+            assert_eq!(r["phase"], "Failed", "{r:#}");
+            let reason = r["failure_reason"].as_str().unwrap();
+            assert!(
+                reason.contains("panicked") && reason.contains("simulated panic"),
+                "{reason}"
+            );
+        } else {
+            assert_eq!(r["phase"], "Completed", "{r:#}");
+        }
+    }
+    let (code, v) = sb.json(&["run", "--policy", "shop/db"]);
+    assert_eq!(code, wpbackup::exit::OK, "not left in progress: {v:#}");
+}
+
 #[test]
 fn a_failing_pre_hook_with_on_error_fail_takes_no_point_but_runs_the_post_hook() {
     let sb = Sandbox::new();

@@ -48,7 +48,10 @@ fn runs_killed_at_random_instants_leave_nothing_lost_duplicated_or_stuck() {
             p["region"].as_str().unwrap().to_string(),
             p["name"].as_str().unwrap().to_string(),
         );
-        assert!(names.insert(key.clone()), "{context}: {key:?} recorded twice");
+        assert!(
+            names.insert(key.clone()),
+            "{context}: {key:?} recorded twice"
+        );
         assert_ne!(p["state"], "creating", "{context}: left creating: {p:#}");
     }
     let (_, runs) = sb.json(&["runs", "--limit", "1000"]);
@@ -56,7 +59,10 @@ fn runs_killed_at_random_instants_leave_nothing_lost_duplicated_or_stuck() {
         assert_ne!(r["phase"], "InProgress", "{context}: {r:#}");
     }
 
-    // Every point the simulated cloud holds, tagged as wpbackup's, is in the catalog.
+    // Every point the simulated cloud holds, tagged as wpbackup's, is in the catalog. S3
+    // checkpoints are left out: on AWS a checkpoint is a catalog record, not a resource (the
+    // simulator keeps one to model versions), so a run killed before recording one loses
+    // nothing — the next run checkpoints the bucket again.
     let state: Value = serde_json::from_str(
         &std::fs::read_to_string(sb.path().join("wpbackup.db.sim.json")).unwrap(),
     )
@@ -66,10 +72,16 @@ fn runs_killed_at_random_instants_leave_nothing_lost_duplicated_or_stuck() {
         .map(|p| p["provider_id"].as_str().unwrap())
         .collect();
     for (_, p) in state["points"].as_object().unwrap() {
-        if p["deleted"] == true || p["tags"]["wpbackup:managed"] != "true" {
+        if p["deleted"] == true
+            || p["tags"]["wpbackup:managed"] != "true"
+            || p["kind"] == "s3-checkpoint"
+        {
             continue;
         }
         let id = p["provider_id"].as_str().unwrap();
-        assert!(recorded.contains(id), "{context}: the cloud has {id}, the catalog does not");
+        assert!(
+            recorded.contains(id),
+            "{context}: the cloud has {id}, the catalog does not"
+        );
     }
 }

@@ -56,6 +56,17 @@ pub enum FaultKind {
     Latency { millis: u64 },
     /// Creation succeeds, but the point ends `failed`.
     FailPoint,
+    /// The call panics, as a bug in wpbackup or in a library would: that component's run
+    /// must end failed and recorded, and its siblings must not notice.
+    Panic,
+}
+
+/// What the faults matching one call do to it.
+struct TakenFault {
+    err: Option<CloudError>,
+    latency: Duration,
+    fail_point: bool,
+    panic: bool,
 }
 
 /// An injected fault, stored in the state file so a separate CLI process sees it.
@@ -301,7 +312,7 @@ impl SimCloud {
         resource: Option<&str>,
         op: FaultOp,
         op_name: &str,
-    ) -> (Option<CloudError>, Duration, bool) {
+    ) -> TakenFault {
         let matches = |f: &Fault| {
             (f.op == FaultOp::Any || f.op == op)
                 && (f.resource.is_none() || f.resource.as_deref() == resource)
@@ -323,13 +334,17 @@ impl SimCloud {
         // counts every matching call and fires when the count crosses the next step of
         // `percent` (30: calls 4, 7, 10, … of every ten).
         let mut err = None;
+        let mut panic = false;
         if let Some(f) = state
             .faults
             .iter_mut()
             .filter(|f| matches(f))
             .find_map(|f| {
                 let fires = match &mut f.kind {
-                    FaultKind::Throttle | FaultKind::Transient | FaultKind::AccessDenied => true,
+                    FaultKind::Throttle
+                    | FaultKind::Transient
+                    | FaultKind::AccessDenied
+                    | FaultKind::Panic => true,
                     FaultKind::ThrottleShare { percent, calls } => {
                         let p = u64::from((*percent).min(100));
                         let before = calls.saturating_mul(p) / 100;
@@ -352,6 +367,10 @@ impl SimCloud {
                     op_name,
                     "Service unavailable (simulated 503)",
                 ),
+                FaultKind::Panic => {
+                    panic = true;
+                    sim_error(CloudErrorKind::Permanent, op_name, "simulated panic")
+                }
                 _ => sim_error(
                     CloudErrorKind::AccessDenied,
                     op_name,
@@ -373,7 +392,12 @@ impl SimCloud {
             }
         }
         state.faults.retain(|f| f.remaining != Some(0));
-        (err, latency, fail_point)
+        TakenFault {
+            err,
+            latency,
+            fail_point,
+            panic,
+        }
     }
 
     pub(crate) async fn faulted<T>(
@@ -384,15 +408,19 @@ impl SimCloud {
         f: impl FnOnce(&mut SimState, bool, DateTime<Utc>) -> CloudResult<T>,
     ) -> CloudResult<T> {
         let now = self.clock.now();
-        let (result, latency) = self.with_state(|state| {
-            let (err, latency, fail_point) = self.take_fault(state, resource, op, op_name);
-            match err {
-                Some(e) => (Err(e), latency),
-                None => (f(state, fail_point, now), latency),
+        let (result, latency, panic) = self.with_state(|state| {
+            let t = self.take_fault(state, resource, op, op_name);
+            match t.err {
+                Some(e) => (Err(e), t.latency, t.panic),
+                None => (f(state, t.fail_point, now), t.latency, false),
             }
         })?;
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
+        }
+        // After the state is saved and its lock released, as a real bug would strike.
+        if panic {
+            panic!("simulated panic in {op_name} (`wpbackup sim fault panic`)");
         }
         result
     }
