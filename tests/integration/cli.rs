@@ -103,38 +103,46 @@ fn a_second_run_in_the_same_minute_adopts_instead_of_duplicating() {
     assert!(pts.len() == 4 || pts.len() == 8, "{pts:#?}");
 }
 
-#[test]
-fn an_injected_failure_fails_only_that_component() {
+/// Inject a `kind` fault into the next create call of shop/db, run everything: only db
+/// fails (exit 1), with a reason containing `reason`; its four siblings complete.
+fn only_db_fails(kind: &str, reason: &str) -> Sandbox {
     let sb = Sandbox::new();
-    sb.wpb()
-        .args([
-            "sim",
-            "fault",
-            "fail-point",
-            "--site",
-            "shop",
-            "--component",
-            "db",
-            "--op",
-            "create",
-            "--times",
-            "1",
-        ])
-        .assert()
-        .success();
+    let fault = [
+        "sim",
+        "fault",
+        kind,
+        "--site",
+        "shop",
+        "--component",
+        "db",
+        "--op",
+        "create",
+        "--times",
+        "1",
+    ];
+    sb.wpb().args(fault).assert().success();
     let (code, v) = sb.json(&["run", "--all"]);
     assert_eq!(code, wpbackup::exit::PARTIAL, "{v:#}");
     let (_, runs) = sb.json(&["runs"]);
-    for r in runs["runs"].as_array().unwrap() {
+    let runs = runs["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 5, "{runs:#?}");
+    for r in runs {
         if r["component"] == "db" {
-            assert_eq!(r["phase"], "Failed");
-            assert_eq!(r["points_failed"], 1);
-            let reason = r["failure_reason"].as_str().unwrap();
-            assert!(reason.contains("failed"), "{reason}");
+            assert_eq!(r["phase"], "Failed", "{r:#}");
+            let why = r["failure_reason"].as_str().unwrap();
+            assert!(why.contains(reason), "{why}");
         } else {
             assert_eq!(r["phase"], "Completed", "{r:#}");
         }
     }
+    sb
+}
+
+#[test]
+fn an_injected_failure_fails_only_that_component() {
+    let sb = only_db_fails("fail-point", "failed");
+    let (_, runs) = sb.json(&["runs", "--component", "db"]);
+    assert_eq!(runs["runs"][0]["points_failed"], 1, "{runs:#}");
     let failed: Vec<Value> = points(&sb)
         .into_iter()
         .filter(|p| p["component"] == "db")
@@ -147,40 +155,7 @@ fn an_injected_failure_fails_only_that_component() {
 /// failed run, recorded: its siblings complete, and the policy runs again next time.
 #[test]
 fn a_panic_in_one_component_fails_only_that_component() {
-    let sb = Sandbox::new();
-    sb.wpb()
-        .args([
-            "sim",
-            "fault",
-            "panic",
-            "--site",
-            "shop",
-            "--component",
-            "db",
-            "--op",
-            "create",
-            "--times",
-            "1",
-        ])
-        .assert()
-        .success();
-    let (code, v) = sb.json(&["run", "--all"]);
-    assert_eq!(code, wpbackup::exit::PARTIAL, "{v:#}");
-    let (_, runs) = sb.json(&["runs"]);
-    let runs = runs["runs"].as_array().unwrap();
-    assert_eq!(runs.len(), 5, "{runs:#?}");
-    for r in runs {
-        if r["component"] == "db" {
-            assert_eq!(r["phase"], "Failed", "{r:#}");
-            let reason = r["failure_reason"].as_str().unwrap();
-            assert!(
-                reason.contains("panicked") && reason.contains("simulated panic"),
-                "{reason}"
-            );
-        } else {
-            assert_eq!(r["phase"], "Completed", "{r:#}");
-        }
-    }
+    let sb = only_db_fails("panic", "the run panicked: simulated panic");
     let (code, v) = sb.json(&["run", "--policy", "shop/db"]);
     assert_eq!(code, wpbackup::exit::OK, "not left in progress: {v:#}");
 }
