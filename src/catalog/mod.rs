@@ -89,6 +89,19 @@ fn parse_opt_ts(s: Option<String>) -> CatalogResult<Option<DateTime<Utc>>> {
     s.as_deref().map(parse_ts).transpose()
 }
 
+/// A query of recovery points with their site and component names (what `point_from_row`
+/// reads), completed by its `WHERE …` clause.
+macro_rules! point_rows {
+    ($rest:literal) => {
+        concat!(
+            "SELECT p.*, s.name AS site_name, c.name AS component_name, c.kind AS component_kind
+             FROM recovery_points p JOIN components c ON c.id = p.component_id
+                                    JOIN sites s ON s.id = c.site_id ",
+            $rest
+        )
+    };
+}
+
 /// The newest schema version this build knows.
 pub fn supported_schema_version() -> i64 {
     MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
@@ -402,15 +415,10 @@ impl Catalog {
 
     /// Points of a run (to reconcile after a crash).
     pub async fn points_of_run(&self, run_id: i64) -> CatalogResult<Vec<RecoveryPoint>> {
-        let rows = sqlx::query(
-            "SELECT p.*, s.name AS site_name, c.name AS component_name, c.kind AS component_kind
-             FROM recovery_points p JOIN components c ON c.id = p.component_id
-                                    JOIN sites s ON s.id = c.site_id
-             WHERE p.run_id = ?1 ORDER BY p.id",
-        )
-        .bind(run_id)
-        .fetch_all(&self.pool)
-        .await?;
+        let rows = sqlx::query(point_rows!("WHERE p.run_id = ?1 ORDER BY p.id"))
+            .bind(run_id)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(point_from_row).collect()
     }
 
@@ -581,14 +589,11 @@ impl Catalog {
 
     /// Recovery points, oldest first.
     pub async fn points(&self, filter: &PointFilter) -> CatalogResult<Vec<RecoveryPoint>> {
-        let rows = sqlx::query(
-            "SELECT p.*, s.name AS site_name, c.name AS component_name, c.kind AS component_kind
-             FROM recovery_points p JOIN components c ON c.id = p.component_id
-                                    JOIN sites s ON s.id = c.site_id
-             WHERE (?1 IS NULL OR s.name = ?1) AND (?2 IS NULL OR c.name = ?2)
+        let rows = sqlx::query(point_rows!(
+            "WHERE (?1 IS NULL OR s.name = ?1) AND (?2 IS NULL OR c.name = ?2)
                AND (?3 OR p.state NOT IN ('deleted'))
-             ORDER BY p.point_time, p.id",
-        )
+             ORDER BY p.point_time, p.id"
+        ))
         .bind(&filter.site)
         .bind(&filter.component)
         .bind(filter.include_deleted)
@@ -603,13 +608,10 @@ impl Catalog {
         &self,
         site: &str,
     ) -> CatalogResult<crate::domain::planner::PointsByComponent> {
-        let rows = sqlx::query(
-            "SELECT p.*, s.name AS site_name, c.name AS component_name, c.kind AS component_kind
-             FROM recovery_points p JOIN components c ON c.id = p.component_id
-                                    JOIN sites s ON s.id = c.site_id
-             WHERE s.name = ?1 AND p.state NOT IN ('deleted')
-             ORDER BY c.name, p.point_time, p.id",
-        )
+        let rows = sqlx::query(point_rows!(
+            "WHERE s.name = ?1 AND p.state NOT IN ('deleted')
+             ORDER BY c.name, p.point_time, p.id"
+        ))
         .bind(site)
         .fetch_all(&self.pool)
         .await?;
@@ -627,13 +629,10 @@ impl Catalog {
         region: &str,
         name: &str,
     ) -> CatalogResult<Option<RecoveryPoint>> {
-        let row = sqlx::query(
-            "SELECT p.*, s.name AS site_name, c.name AS component_name, c.kind AS component_kind
-             FROM recovery_points p JOIN components c ON c.id = p.component_id
-                                    JOIN sites s ON s.id = c.site_id
-             WHERE p.component_id = ?1 AND p.region = ?2 AND p.name = ?3 AND p.state <> 'deleted'
-             ORDER BY p.id DESC LIMIT 1",
-        )
+        let row = sqlx::query(point_rows!(
+            "WHERE p.component_id = ?1 AND p.region = ?2 AND p.name = ?3 AND p.state <> 'deleted'
+             ORDER BY p.id DESC LIMIT 1"
+        ))
         .bind(component_id)
         .bind(region)
         .bind(name)
@@ -643,15 +642,10 @@ impl Catalog {
     }
 
     pub async fn point(&self, id: i64) -> CatalogResult<Option<RecoveryPoint>> {
-        let row = sqlx::query(
-            "SELECT p.*, s.name AS site_name, c.name AS component_name, c.kind AS component_kind
-             FROM recovery_points p JOIN components c ON c.id = p.component_id
-                                    JOIN sites s ON s.id = c.site_id
-             WHERE p.id = ?1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row = sqlx::query(point_rows!("WHERE p.id = ?1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(point_from_row).transpose()
     }
 }

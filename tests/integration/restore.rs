@@ -419,27 +419,36 @@ fn instants_outside_coverage_fail_with_the_coverage_stated() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("components: "));
 }
 
+/// Back everything up, then write a plan of shop at now to `path`.
+fn backed_up_and_planned(s: &Sandbox, path: &std::path::Path) {
+    s.wpb().args(["run", "--all"]).assert().success();
+    s.wpb()
+        .args(["restore", "--site", "shop", "--at", "now", "--out"])
+        .arg(path)
+        .assert()
+        .success();
+}
+
+/// `restore apply PATH --yes`.
+fn apply(s: &Sandbox, path: &std::path::Path) -> std::process::Output {
+    s.wpb()
+        .args(["restore", "apply"])
+        .arg(path)
+        .arg("--yes")
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn a_plan_file_with_mistakes_is_refused_with_every_mistake() {
     let s = Sandbox::new();
-    s.wpb().args(["run", "--all"]).assert().success();
     let path = s.path().join("plan.json");
-    s.wpb()
-        .args(["restore", "--site", "shop", "--at", "now", "--out"])
-        .arg(&path)
-        .assert()
-        .success();
+    backed_up_and_planned(&s, &path);
     let mut plan: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     plan["plan_version"] = 99.into();
     plan["steps"][0]["depends_on"] = serde_json::json!(["site.verify-public"]);
     std::fs::write(&path, serde_json::to_string_pretty(&plan).unwrap()).unwrap();
-    let out = s
-        .wpb()
-        .args(["restore", "apply"])
-        .arg(&path)
-        .arg("--yes")
-        .output()
-        .unwrap();
+    let out = apply(&s, &path);
     assert_eq!(out.status.code(), Some(65));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -457,13 +466,7 @@ fn a_plan_file_with_mistakes_is_refused_with_every_mistake() {
 fn plan_files_are_bound_to_their_catalog_and_content() {
     use wpbackup::domain::restore_plan::Plan;
     let refused = |s: &Sandbox, path: &std::path::Path, needle: &str| {
-        let out = s
-            .wpb()
-            .args(["restore", "apply"])
-            .arg(path)
-            .arg("--yes")
-            .output()
-            .unwrap();
+        let out = apply(s, path);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(65), "{err}");
         assert!(err.contains(needle), "{needle:?} not in: {err}");
@@ -471,13 +474,8 @@ fn plan_files_are_bound_to_their_catalog_and_content() {
         assert_eq!(list["plans"].as_array().unwrap().len(), 0, "nothing stored");
     };
     let s = Sandbox::new();
-    s.wpb().args(["run", "--all"]).assert().success();
     let path = s.path().join("plan.json");
-    s.wpb()
-        .args(["restore", "--site", "shop", "--at", "now", "--out"])
-        .arg(&path)
-        .assert()
-        .success();
+    backed_up_and_planned(&s, &path);
     let text = std::fs::read_to_string(&path).unwrap();
     let plan: Plan = serde_json::from_str(&text).unwrap();
     assert_eq!(plan.digest.as_deref(), Some(plan.content_digest().as_str()));
@@ -512,25 +510,12 @@ fn plan_files_are_bound_to_their_catalog_and_content() {
     refused(&s, &swapped_path, "not the source the plan names");
 
     // Made from another catalog.
-    let other = Sandbox::new();
-    other.wpb().args(["run", "--all"]).assert().success();
     let foreign = s.path().join("foreign.json");
-    other
-        .wpb()
-        .args(["restore", "--site", "shop", "--at", "now", "--out"])
-        .arg(&foreign)
-        .assert()
-        .success();
+    backed_up_and_planned(&Sandbox::new(), &foreign);
     refused(&s, &foreign, "made from another catalog");
 
     // The plan as written applies.
-    let out = s
-        .wpb()
-        .args(["restore", "apply"])
-        .arg(&path)
-        .arg("--yes")
-        .output()
-        .unwrap();
+    let out = apply(&s, &path);
     assert_eq!(
         out.status.code(),
         Some(0),
