@@ -38,20 +38,7 @@ async fn a_simulated_day_runs_every_fire_once() {
     let until = start + chrono::Duration::hours(24);
     daemon.run(rx, Some(until)).await.unwrap();
 
-    let runs = catalog.runs(None, None, 1000).await.unwrap();
-    let mut fires: BTreeMap<String, Vec<chrono::DateTime<Utc>>> = BTreeMap::new();
-    for r in &runs {
-        assert_eq!(r.trigger, "schedule");
-        assert_eq!(
-            r.phase,
-            wpbackup::domain::model::RunPhase::Completed,
-            "{r:?}"
-        );
-        fires
-            .entry(format!("{}/{}", r.site, r.component))
-            .or_default()
-            .push(r.scheduled_for);
-    }
+    let fires = fires_by_component(&catalog.runs(None, None, 1000).await.unwrap());
     let count = |k: &str| fires.get(k).map_or(0, Vec::len);
     // Hourly, every 4h, 15 past every 6h, 02:30 Berlin daily, every 6h.
     assert_eq!(count("shop/media"), 24, "{fires:#?}");
@@ -715,4 +702,136 @@ fn a_daemon_killed_with_sigkill_is_replaced_at_once() {
     signal(second.id(), "-TERM");
     assert_eq!(second.wait().unwrap().code(), Some(0));
     assert_eq!(holder_pid(), None);
+}
+
+/// Runs the sandbox's daemon from 00:00:30 to 01:30 on a virtual clock, with `trigger` (SQL)
+/// installed on the catalog first: a catalog that fails on demand, deterministically, at
+/// the virtual instants the trigger names. Every successful heartbeat is logged in
+/// `heartbeat_log`. Returns the daemon's result, the catalog, and the logged heartbeats.
+async fn daemon_with_catalog_trigger(
+    trigger: &str,
+) -> (Result<(), DaemonError>, Catalog, Vec<String>, Sandbox) {
+    use sqlx::Connection;
+    let sb = Sandbox::new();
+    let start = at(0, 0) + chrono::Duration::seconds(30);
+    let clock = Arc::new(ManualClock::new(start));
+    let engine = engine_at(&sb, clock.clone()).await;
+    let catalog = engine.catalog.clone();
+    let url = format!("sqlite://{}", engine.config.catalog_path.display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    for sql in [
+        "CREATE TABLE heartbeat_log (at TEXT NOT NULL)",
+        "CREATE TRIGGER log_heartbeat AFTER UPDATE OF heartbeat_at ON daemon_lease \
+         BEGIN INSERT INTO heartbeat_log VALUES (NEW.heartbeat_at); END",
+        trigger,
+    ] {
+        sqlx::query(sql).execute(&mut conn).await.unwrap();
+    }
+    let options = DaemonOptions {
+        lease_ttl: Duration::from_secs(60),
+        ..DaemonOptions::default()
+    };
+    let mut daemon = Daemon::new(engine, sb.config(), options);
+    daemon.acquire().await.unwrap();
+    let (_tx, rx) = tokio::sync::watch::channel(Control::Run);
+    let result = daemon.run(rx, Some(at(1, 30))).await;
+    let beats: Vec<String> = sqlx::query_scalar("SELECT at FROM heartbeat_log ORDER BY at")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    (result, catalog, beats, sb)
+}
+
+fn fires_by_component(
+    runs: &[wpbackup::catalog::RunRecord],
+) -> BTreeMap<String, Vec<chrono::DateTime<Utc>>> {
+    let mut fires: BTreeMap<String, Vec<chrono::DateTime<Utc>>> = BTreeMap::new();
+    for r in runs {
+        assert_eq!(r.trigger, "schedule");
+        assert_eq!(
+            r.phase,
+            wpbackup::domain::model::RunPhase::Completed,
+            "every run that started finished and was recorded: {r:?}"
+        );
+        fires
+            .entry(format!("{}/{}", r.site, r.component))
+            .or_default()
+            .push(r.scheduled_for);
+    }
+    fires
+}
+
+#[tokio::test]
+async fn a_catalog_that_fails_shorter_than_the_lease_does_not_stop_the_daemon() {
+    // Every renewal between 00:40:00 and 00:40:35 fails ("database is locked" for half a
+    // minute); the lease (60 s) is still ours, so the daemon keeps going.
+    let (result, catalog, beats, _sb) = daemon_with_catalog_trigger(
+        "CREATE TRIGGER unavailable BEFORE UPDATE OF heartbeat_at ON daemon_lease \
+         WHEN NEW.heartbeat_at >= '2026-11-28T00:40:00' AND NEW.heartbeat_at < '2026-11-28T00:40:35' \
+         BEGIN SELECT RAISE(ABORT, 'catalog unavailable (injected)'); END",
+    )
+    .await;
+    result.expect("the daemon rides out a short catalog failure");
+    // The failure happened: the daemon went more than 35 s without a renewal (they are
+    // 20 s apart otherwise), none in the window.
+    let instants: Vec<chrono::DateTime<Utc>> = beats.iter().map(|b| b.parse().unwrap()).collect();
+    assert!(instants.len() > 100, "{beats:?}");
+    assert!(
+        !beats
+            .iter()
+            .any(|b| b.as_str() >= "2026-11-28T00:40:00" && b.as_str() < "2026-11-28T00:40:35"),
+        "{beats:?}"
+    );
+    let longest = instants.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+    assert!(longest > chrono::Duration::seconds(35), "{longest}");
+    // And nothing was skipped: every fire up to 01:30 ran once.
+    let fires = fires_by_component(&catalog.runs(None, None, 1000).await.unwrap());
+    assert_eq!(fires["shop/media"], vec![at(1, 0)], "{fires:#?}");
+    assert!(
+        catalog.current_lease().await.unwrap().is_none(),
+        "released on stop"
+    );
+}
+
+#[tokio::test]
+async fn a_daemon_whose_lease_expires_or_is_taken_stops_new_work_and_says_why() {
+    // The catalog refuses every renewal from 00:40 on: after the 60 s lease the daemon can
+    // no longer be sure it is the only one, and stops (exit 74 in the binary).
+    let (result, catalog, beats, _sb) = daemon_with_catalog_trigger(
+        "CREATE TRIGGER unavailable BEFORE UPDATE OF heartbeat_at ON daemon_lease \
+         WHEN NEW.heartbeat_at >= '2026-11-28T00:40:00' \
+         BEGIN SELECT RAISE(ABORT, 'catalog unavailable (injected)'); END",
+    )
+    .await;
+    let e = result.unwrap_err();
+    assert!(matches!(e, DaemonError::LeaseExpired(_)), "{e:?}");
+    assert!(e.to_string().contains("could not renew the lease"), "{e}");
+    assert!(beats.last().unwrap().as_str() < "2026-11-28T00:40:00");
+    // Runs before the loss finished; no fire after it started (01:00 is not run).
+    let runs = catalog.runs(None, None, 1000).await.unwrap();
+    let fires = fires_by_component(&runs);
+    assert!(
+        runs.iter().all(|r| r.scheduled_for < at(0, 41)),
+        "{fires:#?}"
+    );
+    assert!(fires.contains_key("shop/files"), "00:15 ran: {fires:#?}");
+
+    // Another daemon took the lease over at 00:40 (this one's heartbeats had stalled):
+    // the next renewal finds the row held by someone else, and the daemon stops (exit 75).
+    let (result, catalog, _, _sb) = daemon_with_catalog_trigger(
+        "CREATE TRIGGER taken BEFORE UPDATE OF heartbeat_at ON daemon_lease \
+         WHEN NEW.heartbeat_at >= '2026-11-28T00:40:00' \
+         BEGIN UPDATE daemon_lease SET holder = 'other-host:4242:2026-11-28T00:40:00Z' WHERE id = 1; \
+         SELECT RAISE(IGNORE); END",
+    )
+    .await;
+    let e = result.unwrap_err();
+    assert!(matches!(e, DaemonError::LeaseLost(_)), "{e:?}");
+    assert!(e.to_string().contains("other-host:4242"), "{e}");
+    let runs = catalog.runs(None, None, 1000).await.unwrap();
+    fires_by_component(&runs);
+    assert!(runs.iter().all(|r| r.scheduled_for < at(0, 41)));
+    // The lease is the other daemon's: this one does not delete it on the way out.
+    let lease = catalog.current_lease().await.unwrap().unwrap();
+    assert!(lease.holder.starts_with("other-host"), "{lease:?}");
 }
