@@ -229,22 +229,24 @@ impl Daemon {
                     .catalog
                     .upsert_component(site_id, p, now)
                     .await?;
-                let Some(last) = self.engine.catalog.last_scheduled_fire(component).await? else {
-                    continue; // never scheduled before: start from now
-                };
+                let last = self.engine.catalog.last_scheduled_fire(component).await?;
                 let Some(prev) = p.schedule.previous_at_or_before(now) else {
                     continue;
                 };
-                if prev <= last {
+                if last.is_some_and(|last| prev <= last) {
                     continue;
                 }
-                // `last` skips fires a crash interrupted: `prev` may be one. It is run again,
-                // once; a fire interrupted twice is recorded as missed.
+                // `last` skips fires a crash interrupted: `prev` may be one (even the first
+                // fire ever). It is run again, once; a fire interrupted twice is recorded as
+                // missed.
                 let attempts = self
                     .engine
                     .catalog
                     .interrupted_attempts(component, prev)
                     .await?;
+                if last.is_none() && attempts == 0 {
+                    continue; // never scheduled before: start from now
+                }
                 let policy_id = self
                     .engine
                     .catalog
@@ -252,7 +254,7 @@ impl Daemon {
                     .await?;
                 // Fires between the last run and `prev` are gone for good: one record says so.
                 let mut skipped = Vec::new();
-                let mut t = last;
+                let mut t = last.unwrap_or(prev);
                 while let Some(next) = p.schedule.next_after(t) {
                     if next >= prev || skipped.len() >= 10_000 {
                         break;

@@ -3,7 +3,8 @@
 
 use super::support::Sandbox;
 use chrono::{TimeZone, Utc};
-use std::collections::BTreeMap;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::sync::Arc;
 use std::time::Duration;
@@ -834,4 +835,123 @@ async fn a_daemon_whose_lease_expires_or_is_taken_stops_new_work_and_says_why() 
     // The lease is the other daemon's: this one does not delete it on the way out.
     let lease = catalog.current_lease().await.unwrap().unwrap();
     assert!(lease.holder.starts_with("other-host"), "{lease:?}");
+}
+
+/// A child process killed when the test ends, also when it fails half-way.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_scheduled_run_killed_with_the_daemon_runs_again_after_the_restart() {
+    // The real binary, a real fire: shop/files every minute, its point "creating" for 6 s.
+    let sb = Sandbox::new();
+    let cfg = sb.config();
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace("creating_for = \"300ms\"", "creating_for = \"6s\""),
+    )
+    .unwrap();
+    let files = sb.path().join("policies/shop/files.toml");
+    let text = std::fs::read_to_string(&files).unwrap();
+    std::fs::write(
+        &files,
+        text.replace("schedule = \"15 */6 * * *\"", "schedule = \"* * * * *\""),
+    )
+    .unwrap();
+    // A catalog to read from the start.
+    sb.wpb()
+        .args(["run", "--policy", "shop/db"])
+        .assert()
+        .success();
+    let bin = assert_cmd::cargo::cargo_bin("wpbackup");
+    let start = || {
+        std::process::Command::new(&bin)
+            .current_dir(sb.path())
+            .args(["--config", "wpbackup.toml", "daemon", "--listen", "off"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map(KillOnDrop)
+            .unwrap()
+    };
+    let scheduled_files_runs = || -> Vec<Value> {
+        let (_, runs) = sb.json(&["runs", "--site", "shop", "--component", "files"]);
+        runs["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["trigger"] == "schedule")
+            .cloned()
+            .collect()
+    };
+    let wait = |what: &str, done: &dyn Fn(&[Value]) -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
+        loop {
+            let runs = scheduled_files_runs();
+            if done(&runs) {
+                return runs;
+            }
+            assert!(std::time::Instant::now() < deadline, "{what}: {runs:#?}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+
+    let mut first = start();
+    let runs = wait("the first fire never started", &|r| {
+        r.iter().any(|r| r["phase"] == "InProgress")
+    });
+    let fire = runs.iter().find(|r| r["phase"] == "InProgress").unwrap()["scheduled_for"].clone();
+    first.0.kill().unwrap(); // SIGKILL, mid-run
+    first.0.wait().unwrap();
+
+    let mut second = start();
+    let runs = wait("the interrupted fire never ran again", &|r| {
+        r.iter()
+            .any(|r| r["scheduled_for"] == fire && r["phase"] == "Completed")
+    });
+    signal(second.0.id(), "-TERM");
+    assert_eq!(second.0.wait().unwrap().code(), Some(0));
+
+    let of_fire: Vec<&Value> = runs.iter().filter(|r| r["scheduled_for"] == fire).collect();
+    let phases: BTreeSet<&str> = of_fire
+        .iter()
+        .map(|r| r["phase"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        of_fire.len(),
+        2,
+        "one interrupted run and one re-run: {of_fire:#?}"
+    );
+    assert_eq!(
+        phases,
+        BTreeSet::from(["Completed", "Interrupted"]),
+        "{of_fire:#?}"
+    );
+    // The re-run adopted the point the killed run had started: one point for the fire.
+    let (_, pts) = sb.json(&["points", "--site", "shop", "--component", "files"]);
+    let names: Vec<&str> = pts["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["region"] == "us-east-1")
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    let unique: BTreeSet<&str> = names.iter().copied().collect();
+    assert_eq!(unique.len(), names.len(), "no point taken twice: {names:?}");
+    let (_, runs) = sb.json(&["runs", "--limit", "1000"]);
+    assert!(
+        runs["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["phase"] != "InProgress"),
+        "{runs:#}"
+    );
 }
