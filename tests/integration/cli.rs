@@ -338,13 +338,11 @@ fn init_refuses_to_overwrite() {
 #[test]
 fn a_run_killed_midway_is_recovered_by_the_next_run() {
     let sb = Sandbox::new();
-    let cfg = sb.config();
-    let text = std::fs::read_to_string(&cfg).unwrap();
-    std::fs::write(
-        &cfg,
-        text.replace("creating_for = \"300ms\"", "creating_for = \"4s\""),
-    )
-    .unwrap();
+    sb.edit(
+        "wpbackup.toml",
+        "creating_for = \"300ms\"",
+        "creating_for = \"4s\"",
+    );
     let bin = assert_cmd::cargo::cargo_bin("wpbackup");
     let mut child = std::process::Command::new(bin)
         .current_dir(sb.path())

@@ -474,13 +474,11 @@ fn simulate_runs_the_policies_on_a_virtual_clock_without_touching_the_real_state
 #[test]
 fn a_daemon_started_after_a_crash_reconciles_the_interrupted_run() {
     let sb = Sandbox::new();
-    let cfg = sb.config();
-    let text = std::fs::read_to_string(&cfg).unwrap();
-    std::fs::write(
-        &cfg,
-        text.replace("creating_for = \"300ms\"", "creating_for = \"3s\""),
-    )
-    .unwrap();
+    sb.edit(
+        "wpbackup.toml",
+        "creating_for = \"300ms\"",
+        "creating_for = \"3s\"",
+    );
     let bin = assert_cmd::cargo::cargo_bin("wpbackup");
     let mut victim = std::process::Command::new(&bin)
         .current_dir(sb.path())
@@ -851,20 +849,16 @@ impl Drop for KillOnDrop {
 fn a_scheduled_run_killed_with_the_daemon_runs_again_after_the_restart() {
     // The real binary, a real fire: shop/files every minute, its point "creating" for 6 s.
     let sb = Sandbox::new();
-    let cfg = sb.config();
-    let text = std::fs::read_to_string(&cfg).unwrap();
-    std::fs::write(
-        &cfg,
-        text.replace("creating_for = \"300ms\"", "creating_for = \"6s\""),
-    )
-    .unwrap();
-    let files = sb.path().join("policies/shop/files.toml");
-    let text = std::fs::read_to_string(&files).unwrap();
-    std::fs::write(
-        &files,
-        text.replace("schedule = \"15 */6 * * *\"", "schedule = \"* * * * *\""),
-    )
-    .unwrap();
+    sb.edit(
+        "wpbackup.toml",
+        "creating_for = \"300ms\"",
+        "creating_for = \"6s\"",
+    );
+    sb.edit(
+        "policies/shop/files.toml",
+        "schedule = \"15 */6 * * *\"",
+        "schedule = \"* * * * *\"",
+    );
     // A catalog to read from the start.
     sb.wpb()
         .args(["run", "--policy", "shop/db"])

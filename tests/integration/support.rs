@@ -30,6 +30,15 @@ impl Sandbox {
         self.dir.path()
     }
 
+    /// Replaces `from` with `to` in the sandbox file `file` (relative to the sandbox); fails
+    /// the test if `from` is not there, so an edit can never silently do nothing.
+    pub fn edit(&self, file: &str, from: &str, to: &str) {
+        let path = self.path().join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.contains(from), "{file} has no {from:?}");
+        std::fs::write(&path, text.replace(from, to)).unwrap();
+    }
+
     pub fn config(&self) -> PathBuf {
         self.path().join("wpbackup.toml")
     }
