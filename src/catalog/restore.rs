@@ -2,7 +2,7 @@
 //! provider ids (written before and after the step acts, so a crash can be resumed).
 
 use super::{parse_opt_ts, parse_ts, ts, Catalog, CatalogError, CatalogResult};
-use crate::domain::restore_plan::{DurationHistory, Plan};
+use crate::domain::restore_plan::{DurationHistory, Plan, PlanStatus, Purpose, StepState};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
@@ -12,10 +12,10 @@ use sqlx::Row;
 pub struct PlanRecord {
     pub id: String,
     pub site: String,
-    pub purpose: String,
+    pub purpose: Purpose,
     pub target_time: DateTime<Utc>,
     pub to_region: String,
-    pub status: String,
+    pub status: PlanStatus,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     #[serde(skip)]
@@ -33,8 +33,7 @@ impl PlanRecord {
 pub struct StepRecord {
     pub key: String,
     pub depends_on: Vec<String>,
-    /// pending | running | done | failed | skipped
-    pub state: String,
+    pub state: StepState,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
     /// What the step created or changed (instance id, cluster, file system, previous
@@ -54,10 +53,18 @@ fn plan_from_row(r: &sqlx::sqlite::SqliteRow) -> CatalogResult<PlanRecord> {
     Ok(PlanRecord {
         id: r.try_get("id")?,
         site: r.try_get("site_name")?,
-        purpose: r.try_get("purpose")?,
+        purpose: match r.try_get::<String, _>("purpose")?.as_str() {
+            "restore" => Purpose::Restore,
+            "drill" => Purpose::Drill,
+            other => return Err(CatalogError::Corrupt(format!("plan purpose {other:?}"))),
+        },
         target_time: parse_ts(&r.try_get::<String, _>("target_time")?)?,
         to_region: r.try_get("to_region")?,
-        status: r.try_get("status")?,
+        status: {
+            let s: String = r.try_get("status")?;
+            PlanStatus::parse(&s)
+                .ok_or_else(|| CatalogError::Corrupt(format!("plan status {s:?}")))?
+        },
         created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
         updated_at: parse_ts(&r.try_get::<String, _>("updated_at")?)?,
         plan_json: r.try_get("plan")?,
@@ -149,12 +156,12 @@ impl Catalog {
     pub async fn set_plan_status(
         &self,
         id: &str,
-        status: &str,
+        status: PlanStatus,
         now: DateTime<Utc>,
     ) -> CatalogResult<()> {
         sqlx::query("UPDATE restore_plans SET status = ?2, updated_at = ?3 WHERE id = ?1")
             .bind(id)
-            .bind(status)
+            .bind(status.as_str())
             .bind(ts(now))
             .execute(&self.pool)
             .await?;
@@ -175,7 +182,11 @@ impl Catalog {
                     key: r.try_get("step_key")?,
                     depends_on: serde_json::from_str(&deps)
                         .map_err(|e| CatalogError::Corrupt(format!("depends_on: {e}")))?,
-                    state: r.try_get("state")?,
+                    state: {
+                        let s: String = r.try_get("state")?;
+                        StepState::parse(&s)
+                            .ok_or_else(|| CatalogError::Corrupt(format!("step state {s:?}")))?
+                    },
                     started_at: parse_opt_ts(r.try_get("started_at")?)?,
                     finished_at: parse_opt_ts(r.try_get("finished_at")?)?,
                     outputs: serde_json::from_str(&outputs)
@@ -249,7 +260,7 @@ impl Catalog {
         &self,
         plan_id: &str,
         key: &str,
-        state: &str,
+        state: StepState,
         outputs: &serde_json::Map<String, serde_json::Value>,
         error: Option<&str>,
         now: DateTime<Utc>,
@@ -260,7 +271,7 @@ impl Catalog {
         )
         .bind(plan_id)
         .bind(key)
-        .bind(state)
+        .bind(state.as_str())
         .bind(serde_json::Value::Object(outputs.clone()).to_string())
         .bind(error)
         .bind(ts(now))

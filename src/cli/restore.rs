@@ -5,7 +5,7 @@ use super::render::{table, when};
 use super::{Cli, CliResult, Failure};
 use crate::catalog::StepRecord;
 use crate::domain::planner::RestoreTo;
-use crate::domain::restore_plan::{Plan, Purpose, Step};
+use crate::domain::restore_plan::{Plan, PlanStatus, Purpose, Step, StepState};
 use crate::domain::time::{format_duration, parse_duration, parse_instant};
 use crate::engine::restore::{Execution, RestoreError, RestoreProgress, RestoreRequest};
 use crate::engine::run::{RunRequest, Trigger};
@@ -331,10 +331,10 @@ impl RestoreProgress for TerminalProgress {
             }
         }
     }
-    fn finished(&self, key: &str, state: &str, seconds: f64, detail: &str) {
+    fn finished(&self, key: &str, state: StepState, seconds: f64, detail: &str) {
         let mark = match state {
-            "done" => "✔",
-            "skipped" => "➜",
+            StepState::Done => "✔",
+            StepState::Skipped => "➜",
             _ => "✘",
         };
         let msg = format!("{mark} {key:32} {seconds:>6.1}s {state}: {detail}");
@@ -365,7 +365,7 @@ impl RestoreProgress for LineProgress {
     fn note(&self, key: &str, note: &str) {
         eprintln!("{} note   {key}: {note}", stamp());
     }
-    fn finished(&self, key: &str, state: &str, seconds: f64, detail: &str) {
+    fn finished(&self, key: &str, state: StepState, seconds: f64, detail: &str) {
         eprintln!("{} {state:<6} {key} after {seconds:.1}s: {detail}", stamp());
     }
 }
@@ -411,16 +411,16 @@ fn report_execution(cli: &Cli, exec: &Execution) -> CliResult {
     } else {
         println!();
         print_steps(&exec.steps);
-        match exec.status.as_str() {
-            "completed" => println!("Plan {} completed. Roll back with: wpbackup restore rollback {}", exec.plan_id, exec.plan_id),
-            "torn-down" => println!(
+        match exec.status {
+            PlanStatus::Completed => println!("Plan {} completed. Roll back with: wpbackup restore rollback {}", exec.plan_id, exec.plan_id),
+            PlanStatus::TornDown => println!(
                 "Drill {} passed and was torn down. Measured recovery time: {}.",
                 exec.plan_id,
                 exec.recovery_seconds.map(|s| format_duration(chrono::Duration::seconds(s))).unwrap_or_else(|| "n/a".into())
             ),
-            "rolled-back" => println!("Plan {} rolled back: address and DB endpoint are back on the old resources (restored ones kept).", exec.plan_id),
-            "executing" => println!("Plan {} stopped before finishing. Continue with: wpbackup restore resume {}", exec.plan_id, exec.plan_id),
-            _ => println!(
+            PlanStatus::RolledBack => println!("Plan {} rolled back: address and DB endpoint are back on the old resources (restored ones kept).", exec.plan_id),
+            PlanStatus::Executing => println!("Plan {} stopped before finishing. Continue with: wpbackup restore resume {}", exec.plan_id, exec.plan_id),
+            PlanStatus::Failed | PlanStatus::Planned => println!(
                 "Plan {} FAILED: {}\nFix the cause, then: wpbackup restore resume {}",
                 exec.plan_id,
                 exec.failure.as_deref().unwrap_or("see the steps above"),
@@ -428,10 +428,10 @@ fn report_execution(cli: &Cli, exec: &Execution) -> CliResult {
             ),
         }
     }
-    Ok(match exec.status.as_str() {
-        "completed" | "torn-down" | "rolled-back" => exit::OK,
-        "executing" => exit::PARTIAL,
-        _ => exit::FAILED,
+    Ok(match exec.status {
+        PlanStatus::Completed | PlanStatus::TornDown | PlanStatus::RolledBack => exit::OK,
+        PlanStatus::Executing => exit::PARTIAL,
+        PlanStatus::Failed | PlanStatus::Planned => exit::FAILED,
     })
 }
 
@@ -528,7 +528,7 @@ fn print_steps(steps: &[StepRecord]) {
         };
         t.add_row(vec![
             s.key.clone(),
-            s.state.clone(),
+            s.state.to_string(),
             s.attempts.to_string(),
             took,
             detail,
@@ -581,10 +581,10 @@ async fn list(cli: &Cli, engine: &Engine, site: Option<&str>, limit: i64) -> Cli
         t.add_row(vec![
             p.id.clone(),
             p.site.clone(),
-            p.purpose.clone(),
+            p.purpose.as_str().to_string(),
             when(p.target_time),
             p.to_region.clone(),
-            p.status.clone(),
+            p.status.to_string(),
             when(p.created_at),
             when(p.updated_at),
         ]);

@@ -4,6 +4,7 @@
 
 use super::model::{ComponentKind, PointState, RecoveryPoint, RunPhase};
 use super::policy::{Policy, Retention};
+use super::restore_plan::PlanStatus;
 use super::retention::{prune_plan, Action as Keep, Guards};
 use super::time::format_duration;
 use chrono::{DateTime, Duration, Utc};
@@ -111,7 +112,7 @@ pub struct DrillFacts {
     pub plan_id: String,
     pub created_at: DateTime<Utc>,
     /// completed drills end `torn-down`; anything else did not finish.
-    pub status: String,
+    pub status: PlanStatus,
     pub recovery_seconds: Option<i64>,
     pub failure: Option<String>,
 }
@@ -849,7 +850,7 @@ fn drill_findings(facts: &AuditFacts<'_>, params: &AuditParams) -> Vec<Finding> 
     let good = facts
         .drills
         .iter()
-        .find(|d| d.status == "torn-down" && d.recovery_seconds.is_some());
+        .find(|d| d.status == PlanStatus::TornDown && d.recovery_seconds.is_some());
     let mut evidence: Vec<String> = facts
         .drills
         .iter()
@@ -870,10 +871,12 @@ fn drill_findings(facts: &AuditFacts<'_>, params: &AuditParams) -> Vec<Finding> 
             )
         })
         .collect();
-    let latest_failed = facts
-        .drills
-        .first()
-        .filter(|d| d.status != "torn-down" && d.status != "executing" && d.status != "planned");
+    let latest_failed = facts.drills.first().filter(|d| {
+        !matches!(
+            d.status,
+            PlanStatus::TornDown | PlanStatus::Executing | PlanStatus::Planned
+        )
+    });
     let (status, summary) = match good {
         None => (
             Status::Fail,
@@ -1236,7 +1239,7 @@ mod tests {
         DrillFacts {
             plan_id: "drill-1".into(),
             created_at: at,
-            status: "torn-down".into(),
+            status: PlanStatus::TornDown,
             recovery_seconds: Some(seconds),
             failure: None,
         }
@@ -1395,7 +1398,7 @@ mod tests {
         let failed = DrillFacts {
             plan_id: "drill-2".into(),
             created_at: t(28, 0),
-            status: "failed".into(),
+            status: PlanStatus::Failed,
             recovery_seconds: None,
             failure: Some("site.health-check: 500".into()),
         };

@@ -34,6 +34,111 @@ impl Purpose {
     }
 }
 
+/// Where one step of a plan is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepState {
+    Pending,
+    Running,
+    Done,
+    Failed,
+    /// Nothing to execute (a step done by hand, shown in the plan).
+    Skipped,
+}
+
+impl StepState {
+    pub const ALL: [StepState; 5] = [
+        StepState::Pending,
+        StepState::Running,
+        StepState::Done,
+        StepState::Failed,
+        StepState::Skipped,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepState::Pending => "pending",
+            StepState::Running => "running",
+            StepState::Done => "done",
+            StepState::Failed => "failed",
+            StepState::Skipped => "skipped",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// Done or skipped: the steps that depend on it may start.
+    pub fn is_finished(self) -> bool {
+        matches!(self, StepState::Done | StepState::Skipped)
+    }
+}
+
+impl std::fmt::Display for StepState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+/// Where a plan is, as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PlanStatus {
+    /// Stored for review; nothing executed.
+    Planned,
+    /// Started (or stopped half-way): `restore resume` continues it.
+    Executing,
+    /// A restore whose every step is done.
+    Completed,
+    /// A step failed; resume after fixing the cause, or roll back.
+    Failed,
+    /// The cutover was undone.
+    RolledBack,
+    /// A drill that ran and removed what it created.
+    TornDown,
+}
+
+impl PlanStatus {
+    pub const ALL: [PlanStatus; 6] = [
+        PlanStatus::Planned,
+        PlanStatus::Executing,
+        PlanStatus::Completed,
+        PlanStatus::Failed,
+        PlanStatus::RolledBack,
+        PlanStatus::TornDown,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PlanStatus::Planned => "planned",
+            PlanStatus::Executing => "executing",
+            PlanStatus::Completed => "completed",
+            PlanStatus::Failed => "failed",
+            PlanStatus::RolledBack => "rolled-back",
+            PlanStatus::TornDown => "torn-down",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+
+    /// Nothing is left to execute.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            PlanStatus::Completed | PlanStatus::RolledBack | PlanStatus::TornDown
+        )
+    }
+}
+
+impl std::fmt::Display for PlanStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// The public address, as the plan names it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "type")]
@@ -48,105 +153,154 @@ pub enum Address {
 #[serde(rename_all = "kebab-case", tag = "action")]
 pub enum Action {
     /// Aurora: a new cluster from continuous backup at `at`, or from a snapshot.
-    RestoreCluster {
-        region: String,
-        cluster: String,
-        /// `Some`: point-in-time restore of this cluster at `at`.
-        pitr_of: Option<String>,
-        at: Option<DateTime<Utc>>,
-        /// Otherwise: this snapshot (identifier or ARN).
-        snapshot: Option<String>,
-        engine: Option<String>,
-        subnet_group: Option<String>,
-        security_group_ids: Vec<String>,
-    },
-    CreateClusterInstance {
-        region: String,
-        cluster: String,
-        instance: String,
-        class: String,
-        engine: String,
-    },
+    RestoreCluster(RestoreCluster),
+    CreateClusterInstance(CreateClusterInstance),
     /// EFS: an AWS Backup restore job to a new file system, then its mount targets.
-    RestoreFileSystem {
-        region: String,
-        point_id: i64,
-        recovery_point: String,
-        role_arn: String,
-        token: String,
-        subnets: Vec<String>,
-        security_group_ids: Vec<String>,
-    },
+    RestoreFileSystem(RestoreFileSystem),
     /// EC2 from an AMI / Lightsail from an instance snapshot, with the recorded settings.
-    LaunchInstance {
-        region: String,
-        point_id: i64,
-        point_kind: PointKind,
-        image: String,
-        name: String,
-        instance_type: Option<String>,
-        bundle_id: Option<String>,
-        subnet_id: Option<String>,
-        security_group_ids: Vec<String>,
-        availability_zone: Option<String>,
-        key_name: Option<String>,
-    },
+    LaunchInstance(LaunchInstance),
     /// Make every object current as it was at `at` again (copies and delete markers;
     /// history is kept). In a drill: only count what would change.
-    RevertBucket {
-        region: String,
-        bucket: String,
-        at: DateTime<Utc>,
-        dry_run: bool,
-    },
+    RevertBucket(RevertBucket),
     /// GET the site's URL from the restored instance (step `instance_step`) with the
     /// site's Host header.
-    HealthCheck {
-        url: String,
-        expect_status: u16,
-        timeout_secs: u64,
-        instance_step: String,
-    },
+    HealthCheck(HealthCheck),
     /// Keep the DB endpoint: the original cluster renamed away, the restored one renamed in.
-    SwapCluster {
-        region: String,
-        original: String,
-        restored: String,
-        renamed_away: String,
-    },
+    SwapCluster(SwapCluster),
     /// Point the static/Elastic IP at the instance launched by `instance_step`.
-    MoveAddress {
-        region: String,
-        address: Address,
-        instance_step: String,
-    },
+    MoveAddress(MoveAddress),
     /// GET the site's URL through its public address.
-    VerifyPublic {
-        url: String,
-        expect_status: u16,
-        timeout_secs: u64,
-    },
+    VerifyPublic(VerifyPublic),
     /// Something the operator does by hand (DNS for a DR restore); shown, not executed.
-    Manual { instruction: String },
+    Manual(Manual),
     /// Drill: delete what the listed steps created (tagged resources only).
-    Teardown { steps: Vec<String> },
+    Teardown(Teardown),
+}
+
+/// Aurora: a new cluster from continuous backup at `at`, or from a snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RestoreCluster {
+    pub region: String,
+    pub cluster: String,
+    /// `Some`: point-in-time restore of this cluster at `at`.
+    pub pitr_of: Option<String>,
+    pub at: Option<DateTime<Utc>>,
+    /// Otherwise: this snapshot (identifier or ARN).
+    pub snapshot: Option<String>,
+    pub engine: Option<String>,
+    pub subnet_group: Option<String>,
+    pub security_group_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateClusterInstance {
+    pub region: String,
+    pub cluster: String,
+    pub instance: String,
+    pub class: String,
+    pub engine: String,
+}
+
+/// EFS: an AWS Backup restore job to a new file system, then its mount targets.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RestoreFileSystem {
+    pub region: String,
+    pub point_id: i64,
+    pub recovery_point: String,
+    pub role_arn: String,
+    pub token: String,
+    pub subnets: Vec<String>,
+    pub security_group_ids: Vec<String>,
+}
+
+/// EC2 from an AMI / Lightsail from an instance snapshot, with the recorded settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LaunchInstance {
+    pub region: String,
+    pub point_id: i64,
+    pub point_kind: PointKind,
+    pub image: String,
+    pub name: String,
+    pub instance_type: Option<String>,
+    pub bundle_id: Option<String>,
+    pub subnet_id: Option<String>,
+    pub security_group_ids: Vec<String>,
+    pub availability_zone: Option<String>,
+    pub key_name: Option<String>,
+}
+
+/// Make every object current as it was at `at` again (copies and delete markers;
+/// history is kept). In a drill: only count what would change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RevertBucket {
+    pub region: String,
+    pub bucket: String,
+    pub at: DateTime<Utc>,
+    pub dry_run: bool,
+}
+
+/// GET the site's URL from the restored instance (step `instance_step`) with the
+/// site's Host header.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthCheck {
+    pub url: String,
+    pub expect_status: u16,
+    pub timeout_secs: u64,
+    pub instance_step: String,
+}
+
+/// Keep the DB endpoint: the original cluster renamed away, the restored one renamed in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SwapCluster {
+    pub region: String,
+    pub original: String,
+    pub restored: String,
+    pub renamed_away: String,
+}
+
+/// Point the static/Elastic IP at the instance launched by `instance_step`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MoveAddress {
+    pub region: String,
+    pub address: Address,
+    pub instance_step: String,
+}
+
+/// GET the site's URL through its public address.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerifyPublic {
+    pub url: String,
+    pub expect_status: u16,
+    pub timeout_secs: u64,
+}
+
+/// Something the operator does by hand (DNS for a DR restore); shown, not executed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manual {
+    pub instruction: String,
+}
+
+/// Drill: delete what the listed steps created (tagged resources only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Teardown {
+    pub steps: Vec<String>,
 }
 
 impl Action {
     /// A short name for the kind of work (expected durations are kept per kind).
     pub fn kind(&self) -> &'static str {
         match self {
-            Action::RestoreCluster { .. } => "restore-cluster",
-            Action::CreateClusterInstance { .. } => "create-cluster-instance",
-            Action::RestoreFileSystem { .. } => "restore-file-system",
-            Action::LaunchInstance { .. } => "launch-instance",
-            Action::RevertBucket { .. } => "revert-bucket",
-            Action::HealthCheck { .. } => "health-check",
-            Action::SwapCluster { .. } => "swap-cluster",
-            Action::MoveAddress { .. } => "move-address",
-            Action::VerifyPublic { .. } => "verify-public",
-            Action::Manual { .. } => "manual",
-            Action::Teardown { .. } => "teardown",
+            Action::RestoreCluster(_) => "restore-cluster",
+            Action::CreateClusterInstance(_) => "create-cluster-instance",
+            Action::RestoreFileSystem(_) => "restore-file-system",
+            Action::LaunchInstance(_) => "launch-instance",
+            Action::RevertBucket(_) => "revert-bucket",
+            Action::HealthCheck(_) => "health-check",
+            Action::SwapCluster(_) => "swap-cluster",
+            Action::MoveAddress(_) => "move-address",
+            Action::VerifyPublic(_) => "verify-public",
+            Action::Manual(_) => "manual",
+            Action::Teardown(_) => "teardown",
         }
     }
 
@@ -154,38 +308,38 @@ impl Action {
     pub fn is_cutover(&self) -> bool {
         matches!(
             self,
-            Action::SwapCluster { .. }
-                | Action::MoveAddress { .. }
-                | Action::RevertBucket { dry_run: false, .. }
+            Action::SwapCluster(_)
+                | Action::MoveAddress(_)
+                | Action::RevertBucket(RevertBucket { dry_run: false, .. })
         )
     }
 
     /// A typical duration when the catalog has none measured.
     pub fn default_seconds(&self) -> u64 {
         match self {
-            Action::RestoreCluster { .. } => 1200,
-            Action::CreateClusterInstance { .. } => 600,
-            Action::RestoreFileSystem { .. } => 900,
-            Action::LaunchInstance { .. } => 180,
-            Action::RevertBucket { .. } => 60,
-            Action::HealthCheck { .. } | Action::VerifyPublic { .. } => 30,
-            Action::SwapCluster { .. } => 180,
-            Action::MoveAddress { .. } => 10,
-            Action::Manual { .. } => 0,
-            Action::Teardown { .. } => 300,
+            Action::RestoreCluster(_) => 1200,
+            Action::CreateClusterInstance(_) => 600,
+            Action::RestoreFileSystem(_) => 900,
+            Action::LaunchInstance(_) => 180,
+            Action::RevertBucket(_) => 60,
+            Action::HealthCheck(_) | Action::VerifyPublic(_) => 30,
+            Action::SwapCluster(_) => 180,
+            Action::MoveAddress(_) => 10,
+            Action::Manual(_) => 0,
+            Action::Teardown(_) => 300,
         }
     }
 
     /// The API calls the step makes, for review.
     pub fn calls(&self) -> Vec<String> {
         match self {
-            Action::RestoreCluster {
+            Action::RestoreCluster(RestoreCluster {
                 cluster,
                 pitr_of,
                 at,
                 snapshot,
                 ..
-            } => match (pitr_of, at, snapshot) {
+            }) => match (pitr_of, at, snapshot) {
                 (Some(src), Some(at), _) => vec![
                     format!(
                         "rds:RestoreDBClusterToPointInTime(SourceDBClusterIdentifier={src}, \
@@ -202,30 +356,30 @@ impl Action {
                     format!("rds:DescribeDBClusters({cluster}) until available"),
                 ],
             },
-            Action::CreateClusterInstance {
+            Action::CreateClusterInstance(CreateClusterInstance {
                 cluster,
                 instance,
                 class,
                 ..
-            } => vec![
+            }) => vec![
                 format!("rds:CreateDBInstance(DBInstanceIdentifier={instance}, DBClusterIdentifier={cluster}, DBInstanceClass={class})"),
                 format!("rds:DescribeDBClusters({cluster}) until available"),
             ],
-            Action::RestoreFileSystem {
+            Action::RestoreFileSystem(RestoreFileSystem {
                 recovery_point,
                 subnets,
                 ..
-            } => vec![
+            }) => vec![
                 format!("backup:StartRestoreJob(RecoveryPointArn={recovery_point}, newFileSystem=true)"),
                 "backup:DescribeRestoreJob until COMPLETED".into(),
                 format!("efs:TagResource; efs:CreateMountTarget in {}", if subnets.is_empty() { "(no recorded subnets)".to_string() } else { subnets.join(", ") }),
             ],
-            Action::LaunchInstance {
+            Action::LaunchInstance(LaunchInstance {
                 point_kind,
                 image,
                 name,
                 ..
-            } => match point_kind {
+            }) => match point_kind {
                 PointKind::LightsailSnapshot => vec![
                     format!("lightsail:CreateInstancesFromSnapshot(InstanceSnapshotName={image}, InstanceNames={name})"),
                     format!("lightsail:GetInstance({name}) until running"),
@@ -235,9 +389,9 @@ impl Action {
                     "ec2:DescribeInstances until running".into(),
                 ],
             },
-            Action::RevertBucket {
+            Action::RevertBucket(RevertBucket {
                 bucket, at, dry_run, ..
-            } => {
+            }) => {
                 let mut v = vec![format!("s3:ListObjectVersions({bucket})")];
                 if !dry_run {
                     v.push(format!(
@@ -247,22 +401,22 @@ impl Action {
                 }
                 v
             }
-            Action::HealthCheck {
+            Action::HealthCheck(HealthCheck {
                 url, expect_status, ..
-            } => vec![format!(
+            }) => vec![format!(
                 "GET {url} from the restored instance's address (Host: {}), expect {expect_status}",
                 host_of(url)
             )],
-            Action::SwapCluster {
+            Action::SwapCluster(SwapCluster {
                 original,
                 restored,
                 renamed_away,
                 ..
-            } => vec![
+            }) => vec![
                 format!("rds:ModifyDBCluster({original} → {renamed_away}) and wait"),
                 format!("rds:ModifyDBCluster({restored} → {original}) and wait"),
             ],
-            Action::MoveAddress { address, .. } => match address {
+            Action::MoveAddress(MoveAddress { address, .. }) => match address {
                 Address::LightsailStaticIp { name } => vec![
                     format!("lightsail:DetachStaticIp({name})"),
                     format!("lightsail:AttachStaticIp({name}, restored instance)"),
@@ -271,11 +425,11 @@ impl Action {
                     "ec2:AssociateAddress(AllocationId={allocation_id}, restored instance, AllowReassociation=true)"
                 )],
             },
-            Action::VerifyPublic {
+            Action::VerifyPublic(VerifyPublic {
                 url, expect_status, ..
-            } => vec![format!("GET {url} through the public address, expect {expect_status}")],
-            Action::Manual { instruction } => vec![format!("by hand: {instruction}")],
-            Action::Teardown { steps } => vec![format!(
+            }) => vec![format!("GET {url} through the public address, expect {expect_status}")],
+            Action::Manual(Manual { instruction }) => vec![format!("by hand: {instruction}")],
+            Action::Teardown(Teardown { steps }) => vec![format!(
                 "delete the resources created by {} (tag {TAG_PLAN} checked)",
                 steps.join(", ")
             )],
@@ -433,9 +587,11 @@ impl Plan {
                 }
             }
             let refers = match &s.action {
-                Action::HealthCheck { instance_step, .. }
-                | Action::MoveAddress { instance_step, .. } => vec![instance_step.clone()],
-                Action::Teardown { steps } => steps.clone(),
+                Action::HealthCheck(HealthCheck { instance_step, .. })
+                | Action::MoveAddress(MoveAddress { instance_step, .. }) => {
+                    vec![instance_step.clone()]
+                }
+                Action::Teardown(Teardown { steps }) => steps.clone(),
                 _ => vec![],
             };
             for r in refers {
@@ -614,7 +770,7 @@ pub fn build_plan(
                     &key,
                     comp,
                     vec![],
-                    Action::RestoreCluster {
+                    Action::RestoreCluster(RestoreCluster {
                         region: region.clone(),
                         cluster: restored.clone(),
                         pitr_of,
@@ -623,7 +779,7 @@ pub fn build_plan(
                         engine: engine.clone(),
                         subnet_group: meta.extra.get("db_subnet_group").cloned(),
                         security_group_ids: meta.security_group_ids.clone(),
-                    },
+                    }),
                     history,
                 ));
                 let ikey = format!("{comp}.create-cluster-instance");
@@ -631,7 +787,7 @@ pub fn build_plan(
                     &ikey,
                     comp,
                     vec![key.clone()],
-                    Action::CreateClusterInstance {
+                    Action::CreateClusterInstance(CreateClusterInstance {
                         region: region.clone(),
                         cluster: restored.clone(),
                         instance: format!("{restored}-1"),
@@ -640,19 +796,19 @@ pub fn build_plan(
                             .clone()
                             .unwrap_or_else(|| "db.r6g.large".into()),
                         engine: engine.unwrap_or_else(|| "aurora-mysql".into()),
-                    },
+                    }),
                     history,
                 ));
                 created_steps.push(key);
                 restore_steps.push(ikey.clone());
                 db_ready_step = Some(ikey);
                 if purpose == Purpose::Restore && selection.to == RestoreTo::Primary {
-                    swap = Some(Action::SwapCluster {
+                    swap = Some(Action::SwapCluster(SwapCluster {
                         region: region.clone(),
                         original: cluster_identifier.clone(),
                         restored,
                         renamed_away: format!("{cluster_identifier}-old{st}"),
-                    });
+                    }));
                 }
             }
             (Target::Efs { iam_role_arn, .. }, Source::Point { provider_id, .. }) => {
@@ -674,7 +830,7 @@ pub fn build_plan(
                     &key,
                     comp,
                     vec![],
-                    Action::RestoreFileSystem {
+                    Action::RestoreFileSystem(RestoreFileSystem {
                         region: region.clone(),
                         point_id: p.id,
                         recovery_point: p.provider_id.clone(),
@@ -682,7 +838,7 @@ pub fn build_plan(
                         token: format!("{id}-{comp}"),
                         subnets,
                         security_group_ids: p.metadata.security_group_ids.clone(),
-                    },
+                    }),
                     history,
                 ));
                 created_steps.push(key.clone());
@@ -700,7 +856,7 @@ pub fn build_plan(
                     &key,
                     comp,
                     vec![],
-                    Action::LaunchInstance {
+                    Action::LaunchInstance(LaunchInstance {
                         region: region.clone(),
                         point_id: p.id,
                         point_kind: p.kind,
@@ -721,7 +877,7 @@ pub fn build_plan(
                             .then(|| m.availability_zone.clone())
                             .flatten(),
                         key_name: m.extra.get("key_name").cloned(),
-                    },
+                    }),
                     history,
                 ));
                 created_steps.push(key.clone());
@@ -741,12 +897,12 @@ pub fn build_plan(
                     &key,
                     comp,
                     vec![],
-                    Action::RevertBucket {
+                    Action::RevertBucket(RevertBucket {
                         region: r.clone(),
                         bucket: bucket.clone(),
                         at: *at,
                         dry_run: purpose == Purpose::Drill,
-                    },
+                    }),
                     history,
                 ));
                 restore_steps.push(key);
@@ -773,12 +929,12 @@ pub fn build_plan(
             "site.health-check",
             "",
             deps,
-            Action::HealthCheck {
+            Action::HealthCheck(HealthCheck {
                 url: facts.health_url.to_string(),
                 expect_status: facts.expect_status,
                 timeout_secs: facts.health_timeout_secs,
                 instance_step: inst.clone(),
-            },
+            }),
             history,
         ));
         gate.push("site.health-check".into());
@@ -805,11 +961,11 @@ pub fn build_plan(
                     "site.move-address",
                     "",
                     deps,
-                    Action::MoveAddress {
+                    Action::MoveAddress(MoveAddress {
                         region: region.clone(),
                         address: facts.address.clone(),
                         instance_step: inst.clone(),
-                    },
+                    }),
                     history,
                 ));
                 last = vec!["site.move-address".into()];
@@ -828,23 +984,23 @@ pub fn build_plan(
                     "site.verify-public",
                     "",
                     deps,
-                    Action::VerifyPublic {
+                    Action::VerifyPublic(VerifyPublic {
                         url: facts.health_url.to_string(),
                         expect_status: facts.expect_status,
                         timeout_secs: facts.health_timeout_secs,
-                    },
+                    }),
                     history,
                 ));
             }
         }
         (Purpose::Restore, RestoreTo::Dr) => {
             if instance_step.is_some() {
-                steps.push(step("site.manual", "", gate.clone(), Action::Manual {
+                steps.push(step("site.manual", "", gate.clone(), Action::Manual(Manual {
                     instruction: format!(
                         "static and Elastic IPs are regional: point DNS for {} at the restored instance's public address in {region} (shown by `wpbackup restore show {id}`), and DB_HOST in wp-config.php at the restored cluster's endpoint",
                         host_of(facts.health_url)
                     ),
-                }, history));
+                }), history));
             }
         }
         (Purpose::Drill, _) => {
@@ -856,9 +1012,9 @@ pub fn build_plan(
                 "drill.teardown",
                 "",
                 deps,
-                Action::Teardown {
+                Action::Teardown(Teardown {
                     steps: created_steps.clone(),
-                },
+                }),
                 history,
             ));
         }
@@ -1183,12 +1339,12 @@ mod tests {
             ["site.move-address", "media.revert-bucket"]
         );
         match &p.step("db.restore-cluster").unwrap().action {
-            Action::RestoreCluster {
+            Action::RestoreCluster(RestoreCluster {
                 cluster,
                 pitr_of,
                 at,
                 ..
-            } => {
+            }) => {
                 assert_eq!(cluster, "wp-db-r20261127t150000");
                 assert_eq!(pitr_of.as_deref(), Some("wp-db"));
                 assert_eq!(*at, Some(t(14, 5)));
@@ -1196,7 +1352,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         match &p.step("files.restore-file-system").unwrap().action {
-            Action::RestoreFileSystem { subnets, .. } => {
+            Action::RestoreFileSystem(RestoreFileSystem { subnets, .. }) => {
                 assert_eq!(subnets, &["subnet-1", "subnet-2"])
             }
             other => panic!("{other:?}"),
@@ -1233,7 +1389,7 @@ mod tests {
         assert!(p.id.starts_with("drill-shop-"));
         assert!(p.steps.iter().all(|s| !s.action.is_cutover()), "{p:#?}");
         match &p.step("drill.teardown").unwrap().action {
-            Action::Teardown { steps } => assert_eq!(
+            Action::Teardown(Teardown { steps }) => assert_eq!(
                 steps,
                 &[
                     "db.restore-cluster",
@@ -1246,7 +1402,7 @@ mod tests {
         assert!(deps(&p, "drill.teardown").contains(&"site.health-check"));
         assert!(matches!(
             p.step("media.revert-bucket").unwrap().action,
-            Action::RevertBucket { dry_run: true, .. }
+            Action::RevertBucket(RevertBucket { dry_run: true, .. })
         ));
     }
 
@@ -1274,23 +1430,23 @@ mod tests {
         assert!(p.step("db.swap-cluster").is_none() && p.step("site.move-address").is_none());
         assert!(matches!(
             p.step("site.manual").unwrap().action,
-            Action::Manual { .. }
+            Action::Manual(_)
         ));
         match &p.step("db.restore-cluster").unwrap().action {
-            Action::RestoreCluster {
+            Action::RestoreCluster(RestoreCluster {
                 cluster, snapshot, ..
-            } => {
+            }) => {
                 assert_eq!(cluster, "wp-db");
                 assert_eq!(snapshot.as_deref(), Some("wp-db-snap"));
             }
             other => panic!("{other:?}"),
         }
         match &p.step("web.launch-instance").unwrap().action {
-            Action::LaunchInstance {
+            Action::LaunchInstance(LaunchInstance {
                 subnet_id,
                 security_group_ids,
                 ..
-            } => {
+            }) => {
                 assert!(
                     subnet_id.is_none() && security_group_ids.is_empty(),
                     "primary-region network settings dropped"
@@ -1330,5 +1486,44 @@ mod tests {
             "shop.example.com"
         );
         assert_eq!(host_of("http://shop.example.com:8080/"), "shop.example.com");
+    }
+
+    #[test]
+    fn actions_keep_the_plan_file_format_of_version_1() {
+        // Plans stored by earlier versions (struct variants) must read back, and new plans
+        // must be byte-compatible with them: the tag and the fields, flat.
+        let stored = serde_json::json!({
+            "action": "move-address",
+            "region": "us-east-1",
+            "address": {"type": "ec2-elastic-ip", "allocation_id": "eipalloc-1"},
+            "instance_step": "web.launch-instance"
+        });
+        let action: Action = serde_json::from_value(stored.clone()).unwrap();
+        assert_eq!(
+            action,
+            Action::MoveAddress(MoveAddress {
+                region: "us-east-1".into(),
+                address: Address::Ec2ElasticIp {
+                    allocation_id: "eipalloc-1".into()
+                },
+                instance_step: "web.launch-instance".into(),
+            })
+        );
+        assert_eq!(serde_json::to_value(&action).unwrap(), stored);
+    }
+
+    #[test]
+    fn step_states_and_plan_statuses_read_back_what_they_write() {
+        for s in StepState::ALL {
+            assert_eq!(StepState::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        for s in PlanStatus::ALL {
+            assert_eq!(PlanStatus::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        assert_eq!(StepState::parse("DONE"), None);
+        assert_eq!(format!("{:<7}|", StepState::Done), "done   |");
+        assert!(PlanStatus::TornDown.is_final() && !PlanStatus::Failed.is_final());
     }
 }

@@ -8,6 +8,7 @@ use crate::domain::audit::{
     audit, changes, AuditFacts, ComponentFacts, DrillFacts, Inventory, Report, Resource, Since,
 };
 use crate::domain::model::PointState;
+use crate::domain::restore_plan::{PlanStatus, Purpose, StepState};
 use crate::domain::site::Site;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeSet;
@@ -112,21 +113,21 @@ impl Engine {
         let mut leftovers = Vec::new();
         for plan in plans
             .iter()
-            .filter(|p| p.purpose == "drill" && p.created_at <= as_of)
+            .filter(|p| p.purpose == Purpose::Drill && p.created_at <= as_of)
         {
             let steps = self.catalog.restore_steps(&plan.id).await?;
             let failure = steps
                 .iter()
-                .find(|s| s.state == "failed")
+                .find(|s| s.state == StepState::Failed)
                 .map(|s| format!("{}: {}", s.key, s.error.as_deref().unwrap_or("failed")));
             drills.push(DrillFacts {
                 plan_id: plan.id.clone(),
                 created_at: plan.created_at,
-                status: plan.status.clone(),
+                status: plan.status,
                 recovery_seconds: super::restore::recovery_seconds(&steps),
                 failure,
             });
-            if plan.status != "torn-down" && plan.status != "planned" {
+            if !matches!(plan.status, PlanStatus::TornDown | PlanStatus::Planned) {
                 leftovers.extend(drill_leftovers(&plan.id, &plan.to_region, &steps));
             }
         }

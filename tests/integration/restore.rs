@@ -644,3 +644,36 @@ fn backups_a_restore_and_a_drill_complete_under_sustained_throttling() {
         "the fault saw the calls: {faults:#?}"
     );
 }
+
+#[test]
+fn a_restore_step_that_panics_fails_as_that_step_and_the_plan_resumes() {
+    let s = Sandbox::new();
+    s.wpb().args(["run", "--all"]).assert().success();
+    // The first create call of the restore panics, as a bug would.
+    s.sim(&["fault", "panic", "--op", "create", "--times", "1"]);
+    let (code, exec) = s.json(RESTORE_SHOP_NOW);
+    assert_eq!(code, 2, "a failed plan, not a crash: {exec:#}");
+    assert_eq!(exec["status"], "failed");
+    let failure = exec["failure"].as_str().unwrap();
+    assert!(failure.contains("internal error"), "{failure}");
+    let id = exec["plan_id"].as_str().unwrap().to_string();
+    let (_, show) = s.json(&["restore", "show", &id]);
+    let steps = steps_by_key(&show);
+    let failed: Vec<&String> = steps
+        .iter()
+        .filter(|(_, v)| v["state"] == "failed")
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(failed.len(), 1, "only the step that broke: {show:#}");
+    assert!(failure.starts_with(failed[0].as_str()), "{failure}");
+    assert!(
+        steps.values().all(|v| v["state"] != "running"),
+        "no step left running: {show:#}"
+    );
+    // Nothing was cut over.
+    assert_eq!(steps["site.move-address"]["state"], "pending");
+
+    let (code, exec) = s.json(&["restore", "resume", &id, "--yes"]);
+    assert_eq!(code, 0, "{exec:#}");
+    assert_eq!(exec["status"], "completed");
+}

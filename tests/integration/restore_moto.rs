@@ -10,7 +10,7 @@ use wpbackup::cloud::aws::operations::{CallLog, Purpose as IamPurpose};
 use wpbackup::cloud::aws::AwsCloud;
 use wpbackup::cloud::{CloudResult, HealthAnswer, HealthProbe, HealthRequest};
 use wpbackup::domain::planner::RestoreTo;
-use wpbackup::domain::restore_plan::Purpose;
+use wpbackup::domain::restore_plan::{Action, LaunchInstance, PlanStatus, Purpose, SwapCluster};
 use wpbackup::engine::restore::{NoProgress, RestoreRequest};
 use wpbackup::engine::run::{RunRequest, Trigger};
 
@@ -175,7 +175,7 @@ async fn a_restore_plan_runs_on_moto_and_rolls_back() {
         db.source.starts_with("point-in-time"),
         "inside moto's window: {plan:#?}"
     );
-    assert_eq!(exec.status, "completed", "{exec:#?}");
+    assert_eq!(exec.status, PlanStatus::Completed, "{exec:#?}");
     assert_policy_grants(&log, &s, IamPurpose::Restore, "restore");
     let out = |k: &str, f: &str| {
         exec.steps
@@ -197,7 +197,7 @@ async fn a_restore_plan_runs_on_moto_and_rolls_back() {
         .unwrap();
     let inst = &inst.reservations()[0].instances()[0];
     let ami = plan.steps.iter().find_map(|st| match &st.action {
-        wpbackup::domain::restore_plan::Action::LaunchInstance { image, .. } => Some(image.clone()),
+        Action::LaunchInstance(LaunchInstance { image, .. }) => Some(image.clone()),
         _ => None,
     });
     assert_eq!(inst.image_id().map(str::to_string), ami);
@@ -242,9 +242,7 @@ async fn a_restore_plan_runs_on_moto_and_rolls_back() {
         .steps
         .iter()
         .find_map(|st| match &st.action {
-            wpbackup::domain::restore_plan::Action::SwapCluster { renamed_away, .. } => {
-                Some(renamed_away.clone())
-            }
+            Action::SwapCluster(SwapCluster { renamed_away, .. }) => Some(renamed_away.clone()),
             _ => None,
         })
         .unwrap();
@@ -281,7 +279,7 @@ async fn a_restore_plan_runs_on_moto_and_rolls_back() {
         .rollback_plan(&plan.id, Arc::new(NoProgress))
         .await
         .unwrap();
-    assert_eq!(rb.status, "rolled-back", "{rb:#?}");
+    assert_eq!(rb.status, PlanStatus::RolledBack, "{rb:#?}");
     assert_policy_grants(&log, &s, IamPurpose::Restore, "rollback");
     let eip = c
         .ec2
@@ -308,7 +306,7 @@ async fn a_restore_plan_runs_on_moto_and_rolls_back() {
 
     // A drill to the same instant: launched, checked, then torn down (tagged deletes).
     let (_, exec) = plan_and_execute(&engine, &s.name, t, Purpose::Drill).await;
-    assert_eq!(exec.status, "torn-down", "{exec:#?}");
+    assert_eq!(exec.status, PlanStatus::TornDown, "{exec:#?}");
     assert_policy_grants(&log, &s, IamPurpose::Restore, "drill");
 
     // Reading back what the cloud has, and the audit's live controls.

@@ -1,0 +1,186 @@
+//! Aurora steps: restore a cluster (PITR or snapshot), add its instance, swap the endpoint.
+
+use super::execute::{StepAct, StepCtx};
+use super::*;
+use crate::domain::restore_plan::{CreateClusterInstance, RestoreCluster, SwapCluster};
+
+/// Wait until a DB cluster is available (after a restore or a rename).
+pub(super) async fn wait_cluster(
+    cloud: &Cloud,
+    region: &str,
+    cluster: &str,
+    timeout: Duration,
+    interval: Duration,
+) -> Result<crate::cloud::ResourceStatus, CloudError> {
+    let r = cloud.restores.clone();
+    crate::cloud::wait::until_ready(&format!("DB cluster {cluster}"), timeout, interval, || {
+        let r = r.clone();
+        async move { r.describe_cluster(region, cluster).await }
+    })
+    .await
+}
+
+/// Rename, treating "the source is gone and the destination exists" as already done.
+pub(super) async fn rename_tolerant(
+    cloud: &Cloud,
+    region: &str,
+    from: &str,
+    to: &str,
+) -> Result<(), CloudError> {
+    match cloud.restores.rename_cluster(region, from, to).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind == CloudErrorKind::NotFound => {
+            // Done by an earlier attempt?
+            cloud
+                .restores
+                .describe_cluster(region, to)
+                .await
+                .map(|_| ())
+                .map_err(|_| e)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+impl StepCtx {
+    pub(super) async fn restore_cluster(
+        &self,
+        s: &RestoreCluster,
+        out: &mut Map<String, Value>,
+    ) -> StepAct {
+        let RestoreCluster {
+            region,
+            cluster,
+            pitr_of,
+            at,
+            snapshot,
+            engine,
+            subnet_group,
+            security_group_ids,
+        } = s;
+        let r = self.cloud.restores.clone();
+        let key = &self.step.key;
+        let source = match (pitr_of, at, snapshot) {
+            (Some(c), Some(at), _) => ClusterSource::PointInTime {
+                cluster: c.clone(),
+                at: *at,
+            },
+            (_, _, Some(s)) => ClusterSource::Snapshot {
+                snapshot: s.clone(),
+            },
+            _ => return Err("the plan names neither a PITR time nor a snapshot".into()),
+        };
+        let req = ClusterRestore {
+            cluster: cluster.clone(),
+            source,
+            engine: engine.clone(),
+            subnet_group: subnet_group.clone(),
+            security_group_ids: security_group_ids.clone(),
+            tags: self.tags(),
+        };
+        match r.restore_cluster(region, &req).await {
+            Ok(_) => {}
+            // Created by an earlier attempt of this plan (the name is the plan's own).
+            Err(e) if e.kind == CloudErrorKind::AlreadyExists => {
+                self.progress.note(
+                    key,
+                    &format!("{cluster} exists from an earlier attempt; waiting for it"),
+                );
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+        out.insert("cluster".into(), json!(cluster));
+        self.save(out).await?;
+        let st = self.wait_cluster(region, cluster).await?;
+        out.insert("endpoint".into(), json!(st.address));
+        Ok((StepState::Done, format!("cluster {cluster} available")))
+    }
+
+    pub(super) async fn create_cluster_instance(
+        &self,
+        s: &CreateClusterInstance,
+        out: &mut Map<String, Value>,
+    ) -> StepAct {
+        let CreateClusterInstance {
+            region,
+            cluster,
+            instance,
+            class,
+            engine,
+        } = s;
+        let r = self.cloud.restores.clone();
+        match r
+            .create_cluster_instance(region, cluster, instance, class, engine)
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if e.kind == CloudErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e.to_string()),
+        }
+        out.insert("instance".into(), json!(instance));
+        self.save(out).await?;
+        self.wait_cluster(region, cluster).await?;
+        Ok((
+            StepState::Done,
+            format!("instance {instance} of {cluster} created"),
+        ))
+    }
+
+    pub(super) async fn swap_cluster(
+        &self,
+        s: &SwapCluster,
+        out: &mut Map<String, Value>,
+    ) -> StepAct {
+        let SwapCluster {
+            region,
+            original,
+            restored,
+            renamed_away,
+        } = s;
+        let key = &self.step.key;
+        let flag = |out: &Map<String, Value>, k: &str| {
+            out.get(k).and_then(Value::as_bool).unwrap_or(false)
+        };
+        if !flag(out, "original_renamed") {
+            self.progress
+                .note(key, &format!("renaming {original} → {renamed_away}"));
+            rename_tolerant(&self.cloud, region, original, renamed_away)
+                .await
+                .map_err(|e| e.to_string())?;
+            out.insert("original_renamed".into(), json!(true));
+            self.save(out).await?;
+        }
+        self.wait_cluster(region, renamed_away).await?;
+        if !flag(out, "restored_renamed") {
+            self.progress
+                .note(key, &format!("renaming {restored} → {original}"));
+            rename_tolerant(&self.cloud, region, restored, original)
+                .await
+                .map_err(|e| e.to_string())?;
+            out.insert("restored_renamed".into(), json!(true));
+            self.save(out).await?;
+        }
+        let st = self.wait_cluster(region, original).await?;
+        out.insert("endpoint".into(), json!(st.address));
+        Ok((
+            StepState::Done,
+            format!("{original} is the restored cluster; the old one is kept as {renamed_away}"),
+        ))
+    }
+
+    async fn wait_cluster(
+        &self,
+        region: &str,
+        cluster: &str,
+    ) -> Result<crate::cloud::ResourceStatus, String> {
+        wait_cluster(
+            &self.cloud,
+            region,
+            cluster,
+            self.timeout(),
+            self.interval(),
+        )
+        .await
+        .map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,63 @@
+//! EFS: an AWS Backup restore job to a new file system, then its mount targets.
+
+use super::execute::{StepAct, StepCtx};
+use super::*;
+use crate::domain::restore_plan::RestoreFileSystem;
+
+impl StepCtx {
+    pub(super) async fn restore_file_system(
+        &self,
+        s: &RestoreFileSystem,
+        out: &mut Map<String, Value>,
+    ) -> StepAct {
+        let RestoreFileSystem {
+            region,
+            point_id,
+            role_arn,
+            token,
+            subnets,
+            security_group_ids,
+            ..
+        } = s;
+        let r = self.cloud.restores.clone();
+        let key = &self.step.key;
+        let job = match out.get("job").and_then(Value::as_str) {
+            Some(j) => j.to_string(),
+            None => {
+                let point = self.point(*point_id).await?;
+                let job = r
+                    .restore_file_system(&point, role_arn, token)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                out.insert("job".into(), json!(job));
+                self.save(out).await?;
+                job
+            }
+        };
+        self.progress.note(key, &format!("restore job {job}"));
+        let rr = r.clone();
+        let st = crate::cloud::wait::until_ready(
+            &format!("restore job {job}"),
+            self.timeout(),
+            self.interval(),
+            || {
+                let rr = rr.clone();
+                let job = job.clone();
+                async move { rr.describe_file_system_restore(region, &job).await }
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        out.insert("file_system".into(), json!(st.id));
+        self.save(out).await?;
+        let mts = r
+            .finish_file_system_restore(region, &st.id, subnets, security_group_ids, &self.tags())
+            .await
+            .map_err(|e| e.to_string())?;
+        out.insert("mount_targets".into(), json!(mts));
+        Ok((
+            StepState::Done,
+            format!("file system {} with {} mount target(s)", st.id, mts.len()),
+        ))
+    }
+}

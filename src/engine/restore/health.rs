@@ -1,0 +1,89 @@
+//! Health checks: the restored instance directly (before any cutover), the public address after.
+
+use super::execute::{StepAct, StepCtx};
+use super::*;
+use crate::domain::restore_plan::{HealthCheck, VerifyPublic};
+
+impl StepCtx {
+    pub(super) async fn health_check(
+        &self,
+        s: &HealthCheck,
+        out: &mut Map<String, Value>,
+    ) -> StepAct {
+        let HealthCheck {
+            url,
+            expect_status,
+            timeout_secs,
+            instance_step,
+        } = s;
+        let address = self
+            .dep_output(instance_step, "address")
+            .ok_or_else(|| format!("{instance_step} recorded no address to check"))?;
+        let answer = self
+            .check(url, Some(address), *expect_status, *timeout_secs)
+            .await?;
+        out.insert("status".into(), json!(answer.0));
+        out.insert("peer".into(), json!(answer.1));
+        Ok((
+            StepState::Done,
+            format!("{url} answered {} from {}", answer.0, answer.1),
+        ))
+    }
+
+    pub(super) async fn verify_public(
+        &self,
+        s: &VerifyPublic,
+        out: &mut Map<String, Value>,
+    ) -> StepAct {
+        let VerifyPublic {
+            url,
+            expect_status,
+            timeout_secs,
+        } = s;
+        let answer = self.check(url, None, *expect_status, *timeout_secs).await?;
+        out.insert("status".into(), json!(answer.0));
+        Ok((
+            StepState::Done,
+            format!("{url} answered {} through the public address", answer.0),
+        ))
+    }
+
+    /// GET the URL (from `address`, or publicly) until it answers as expected, a few
+    /// times: a booting web server refuses connections or answers 502 for a while.
+    async fn check(
+        &self,
+        url: &str,
+        address: Option<String>,
+        expect: u16,
+        timeout_secs: u64,
+    ) -> Result<(u16, String), String> {
+        const ATTEMPTS: u32 = 10;
+        let req = HealthRequest {
+            url: url.to_string(),
+            address: address.clone(),
+            expect_status: expect,
+            timeout: Duration::from_secs(timeout_secs),
+        };
+        let mut last = String::new();
+        for attempt in 1..=ATTEMPTS {
+            match self.cloud.probe.probe(&req).await {
+                Ok(a) if a.status == expect => return Ok((a.status, a.peer)),
+                Ok(a) => {
+                    last = format!("answered {} (expected {expect}) from {}", a.status, a.peer)
+                }
+                Err(e) => last = e.to_string(),
+            }
+            self.progress.note(
+                &self.step.key,
+                &format!("attempt {attempt}/{ATTEMPTS}: {last}"),
+            );
+            if attempt < ATTEMPTS {
+                self.engine.sleeper.sleep(self.interval()).await;
+            }
+        }
+        Err(format!(
+            "health check failed: GET {url}{} {last} after {ATTEMPTS} attempts; nothing was cut over",
+            address.map(|a| format!(" via {a}")).unwrap_or_default()
+        ))
+    }
+}

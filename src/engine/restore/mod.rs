@@ -1,0 +1,167 @@
+//! Restores and drills: plan (read the catalog and the live PITR window, choose sources,
+//! build the step graph), then execute the graph — independent steps in parallel, every
+//! step's state and provider ids written before and after it acts, so `resume` finishes a
+//! crashed plan without redoing finished steps or duplicating resources — and roll back.
+//!
+//! `prepare` plans, `execute` runs the step graph, `rollback` undoes the cutover; the steps
+//! themselves live in one module per family: `cluster` (Aurora), `file_system` (EFS),
+//! `web` (the web tier), `bucket` (S3), `health`, `cutover` (the public address) and
+//! `teardown` (drills).
+
+mod bucket;
+mod cluster;
+mod cutover;
+mod execute;
+mod file_system;
+mod health;
+mod prepare;
+mod rollback;
+mod teardown;
+mod web;
+
+use super::{Engine, EngineError};
+use crate::catalog::{CatalogError, PlanRecord, StepRecord};
+use crate::cloud::{
+    Cloud, CloudError, CloudErrorKind, ClusterRestore, ClusterSource, HealthRequest, LaunchRequest,
+    ProviderPoint,
+};
+use crate::domain::model::RecoveryPoint;
+use crate::domain::planner::{
+    choose_sources, ComponentInput, PlanError, PointsByComponent, RestoreTo,
+};
+use crate::domain::policy::Target;
+use crate::domain::restore_plan::{
+    build_plan, Action, Address, BuildError, Plan, PlanStatus, Purpose, SiteFacts, Step, StepState,
+};
+use crate::domain::selection::objects_as_of;
+use crate::domain::site::{EntryPoint, Site};
+use chrono::{DateTime, Utc};
+use serde_json::{json, Map, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Cloud(#[from] CloudError),
+    /// The instant cannot be restored (names the range that can).
+    #[error(transparent)]
+    Coverage(#[from] PlanError),
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    #[error("no restore plan {0:?} in the catalog; `wpbackup restore list` shows them")]
+    UnknownPlan(String),
+    /// A plan file or state that cannot be executed, with every reason.
+    #[error("{0}")]
+    Refused(String),
+    #[error("another restore is executing against this catalog (lock {0}); wait for it, or resume its plan when it has stopped")]
+    Busy(String),
+}
+
+/// What to plan.
+#[derive(Debug, Clone)]
+pub struct RestoreRequest {
+    pub site: String,
+    pub at: DateTime<Utc>,
+    pub to: RestoreTo,
+    pub only: Vec<String>,
+    pub purpose: Purpose,
+}
+
+/// Live progress of an execution (a terminal display, log lines, or nothing).
+pub trait RestoreProgress: Send + Sync {
+    fn started(&self, step: &Step, attempt: i64);
+    fn note(&self, key: &str, note: &str);
+    fn finished(&self, key: &str, state: StepState, seconds: f64, detail: &str);
+}
+
+pub struct NoProgress;
+
+impl RestoreProgress for NoProgress {
+    fn started(&self, _: &Step, _: i64) {}
+    fn note(&self, _: &str, _: &str) {}
+    fn finished(&self, _: &str, _: StepState, _: f64, _: &str) {}
+}
+
+/// How an execution ended.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Execution {
+    pub plan_id: String,
+    /// completed | failed | executing (stopped; resume it) | torn-down
+    pub status: PlanStatus,
+    pub steps: Vec<StepRecord>,
+    /// The step that failed and why.
+    pub failure: Option<String>,
+    /// Drills: from the first step's start to a healthy restored site.
+    pub recovery_seconds: Option<i64>,
+}
+
+fn to_provider_point(p: &RecoveryPoint) -> ProviderPoint {
+    ProviderPoint {
+        kind: p.kind,
+        region: p.region.clone(),
+        name: p.name.clone(),
+        provider_id: p.provider_id.clone(),
+        arn: p.arn.clone(),
+        state: p.state,
+        point_time: p.point_time,
+        metadata: p.metadata.clone(),
+        tags: Default::default(),
+        failure_reason: None,
+    }
+}
+
+fn entry_of(a: &Address) -> EntryPoint {
+    match a {
+        Address::LightsailStaticIp { name } => EntryPoint::LightsailStaticIp { name: name.clone() },
+        Address::Ec2ElasticIp { allocation_id } => EntryPoint::Ec2ElasticIp {
+            allocation_id: allocation_id.clone(),
+        },
+    }
+}
+
+fn address_of(e: &EntryPoint) -> Address {
+    match e {
+        EntryPoint::LightsailStaticIp { name } => Address::LightsailStaticIp { name: name.clone() },
+        EntryPoint::Ec2ElasticIp { allocation_id } => Address::Ec2ElasticIp {
+            allocation_id: allocation_id.clone(),
+        },
+    }
+}
+
+/// Holds the restore lock (one executing restore per catalog).
+pub struct RestoreLock(#[allow(dead_code)] std::fs::File);
+
+impl Engine {
+    fn restore_lock(&self) -> Result<RestoreLock, RestoreError> {
+        use fs4::fs_std::FileExt;
+        let mut path = self.catalog.path().as_os_str().to_owned();
+        path.push(".restore.lock");
+        let path = std::path::PathBuf::from(path);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| RestoreError::Refused(format!("cannot open {}: {e}", path.display())))?;
+        match file.try_lock_exclusive() {
+            Ok(true) => Ok(RestoreLock(file)),
+            _ => Err(RestoreError::Busy(path.display().to_string())),
+        }
+    }
+}
+
+pub(crate) fn recovery_seconds(steps: &[StepRecord]) -> Option<i64> {
+    let start = steps.iter().filter_map(|s| s.started_at).min()?;
+    let healthy = steps
+        .iter()
+        .find(|s| s.key == "site.health-check" && s.state == StepState::Done)?
+        .finished_at?;
+    Some((healthy - start).num_seconds())
+}

@@ -1,0 +1,195 @@
+//! Planning a restore or drill: the catalog's points, the live PITR windows, the plan.
+
+use super::*;
+
+/// [earliest, latest] restorable instants of a cluster.
+type Window = (DateTime<Utc>, DateTime<Utc>);
+
+struct RestoreInputs {
+    points: PointsByComponent,
+    /// Aurora components' live restorable windows.
+    windows: BTreeMap<String, Option<Window>>,
+}
+
+impl RestoreInputs {
+    fn component_inputs<'a>(&'a self, site: &'a Site) -> Vec<ComponentInput<'a>> {
+        site.policies
+            .iter()
+            .map(|p| ComponentInput {
+                policy: p,
+                points: self.points.of(&p.name),
+                pitr_window: self.windows.get(&p.name).copied().flatten(),
+            })
+            .collect()
+    }
+}
+
+impl Engine {
+    /// The catalog's points of a site and (restoring in place) the live PITR windows.
+    async fn restore_inputs(
+        &self,
+        site: &Site,
+        to: RestoreTo,
+        only: &[String],
+    ) -> Result<RestoreInputs, RestoreError> {
+        let cloud = self.cloud_for(site).await?;
+        let points = self.catalog.points_by_component(&site.name).await?;
+        let mut windows = BTreeMap::new();
+        for p in &site.policies {
+            if let (
+                Target::AuroraCluster {
+                    cluster_identifier, ..
+                },
+                RestoreTo::Primary,
+            ) = (&p.target, to)
+            {
+                if only.is_empty() || only.contains(&p.name) {
+                    let w = cloud
+                        .restores
+                        .restorable_window(&site.region, cluster_identifier)
+                        .await?;
+                    windows.insert(p.name.clone(), w);
+                }
+            }
+        }
+        Ok(RestoreInputs { points, windows })
+    }
+
+    /// The instants a site can be restored to (stated when `--at` cannot be read).
+    pub async fn restore_coverage(
+        &self,
+        site: &str,
+        to: RestoreTo,
+        only: &[String],
+    ) -> Result<(Option<DateTime<Utc>>, DateTime<Utc>), RestoreError> {
+        let site = self.site(site)?.clone();
+        let inputs = self.restore_inputs(&site, to, only).await?;
+        let ci = inputs.component_inputs(&site);
+        Ok(crate::domain::planner::coverage(
+            self.clock.now(),
+            to,
+            &site.region,
+            &site.dr_region,
+            &ci,
+            only,
+        ))
+    }
+
+    /// Plan a restore or drill of `req.site` to `req.at` (nothing is changed anywhere).
+    pub async fn prepare_restore(&self, req: &RestoreRequest) -> Result<Plan, RestoreError> {
+        let site = self.site(&req.site)?.clone();
+        let now = self.clock.now();
+        let gathered = self.restore_inputs(&site, req.to, &req.only).await?;
+        let inputs = gathered.component_inputs(&site);
+        let selection = choose_sources(
+            req.at,
+            now,
+            req.to,
+            &site.region,
+            &site.dr_region,
+            &inputs,
+            &req.only,
+        )?;
+        let history = self.catalog.step_duration_history().await?;
+        let facts = SiteFacts {
+            site: &site.name,
+            primary_region: &site.region,
+            dr_region: &site.dr_region,
+            address: address_of(&site.entry_point),
+            health_url: &site.health_check.url,
+            expect_status: site.health_check.expect_status,
+            health_timeout_secs: site.health_check.timeout.as_secs().max(1),
+            targets: site
+                .policies
+                .iter()
+                .map(|p| (p.name.clone(), &p.target))
+                .collect(),
+            points: &gathered.points,
+        };
+        let mut plan = build_plan(&selection, &facts, req.purpose, now, &history)?;
+        plan.seal(&self.catalog.identity().await?);
+        Ok(plan)
+    }
+
+    /// Store a plan for execution; the JSON is kept byte for byte. A plan already stored
+    /// must be the same plan (then it is resumed, not duplicated).
+    pub async fn store_plan(&self, plan: &Plan, json: &str) -> Result<(), RestoreError> {
+        if let Err(problems) = plan.validate() {
+            return Err(RestoreError::Refused(format!(
+                "the plan cannot be executed:\n  - {}",
+                problems.join("\n  - ")
+            )));
+        }
+        if let Err(why) = plan.check_seal(&self.catalog.identity().await?) {
+            return Err(RestoreError::Refused(format!(
+                "the plan cannot be executed: {why}"
+            )));
+        }
+        let site = self.site(&plan.site)?.clone();
+        let mut problems = Vec::new();
+        for c in &plan.components {
+            if site.policy(&c.component).is_none() {
+                problems.push(format!(
+                    "component {:?} is no longer configured for site {}",
+                    c.component, site.name
+                ));
+            }
+            if let Some(id) = c.point_id {
+                match self.catalog.point(id).await? {
+                    // The point must be this component's, and the one the plan describes.
+                    Some(p)
+                        if p.site != plan.site
+                            || p.component != c.component
+                            || !c.source.starts_with(&format!("{} in {}", p.provider_id, p.region)) =>
+                    {
+                        problems.push(format!(
+                            "{}: point {id} is {} of {}/{} in this catalog, not the source the plan names ({})",
+                            c.component, p.provider_id, p.site, p.component, c.source
+                        ))
+                    }
+                    Some(p) if p.state == crate::domain::model::PointState::Available => {}
+                    Some(p) => problems.push(format!(
+                        "{}: point {} ({}) is {} now; make a new plan",
+                        c.component,
+                        id,
+                        p.provider_id,
+                        p.state.as_str()
+                    )),
+                    None => problems.push(format!(
+                        "{}: point {id} is not in this catalog",
+                        c.component
+                    )),
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(RestoreError::Refused(format!(
+                "the plan cannot be executed:\n  - {}",
+                problems.join("\n  - ")
+            )));
+        }
+        let now = self.clock.now();
+        let site_id = self.catalog.upsert_site(&site, now).await?;
+        if !self.catalog.insert_plan(site_id, plan, json, now).await? {
+            let existing = self
+                .catalog
+                .restore_plan(&plan.id)
+                .await?
+                .ok_or_else(|| RestoreError::UnknownPlan(plan.id.clone()))?;
+            if existing.plan()? != *plan {
+                return Err(RestoreError::Refused(format!(
+                    "a different plan with id {} is already in the catalog",
+                    plan.id
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn plan_record(&self, id: &str) -> Result<PlanRecord, RestoreError> {
+        self.catalog
+            .restore_plan(id)
+            .await?
+            .ok_or_else(|| RestoreError::UnknownPlan(id.to_string()))
+    }
+}

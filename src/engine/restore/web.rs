@@ -1,0 +1,74 @@
+//! The web tier: an instance launched from the chosen AMI or Lightsail snapshot.
+
+use super::execute::{StepAct, StepCtx};
+use super::*;
+use crate::domain::restore_plan::LaunchInstance;
+
+impl StepCtx {
+    pub(super) async fn launch_instance(
+        &self,
+        s: &LaunchInstance,
+        out: &mut Map<String, Value>,
+    ) -> StepAct {
+        let LaunchInstance {
+            region,
+            point_id,
+            point_kind,
+            name,
+            instance_type,
+            bundle_id,
+            subnet_id,
+            security_group_ids,
+            availability_zone,
+            key_name,
+            ..
+        } = s;
+        let r = self.cloud.restores.clone();
+        let id = match out.get("instance").and_then(Value::as_str) {
+            Some(i) => i.to_string(),
+            None => {
+                let point = self.point(*point_id).await?;
+                let req = LaunchRequest {
+                    name: name.clone(),
+                    instance_type: instance_type.clone(),
+                    bundle_id: bundle_id.clone(),
+                    subnet_id: subnet_id.clone(),
+                    security_group_ids: security_group_ids.clone(),
+                    availability_zone: availability_zone.clone(),
+                    key_name: key_name.clone(),
+                    tags: self.tags(),
+                };
+                // Idempotent on the name: a resumed launch adopts the instance.
+                let st = r
+                    .launch_instance(&point, &req)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                out.insert("instance".into(), json!(st.id));
+                self.save(out).await?;
+                st.id
+            }
+        };
+        let rr = r.clone();
+        let kind = *point_kind;
+        let st = crate::cloud::wait::until_ready(
+            &format!("instance {id}"),
+            self.timeout(),
+            self.interval(),
+            || {
+                let rr = rr.clone();
+                let id = id.clone();
+                async move { rr.describe_instance(kind, region, &id).await }
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        out.insert("address".into(), json!(st.address));
+        Ok((
+            StepState::Done,
+            format!(
+                "instance {id} running at {}",
+                st.address.unwrap_or_default()
+            ),
+        ))
+    }
+}
