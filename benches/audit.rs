@@ -61,6 +61,7 @@ fn main() {
                     policy: p,
                     points: grouped.of(&p.name),
                     runs: &runs,
+                    missed: &[],
                     live: Some(Ok(settings.clone())),
                 })
                 .collect(),

@@ -236,6 +236,46 @@ impl Catalog {
         Ok(out)
     }
 
+    /// Each component's records of scheduled fires that did not run (the daemon was down,
+    /// past the start window, or a fire interrupted twice: reasons starting "missed"),
+    /// recorded in (`since`, `as_of`], newest first, at most `per_component` each.
+    pub async fn missed_fires(
+        &self,
+        site: &str,
+        since: DateTime<Utc>,
+        as_of: DateTime<Utc>,
+        per_component: usize,
+    ) -> CatalogResult<BTreeMap<String, Vec<RunFacts>>> {
+        let rows = sqlx::query(
+            "SELECT r.id, r.started_at, r.phase, r.failure_reason, c.name AS component_name
+             FROM runs r JOIN components c ON c.id = r.component_id
+             JOIN sites s ON s.id = c.site_id
+             WHERE s.name = ?1 AND r.phase = 'Skipped' AND r.trigger = 'schedule'
+               AND r.failure_reason LIKE ?4 || '%'
+               AND r.started_at > ?2 AND r.started_at <= ?3
+             ORDER BY component_name, r.started_at DESC, r.id DESC",
+        )
+        .bind(site)
+        .bind(ts(since))
+        .bind(ts(as_of))
+        .bind(crate::domain::model::MISSED_FIRE)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: BTreeMap<String, Vec<RunFacts>> = BTreeMap::new();
+        for r in &rows {
+            let list = out.entry(r.try_get("component_name")?).or_default();
+            if list.len() < per_component {
+                list.push(RunFacts {
+                    id: r.try_get("id")?,
+                    started_at: parse_ts(&r.try_get::<String, _>("started_at")?)?,
+                    phase: RunPhase::Skipped,
+                    failure_reason: r.try_get("failure_reason")?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
     /// Store an audit and its findings; returns its id. Without the timelines: they are
     /// the bulk of a large site's report (every point of the last days), the catalog
     /// itself holds them (`wpbackup audit --as-of`), and `--since-last` compares findings.

@@ -832,6 +832,8 @@ pub struct MetricsSnapshot {
     pub points_by_state: Vec<(String, i64)>,
     /// (site, component, seconds) of the newest finished run.
     pub last_run_seconds: Vec<(String, String, f64)>,
+    /// (site, component, records of scheduled fires that did not run).
+    pub missed_fires: Vec<(String, String, i64)>,
 }
 
 impl Catalog {
@@ -1001,6 +1003,15 @@ impl Catalog {
         for (site, component, t) in last {
             snapshot.last_success.push((site, component, parse_ts(&t)?));
         }
+        snapshot.missed_fires = sqlx::query_as(
+            "SELECT s.name, c.name, COUNT(*) FROM runs r
+             JOIN components c ON c.id = r.component_id JOIN sites s ON s.id = c.site_id
+             WHERE r.phase = 'Skipped' AND r.trigger = 'schedule' AND r.failure_reason LIKE ?1 || '%'
+             GROUP BY s.name, c.name ORDER BY s.name, c.name",
+        )
+        .bind(crate::domain::model::MISSED_FIRE)
+        .fetch_all(&self.pool)
+        .await?;
         let durations: Vec<(String, String, String, String)> = sqlx::query_as(
             "SELECT s.name, c.name, r.started_at, r.finished_at FROM runs r
              JOIN components c ON c.id = r.component_id JOIN sites s ON s.id = c.site_id

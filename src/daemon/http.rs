@@ -129,6 +129,16 @@ pub fn render_metrics(m: &crate::catalog::MetricsSnapshot, st: &DaemonStatus) ->
             t.timestamp()
         );
     }
+    let _ = writeln!(out, "# HELP wpbackup_missed_fires_total Records of scheduled fires that did not run (daemon down past the start window, or interrupted twice); each names the fires it covers in `wpbackup runs`.");
+    let _ = writeln!(out, "# TYPE wpbackup_missed_fires_total counter");
+    for (site, component, n) in &m.missed_fires {
+        let _ = writeln!(
+            out,
+            "wpbackup_missed_fires_total{{site=\"{}\",component=\"{}\"}} {n}",
+            label(site),
+            label(component)
+        );
+    }
     let _ = writeln!(
         out,
         "# HELP wpbackup_runs Runs recorded in the catalog, by phase."

@@ -12,7 +12,7 @@ pub mod http;
 
 use crate::catalog::Catalog;
 use crate::config;
-use crate::domain::model::RunPhase;
+use crate::domain::model::{RunPhase, MISSED_FIRE};
 use crate::engine::run::{RunRequest, Trigger};
 use crate::engine::{Engine, EngineError};
 use chrono::{DateTime, Utc};
@@ -264,7 +264,7 @@ impl Daemon {
                 }
                 if let (Some(first), Some(last_missed)) = (skipped.first(), skipped.last()) {
                     let reason = format!(
-                        "missed {} fire(s) from {first} to {last_missed}: the daemon was not running",
+                        "{MISSED_FIRE} {} fire(s) from {first} to {last_missed}: the daemon was not running",
                         skipped.len()
                     );
                     self.engine
@@ -276,7 +276,7 @@ impl Daemon {
                 let late = (now - prev).to_std().unwrap_or_default();
                 if attempts >= 2 {
                     let reason = format!(
-                        "missed: the run for {prev} was interrupted {attempts} times; not tried again"
+                        "{MISSED_FIRE}: the run for {prev} was interrupted {attempts} times; not tried again"
                     );
                     self.engine
                         .catalog
@@ -287,7 +287,7 @@ impl Daemon {
                     due.push(((site.name.clone(), p.name.clone()), prev));
                 } else {
                     let reason = format!(
-                        "missed: the daemon was not running at {prev}; {} late is past the start window ({})",
+                        "{MISSED_FIRE}: the daemon was not running at {prev}; {} late is past the start window ({})",
                         humantime::format_duration(Duration::from_secs(late.as_secs())),
                         humantime::format_duration(self.options.start_window)
                     );

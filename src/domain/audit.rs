@@ -2,7 +2,7 @@
 //! cloud) says about a site at one instant. Each control yields findings with a status,
 //! the evidence it looked at and what to do about it. No I/O: the engine gathers the facts.
 
-use super::model::{ComponentKind, PointState, RecoveryPoint, RunPhase};
+use super::model::{ComponentKind, PointState, RecoveryPoint, RunPhase, MISSED_FIRE};
 use super::policy::{Policy, Retention};
 use super::restore_plan::PlanStatus;
 use super::retention::{prune_plan, Action as Keep, Guards};
@@ -68,6 +68,8 @@ pub struct AuditParams {
     pub timeline_days: u32,
     /// The AWS Backup vaults of EFS policies must be locked (WORM).
     pub require_vault_lock: bool,
+    /// Scheduled fires missed within this long before the audit instant are reported.
+    pub missed_fires_window: std::time::Duration,
 }
 
 impl Default for AuditParams {
@@ -83,6 +85,7 @@ impl Default for AuditParams {
             max_recovery_time: h(4),
             timeline_days: 14,
             require_vault_lock: true,
+            missed_fires_window: h(7 * 24),
         }
     }
 }
@@ -150,6 +153,9 @@ pub struct ComponentFacts<'a> {
     pub points: &'a [RecoveryPoint],
     /// Its runs started by the audit instant, newest first (a few suffice).
     pub runs: &'a [RunFacts],
+    /// Records of its scheduled fires that did not run, from the last
+    /// `AuditParams::missed_fires_window` before the audit instant, newest first.
+    pub missed: &'a [RunFacts],
     /// Live settings (`None` when not read: a past `--as-of`); `Err` when reading failed.
     pub live: Option<Result<Vec<SettingCheck>, String>>,
 }
@@ -626,6 +632,39 @@ fn component_findings(
             })
             .collect(),
         Some("read the failure reason (`wpbackup runs --component NAME`), fix it, then `wpbackup run --policy NAME`"),
+    ));
+
+    // Scheduled fires that never ran: a missing day with no point must not go unnoticed,
+    // even after later runs succeeded (the RPO control only sees the newest point).
+    let window = humantime::format_duration(params.missed_fires_window);
+    findings.push(finding(
+        "missed-fires",
+        comp,
+        if c.missed.is_empty() {
+            Status::Pass
+        } else {
+            Status::Warn
+        },
+        if c.missed.is_empty() {
+            format!("no scheduled fire missed in the last {window}")
+        } else {
+            format!(
+                "{} record(s) of scheduled fires that did not run in the last {window}",
+                c.missed.len()
+            )
+        },
+        c.missed
+            .iter()
+            .map(|r| {
+                format!(
+                    "run {} recorded {}: {}",
+                    r.id,
+                    stamp(r.started_at),
+                    r.failure_reason.as_deref().unwrap_or(MISSED_FIRE)
+                )
+            })
+            .collect(),
+        Some("keep the daemon running (docs/daemon.md: the systemd unit restarts it); a fire missed while it was down is caught up once within the start window; take a point now with `wpbackup run --policy NAME`"),
     ));
 
     // Live settings.
@@ -1209,6 +1248,17 @@ mod tests {
         guards: &Guards,
         as_of: DateTime<Utc>,
     ) -> Report {
+        // As the catalog gives them: the missed-fire records among the runs.
+        let missed: Vec<RunFacts> = runs
+            .iter()
+            .filter(|r| {
+                r.phase == RunPhase::Skipped
+                    && r.failure_reason
+                        .as_deref()
+                        .is_some_and(|m| m.starts_with(MISSED_FIRE))
+            })
+            .cloned()
+            .collect();
         let facts = AuditFacts {
             site: "shop",
             primary_region: "us-east-1",
@@ -1217,6 +1267,7 @@ mod tests {
                 policy,
                 points,
                 runs,
+                missed: &missed,
                 live,
             }],
             drills,
@@ -1374,6 +1425,57 @@ mod tests {
         assert_eq!(r(&[Failed, Completed]), Status::Warn);
         assert_eq!(r(&[Failed, Skipped, Failed]), Status::Fail);
         assert_eq!(r(&[]), Status::Pass);
+    }
+
+    #[test]
+    fn a_missed_fire_warns_even_after_later_runs_succeeded() {
+        let p = web();
+        let points = every_6h(t(20, 0), t(28, 0));
+        let runs = |reason: &str| {
+            vec![
+                RunFacts {
+                    id: 12,
+                    started_at: t(28, 0),
+                    phase: RunPhase::Completed,
+                    failure_reason: None,
+                },
+                RunFacts {
+                    id: 11,
+                    started_at: t(27, 23),
+                    phase: RunPhase::Skipped,
+                    failure_reason: Some(reason.into()),
+                },
+            ]
+        };
+        let missed = run(
+            &p,
+            &points,
+            &runs("missed 1 fire(s) from 2026-11-27T12:00:00Z to 2026-11-27T12:00:00Z: the daemon was not running"),
+            &[],
+            None,
+            t(28, 1),
+        );
+        let f = missed
+            .findings
+            .iter()
+            .find(|f| f.control == "missed-fires")
+            .unwrap();
+        assert_eq!(f.status, Status::Warn, "{f:#?}");
+        assert!(
+            f.evidence[0].contains("the daemon was not running"),
+            "{f:#?}"
+        );
+        assert_eq!(status_of(&missed, "failed-runs"), Status::Pass);
+        // A run skipped because the previous one was still running is not a missed fire.
+        let overlap = run(
+            &p,
+            &points,
+            &runs("skipped: the previous run is still in progress"),
+            &[],
+            None,
+            t(28, 1),
+        );
+        assert_eq!(status_of(&overlap, "missed-fires"), Status::Pass);
     }
 
     #[test]

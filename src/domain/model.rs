@@ -146,6 +146,11 @@ impl fmt::Display for PointState {
     }
 }
 
+/// How the reason of a skipped scheduled run begins when the fire did not run at all (the
+/// daemon was down past the start window, or the fire was interrupted twice): the audit's
+/// `missed-fires` control and `/metrics` count these.
+pub const MISSED_FIRE: &str = "missed";
+
 /// Phase of a run, after Velero.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum RunPhase {

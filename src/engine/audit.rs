@@ -44,6 +44,12 @@ impl Engine {
             .catalog
             .recent_runs(&site.name, as_of, RUNS_PER_COMPONENT)
             .await?;
+        let missed_since =
+            crate::domain::time::sub_saturating(as_of, site.audit.missed_fires_window);
+        let missed = self
+            .catalog
+            .missed_fires(&site.name, missed_since, as_of, RUNS_PER_COMPONENT as usize)
+            .await?;
         let (drills, drill_leftovers) = self.drills(&site, as_of).await?;
         let guards = self.guards(&site, as_of).await?;
         let cloud = if live {
@@ -66,6 +72,7 @@ impl Engine {
                 policy: p,
                 points: points.of(&p.name),
                 runs: runs.get(&p.name).map(Vec::as_slice).unwrap_or(&[]),
+                missed: missed.get(&p.name).map(Vec::as_slice).unwrap_or(&[]),
                 live: live_settings,
             });
         }

@@ -165,6 +165,34 @@ async fn a_restart_catches_up_one_missed_fire_and_records_older_misses() {
         "one record for the gap, not one per fire"
     );
     assert!(media.iter().all(|r| r.phase != RunPhase::InProgress));
+
+    // Later runs succeeded, yet the missing hours stay visible: in the audit and /metrics.
+    let engine = engine_at(&sb, clock.clone()).await;
+    let audit = engine
+        .audit(&wpbackup::engine::audit::AuditRequest {
+            site: "shop".into(),
+            as_of: None,
+            since_last: false,
+            store: false,
+        })
+        .await
+        .unwrap();
+    let f = audit
+        .report
+        .findings
+        .iter()
+        .find(|f| f.control == "missed-fires" && f.component.as_deref() == Some("media"))
+        .unwrap();
+    assert_eq!(f.status, wpbackup::domain::audit::Status::Warn, "{f:#?}");
+    assert_eq!(f.evidence.len(), 3, "02:00, 04:00–05:00 and 06:00: {f:#?}");
+    let metrics = engine.catalog.metrics().await.unwrap();
+    assert!(
+        metrics
+            .missed_fires
+            .contains(&("shop".into(), "media".into(), 3)),
+        "{:?}",
+        metrics.missed_fires
+    );
 }
 
 /// Leave a scheduled run of shop/media for `fire` `InProgress` under `pid`, as a process
