@@ -6,6 +6,7 @@ pub mod hooks;
 pub mod prune;
 pub mod restore;
 pub mod run;
+pub mod scheduler;
 pub mod simulate;
 pub mod sync;
 

@@ -4,10 +4,10 @@
 
 use crate::catalog::{Catalog, PointFilter};
 use crate::cloud::sim::SimMemory;
-use crate::daemon::{Control, Daemon, DaemonOptions};
 use crate::domain::model::PointState;
 use crate::domain::site::{Config, Provider};
 use crate::domain::time::{format_duration, ManualClock};
+use crate::engine::scheduler::{Control, NoHeartbeat, ScheduleOptions, Scheduler};
 use crate::engine::{Engine, EngineError, VirtualSleeper};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -60,17 +60,14 @@ pub async fn simulate(
     engine.sleeper = Arc::new(VirtualSleeper(clock.clone()));
     engine.sim_memory = Some(SimMemory::default());
     let end = start + Duration::days(i64::from(days));
-    let mut daemon = Daemon::new(engine, config_path.to_path_buf(), DaemonOptions::default());
-    daemon.acquire().await.map_err(|e| match e {
-        crate::daemon::DaemonError::Catalog(c) => EngineError::Catalog(c),
-        other => panic!("a scratch catalog has no other daemon: {other}"),
-    })?;
+    // The daemon's scheduling core, without the lease: nothing else uses a scratch catalog.
+    let mut scheduler = Scheduler::new(
+        engine,
+        config_path.to_path_buf(),
+        ScheduleOptions::default(),
+    );
     let (_tx, rx) = tokio::sync::watch::channel(Control::Run);
-    daemon.run(rx, Some(end)).await.map_err(|e| match e {
-        crate::daemon::DaemonError::Engine(e) => e,
-        crate::daemon::DaemonError::Catalog(c) => EngineError::Catalog(c),
-        other => panic!("simulation stopped: {other}"),
-    })?;
+    scheduler.run(rx, Some(end), &mut NoHeartbeat).await?;
 
     let runs = catalog.runs(None, None, i64::MAX).await?;
     let points = catalog

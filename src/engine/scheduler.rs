@@ -1,0 +1,452 @@
+//! The scheduling core: takes every policy's points on time. The daemon runs it behind a
+//! lease (one daemon per catalog); `simulate` runs it on a virtual clock with no lease.
+//!
+//! * Next fire is a pure function of (schedule, zone, as-of) — `domain::schedule`.
+//! * On start, a policy whose last fire was missed runs once (never a storm of catch-ups)
+//!   if the fire is within the start window; otherwise the miss is recorded. A fire a crash
+//!   interrupted runs again, once.
+//! * A policy still running is not started again (the fire is recorded as skipped); a global
+//!   concurrency limit bounds runs.
+//! * Runs interrupted by a crash are reconciled at start (see `engine::run`).
+//! * The loop sleeps until the next fire (or the next heartbeat) — it does not poll.
+
+use crate::config;
+use crate::domain::model::{RunPhase, MISSED_FIRE};
+use crate::engine::run::{RunRequest, Trigger};
+use crate::engine::{Engine, EngineError};
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{watch, Semaphore};
+
+/// With no heartbeat and no fire ahead, how long the loop sleeps before looking again.
+const IDLE_WAKE: Duration = Duration::from_secs(3600);
+
+#[derive(Debug, Clone)]
+pub struct ScheduleOptions {
+    /// Most runs at once, across all sites.
+    pub concurrency: usize,
+    /// A missed fire younger than this is run once at start; older ones are recorded as missed.
+    pub start_window: Duration,
+    /// Apply retention after successful points.
+    pub prune: bool,
+}
+
+impl Default for ScheduleOptions {
+    fn default() -> Self {
+        Self {
+            concurrency: 4,
+            start_window: Duration::from_secs(3600),
+            prune: true,
+        }
+    }
+}
+
+/// What the scheduler is doing, for `/healthz` and `/metrics`.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct SchedulerStatus {
+    /// Who runs it (the daemon's lease holder).
+    pub holder: String,
+    pub started_at: Option<DateTime<Utc>>,
+    pub last_loop_at: Option<DateTime<Utc>>,
+    pub next_fire: Option<DateTime<Utc>>,
+    pub running: Vec<String>,
+    pub policies: usize,
+    pub reloads: u64,
+    pub last_reload_error: Option<String>,
+}
+
+/// Control messages (signals, tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    Run,
+    Reload,
+    Stop,
+}
+
+/// Called at every turn of the loop: the daemon renews its lease here. An error stops the
+/// loop — no new work; the runs in flight finish and are recorded — and is returned.
+pub trait Heartbeat {
+    type Error: From<EngineError>;
+    /// The longest the loop may sleep between two calls (`None`: as long as it likes).
+    fn every(&self) -> Option<Duration>;
+    fn beat(
+        &mut self,
+        now: DateTime<Utc>,
+    ) -> impl std::future::Future<Output = Result<(), Self::Error>> + Send;
+}
+
+/// No heartbeat: nothing to renew (`simulate`, on a scratch catalog).
+pub struct NoHeartbeat;
+
+impl Heartbeat for NoHeartbeat {
+    type Error = EngineError;
+    fn every(&self) -> Option<Duration> {
+        None
+    }
+    async fn beat(&mut self, _: DateTime<Utc>) -> Result<(), EngineError> {
+        Ok(())
+    }
+}
+
+pub struct Scheduler {
+    pub(crate) engine: Engine,
+    config_path: PathBuf,
+    options: ScheduleOptions,
+    pub status: Arc<Mutex<SchedulerStatus>>,
+    running: Arc<Mutex<BTreeSet<(String, String)>>>,
+    limit: Arc<Semaphore>,
+}
+
+type PolicyKey = (String, String);
+
+impl Scheduler {
+    pub fn new(engine: Engine, config_path: PathBuf, options: ScheduleOptions) -> Self {
+        let limit = Arc::new(Semaphore::new(options.concurrency.max(1)));
+        Self {
+            engine,
+            config_path,
+            options,
+            status: Arc::default(),
+            running: Arc::default(),
+            limit,
+        }
+    }
+
+    /// Reconcile runs left in progress by a process that died. A run whose process is
+    /// alive (ours, or a `wpbackup run` beside the daemon) is left alone.
+    pub async fn recover(&self) -> Result<usize, EngineError> {
+        let mut n = 0;
+        for (run_id, pid, site, _component) in self.engine.catalog.runs_in_progress().await? {
+            if pid.is_some_and(|p| p == i64::from(std::process::id()) || pid_alive(p)) {
+                continue;
+            }
+            let Some(site) = self.engine.config.site(&site).cloned() else {
+                continue;
+            };
+            let cloud = self.engine.cloud_for(&site).await?;
+            self.engine
+                .recover_interrupted_run(&cloud, run_id, pid)
+                .await?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    fn policy_keys(&self) -> Vec<PolicyKey> {
+        self.engine
+            .config
+            .sites
+            .iter()
+            .flat_map(|s| {
+                s.policies
+                    .iter()
+                    .map(move |p| (s.name.clone(), p.name.clone()))
+            })
+            .collect()
+    }
+
+    /// On start: the fire each policy should catch up on (at most one each), and the misses
+    /// too old to catch up, which are recorded.
+    async fn catch_up(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(PolicyKey, DateTime<Utc>)>, EngineError> {
+        let mut due = Vec::new();
+        for site in &self.engine.config.sites {
+            let site_id = self.engine.catalog.upsert_site(site, now).await?;
+            for p in &site.policies {
+                let component = self
+                    .engine
+                    .catalog
+                    .upsert_component(site_id, p, now)
+                    .await?;
+                let last = self.engine.catalog.last_scheduled_fire(component).await?;
+                let Some(prev) = p.schedule.previous_at_or_before(now) else {
+                    continue;
+                };
+                if last.is_some_and(|last| prev <= last) {
+                    continue;
+                }
+                // `last` skips fires a crash interrupted: `prev` may be one (even the first
+                // fire ever). It is run again, once; a fire interrupted twice is recorded as
+                // missed.
+                let attempts = self
+                    .engine
+                    .catalog
+                    .interrupted_attempts(component, prev)
+                    .await?;
+                if last.is_none() && attempts == 0 {
+                    continue; // never scheduled before: start from now
+                }
+                let policy_id = self
+                    .engine
+                    .catalog
+                    .record_policy(component, &p.source, now)
+                    .await?;
+                // Fires between the last run and `prev` are gone for good: one record says so.
+                let mut skipped = Vec::new();
+                let mut t = last.unwrap_or(prev);
+                while let Some(next) = p.schedule.next_after(t) {
+                    if next >= prev || skipped.len() >= 10_000 {
+                        break;
+                    }
+                    skipped.push(next);
+                    t = next;
+                }
+                if let (Some(first), Some(last_missed)) = (skipped.first(), skipped.last()) {
+                    let reason = format!(
+                        "{MISSED_FIRE} {} fire(s) from {first} to {last_missed}: the daemon was not running",
+                        skipped.len()
+                    );
+                    self.engine
+                        .catalog
+                        .record_skipped_run(component, policy_id, "schedule", *first, now, &reason)
+                        .await?;
+                    tracing::warn!(site = %site.name, component = %p.name, %reason, "missed fires");
+                }
+                let late = (now - prev).to_std().unwrap_or_default();
+                if attempts >= 2 {
+                    let reason = format!(
+                        "{MISSED_FIRE}: the run for {prev} was interrupted {attempts} times; not tried again"
+                    );
+                    self.engine
+                        .catalog
+                        .record_skipped_run(component, policy_id, "schedule", prev, now, &reason)
+                        .await?;
+                    tracing::warn!(site = %site.name, component = %p.name, %reason, "missed fire");
+                } else if late <= self.options.start_window {
+                    due.push(((site.name.clone(), p.name.clone()), prev));
+                } else {
+                    let reason = format!(
+                        "{MISSED_FIRE}: the daemon was not running at {prev}; {} late is past the start window ({})",
+                        humantime::format_duration(Duration::from_secs(late.as_secs())),
+                        humantime::format_duration(self.options.start_window)
+                    );
+                    self.engine
+                        .catalog
+                        .record_skipped_run(component, policy_id, "schedule", prev, now, &reason)
+                        .await?;
+                    tracing::warn!(site = %site.name, component = %p.name, %reason, "missed fire");
+                }
+            }
+        }
+        Ok(due)
+    }
+
+    /// The next fire of every policy after `as_of`.
+    fn next_fires(&self, as_of: DateTime<Utc>) -> BTreeMap<PolicyKey, DateTime<Utc>> {
+        let mut out = BTreeMap::new();
+        for s in &self.engine.config.sites {
+            for p in &s.policies {
+                if let Some(t) = p.schedule.next_after(as_of) {
+                    out.insert((s.name.clone(), p.name.clone()), t);
+                }
+            }
+        }
+        out
+    }
+
+    /// Start a run unless that policy is still running (then record the skip).
+    async fn fire(&self, key: &PolicyKey, at: DateTime<Utc>, tasks: &mut tokio::task::JoinSet<()>) {
+        let already = !self.running.lock().expect("running").insert(key.clone());
+        if already {
+            if let Err(e) = self.record_overlap(key, at).await {
+                tracing::error!(error = %e, "cannot record a skipped run");
+            }
+            return;
+        }
+        let engine = self.engine.clone();
+        let running = self.running.clone();
+        let limit = self.limit.clone();
+        let prune = self.options.prune;
+        let key = key.clone();
+        tasks.spawn(async move {
+            let _permit = limit.acquire_owned().await.expect("semaphore open");
+            let req = RunRequest {
+                site: key.0.clone(),
+                policy: key.1.clone(),
+                scheduled_for: at,
+                trigger: Trigger::Schedule,
+            };
+            match engine.run_policy_isolated(req).await {
+                Ok(r) => {
+                    if prune && matches!(r.phase, RunPhase::Completed | RunPhase::PartiallyFailed) {
+                        if let Ok(site) = engine.site(&key.0).cloned() {
+                            if let Err(e) = engine.prune_site(&site, Some(&key.1), false).await {
+                                tracing::error!(site = %key.0, component = %key.1, error = %e, "retention failed");
+                            }
+                        }
+                    }
+                }
+                Err(e) => tracing::error!(site = %key.0, component = %key.1, error = %e, "run failed to start"),
+            }
+            running.lock().expect("running").remove(&key);
+        });
+    }
+
+    async fn record_overlap(&self, key: &PolicyKey, at: DateTime<Utc>) -> Result<(), EngineError> {
+        let now = self.engine.clock.now();
+        let site = self.engine.site(&key.0)?;
+        let Some(p) = site.policy(&key.1) else {
+            return Ok(());
+        };
+        let site_id = self.engine.catalog.upsert_site(site, now).await?;
+        let component = self
+            .engine
+            .catalog
+            .upsert_component(site_id, p, now)
+            .await?;
+        let policy_id = self
+            .engine
+            .catalog
+            .record_policy(component, &p.source, now)
+            .await?;
+        self.engine
+            .catalog
+            .record_skipped_run(
+                component,
+                policy_id,
+                "schedule",
+                at,
+                now,
+                "the previous run of this policy is still in progress",
+            )
+            .await?;
+        tracing::warn!(site = %key.0, component = %key.1, fire = %at, "skipped: previous run still in progress");
+        Ok(())
+    }
+
+    /// Re-read the configuration and policies; a bad edit keeps the old set.
+    fn reload(&mut self) {
+        let now = self.engine.clock.now();
+        match config::load(&self.config_path, now) {
+            Ok((config, warnings)) => {
+                for w in warnings {
+                    tracing::warn!("{w}");
+                }
+                let n = config.sites.iter().map(|s| s.policies.len()).sum::<usize>();
+                let mut engine = Engine::new(config, self.engine.catalog.clone());
+                engine.clock = self.engine.clock.clone();
+                engine.sleeper = self.engine.sleeper.clone();
+                engine.poll_interval = self.engine.poll_interval;
+                engine.sim_memory = self.engine.sim_memory.clone();
+                self.engine = engine;
+                let mut st = self.status.lock().expect("status");
+                st.reloads += 1;
+                st.policies = n;
+                st.last_reload_error = None;
+                tracing::info!(policies = n, "configuration reloaded");
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                tracing::error!(error = %msg, "reload refused; keeping the previous configuration");
+                self.status.lock().expect("status").last_reload_error = Some(msg);
+            }
+        }
+    }
+
+    /// Run until told to stop (or `until`, on a virtual clock) or until the heartbeat says
+    /// stop, then wait for the runs in flight.
+    pub async fn run<H: Heartbeat>(
+        &mut self,
+        mut control: watch::Receiver<Control>,
+        until: Option<DateTime<Utc>>,
+        heartbeat: &mut H,
+    ) -> Result<(), H::Error> {
+        let started = self.engine.clock.now();
+        {
+            let mut st = self.status.lock().expect("status");
+            st.started_at = Some(started);
+            st.policies = self.policy_keys().len();
+        }
+        let recovered = self.recover().await?;
+        if recovered > 0 {
+            tracing::warn!(recovered, "reconciled runs interrupted by a crash");
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for (key, at) in self.catch_up(started).await? {
+            tracing::info!(site = %key.0, component = %key.1, fire = %at, "catching up one missed fire");
+            self.fire(&key, at, &mut tasks).await;
+        }
+        let mut as_of = started;
+        // Set when the heartbeat says stop: no new work; runs in flight finish and are
+        // recorded.
+        let mut lost: Option<H::Error> = None;
+        let heartbeat_every = heartbeat.every();
+        loop {
+            if until.is_some() {
+                // Bounded (virtual-time) runs: let runs finish before time moves on, so a
+                // simulated clock racing ahead cannot make runs overlap that would not.
+                while tasks.join_next().await.is_some() {}
+            }
+            while tasks.try_join_next().is_some() {}
+            let now = self.engine.clock.now();
+            if let Err(e) = heartbeat.beat(now).await {
+                lost = Some(e);
+                break;
+            }
+            let fires = self.next_fires(as_of);
+            let next = fires.values().min().copied();
+            {
+                let mut st = self.status.lock().expect("status");
+                st.last_loop_at = Some(now);
+                st.next_fire = next;
+                st.running = self
+                    .running
+                    .lock()
+                    .expect("running")
+                    .iter()
+                    .map(|(s, c)| format!("{s}/{c}"))
+                    .collect();
+            }
+            if until.is_some_and(|u| next.is_none_or(|n| n > u)) {
+                break;
+            }
+            let wake = match next {
+                Some(n) if n > now => {
+                    let until_fire = (n - now).to_std().unwrap_or_default();
+                    heartbeat_every.map_or(until_fire, |h| until_fire.min(h))
+                }
+                Some(_) => Duration::ZERO,
+                None => heartbeat_every.unwrap_or(IDLE_WAKE),
+            };
+            tokio::select! {
+                _ = self.engine.sleeper.sleep(wake) => {}
+                changed = control.changed() => {
+                    if changed.is_err() { break; }
+                    let c = *control.borrow_and_update();
+                    match c {
+                        Control::Stop => break,
+                        Control::Reload => { self.reload(); as_of = self.engine.clock.now(); continue; }
+                        Control::Run => {}
+                    }
+                }
+            }
+            let now = self.engine.clock.now();
+            for (key, at) in fires.iter().filter(|(_, at)| **at <= now) {
+                self.fire(key, *at, &mut tasks).await;
+            }
+            // Everything at or before `now` has fired; the next search starts there.
+            if fires.values().any(|at| *at <= now) {
+                as_of = now.max(as_of);
+            }
+        }
+        tracing::info!("stopping: waiting for runs in flight");
+        while tasks.join_next().await.is_some() {}
+        match lost {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Whether a process is alive (on Linux; elsewhere assume it is).
+pub(crate) fn pid_alive(pid: i64) -> bool {
+    if !cfg!(target_os = "linux") {
+        return true; // cannot tell: wait for the lease to expire
+    }
+    pid == i64::from(std::process::id()) || std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
