@@ -873,9 +873,9 @@ impl Drop for KillOnDrop {
     }
 }
 
-#[test]
-fn a_scheduled_run_killed_with_the_daemon_runs_again_after_the_restart() {
-    // The real binary, a real fire: shop/files every minute, its point "creating" for 6 s.
+/// A sandbox whose shop/files fires every minute, its point "creating" for 6 s, with a
+/// catalog from the start.
+fn minute_fire_sandbox() -> Sandbox {
     let sb = Sandbox::new();
     sb.edit(
         "wpbackup.toml",
@@ -887,44 +887,64 @@ fn a_scheduled_run_killed_with_the_daemon_runs_again_after_the_restart() {
         "schedule = \"15 */6 * * *\"",
         "schedule = \"* * * * *\"",
     );
-    // A catalog to read from the start.
     sb.wpb()
         .args(["run", "--policy", "shop/db"])
         .assert()
         .success();
-    let bin = assert_cmd::cargo::cargo_bin("wpbackup");
-    let start = || {
-        std::process::Command::new(&bin)
-            .current_dir(sb.path())
-            .args(["--config", "wpbackup.toml", "daemon", "--listen", "off"])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .map(KillOnDrop)
-            .unwrap()
-    };
-    let scheduled_files_runs = || -> Vec<Value> {
-        let (_, runs) = sb.json(&["runs", "--site", "shop", "--component", "files"]);
-        runs["runs"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|r| r["trigger"] == "schedule")
-            .cloned()
-            .collect()
-    };
-    let wait = |what: &str, done: &dyn Fn(&[Value]) -> bool| {
-        let deadline = std::time::Instant::now() + Duration::from_secs(90);
-        loop {
-            let runs = scheduled_files_runs();
-            if done(&runs) {
-                return runs;
-            }
-            assert!(std::time::Instant::now() < deadline, "{what}: {runs:#?}");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    };
+    sb
+}
 
+/// The real daemon binary on the sandbox, killed when dropped.
+fn start_daemon(sb: &Sandbox) -> KillOnDrop {
+    std::process::Command::new(assert_cmd::cargo::cargo_bin("wpbackup"))
+        .current_dir(sb.path())
+        .args(["--config", "wpbackup.toml", "daemon", "--listen", "off"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .map(KillOnDrop)
+        .unwrap()
+}
+
+/// shop/files runs started by the schedule, newest first.
+fn scheduled_files_runs(sb: &Sandbox) -> Vec<Value> {
+    let (_, runs) = sb.json(&[
+        "runs",
+        "--site",
+        "shop",
+        "--component",
+        "files",
+        "--limit",
+        "1000",
+    ]);
+    runs["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["trigger"] == "schedule")
+        .cloned()
+        .collect()
+}
+
+/// Polls `scheduled_files_runs` until `done` holds (90 s at most: a fire is a minute away).
+fn wait_for_runs(sb: &Sandbox, what: &str, done: &dyn Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let runs = scheduled_files_runs(sb);
+        if done(&runs) {
+            return runs;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: {runs:#?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_scheduled_run_killed_with_the_daemon_runs_again_after_the_restart() {
+    // The real binary, a real fire.
+    let sb = minute_fire_sandbox();
+    let start = || start_daemon(&sb);
+    let wait = |what: &str, done: &dyn Fn(&[Value]) -> bool| wait_for_runs(&sb, what, done);
     let mut first = start();
     let runs = wait("the first fire never started", &|r| {
         r.iter().any(|r| r["phase"] == "InProgress")
@@ -976,4 +996,73 @@ fn a_scheduled_run_killed_with_the_daemon_runs_again_after_the_restart() {
             .all(|r| r["phase"] != "InProgress"),
         "{runs:#}"
     );
+}
+
+/// On demand (real time, about a minute per kill): `cargo test --test integration --
+/// --ignored daemon_killed_at_random` (or `./scripts/test.sh -- --ignored daemon_killed`).
+/// WPBACKUP_DAEMON_KILLS sets the number of kills (default 5), WPBACKUP_CRASH_SEED the seed.
+#[test]
+#[ignore = "real time: one scheduled fire (a minute) per kill"]
+fn daemon_killed_at_random_instants_across_real_fires_loses_and_doubles_nothing() {
+    let seed = std::env::var("WPBACKUP_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| fastrand::u64(..));
+    let kills: usize = std::env::var("WPBACKUP_DAEMON_KILLS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(5);
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let sb = minute_fire_sandbox();
+    let mut killed = Vec::new();
+    for _ in 0..kills {
+        let seen = scheduled_files_runs(&sb).len();
+        let mut daemon = start_daemon(&sb);
+        // The next fire's run starts; kill -9 somewhere in it (or just after it).
+        wait_for_runs(&sb, "no fire started", &|r| {
+            r.len() > seen && r.iter().any(|r| r["phase"] == "InProgress")
+        });
+        let after = rng.u64(0..9_000);
+        std::thread::sleep(Duration::from_millis(after));
+        daemon.0.kill().unwrap();
+        daemon.0.wait().unwrap();
+        killed.push(after);
+    }
+    let context = format!(
+        "seed {seed}, killed {after:?} ms into fires",
+        after = killed
+    );
+    // A daemon that is left to work: it re-runs what was interrupted, then one more fire.
+    let last_fire = scheduled_files_runs(&sb)[0]["scheduled_for"].clone();
+    let mut daemon = start_daemon(&sb);
+    wait_for_runs(&sb, &context, &|r| {
+        r.iter()
+            .any(|r| r["phase"] == "Completed" && r["scheduled_for"].as_str() > last_fire.as_str())
+    });
+    signal(daemon.0.id(), "-TERM");
+    assert_eq!(daemon.0.wait().unwrap().code(), Some(0), "{context}");
+    let (code, sync) = sb.json(&["sync"]);
+    assert_eq!(code, 0, "{context}: {sync:#}");
+    super::support::assert_cloud_and_catalog_agree(&sb, &context);
+
+    // Every fire a kill interrupted ran again to completion, or is recorded as missed.
+    let runs = scheduled_files_runs(&sb);
+    for r in runs.iter().filter(|r| r["phase"] == "Interrupted") {
+        let fire = r["scheduled_for"].as_str().unwrap();
+        // Reasons name instants as chrono displays them.
+        let shown = fire.parse::<chrono::DateTime<Utc>>().unwrap().to_string();
+        let done = runs
+            .iter()
+            .any(|o| o["scheduled_for"] == fire && o["phase"] == "Completed");
+        let missed = runs.iter().any(|o| {
+            o["phase"] == "Skipped"
+                && o["failure_reason"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("missed") && m.contains(&shown))
+        });
+        assert!(
+            done || missed,
+            "{context}: the fire {fire} was interrupted and neither ran again nor was recorded as missed: {runs:#?}"
+        );
+    }
 }
