@@ -25,6 +25,10 @@ pub enum SimCommand {
         site: String,
         #[arg(long)]
         status: u16,
+        /// Only through the public address (the restored instance asked directly still
+        /// answers as before): a failure after the cutover.
+        #[arg(long)]
+        public: bool,
     },
     /// What a component's live resource holds now, or at --at (content summary + digest).
     Content {
@@ -269,12 +273,20 @@ pub async fn run(cli: &Cli, cmd: &SimCommand) -> CliResult {
                 println!("{resource} damaged at {}: {}", d.at.to_rfc3339(), d.what);
             }
         }
-        SimCommand::Health { site, status } => {
+        SimCommand::Health {
+            site,
+            status,
+            public,
+        } => {
             let s = engine.site(site)?;
             let host = crate::domain::restore_plan::host_of(&s.health_check.url).to_string();
-            sim.set_health(&host, *status)?;
+            sim.set_health(&host, *status, *public)?;
             if cli.json {
-                super::print_json(&serde_json::json!({ "host": host, "status": status }));
+                super::print_json(
+                    &serde_json::json!({ "host": host, "status": status, "public_only": public }),
+                );
+            } else if *public {
+                println!("health checks of {host} through the public address now answer {status}");
             } else {
                 println!("health checks of {host} now answer {status}");
             }

@@ -677,3 +677,35 @@ fn a_restore_step_that_panics_fails_as_that_step_and_the_plan_resumes() {
     assert_eq!(code, 0, "{exec:#}");
     assert_eq!(exec["status"], "completed");
 }
+
+#[test]
+fn a_failure_after_the_cutover_says_the_cutover_is_done_and_how_to_roll_back() {
+    let s = Sandbox::new();
+    s.wpb().args(["run", "--all"]).assert().success();
+    // The restored instance answers; the site through its public address does not.
+    s.sim(&["health", "--site", "shop", "--status", "503", "--public"]);
+    let (code, exec) = s.json(RESTORE_SHOP_NOW);
+    assert_eq!(code, 2, "{exec:#}");
+    let failure = exec["failure"].as_str().unwrap();
+    assert!(
+        failure.starts_with("site.verify-public") && failure.contains("answered 503"),
+        "{failure}"
+    );
+    assert!(
+        !failure.contains("nothing was cut over"),
+        "the address has moved: {failure}"
+    );
+    let id = exec["plan_id"].as_str().unwrap().to_string();
+    assert!(
+        failure.contains("the cutover is done")
+            && failure.contains(&format!("wpbackup restore rollback {id}")),
+        "{failure}"
+    );
+    let (_, show) = s.json(&["restore", "show", &id]);
+    let steps = steps_by_key(&show);
+    assert_eq!(steps["site.health-check"]["state"], "done");
+    assert_eq!(steps["site.move-address"]["state"], "done");
+    let (code, rb) = s.json(&["restore", "rollback", &id, "--yes"]);
+    assert_eq!(code, 0, "{rb:#}");
+    assert_eq!(rb["status"], "rolled-back");
+}

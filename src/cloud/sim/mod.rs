@@ -154,6 +154,10 @@ pub(crate) struct SimState {
     /// Health-check answers by host name (default 200).
     #[serde(default)]
     health: BTreeMap<String, u16>,
+    /// Answers through the public address only (a CDN or DNS in front failing), by host;
+    /// the restored instance asked directly still answers `health`.
+    #[serde(default)]
+    public_health: BTreeMap<String, u16>,
 }
 
 /// Something that happened to a live resource: a defacement, a bad plugin, a changed row.
@@ -584,9 +588,15 @@ impl SimCloud {
     }
 
     /// Make health checks of `host` answer `status` (a broken restored site).
-    pub fn set_health(&self, host: &str, status: u16) -> CloudResult<()> {
+    /// Health-check answers for `host`: everywhere, or (`public`) only through the public
+    /// address.
+    pub fn set_health(&self, host: &str, status: u16, public: bool) -> CloudResult<()> {
         self.with_state(|s| {
-            s.health.insert(host.to_string(), status);
+            if public {
+                s.public_health.insert(host.to_string(), status);
+            } else {
+                s.health.insert(host.to_string(), status);
+            }
         })
     }
 

@@ -789,8 +789,16 @@ impl crate::cloud::HealthProbe for SimCloud {
                     ));
                 }
             }
+            let public = req
+                .address
+                .is_none()
+                .then(|| s.public_health.get(&host))
+                .flatten();
             Ok(crate::cloud::HealthAnswer {
-                status: s.health.get(&host).copied().unwrap_or(200),
+                status: public
+                    .or_else(|| s.health.get(&host))
+                    .copied()
+                    .unwrap_or(200),
                 peer: req.address.clone().unwrap_or(host),
             })
         })?

@@ -81,8 +81,18 @@ impl StepCtx {
                 self.engine.sleeper.sleep(self.interval()).await;
             }
         }
+        // Which side of the cutover this is on: the restored instance is checked directly
+        // before anything moves; the public check runs after the cutover.
+        let side = if address.is_some() {
+            "nothing was cut over".to_string()
+        } else {
+            format!(
+                "the cutover is done: visitors reach the restored site; `wpbackup restore rollback {}` puts the previous one back",
+                self.plan.id
+            )
+        };
         Err(format!(
-            "health check failed: GET {url}{} {last} after {ATTEMPTS} attempts; nothing was cut over",
+            "health check failed: GET {url}{} {last} after {ATTEMPTS} attempts; {side}",
             address.map(|a| format!(" via {a}")).unwrap_or_default()
         ))
     }
