@@ -709,3 +709,36 @@ fn a_failure_after_the_cutover_says_the_cutover_is_done_and_how_to_roll_back() {
     assert_eq!(code, 0, "{rb:#}");
     assert_eq!(rb["status"], "rolled-back");
 }
+
+#[test]
+fn a_step_stopped_by_the_cloud_keeps_the_errors_kind_and_says_what_to_do() {
+    let s = Sandbox::new();
+    s.wpb().args(["run", "--all"]).assert().success();
+    s.sim(&["fault", "access-denied", "--op", "create", "--times", "1"]);
+    let (code, exec) = s.json(RESTORE_SHOP_NOW);
+    assert_eq!(code, 2, "{exec:#}");
+    let failure = exec["failure"].as_str().unwrap();
+    assert!(failure.contains("(access-denied)"), "{failure}");
+    assert!(failure.contains("wpbackup iam-policy"), "{failure}");
+    let id = exec["plan_id"].as_str().unwrap().to_string();
+    let (_, show) = s.json(&["restore", "show", &id]);
+    let failed: Vec<Value> = steps_by_key(&show)
+        .into_values()
+        .filter(|v| v["state"] == "failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{show:#}");
+    assert_eq!(
+        failed[0]["outputs"]["error_kind"], "access-denied",
+        "{show:#}"
+    );
+    // Once granted, the resume succeeds and the kind is not left behind.
+    let (code, exec) = s.json(&["restore", "resume", &id, "--yes"]);
+    assert_eq!(code, 0, "{exec:#}");
+    let (_, show) = s.json(&["restore", "show", &id]);
+    assert!(
+        steps_by_key(&show)
+            .values()
+            .all(|v| v["outputs"].get("error_kind").is_none()),
+        "{show:#}"
+    );
+}

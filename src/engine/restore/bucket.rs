@@ -18,10 +18,7 @@ impl StepCtx {
         } = s;
         let r = self.cloud.restores.clone();
         let key = &self.step.key;
-        let versions = r
-            .object_versions(region, bucket)
-            .await
-            .map_err(|e| e.to_string())?;
+        let versions = r.object_versions(region, bucket).await?;
         let wanted = objects_as_of(&versions, *at);
         let current = objects_as_of(&versions, DateTime::<Utc>::MAX_UTC);
         let mut done: BTreeSet<String> = Self::recorded_list(out, "reverted").into_iter().collect();
@@ -51,9 +48,7 @@ impl StepCtx {
         self.progress
             .note(key, &format!("{} object(s) to revert", todo.len()));
         for (i, (k, v)) in todo.iter().enumerate() {
-            r.revert_object(region, bucket, k, v.as_deref())
-                .await
-                .map_err(|e| e.to_string())?;
+            r.revert_object(region, bucket, k, v.as_deref()).await?;
             done.insert(k.clone());
             if i % 25 == 24 || i + 1 == todo.len() {
                 out.insert("reverted".into(), json!(done));

@@ -68,7 +68,11 @@ impl StepCtx {
             (_, _, Some(s)) => ClusterSource::Snapshot {
                 snapshot: s.clone(),
             },
-            _ => return Err("the plan names neither a PITR time nor a snapshot".into()),
+            _ => {
+                return Err(
+                    String::from("the plan names neither a PITR time nor a snapshot").into(),
+                )
+            }
         };
         let req = ClusterRestore {
             cluster: cluster.clone(),
@@ -87,7 +91,7 @@ impl StepCtx {
                     &format!("{cluster} exists from an earlier attempt; waiting for it"),
                 );
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e.into()),
         }
         out.insert("cluster".into(), json!(cluster));
         self.save(out).await?;
@@ -115,7 +119,7 @@ impl StepCtx {
         {
             Ok(_) => {}
             Err(e) if e.kind == CloudErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e.into()),
         }
         out.insert("instance".into(), json!(instance));
         self.save(out).await?;
@@ -144,9 +148,7 @@ impl StepCtx {
         if !flag(out, "original_renamed") {
             self.progress
                 .note(key, &format!("renaming {original} → {renamed_away}"));
-            rename_tolerant(&self.cloud, region, original, renamed_away)
-                .await
-                .map_err(|e| e.to_string())?;
+            rename_tolerant(&self.cloud, region, original, renamed_away).await?;
             out.insert("original_renamed".into(), json!(true));
             self.save(out).await?;
         }
@@ -154,9 +156,7 @@ impl StepCtx {
         if !flag(out, "restored_renamed") {
             self.progress
                 .note(key, &format!("renaming {restored} → {original}"));
-            rename_tolerant(&self.cloud, region, restored, original)
-                .await
-                .map_err(|e| e.to_string())?;
+            rename_tolerant(&self.cloud, region, restored, original).await?;
             out.insert("restored_renamed".into(), json!(true));
             self.save(out).await?;
         }

@@ -21,24 +21,14 @@ impl StepCtx {
             .dep_output(instance_step, "instance")
             .ok_or_else(|| format!("{instance_step} recorded no instance"))?;
         if !out.contains_key("previous_instance") {
-            let prev = r
-                .address_target(&entry, region)
-                .await
-                .map_err(|e| e.to_string())?;
+            let prev = r.address_target(&entry, region).await?;
             out.insert("previous_instance".into(), json!(prev));
             self.save(out).await?;
         }
-        r.move_address(&entry, region, &instance)
-            .await
-            .map_err(|e| e.to_string())?;
-        let now_at = r
-            .address_target(&entry, region)
-            .await
-            .map_err(|e| e.to_string())?;
+        r.move_address(&entry, region, &instance).await?;
+        let now_at = r.address_target(&entry, region).await?;
         if now_at.as_deref() != Some(instance.as_str()) {
-            return Err(format!(
-                "the address still points at {now_at:?}, not {instance}"
-            ));
+            return Err(format!("the address still points at {now_at:?}, not {instance}").into());
         }
         out.insert("instance".into(), json!(instance));
         Ok((

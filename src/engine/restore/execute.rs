@@ -187,8 +187,41 @@ pub(super) struct StepCtx {
 type StepResult = Result<StepOutcome, (String, Map<String, Value>)>;
 
 /// What a step's action ends with: its state (`done`, `skipped`) and a one-line detail, or
-/// the error.
-pub(super) type StepAct = Result<(StepState, String), String>;
+/// why it failed.
+pub(super) type StepAct = Result<(StepState, String), StepError>;
+
+/// Why a step failed: a cloud call's error keeps its kind (throttled, access denied, …) and
+/// says what to do about it; otherwise wpbackup's own reason.
+#[derive(Debug)]
+pub(super) struct StepError {
+    /// The kind of the cloud error, when a cloud call failed.
+    pub kind: Option<CloudErrorKind>,
+    pub message: String,
+}
+
+impl From<CloudError> for StepError {
+    fn from(e: CloudError) -> Self {
+        Self {
+            kind: Some(e.kind),
+            message: format!("{e} — {}", e.guidance()),
+        }
+    }
+}
+
+impl From<String> for StepError {
+    fn from(message: String) -> Self {
+        Self {
+            kind: None,
+            message,
+        }
+    }
+}
+
+impl std::fmt::Display for StepError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
 
 impl StepCtx {
     pub(super) fn timeout(&self) -> Duration {
@@ -242,13 +275,20 @@ impl StepCtx {
 
     async fn run(self) -> StepResult {
         let mut out = self.own.clone();
+        out.remove("error_kind"); // from an earlier failed attempt
         match self.act(&mut out).await {
             Ok((state, detail)) => Ok(StepOutcome {
                 state,
                 outputs: out,
                 detail,
             }),
-            Err(e) => Err((e, out)),
+            Err(e) => {
+                // Kept with the step (`restore show`): what kind of cloud error stopped it.
+                if let Some(kind) = e.kind {
+                    out.insert("error_kind".into(), json!(kind.as_str()));
+                }
+                Err((e.message, out))
+            }
         }
     }
 

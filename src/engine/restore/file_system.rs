@@ -25,10 +25,7 @@ impl StepCtx {
             Some(j) => j.to_string(),
             None => {
                 let point = self.point(*point_id).await?;
-                let job = r
-                    .restore_file_system(&point, role_arn, token)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let job = r.restore_file_system(&point, role_arn, token).await?;
                 out.insert("job".into(), json!(job));
                 self.save(out).await?;
                 job
@@ -46,14 +43,12 @@ impl StepCtx {
                 async move { rr.describe_file_system_restore(region, &job).await }
             },
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
         out.insert("file_system".into(), json!(st.id));
         self.save(out).await?;
         let mts = r
             .finish_file_system_restore(region, &st.id, subnets, security_group_ids, &self.tags())
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         out.insert("mount_targets".into(), json!(mts));
         Ok((
             StepState::Done,

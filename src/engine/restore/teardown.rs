@@ -41,7 +41,7 @@ impl StepCtx {
                 match res {
                     Ok(()) => {}
                     Err(e) if e.kind == CloudErrorKind::NotFound => {}
-                    Err(e) => return Err(e.to_string()),
+                    Err(e) => return Err(e.into()),
                 }
                 self.progress.note(&self.step.key, &format!("deleted {id}"));
                 deleted.push(id);

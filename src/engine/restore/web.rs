@@ -39,10 +39,7 @@ impl StepCtx {
                     tags: self.tags(),
                 };
                 // Idempotent on the name: a resumed launch adopts the instance.
-                let st = r
-                    .launch_instance(&point, &req)
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let st = r.launch_instance(&point, &req).await?;
                 out.insert("instance".into(), json!(st.id));
                 self.save(out).await?;
                 st.id
@@ -60,8 +57,7 @@ impl StepCtx {
                 async move { rr.describe_instance(kind, region, &id).await }
             },
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
         out.insert("address".into(), json!(st.address));
         Ok((
             StepState::Done,
