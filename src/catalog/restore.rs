@@ -53,10 +53,10 @@ fn plan_from_row(r: &sqlx::sqlite::SqliteRow) -> CatalogResult<PlanRecord> {
     Ok(PlanRecord {
         id: r.try_get("id")?,
         site: r.try_get("site_name")?,
-        purpose: match r.try_get::<String, _>("purpose")?.as_str() {
-            "restore" => Purpose::Restore,
-            "drill" => Purpose::Drill,
-            other => return Err(CatalogError::Corrupt(format!("plan purpose {other:?}"))),
+        purpose: {
+            let s: String = r.try_get("purpose")?;
+            Purpose::parse(&s)
+                .ok_or_else(|| CatalogError::Corrupt(format!("plan purpose {s:?}")))?
         },
         target_time: parse_ts(&r.try_get::<String, _>("target_time")?)?,
         to_region: r.try_get("to_region")?,

@@ -32,6 +32,12 @@ impl Purpose {
             Purpose::Drill => "drill",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [Purpose::Restore, Purpose::Drill]
+            .into_iter()
+            .find(|p| p.as_str() == s)
+    }
 }
 
 /// Where one step of a plan is.

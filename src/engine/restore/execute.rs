@@ -149,11 +149,27 @@ impl Engine {
         } else {
             PlanStatus::Executing
         };
+        self.end_plan(id, status, failure, true).await
+    }
+
+    /// Record where the plan ended and report it, with its steps as the catalog has them;
+    /// `measure`: with the recovery time (an execution, not a rollback).
+    pub(super) async fn end_plan(
+        &self,
+        id: &str,
+        status: PlanStatus,
+        failure: Option<String>,
+        measure: bool,
+    ) -> Result<Execution, RestoreError> {
         self.catalog
             .set_plan_status(id, status, self.clock.now())
             .await?;
         let steps = self.catalog.restore_steps(id).await?;
-        let recovery_seconds = recovery_seconds(&steps);
+        let recovery_seconds = if measure {
+            recovery_seconds(&steps)
+        } else {
+            None
+        };
         Ok(Execution {
             plan_id: id.to_string(),
             status,

@@ -150,16 +150,7 @@ impl Engine {
         } else {
             PlanStatus::Failed
         };
-        self.catalog
-            .set_plan_status(id, status, self.clock.now())
-            .await?;
-        Ok(Execution {
-            plan_id: id.to_string(),
-            status,
-            steps: self.catalog.restore_steps(id).await?,
-            failure,
-            recovery_seconds: None,
-        })
+        self.end_plan(id, status, failure, false).await
     }
 }
 
