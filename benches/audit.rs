@@ -69,6 +69,7 @@ fn main() {
             drill_leftovers: vec![],
             inventory: Some(Inventory::default()),
             guards: &Default::default(),
+            served: vec![],
         };
         let report = audit(&facts, &params, now);
         let audited = t.elapsed();

@@ -28,6 +28,7 @@ fn target(kind: ComponentKind, c: usize) -> Target {
         _ => Target::Ec2Instance {
             instance_id: format!("i-{c}"),
             no_reboot: true,
+            launch: Default::default(),
         },
     }
 }

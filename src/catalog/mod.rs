@@ -4,8 +4,10 @@
 
 mod audit;
 mod restore;
+mod serving;
 pub use audit::AuditRecord;
 pub use restore::{PlanRecord, StepRecord};
+pub use serving::Adoption;
 
 use crate::domain::model::{
     ComponentKind, PointKind, PointState, RecoveryPoint, RestoreMetadata, RunPhase,

@@ -47,12 +47,36 @@ pub async fn run(cli: &Cli, args: &PointsArgs) -> CliResult {
             include_deleted: args.all,
         })
         .await?;
+    // Resources a restore adopted in place of the ones the policies name.
+    let mut serving = Vec::new();
+    for site in &config.sites {
+        if args.site.as_ref().is_none_or(|s| *s == site.name) {
+            serving.extend(
+                catalog
+                    .serving(&site.name)
+                    .await?
+                    .into_iter()
+                    .filter(|a| args.component.as_ref().is_none_or(|c| *c == a.component)),
+            );
+        }
+    }
     catalog.close().await;
 
     let Some(at_text) = &args.at else {
         if cli.json {
-            super::print_json(&serde_json::json!({ "points": points }));
+            super::print_json(&serde_json::json!({ "points": points, "serving": serving }));
         } else {
+            for a in &serving {
+                println!(
+                    "{}/{}: backups protect {} since {} (restored by {}; replaces {})",
+                    a.site,
+                    a.component,
+                    a.resource_id,
+                    when(a.since),
+                    a.plan_id,
+                    a.replaced
+                );
+            }
             let mut t = table(&[
                 "id",
                 "site",
@@ -62,6 +86,7 @@ pub async fn run(cli: &Cli, args: &PointsArgs) -> CliResult {
                 "point time",
                 "state",
                 "provider id",
+                "of resource",
                 "copy of",
             ]);
             for p in &points {
@@ -74,6 +99,11 @@ pub async fn run(cli: &Cli, args: &PointsArgs) -> CliResult {
                     when(p.point_time),
                     p.state.to_string(),
                     p.provider_id.clone(),
+                    p.metadata
+                        .extra
+                        .get("resource")
+                        .cloned()
+                        .unwrap_or_default(),
                     p.source_point_id.map(|s| s.to_string()).unwrap_or_default(),
                 ]);
             }

@@ -78,6 +78,14 @@ pub enum RestoreCommand {
         #[arg(long)]
         yes: bool,
     },
+    /// Retire what a completed restore replaced (the old server, cluster, file system),
+    /// once the restored site is confirmed: wpbackup-tagged resources are deleted, the
+    /// site's originals are listed to delete by hand. The plan can no longer be rolled back.
+    Finalize {
+        id: String,
+        #[arg(long)]
+        yes: bool,
+    },
     /// A plan, its steps, their state, timing and provider ids.
     Show { id: String },
     /// Restore plans and drills, newest first.
@@ -145,6 +153,7 @@ pub async fn run(cli: &Cli, args: &RestoreArgs) -> CliResult {
             execute(cli, &engine, &plan.id).await
         }
         Some(RestoreCommand::Rollback { id, yes }) => rollback(cli, &engine, id, *yes).await,
+        Some(RestoreCommand::Finalize { id, yes }) => finalize(cli, &engine, id, *yes).await,
         Some(RestoreCommand::Show { id }) => show(cli, &engine, id).await,
         Some(RestoreCommand::List { site, limit }) => {
             list(cli, &engine, site.as_deref(), *limit).await
@@ -152,7 +161,7 @@ pub async fn run(cli: &Cli, args: &RestoreArgs) -> CliResult {
         None => {
             let Some(at) = &args.plan.at else {
                 return Err(super::usage(
-                    "restore needs --at TIME (or a subcommand: apply, resume, rollback, show, list)",
+                    "restore needs --at TIME (or a subcommand: apply, resume, rollback, finalize, show, list)",
                 ));
             };
             let plan = plan_for(&engine, &args.plan, at, Purpose::Restore).await?;
@@ -498,6 +507,17 @@ fn print_plan(plan: &Plan) {
         for c in &s.calls {
             println!("      {c}");
         }
+        if let crate::domain::restore_plan::Action::LaunchInstance(
+            crate::domain::restore_plan::LaunchInstance {
+                user_data: Some(u), ..
+            },
+        ) = &s.action
+        {
+            println!("      user data (values from other steps filled in at launch):");
+            for line in u.preview().lines() {
+                println!("        | {line}");
+            }
+        }
     }
 }
 
@@ -543,6 +563,50 @@ async fn rollback(cli: &Cli, engine: &Engine, id: &str, yes: bool) -> CliResult 
     confirm(&plan, yes, "roll back")?;
     let exec = engine.rollback_plan(id, progress()).await?;
     report_execution(cli, &exec)
+}
+
+async fn finalize(cli: &Cli, engine: &Engine, id: &str, yes: bool) -> CliResult {
+    let replaced = engine.replaced_by(id).await?;
+    if replaced.is_empty() {
+        println!("Plan {id} replaced nothing that is still kept: nothing to finalize.");
+        return Ok(exit::OK);
+    }
+    let list: Vec<String> = replaced
+        .iter()
+        .map(|r| format!("{} {} ({})", r.kind, r.resource, r.component))
+        .collect();
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(super::usage(format!(
+                "refusing to finalize plan {id} without confirmation: stdin is not a terminal; pass --yes \
+                 (it retires {}; the plan can no longer be rolled back)",
+                list.join(", ")
+            )));
+        }
+        let rec = engine.plan_record(id).await?;
+        eprintln!(
+            "\nThis retires what plan {id} replaced: {}.\nwpbackup deletes only resources it created (tagged); the others are listed to delete by hand.\nThe plan can no longer be rolled back. Type the site name ({}) to continue: ",
+            list.join(", "),
+            rec.site
+        );
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| super::usage(format!("cannot read the confirmation: {e}")))?;
+        if line.trim() != rec.site {
+            return Err(super::usage("not confirmed; nothing was changed"));
+        }
+    }
+    let exec = engine.finalize_plan(id, progress()).await?;
+    if cli.json {
+        super::print_json(&exec);
+    } else {
+        print_steps(&exec.steps);
+    }
+    Ok(match exec.status {
+        PlanStatus::Completed => exit::OK,
+        _ => exit::FAILED,
+    })
 }
 
 async fn show(cli: &Cli, engine: &Engine, id: &str) -> CliResult {

@@ -150,8 +150,14 @@ pub async fn run(cli: &Cli, cmd: &SimCommand) -> CliResult {
     let catalog = crate::catalog::Catalog::open(&config.catalog_path, true).await?;
     let engine = crate::engine::Engine::new(config, catalog);
     let sim = engine.sim();
+    // Components as served now (a restore may have adopted other resources).
+    let mut served = std::collections::BTreeMap::new();
+    for s in &engine.config.sites {
+        served.insert(s.name.clone(), engine.site_as_served(&s.name).await?);
+    }
     let resource_of = |site: &str, component: &str| -> Result<String, super::Failure> {
-        let s = engine.site(site)?;
+        engine.site(site)?;
+        let s = &served[site];
         let p = s.policy(component).ok_or_else(|| {
             super::usage(format!(
                 "site {site} has no component {component:?}; known: {}",
@@ -306,11 +312,28 @@ pub async fn run(cli: &Cli, cmd: &SimCommand) -> CliResult {
             };
             // Now: what the site serves (after a restore, the restored cluster or the
             // instance behind the address); at a past instant: the live resource then.
+            // A past instant before a restore adopted the resource: the one that served then.
+            let adopted_since = engine
+                .catalog
+                .serving(site)
+                .await?
+                .into_iter()
+                .find(|a| a.component == *component)
+                .map(|a| a.since);
             let content = if at == now {
                 sim.serving_content(kind, &s.entry_point, &s.region, &resource)
                     .await?
+            } else if adopted_since.is_some_and(|since| since <= at) {
+                match sim.resource_content(kind, &s.region, &resource)? {
+                    Some(c) => c,
+                    None => sim.content_at(kind, &resource, at)?,
+                }
             } else {
-                sim.content_at(kind, &resource, at)?
+                let configured = s
+                    .policy(component)
+                    .map(|p| p.target.resource_id().to_string())
+                    .unwrap_or_else(|| resource.clone());
+                sim.content_at(kind, &configured, at)?
             };
             let objects = match kind {
                 crate::domain::model::ComponentKind::S3Bucket => {

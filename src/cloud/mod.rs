@@ -252,6 +252,8 @@ pub struct LaunchRequest {
     pub security_group_ids: Vec<String>,
     pub availability_zone: Option<String>,
     pub key_name: Option<String>,
+    /// EC2: the script the instance runs at boot (plain text; the adapter encodes it).
+    pub user_data: Option<String>,
     pub tags: Tags,
 }
 
@@ -359,6 +361,14 @@ pub trait Restores: Send + Sync {
         security_group_ids: &[String],
         tags: &Tags,
     ) -> CloudResult<Vec<String>>;
+
+    /// The file system's mount targets: (subnet, state) each — a server mounts only
+    /// through an available one in its AZ.
+    async fn mount_targets(
+        &self,
+        region: &str,
+        file_system: &str,
+    ) -> CloudResult<Vec<(String, ResourceState)>>;
 
     /// Delete an instance a restore or drill created. Refuses (kind `Invalid`) a resource
     /// without the `wpbackup:managed` tag: wpbackup deletes only what it made.

@@ -377,6 +377,17 @@ impl<P: Restores + ?Sized> Restores for Retrying<P> {
         .await
     }
 
+    async fn mount_targets(
+        &self,
+        region: &str,
+        file_system: &str,
+    ) -> CloudResult<Vec<(String, crate::cloud::ResourceState)>> {
+        self.run("mount_targets", || {
+            self.inner.mount_targets(region, file_system)
+        })
+        .await
+    }
+
     async fn delete_instance(&self, kind: PointKind, region: &str, id: &str) -> CloudResult<()> {
         self.run("delete_instance", || {
             self.inner.delete_instance(kind, region, id)

@@ -9,6 +9,7 @@ use crate::domain::policy::{
 };
 use crate::domain::schedule::CronSchedule;
 use crate::domain::time::{format_duration, parse_duration, parse_positive_duration};
+use crate::domain::wiring::WebLaunch;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use sha2::{Digest, Sha256};
@@ -206,10 +207,27 @@ pub fn read_policy(file: &SourceFile, ctx: &PolicyContext, now: DateTime<Utc>) -
         }
     }
 
-    let target = match &kind {
+    let mut target = match &kind {
         Some(k) => read_target(&r, k.value),
         None => None,
     };
+    if let Some(t) = r.opt_table("restore") {
+        let launch = read_web_launch(&t);
+        t.finish();
+        match (&mut target, &kind) {
+            (Some(Target::Ec2Instance { launch: l, .. }), _) => *l = launch,
+            (_, Some(k)) if k.value != ComponentKind::Ec2Instance => file.error(
+                r.key_span("restore"),
+                "restore",
+                format!(
+                    "[restore] says how a restore launches web servers (mount_path, user_data); \
+                     a {} component has none — only ec2-instance policies take it",
+                    k.value
+                ),
+            ),
+            _ => {}
+        }
+    }
     for other in ComponentKind::ALL {
         let table = settings_table(other);
         if r.has(table) && kind.as_ref().is_some_and(|k| k.value != other) {
@@ -315,6 +333,43 @@ fn read_hook(t: TableReader<'_, '_>) -> Option<Hook> {
     })
 }
 
+/// `[restore]` of a web policy: where restored servers mount the file system, and the
+/// user-data template that wires them to the restored data (every problem reported).
+fn read_web_launch(t: &TableReader<'_, '_>) -> WebLaunch {
+    let mut launch = WebLaunch::default();
+    if let Some(m) = t.opt_str("mount_path") {
+        let ok = m.value.starts_with('/')
+            && m.value.len() > 1
+            && !m
+                .value
+                .contains(|c: char| c.is_whitespace() || "'\"\\|".contains(c));
+        if ok {
+            launch.mount_path = m.value;
+        } else {
+            t.file.error(
+                m.span,
+                &m.key,
+                format!(
+                    "mount_path {:?} is not an absolute path without spaces or quotes, e.g. \"{}\"",
+                    m.value,
+                    crate::domain::wiring::DEFAULT_MOUNT_PATH
+                ),
+            );
+        }
+    }
+    if let Some(u) = t.opt_str("user_data") {
+        match crate::domain::wiring::placeholders(&u.value) {
+            Ok(_) => launch.user_data = Some(u.value),
+            Err(problems) => {
+                for p in problems {
+                    t.file.error(u.span.clone(), &u.key, p);
+                }
+            }
+        }
+    }
+    launch
+}
+
 /// The table holding a kind's settings (`[aurora]` for `aurora-cluster`, …).
 pub fn settings_table(kind: ComponentKind) -> &'static str {
     match kind {
@@ -373,6 +428,7 @@ fn read_target(r: &TableReader<'_, '_>, kind: ComponentKind) -> Option<Target> {
             Some(Target::Ec2Instance {
                 instance_id: instance_id?.value,
                 no_reboot,
+                launch: WebLaunch::default(),
             })
         }
         ComponentKind::AuroraCluster => {

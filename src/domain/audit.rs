@@ -175,7 +175,24 @@ pub struct AuditFacts<'a> {
     /// Holds and restore plans that keep points beyond the rules, as prune honours them:
     /// a held point is not "past retention".
     pub guards: &'a Guards,
+    /// Resources restores adopted in place of the ones the policies name.
+    pub served: Vec<Served>,
 }
+
+/// A restored resource that serves a component (and is what its backups protect) in
+/// place of the one its policy names; the replaced one is kept for rollback.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Served {
+    pub component: String,
+    pub resource_id: String,
+    pub replaced: String,
+    pub plan_id: String,
+    pub since: DateTime<Utc>,
+}
+
+/// How long replaced resources may be kept for rollback before the audit warns that they
+/// still cost money.
+pub const REPLACED_KEPT_WARN_DAYS: i64 = 7;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
@@ -365,6 +382,7 @@ pub fn audit(facts: &AuditFacts<'_>, params: &AuditParams, created_at: DateTime<
 
     findings.extend(drill_findings(facts, params));
     findings.extend(waste_findings(facts));
+    findings.extend(served_findings(facts));
 
     findings.sort_by(|a, b| {
         b.status
@@ -971,6 +989,53 @@ fn drill_findings(facts: &AuditFacts<'_>, params: &AuditParams) -> Vec<Finding> 
     )]
 }
 
+/// Control `restored-resources`: what a restore adopted, so an operator reading the audit
+/// knows which resource each component's backups protect; warns when the replaced ones
+/// have been kept (and billed) for long after the restore.
+fn served_findings(facts: &AuditFacts<'_>) -> Vec<Finding> {
+    facts
+        .served
+        .iter()
+        .filter(|a| a.since <= facts.as_of)
+        .map(|a| {
+            let kept = facts.as_of - a.since;
+            let status = if kept > Duration::days(REPLACED_KEPT_WARN_DAYS) {
+                Status::Warn
+            } else {
+                Status::Pass
+            };
+            let remediation = format!(
+                "once the restored site is confirmed, `wpbackup restore finalize {}` retires {} (wpbackup-tagged resources only)",
+                a.plan_id, a.replaced
+            );
+            finding(
+                "restored-resources",
+                Some(&a.component),
+                status,
+                format!(
+                    "backups protect {} (restored by {}); the replaced {} is kept for rollback{}",
+                    a.resource_id,
+                    a.plan_id,
+                    a.replaced,
+                    if status == Status::Warn {
+                        format!(" since {}", format_duration(kept))
+                    } else {
+                        String::new()
+                    }
+                ),
+                vec![format!(
+                    "{} serves {} since {} in place of {}",
+                    a.resource_id,
+                    a.component,
+                    stamp(a.since),
+                    a.replaced
+                )],
+                Some(&remediation),
+            )
+        })
+        .collect()
+}
+
 fn waste_findings(facts: &AuditFacts<'_>) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut add = |control: &str, list: &[Resource], what: &str, hint: &str, status: Status| {
@@ -1185,6 +1250,7 @@ mod tests {
             Target::Ec2Instance {
                 instance_id: "i-1".into(),
                 no_reboot: true,
+                launch: Default::default(),
             },
             6,
         );
@@ -1274,8 +1340,48 @@ mod tests {
             drill_leftovers: vec![],
             inventory: None,
             guards,
+            served: vec![],
         };
         audit(&facts, &AuditParams::default(), as_of)
+    }
+
+    #[test]
+    fn restored_resources_are_named_and_warned_about_when_kept_long() {
+        let as_of = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
+        let guards = Guards::default();
+        let served = |days: i64| Served {
+            component: "files".into(),
+            resource_id: "fs-restored".into(),
+            replaced: "fs-original".into(),
+            plan_id: "rp-shop-1".into(),
+            since: as_of - Duration::days(days),
+        };
+        let facts = |s: Served| AuditFacts {
+            site: "shop",
+            primary_region: "us-east-1",
+            as_of,
+            components: vec![],
+            drills: &[],
+            drill_leftovers: vec![],
+            inventory: None,
+            guards: &guards,
+            served: vec![s],
+        };
+        let fresh = served_findings(&facts(served(1)));
+        assert_eq!(fresh.len(), 1);
+        assert_eq!(fresh[0].status, Status::Pass);
+        assert!(fresh[0]
+            .summary
+            .contains("backups protect fs-restored (restored by rp-shop-1)"));
+        let old = served_findings(&facts(served(REPLACED_KEPT_WARN_DAYS + 1)));
+        assert_eq!(old[0].status, Status::Warn);
+        assert!(old[0]
+            .remediation
+            .as_deref()
+            .unwrap()
+            .contains("wpbackup restore finalize rp-shop-1"));
+        // A past audit before the restore does not know of it.
+        assert!(served_findings(&facts(served(-1))).is_empty());
     }
 
     fn status_of(r: &Report, control: &str) -> Status {

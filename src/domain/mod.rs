@@ -13,3 +13,4 @@ pub mod site;
 #[cfg(test)]
 pub(crate) mod testkit;
 pub mod time;
+pub mod wiring;

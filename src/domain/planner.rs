@@ -434,6 +434,7 @@ mod tests {
                 Target::Ec2Instance {
                     instance_id: "i-1".into(),
                     no_reboot: true,
+                    launch: Default::default(),
                 },
                 24,
             ),

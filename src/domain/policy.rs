@@ -45,6 +45,8 @@ pub enum Target {
         instance_id: String,
         /// Take the AMI without rebooting (crash-consistent) instead of a clean reboot.
         no_reboot: bool,
+        /// How a restore launches a server from a point: wired to the restored data.
+        launch: super::wiring::WebLaunch,
     },
     AuroraCluster {
         cluster_identifier: String,
@@ -65,6 +67,22 @@ pub enum Target {
 }
 
 impl Target {
+    /// The same protection of another resource of the same kind: what a restore adopted
+    /// in place of the one the policy names (a bucket is never replaced).
+    pub fn with_resource(&self, id: &str) -> Target {
+        let mut t = self.clone();
+        match &mut t {
+            Target::LightsailInstance { instance_name, .. } => *instance_name = id.to_string(),
+            Target::Ec2Instance { instance_id, .. } => *instance_id = id.to_string(),
+            Target::AuroraCluster {
+                cluster_identifier, ..
+            } => *cluster_identifier = id.to_string(),
+            Target::Efs { file_system_id, .. } => *file_system_id = id.to_string(),
+            Target::S3Bucket { .. } => {}
+        }
+        t
+    }
+
     /// The id of the protected resource (instance name/id, cluster id, file system, bucket).
     pub fn resource_id(&self) -> &str {
         match self {

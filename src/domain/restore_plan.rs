@@ -233,6 +233,69 @@ pub struct LaunchInstance {
     pub security_group_ids: Vec<String>,
     pub availability_zone: Option<String>,
     pub key_name: Option<String>,
+    /// EC2: what the server runs at boot, wired to the plan's restored data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_data: Option<UserData>,
+}
+
+/// A web server's user data: the policy's template and where each placeholder's value
+/// comes from. Values that only exist once a step has run (a restored file system's id, a
+/// restored cluster's endpoint) are filled in at launch and recorded in the step's outputs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserData {
+    pub template: String,
+    pub values: BTreeMap<String, WireValue>,
+}
+
+/// Where a placeholder's value comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "from")]
+pub enum WireValue {
+    /// Known when planning (the site, a live file system's id, the mount path).
+    Value { value: String },
+    /// An output of an earlier step of this plan (e.g. `file_system` of the file-system
+    /// restore, `endpoint` of the cluster restore).
+    StepOutput { step: String, output: String },
+    /// The endpoint of a live cluster this plan does not restore (read at launch).
+    ClusterEndpoint { region: String, cluster: String },
+}
+
+impl UserData {
+    /// The user data as it will be rendered, with values not known yet shown as
+    /// `<step: output>` (for review).
+    pub fn preview(&self) -> String {
+        let values = self
+            .values
+            .iter()
+            .map(|(k, v)| {
+                let text = match v {
+                    WireValue::Value { value } => value.clone(),
+                    WireValue::StepOutput { step, output } => format!("<{output} from {step}>"),
+                    WireValue::ClusterEndpoint { cluster, .. } => {
+                        format!("<endpoint of live cluster {cluster}>")
+                    }
+                };
+                (k.clone(), text)
+            })
+            .collect();
+        super::wiring::render(&self.template, &values)
+            .unwrap_or_else(|e| format!("(cannot render: {e})"))
+    }
+
+    /// The steps whose outputs the user data needs.
+    pub fn steps(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .values
+            .values()
+            .filter_map(|w| match w {
+                WireValue::StepOutput { step, .. } => Some(step.clone()),
+                _ => None,
+            })
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
 }
 
 /// Make every object current as it was at `at` again (copies and delete markers;
@@ -384,16 +447,41 @@ impl Action {
                 point_kind,
                 image,
                 name,
+                user_data,
                 ..
             }) => match point_kind {
                 PointKind::LightsailSnapshot => vec![
                     format!("lightsail:CreateInstancesFromSnapshot(InstanceSnapshotName={image}, InstanceNames={name})"),
                     format!("lightsail:GetInstance({name}) until running"),
                 ],
-                _ => vec![
-                    format!("ec2:RunInstances(ImageId={image}, ClientToken={name}, Name={name})"),
-                    "ec2:DescribeInstances until running".into(),
-                ],
+                _ => {
+                    let mut v = vec![format!(
+                        "ec2:RunInstances(ImageId={image}, ClientToken={name}, Name={name}{})",
+                        if user_data.is_some() { ", UserData below" } else { "" }
+                    )];
+                    if let Some(u) = user_data {
+                        v.push(format!(
+                            "user data wired to: {}",
+                            u.values
+                                .iter()
+                                .filter(|(k, _)| *k == "file_system_id" || *k == "db_endpoint")
+                                .map(|(k, w)| format!(
+                                    "{k} = {}",
+                                    match w {
+                                        WireValue::Value { value } => value.clone(),
+                                        WireValue::StepOutput { step, output } =>
+                                            format!("{output} of {step} (restored)"),
+                                        WireValue::ClusterEndpoint { cluster, .. } =>
+                                            format!("endpoint of {cluster} (live)"),
+                                    }
+                                ))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ));
+                    }
+                    v.push("ec2:DescribeInstances until running".into());
+                    v
+                }
             },
             Action::RevertBucket(RevertBucket {
                 bucket, at, dry_run, ..
@@ -598,6 +686,9 @@ impl Plan {
                     vec![instance_step.clone()]
                 }
                 Action::Teardown(Teardown { steps }) => steps.clone(),
+                Action::LaunchInstance(LaunchInstance {
+                    user_data: Some(u), ..
+                }) => u.steps(),
                 _ => vec![],
             };
             for r in refers {
@@ -687,10 +778,21 @@ pub fn build_plan(
     let mut instance_step: Option<String> = None;
     let mut db_ready_step: Option<String> = None;
     let mut swap: Option<Action> = None;
+    let mut wired_web = false;
     let mut restore_steps: Vec<String> = Vec::new();
     let mut created_steps: Vec<String> = Vec::new();
 
-    for choice in &selection.choices {
+    // The web tier is launched last, wired to what the plan restores before it.
+    let mut ordered: Vec<&super::planner::Choice> = selection.choices.iter().collect();
+    ordered.sort_by_key(|c| {
+        matches!(
+            c.kind,
+            ComponentKind::Ec2Instance | ComponentKind::LightsailInstance
+        )
+    });
+    let wiring = Wiring::of(selection, facts, &region);
+
+    for choice in ordered {
         let comp = &choice.component;
         let err = |reason: String| BuildError {
             component: comp.clone(),
@@ -858,10 +960,20 @@ pub fn build_plan(
                     .ok_or_else(|| err(format!("point {provider_id} is not in the catalog")))?;
                 let m = &p.metadata;
                 let key = format!("{comp}.launch-instance");
+                let user_data = match target {
+                    Target::Ec2Instance { launch, .. } => {
+                        Some(wiring.user_data(facts.site, launch).map_err(err)?)
+                    }
+                    _ => None,
+                };
+                let deps = match user_data {
+                    Some(_) => wiring.ready_steps.clone(),
+                    None => vec![],
+                };
                 steps.push(step(
                     &key,
                     comp,
-                    vec![],
+                    deps,
                     Action::LaunchInstance(LaunchInstance {
                         region: region.clone(),
                         point_id: p.id,
@@ -883,12 +995,18 @@ pub fn build_plan(
                             .then(|| m.availability_zone.clone())
                             .flatten(),
                         key_name: m.extra.get("key_name").cloned(),
+                        user_data,
                     }),
                     history,
                 ));
                 created_steps.push(key.clone());
                 restore_steps.push(key.clone());
                 instance_step = Some(key);
+                if matches!(target, Target::Ec2Instance { .. }) {
+                    // The restored server uses the restored cluster by its own endpoint:
+                    // no rename swap, the cutover is the address alone.
+                    wired_web = true;
+                }
             }
             (
                 Target::S3Bucket { .. },
@@ -922,6 +1040,14 @@ pub fn build_plan(
         }
     }
 
+    // The components table in the selection's order (steps put the web tier last).
+    components.sort_by_key(|c| {
+        selection
+            .choices
+            .iter()
+            .position(|x| x.component == c.component)
+    });
+
     // Health check of the restored instance, with the database it will use ready.
     let mut gate: Vec<String> = Vec::new();
     if let Some(inst) = &instance_step {
@@ -952,7 +1078,7 @@ pub fn build_plan(
         (Purpose::Restore, RestoreTo::Primary) => {
             let mut last = gate.clone();
             let mut cut_over = false;
-            if let Some(swap) = swap {
+            if let Some(swap) = swap.filter(|_| !wired_web) {
                 cut_over = true;
                 let comp = swap_component(&selection.choices);
                 let key = format!("{comp}.swap-cluster");
@@ -1046,6 +1172,99 @@ pub fn build_plan(
         catalog_id: None,
         digest: None,
     })
+}
+
+/// Where a launched web server's user-data values come from in this plan: the restored
+/// file system and cluster when the plan restores them, the live ones otherwise.
+struct Wiring {
+    region: String,
+    file_system: Option<WireValue>,
+    db_endpoint: Option<WireValue>,
+    /// Steps after which the wired resources are usable (launch waits for them).
+    ready_steps: Vec<String>,
+}
+
+impl Wiring {
+    fn of(selection: &Selection, facts: &SiteFacts<'_>, region: &str) -> Self {
+        let chosen = |comp: &str| selection.choices.iter().any(|c| c.component == comp);
+        let mut w = Wiring {
+            region: region.to_string(),
+            file_system: None,
+            db_endpoint: None,
+            ready_steps: vec![],
+        };
+        for (comp, target) in &facts.targets {
+            match target {
+                Target::Efs { file_system_id, .. } if w.file_system.is_none() => {
+                    w.file_system = Some(if chosen(comp) {
+                        let step = format!("{comp}.restore-file-system");
+                        w.ready_steps.push(step.clone());
+                        WireValue::StepOutput {
+                            step,
+                            output: "file_system".into(),
+                        }
+                    } else {
+                        WireValue::Value {
+                            value: file_system_id.clone(),
+                        }
+                    });
+                }
+                Target::AuroraCluster {
+                    cluster_identifier, ..
+                } if w.db_endpoint.is_none() => {
+                    w.db_endpoint = Some(if chosen(comp) {
+                        w.ready_steps.push(format!("{comp}.restore-cluster"));
+                        w.ready_steps
+                            .push(format!("{comp}.create-cluster-instance"));
+                        WireValue::StepOutput {
+                            step: format!("{comp}.restore-cluster"),
+                            output: "endpoint".into(),
+                        }
+                    } else {
+                        WireValue::ClusterEndpoint {
+                            region: region.to_string(),
+                            cluster: cluster_identifier.clone(),
+                        }
+                    });
+                }
+                _ => {}
+            }
+        }
+        w.ready_steps.sort();
+        w
+    }
+
+    /// The user data of a web server of `site` launched with `launch`; an error names a
+    /// placeholder this site cannot fill.
+    fn user_data(&self, site: &str, launch: &super::wiring::WebLaunch) -> Result<UserData, String> {
+        let template = launch.user_data.clone().unwrap_or_else(|| {
+            super::wiring::default_template(self.file_system.is_some(), self.db_endpoint.is_some())
+        });
+        let used = super::wiring::placeholders(&template).map_err(|p| p.join("; "))?;
+        let mut values = BTreeMap::new();
+        for name in used {
+            let v = match name.as_str() {
+                "site" => Some(WireValue::Value { value: site.into() }),
+                "region" => Some(WireValue::Value {
+                    value: self.region.clone(),
+                }),
+                "mount_path" => Some(WireValue::Value {
+                    value: launch.mount_path.clone(),
+                }),
+                "file_system_id" => self.file_system.clone(),
+                "db_endpoint" => self.db_endpoint.clone(),
+                _ => None,
+            };
+            let v = v.ok_or_else(|| {
+                format!(
+                    "its user-data template uses {{{{{name}}}}}, but the site has no {} component to fill it",
+                    if name == "db_endpoint" { "aurora-cluster" } else { "efs" }
+                )
+            })?;
+            values.insert(name, v);
+        }
+        Ok(UserData { template, values })
+    }
 }
 
 fn swap_component(choices: &[super::planner::Choice]) -> String {
@@ -1186,6 +1405,7 @@ mod tests {
                     Target::Ec2Instance {
                         instance_id: "i-1".into(),
                         no_reboot: true,
+                        launch: Default::default(),
                     },
                 ),
                 (
@@ -1304,29 +1524,37 @@ mod tests {
         assert_eq!(p.id, "rp-shop-20261127t150000");
         assert!(p.validate().is_ok());
         let keys: Vec<&str> = p.steps.iter().map(|s| s.key.as_str()).collect();
+        // No rename swap: the restored web server is wired to the restored cluster by its
+        // own endpoint, and the cutover is the address alone.
         assert_eq!(
             keys,
             [
                 "db.restore-cluster",
                 "db.create-cluster-instance",
                 "files.restore-file-system",
-                "web.launch-instance",
                 "media.revert-bucket",
+                "web.launch-instance",
                 "site.health-check",
-                "db.swap-cluster",
                 "site.move-address",
                 "site.verify-public",
             ]
         );
-        // Restores start at once, in parallel.
+        // Data restores start at once, in parallel; the web tier once they are usable.
         for k in [
             "db.restore-cluster",
             "files.restore-file-system",
-            "web.launch-instance",
             "media.revert-bucket",
         ] {
             assert!(deps(&p, k).is_empty(), "{k}");
         }
+        assert_eq!(
+            deps(&p, "web.launch-instance"),
+            [
+                "db.create-cluster-instance",
+                "db.restore-cluster",
+                "files.restore-file-system"
+            ]
+        );
         assert_eq!(
             deps(&p, "site.health-check"),
             [
@@ -1335,15 +1563,45 @@ mod tests {
                 "web.launch-instance"
             ]
         );
-        assert_eq!(deps(&p, "db.swap-cluster"), ["site.health-check"]);
         assert_eq!(
             deps(&p, "site.move-address"),
-            ["db.swap-cluster", "web.launch-instance"]
+            ["site.health-check", "web.launch-instance"]
         );
         assert_eq!(
             deps(&p, "site.verify-public"),
             ["site.move-address", "media.revert-bucket"]
         );
+        // The launched server mounts the restored file system and uses the restored cluster.
+        match &p.step("web.launch-instance").unwrap().action {
+            Action::LaunchInstance(LaunchInstance {
+                user_data: Some(u), ..
+            }) => {
+                assert_eq!(
+                    u.values["file_system_id"],
+                    WireValue::StepOutput {
+                        step: "files.restore-file-system".into(),
+                        output: "file_system".into()
+                    }
+                );
+                assert_eq!(
+                    u.values["db_endpoint"],
+                    WireValue::StepOutput {
+                        step: "db.restore-cluster".into(),
+                        output: "endpoint".into()
+                    }
+                );
+                let preview = u.preview();
+                assert!(
+                    preview.contains("<file_system from files.restore-file-system>:/ /var/www/html efs _netdev,tls"),
+                    "{preview}"
+                );
+                assert!(
+                    preview.contains("<endpoint from db.restore-cluster>"),
+                    "{preview}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
         match &p.step("db.restore-cluster").unwrap().action {
             Action::RestoreCluster(RestoreCluster {
                 cluster,
@@ -1365,7 +1623,76 @@ mod tests {
         }
         assert_eq!(p.tags[TAG_PLAN], p.id);
         assert_eq!(p.point_ids(), [2, 3]);
-        assert!(p.step("db.swap-cluster").unwrap().action.is_cutover());
+        assert!(p.step("db.swap-cluster").is_none());
+        assert!(p.step("site.move-address").unwrap().action.is_cutover());
+    }
+
+    /// A restore in place of one component of the fixture.
+    fn restore_only(f: &Fixture, component: &str) -> Result<Plan, BuildError> {
+        let points = PointsByComponent::new(f.points.clone());
+        let mut sel = selection(RestoreTo::Primary);
+        sel.choices.retain(|c| c.component == component);
+        build_plan(
+            &sel,
+            &facts(f, &points),
+            Purpose::Restore,
+            t(15, 0),
+            &DurationHistory::new(),
+        )
+    }
+
+    #[test]
+    fn a_database_alone_keeps_its_endpoint_by_a_rename_swap() {
+        // Nothing is launched to wire to the restored cluster: the web servers that serve
+        // the site keep the endpoint in wp-config.php, so the restored cluster takes it.
+        let p = restore_only(&fixture(), "db").unwrap();
+        let keys: Vec<&str> = p.steps.iter().map(|s| s.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "db.restore-cluster",
+                "db.create-cluster-instance",
+                "db.swap-cluster",
+                "site.verify-public"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_web_server_alone_is_wired_to_the_live_data_and_a_bad_template_is_refused() {
+        let mut f = fixture();
+        let p = restore_only(&f, "web").unwrap();
+        assert!(deps(&p, "web.launch-instance").is_empty());
+        match &p.step("web.launch-instance").unwrap().action {
+            Action::LaunchInstance(LaunchInstance {
+                user_data: Some(u), ..
+            }) => {
+                assert_eq!(
+                    u.values["file_system_id"],
+                    WireValue::Value {
+                        value: "fs-1".into()
+                    }
+                );
+                assert_eq!(
+                    u.values["db_endpoint"],
+                    WireValue::ClusterEndpoint {
+                        region: "us-east-1".into(),
+                        cluster: "wp-db".into()
+                    }
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // A template that needs a database on a site without one cannot be planned.
+        f.targets.retain(|(n, _)| n != "db");
+        for (_, t) in f.targets.iter_mut() {
+            if let Target::Ec2Instance { launch, .. } = t {
+                launch.user_data = Some("host={{db_endpoint}}".into());
+            }
+        }
+        let err = restore_only(&f, "web").unwrap_err();
+        assert_eq!(err.component, "web");
+        assert!(err.reason.contains("{{db_endpoint}}"), "{err}");
     }
 
     #[test]
@@ -1379,8 +1706,9 @@ mod tests {
             (s.expected_seconds, s.estimate.as_str()),
             (600, "median of 3 past run(s)")
         );
-        // cluster 600 + instance 600 + health 30 + swap 180 + move 10 + verify 30 (EFS 900 is shorter than 1200).
-        assert_eq!(p.expected_seconds(), 600 + 600 + 30 + 180 + 10 + 30);
+        // cluster 600 + instance 600 + launch 180 + health 30 + move 10 + verify 30 (EFS 900
+        // is shorter than 1200).
+        assert_eq!(p.expected_seconds(), 600 + 600 + 180 + 30 + 10 + 30);
     }
 
     #[test]

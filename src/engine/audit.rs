@@ -35,7 +35,7 @@ pub struct AuditOutcome {
 
 impl Engine {
     pub async fn audit(&self, req: &AuditRequest) -> Result<AuditOutcome, EngineError> {
-        let site = self.site(&req.site)?.clone();
+        let site = self.site_as_served(&req.site).await?;
         let now = self.clock.now();
         let as_of = req.as_of.unwrap_or(now).min(now);
         let live = req.as_of.is_none();
@@ -89,6 +89,19 @@ impl Engine {
             drill_leftovers,
             inventory,
             guards: &guards,
+            served: self
+                .catalog
+                .serving(&site.name)
+                .await?
+                .into_iter()
+                .map(|a| crate::domain::audit::Served {
+                    component: a.component,
+                    resource_id: a.resource_id,
+                    replaced: a.replaced,
+                    plan_id: a.plan_id,
+                    since: a.since,
+                })
+                .collect(),
         };
         let mut report = audit(&facts, &site.audit, now);
         if req.since_last {

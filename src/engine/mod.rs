@@ -99,6 +99,19 @@ impl Engine {
         })
     }
 
+    /// The site as it is served now: each component whose resource a restore replaced
+    /// (see [`Catalog::serving`]) protects the adopted resource instead of the one its
+    /// policy names. Runs, audits, sync and restores work on this.
+    pub async fn site_as_served(&self, name: &str) -> Result<Site, EngineError> {
+        let mut site = self.site(name)?.clone();
+        for a in self.catalog.serving(name).await? {
+            if let Some(p) = site.policies.iter_mut().find(|p| p.name == a.component) {
+                p.target = p.target.with_resource(&a.resource_id);
+            }
+        }
+        Ok(site)
+    }
+
     /// The simulator behind this configuration (for fault injection and content checks).
     pub fn sim(&self) -> SimCloud {
         if let Some(m) = &self.sim_memory {

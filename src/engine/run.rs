@@ -197,7 +197,9 @@ impl Engine {
 
     /// Run one policy end to end and record it.
     pub async fn run_policy(&self, req: &RunRequest) -> Result<RunReport, EngineError> {
-        let site = self.site(&req.site)?;
+        // What serves the site now: after a restore, the adopted resources.
+        let served = self.site_as_served(&req.site).await?;
+        let site = &served;
         let policy = site
             .policy(&req.policy)
             .ok_or_else(|| unknown_policy(site, &req.policy))?;
@@ -523,7 +525,33 @@ impl RunCtx<'_> {
             Ok(p) => Ok(p),
             // Deterministic name already taken: a previous attempt made it. Adopt it.
             Err(e) if e.kind == CloudErrorKind::AlreadyExists => {
+                let earlier = self
+                    .engine
+                    .catalog
+                    .point_named(self.component_id, &region, &self.name)
+                    .await?;
+                let resource = self.policy.target.resource_id();
                 match points.find_point(kind, &region, &self.name).await {
+                    // Taken of the resource a restore replaced since (same minute): it
+                    // does not protect what serves the site now.
+                    Ok(Some(_))
+                        if earlier.as_ref().is_some_and(|p| {
+                            p.metadata
+                                .extra
+                                .get("resource")
+                                .is_some_and(|r| r != resource)
+                        }) =>
+                    {
+                        Err(crate::cloud::CloudError::new(
+                            CloudErrorKind::AlreadyExists,
+                            "CreatePoint",
+                            format!(
+                                "{} is taken by a point of the resource a restore replaced since; \
+                                 run again in the next minute to protect {resource}",
+                                self.name
+                            ),
+                        ))
+                    }
                     Ok(Some(p)) => {
                         self.outcome.warnings.push(format!(
                             "point {} already existed (an earlier attempt made it); adopted",
@@ -544,6 +572,12 @@ impl RunCtx<'_> {
                 return Ok(RunPhase::Failed);
             }
         };
+        // The resource the point is of (after a restore: the adopted one), for `points`.
+        created
+            .metadata
+            .extra
+            .entry("resource".into())
+            .or_insert_with(|| self.policy.target.resource_id().to_string());
         // An S3 checkpoint is a record, not a cloud resource, so nothing in the cloud stops
         // a second one for the same fire: a run repeated after a crash verifies the bucket
         // again and updates the checkpoint the first attempt recorded (same id and instant,

@@ -41,6 +41,8 @@ pub struct SyncReport {
 
 impl Engine {
     pub async fn sync_site(&self, site: &Site) -> Result<SyncReport, EngineError> {
+        let served = self.site_as_served(&site.name).await?;
+        let site = &served;
         let cloud = self.cloud_for(site).await?;
         let now = self.clock.now();
         let site_id = self.catalog.upsert_site(site, now).await?;

@@ -36,6 +36,7 @@ pub fn targets() -> Vec<(ComponentKind, Target)> {
             Target::Ec2Instance {
                 instance_id: "i-0abc".into(),
                 no_reboot: true,
+                launch: Default::default(),
             },
         ),
         (

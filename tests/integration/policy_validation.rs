@@ -89,6 +89,17 @@ fn cases() -> Vec<Case> {
         ("duration out of range", replace("rpo = \"4h\"", "rpo = \"4h\"\nwait_timeout = \"300000y\""), vec![(Error, 6, "wait_timeout", "longer than 100 years")]),
         ("zero timeout", replace("rpo = \"4h\"", "rpo = \"4h\"\nwait_timeout = \"0s\""), vec![(Error, 6, "wait_timeout", "is zero")]),
         ("retention window out of range", replace("daily = 7", "daily = 7\nwithin = \"300000y\""), vec![(Error, 13, "retention.within", "longer than 100 years")]),
+        ("restore settings on a database", format!("{GOOD_DB}\n[restore]\nmount_path = \"/srv\"\n"), vec![(Error, 19, "restore", "only ec2-instance policies take it")]),
+        (
+            "web restore settings with four mistakes",
+            "version = 1\nname = \"web\"\nkind = \"ec2-instance\"\nschedule = \"0 2 * * *\"\nrpo = \"25h\"\n[ec2]\ninstance_id = \"i-0abc\"\n[retention]\ndaily = 7\n[[dr_copies]]\nregion = \"us-west-2\"\n[dr_copies.retention]\ndaily = 3\n[restore]\nmount_path = \"var/www\"\nuser_data = \"{{fs}} {{db_host}} {{site}} {{open\"\n".to_string(),
+            vec![
+                (Error, 15, "restore.mount_path", "not an absolute path"),
+                (Error, 16, "restore.user_data", "unknown placeholder {{fs}}"),
+                (Error, 16, "restore.user_data", "unknown placeholder {{db_host}}"),
+                (Error, 16, "restore.user_data", "unclosed"),
+            ],
+        ),
         (
             "five mistakes at once",
             "version = 1\nname = \"db\"\nkind = \"aurora-cluster\"\nschedule = \"61 * * * *\"\ntimezone = \"Nowhere/Else\"\nrpo = \"4h\"\ncolour = \"red\"\n[aurora]\ncluster_identifier = \"wp\"\npitr_days = 99\n[retention]\nkeep_last = 0\n".to_string(),

@@ -81,16 +81,21 @@ fn steps_by_key(show: &Value) -> std::collections::BTreeMap<String, Value> {
 
 /// Backups of the shop, then an instant T, then damage to every component after T.
 fn backed_up_then_damaged() -> (Sandbox, String) {
+    backed_up_then(&[
+        ("db", "wp_options.siteurl changed to a spam domain"),
+        ("web", "malicious plugin installed"),
+        ("media", "images overwritten"),
+    ])
+}
+
+/// Backups of the shop, then an instant T, then this damage after T.
+fn backed_up_then(damage: &[(&str, &str)]) -> (Sandbox, String) {
     let s = Sandbox::new();
     s.wpb().args(["run", "--all"]).assert().success();
     std::thread::sleep(Duration::from_millis(1100));
     let t = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
     std::thread::sleep(Duration::from_millis(1100));
-    for (component, what) in [
-        ("db", "wp_options.siteurl changed to a spam domain"),
-        ("web", "malicious plugin installed"),
-        ("media", "images overwritten"),
-    ] {
+    for &(component, what) in damage {
         s.wpb()
             .args([
                 "sim",
@@ -306,7 +311,7 @@ fn a_failing_health_check_stops_before_the_cutover() {
     let id = exec["plan_id"].as_str().unwrap().to_string();
     let (_, show) = s.json(&["restore", "show", &id]);
     let steps = steps_by_key(&show);
-    for k in ["db.swap-cluster", "site.move-address", "site.verify-public"] {
+    for k in ["site.move-address", "site.verify-public"] {
         assert_eq!(steps[k]["state"], "pending", "{k} must not run: {show:#}");
     }
     assert_eq!(
@@ -741,4 +746,238 @@ fn a_step_stopped_by_the_cloud_keeps_the_errors_kind_and_says_what_to_do() {
             .all(|v| v["outputs"].get("error_kind").is_none()),
         "{show:#}"
     );
+}
+
+/// The plugin-upgrade runbook: the code lives on EFS, so restoring `files` launches a web
+/// server wired to the *restored* file system, checks it there, and only then moves the
+/// address. The next backups protect the restored file system and server; rollback hands
+/// them back.
+#[test]
+fn a_broken_plugin_is_restored_checked_against_the_restored_files_then_adopted() {
+    let (s, t) = backed_up_then(&[(
+        "files",
+        "plugin upgrade: fatal error in wp-content/plugins/cart",
+    )]);
+    let original_fs = content(&s, "files", None)["resource"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // Reviewed: the web tier is added and its user data mounts the restored file system.
+    let out = s
+        .wpb()
+        .args(["restore", "--site", "shop", "--at", &t, "--only", "files"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    for expected in [
+        "web added: the restored file system of files",
+        "web.launch-instance  after: files.restore-file-system",
+        "| echo '<file_system from files.restore-file-system>:/ /var/www/html efs _netdev,tls 0 0' >> /etc/fstab",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from:\n{text}");
+    }
+    assert!(!text.contains("swap-cluster"), "{text}");
+
+    // Restores `files` to T, executed (the plan id is per second: one per second).
+    let restore = |s: &Sandbox| {
+        let (code, exec) = s.json(&[
+            "restore",
+            "--site",
+            "shop",
+            "--at",
+            &t,
+            "--only",
+            "files",
+            "--execute",
+            "--yes",
+        ]);
+        assert_eq!(code, 0, "{exec:#}");
+        assert_eq!(exec["status"], "completed");
+        std::thread::sleep(Duration::from_millis(1100));
+        exec["plan_id"].as_str().unwrap().to_string()
+    };
+    let id = restore(&s);
+    let (_, show) = s.json(&["restore", "show", &id]);
+    let steps = steps_by_key(&show);
+    let restored_fs = steps["files.restore-file-system"]["outputs"]["file_system"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let server = steps["web.launch-instance"]["outputs"]["instance"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let user_data = steps["web.launch-instance"]["outputs"]["user_data"]
+        .as_str()
+        .unwrap();
+    assert!(
+        user_data.contains(&format!("{restored_fs}:/ /var/www/html efs _netdev,tls")),
+        "{user_data}"
+    );
+    assert!(!user_data.contains(&original_fs), "{user_data}");
+    // The health check asked the restored server before the address moved.
+    assert!(
+        steps["site.health-check"]["finished_at"].as_str().unwrap()
+            <= steps["site.move-address"]["started_at"].as_str().unwrap()
+    );
+
+    // The site serves the files of T through the restored server.
+    let web = content(&s, "web", None);
+    let served = web["content"]["summary"].as_str().unwrap();
+    assert!(
+        served.contains(&format!("wired to efs {restored_fs}")) && !served.contains("DAMAGED"),
+        "{served}"
+    );
+    let files = content(&s, "files", None);
+    assert_eq!(files["resource"], Value::from(restored_fs.clone()));
+    assert_eq!(
+        files["content"]["digest"],
+        content(&s, "files", Some(&t))["content"]["digest"]
+    );
+
+    // The next scheduled backups take points of what serves now.
+    next_scheduled_runs(&s, &["files", "web"]);
+    let points = sim_state(&s)["points"].clone();
+    let newest_of = |resource: &str| {
+        points
+            .as_object()
+            .unwrap()
+            .values()
+            .filter(|p| p["resource"] == resource && p["region"] == "us-east-1")
+            .count()
+    };
+    assert_eq!(
+        newest_of(&restored_fs),
+        1,
+        "one point of the restored files"
+    );
+    assert_eq!(newest_of(&server), 1, "one AMI of the restored server");
+    let (_, pts) = s.json(&["points", "--site", "shop"]);
+    let text = pts.to_string();
+    assert!(text.contains(&restored_fs), "{text}");
+
+    // Rollback: the address goes back, and the backups with it.
+    let (code, rb) = s.json(&["restore", "rollback", &id, "--yes"]);
+    assert_eq!(code, 0, "{rb:#}");
+    assert_eq!(
+        content(&s, "files", None)["resource"],
+        Value::from(original_fs.clone())
+    );
+
+    // Restored twice: finalizing the second retires the first one's file system and
+    // server (wpbackup's, tagged); finalizing the first keeps the site's originals.
+    let first = restore(&s);
+    let first_fs = content(&s, "files", None)["resource"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let second = restore(&s);
+    assert_ne!(
+        content(&s, "files", None)["resource"],
+        Value::from(first_fs.clone())
+    );
+    let (code, fin) = s.json(&["restore", "finalize", &second, "--yes"]);
+    assert_eq!(code, 0, "{fin:#}");
+    let fin = steps_by_key(&fin);
+    assert_eq!(fin["finalize.files"]["state"], "done", "{fin:#?}");
+    assert_eq!(fin["finalize.web"]["state"], "done", "{fin:#?}");
+    let gone = |id: &str| {
+        sim_state(&s)["resources"]
+            .as_object()
+            .unwrap()
+            .values()
+            .any(|r| r["id"] == id && r["deleted"] == true)
+    };
+    assert!(
+        gone(&first_fs),
+        "the first restore's file system is deleted"
+    );
+    let (code, fin) = s.json(&["restore", "finalize", &first, "--yes"]);
+    assert_eq!(code, 0, "{fin:#}");
+    let fin = steps_by_key(&fin);
+    assert_eq!(fin["finalize.files"]["state"], "skipped", "{fin:#?}");
+    assert!(
+        !gone(&original_fs),
+        "the site's own file system is never deleted"
+    );
+    // A finalized plan cannot be rolled back.
+    let out = s
+        .wpb()
+        .args(["restore", "rollback", &second, "--yes"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is finalized"));
+}
+
+/// A server wired to the damaged file system serves the damage: the health check fails
+/// and nothing is cut over (the simulator tells the two stacks apart).
+#[test]
+fn a_server_wired_to_the_damaged_files_fails_its_health_check() {
+    let s = Sandbox::new();
+    s.wpb().args(["run", "--all"]).assert().success();
+    let original_fs = content(&s, "files", None)["resource"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.wpb()
+        .args(["sim", "damage", "--site", "shop", "--component", "files"])
+        .assert()
+        .success();
+    // A template that mounts the original file system, whatever the plan restores.
+    s.edit(
+        "policies/shop/web.toml",
+        "[restore]",
+        &format!("[restore]\nuser_data = \"echo '{original_fs}:/ {{{{mount_path}}}} efs _netdev,tls 0 0' >> /etc/fstab\""),
+    );
+    let (code, exec) = s.json(&[
+        "restore",
+        "--site",
+        "shop",
+        "--at",
+        "now",
+        "--only",
+        "web",
+        "--execute",
+        "--yes",
+    ]);
+    assert_eq!(code, 2, "{exec:#}");
+    let failure = exec["failure"].as_str().unwrap();
+    assert!(
+        failure.contains("site.health-check") && failure.contains("answered 500"),
+        "{failure}"
+    );
+    assert_eq!(
+        sim_state(&s)["addresses"]["eip:eipalloc-0123456789abcdef0"],
+        "i-0123456789abcdef0"
+    );
+}
+
+/// Run policies of the shop as their next scheduled fire would (an instant after this
+/// minute's manual runs, whose point names are taken).
+fn next_scheduled_runs(s: &Sandbox, policies: &[&str]) {
+    use wpbackup::engine::run::{RunRequest, Trigger};
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let (config, _) = wpbackup::config::load(&s.config(), chrono::Utc::now()).unwrap();
+        let catalog = wpbackup::catalog::Catalog::open(&config.catalog_path, false)
+            .await
+            .unwrap();
+        let engine = wpbackup::engine::Engine::new(config, catalog);
+        for p in policies {
+            let r = engine
+                .run_policy(&RunRequest {
+                    site: "shop".into(),
+                    policy: p.to_string(),
+                    scheduled_for: engine.manual_instant() + chrono::Duration::minutes(1),
+                    trigger: Trigger::Schedule,
+                })
+                .await
+                .unwrap();
+            assert!(r.failure_reason.is_none(), "{r:?}");
+        }
+        engine.catalog.close().await;
+    });
 }

@@ -1,5 +1,5 @@
 //! A whole restore plan executed by the engine against moto: Aurora point-in-time restore +
-//! instance + rename swap, AMI → instance, Elastic IP moved, S3 objects reverted, health
+//! instance, AMI → instance wired to the restored cluster by its user data, Elastic IP moved, S3 objects reverted, health
 //! check of the restored instance with the site's Host header; then rollback.
 
 use super::aws_moto::{clients, create_site, write_config};
@@ -10,7 +10,7 @@ use wpbackup::cloud::aws::operations::{CallLog, Purpose as IamPurpose};
 use wpbackup::cloud::aws::AwsCloud;
 use wpbackup::cloud::{CloudResult, HealthAnswer, HealthProbe, HealthRequest};
 use wpbackup::domain::planner::RestoreTo;
-use wpbackup::domain::restore_plan::{Action, LaunchInstance, PlanStatus, Purpose, SwapCluster};
+use wpbackup::domain::restore_plan::{Action, LaunchInstance, PlanStatus, Purpose};
 use wpbackup::engine::restore::{NoProgress, RestoreRequest};
 use wpbackup::engine::run::{RunRequest, Trigger};
 
@@ -223,7 +223,37 @@ async fn a_restore_plan_runs_on_moto_and_rolls_back() {
         "public verification"
     );
 
-    // The DB endpoint: the original name is now the restored cluster; the old one is kept.
+    // The restored server was launched wired to the restored cluster (its user data names
+    // the restored endpoint); no rename: the original cluster is untouched and kept.
+    let restored_cluster = out("db.restore-cluster", "cluster").unwrap();
+    let endpoint = out("db.restore-cluster", "endpoint").unwrap();
+    let attr = c
+        .ec2
+        .describe_instance_attribute()
+        .instance_id(&restored)
+        .attribute(aws_sdk_ec2::types::InstanceAttributeName::UserData)
+        .send()
+        .await
+        .unwrap();
+    let user_data = String::from_utf8(
+        aws_smithy_types::base64::decode(attr.user_data().and_then(|v| v.value()).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        user_data.contains(&format!("'DB_HOST', '{endpoint}'")),
+        "{user_data}"
+    );
+    assert_eq!(
+        out("web.launch-instance", "user_data").as_deref(),
+        Some(user_data.as_str())
+    );
+    assert!(
+        plan.steps
+            .iter()
+            .all(|st| !matches!(st.action, Action::SwapCluster(_))),
+        "no rename swap when a web server is wired to the restored cluster"
+    );
     let original = c
         .rds
         .describe_db_clusters()
@@ -231,28 +261,42 @@ async fn a_restore_plan_runs_on_moto_and_rolls_back() {
         .send()
         .await
         .unwrap();
-    let tags = original.db_clusters()[0].tag_list();
-    assert!(
-        tags.iter().any(
-            |t| t.key() == Some("wpbackup:restore-plan") && t.value() == Some(plan.id.as_str())
-        ),
-        "{tags:?}"
-    );
-    let away = plan
-        .steps
+    assert!(!original.db_clusters()[0]
+        .tag_list()
         .iter()
-        .find_map(|st| match &st.action {
-            Action::SwapCluster(SwapCluster { renamed_away, .. }) => Some(renamed_away.clone()),
-            _ => None,
+        .any(|t| t.key() == Some("wpbackup:restore-plan")));
+
+    // The next backup protects what serves the site now: the restored cluster.
+    let served = engine.catalog.serving(&s.name).await.unwrap();
+    let served: std::collections::BTreeMap<_, _> = served
+        .iter()
+        .map(|a| (a.component.as_str(), a.resource_id.as_str()))
+        .collect();
+    assert_eq!(served.get("db"), Some(&restored_cluster.as_str()));
+    assert_eq!(served.get("web"), Some(&restored.as_str()));
+    let report = engine
+        .run_policy(&RunRequest {
+            site: s.name.clone(),
+            policy: "db".into(),
+            // Not the minute of the first backups: that name is taken by their snapshot.
+            scheduled_for: engine.manual_instant() + chrono::Duration::minutes(1),
+            trigger: Trigger::Manual,
         })
+        .await
         .unwrap();
-    assert!(c
+    assert_policy_grants(&log, &s, IamPurpose::Backup, "run after the restore");
+    let snap = report.point.as_ref().expect("a point").provider_id.clone();
+    let snaps = c
         .rds
-        .describe_db_clusters()
-        .db_cluster_identifier(&away)
+        .describe_db_cluster_snapshots()
+        .db_cluster_snapshot_identifier(&snap)
         .send()
         .await
-        .is_ok());
+        .unwrap();
+    assert_eq!(
+        snaps.db_cluster_snapshots()[0].db_cluster_identifier(),
+        Some(restored_cluster.as_str())
+    );
 
     // S3: as of T again, with the damage still in the history.
     assert_eq!(object_body(&site.bucket, "a.jpg").await, "a-good");
@@ -274,7 +318,7 @@ async fn a_restore_plan_runs_on_moto_and_rolls_back() {
             .unwrap();
     assert!(versions.versions().len() >= 3, "history kept");
 
-    // Rollback: the Elastic IP and the DB name go back.
+    // Rollback: the Elastic IP goes back, and with it what the backups protect.
     let rb = engine
         .rollback_plan(&plan.id, Arc::new(NoProgress))
         .await
@@ -292,17 +336,7 @@ async fn a_restore_plan_runs_on_moto_and_rolls_back() {
         eip.addresses()[0].instance_id(),
         Some(site.instance_id.as_str())
     );
-    let original = c
-        .rds
-        .describe_db_clusters()
-        .db_cluster_identifier(&site.cluster)
-        .send()
-        .await
-        .unwrap();
-    assert!(!original.db_clusters()[0]
-        .tag_list()
-        .iter()
-        .any(|t| t.key() == Some("wpbackup:restore-plan")));
+    assert!(engine.catalog.serving(&s.name).await.unwrap().is_empty());
 
     // A drill to the same instant: launched, checked, then torn down (tagged deletes).
     let (_, exec) = plan_and_execute(&engine, &s.name, t, Purpose::Drill).await;

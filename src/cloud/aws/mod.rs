@@ -316,6 +316,7 @@ impl RecoveryPoints for AwsCloud {
             Target::Ec2Instance {
                 instance_id,
                 no_reboot,
+                ..
             } => ec2::create_image(&c.ec2, region, instance_id, *no_reboot, name, tags).await,
             Target::AuroraCluster {
                 cluster_identifier, ..

@@ -153,7 +153,13 @@ impl Restores for AwsCloud {
                     .client_token(&req.name)
                     .tag_specifications(ec2_tags(aws_sdk_ec2::types::ResourceType::Instance, req))
                     .set_subnet_id(req.subnet_id.clone())
-                    .set_key_name(req.key_name.clone());
+                    .set_key_name(req.key_name.clone())
+                    // RunInstances takes user data base64-encoded.
+                    .set_user_data(
+                        req.user_data
+                            .as_deref()
+                            .map(aws_smithy_types::base64::encode),
+                    );
                 if let Some(t) = &req.instance_type {
                     run = run.instance_type(aws_sdk_ec2::types::InstanceType::from(t.as_str()));
                 }
@@ -628,13 +634,7 @@ impl Restores for AwsCloud {
             .send()
             .await
             .map_err(|e| map_sdk(Service::Efs, "TagResource", e))?;
-        let existing = c
-            .efs
-            .describe_mount_targets()
-            .file_system_id(file_system)
-            .send()
-            .await
-            .map_err(|e| map_sdk(Service::Efs, "DescribeMountTargets", e))?;
+        let existing = describe_mount_targets(&c.efs, file_system).await?;
         let mut ids: Vec<String> = Vec::new();
         for subnet in subnets {
             if let Some(m) = existing
@@ -659,6 +659,29 @@ impl Restores for AwsCloud {
             ids.push(out.mount_target_id().to_string());
         }
         Ok(ids)
+    }
+
+    async fn mount_targets(
+        &self,
+        region: &str,
+        file_system: &str,
+    ) -> CloudResult<Vec<(String, ResourceState)>> {
+        use aws_sdk_efs::types::LifeCycleState;
+        let c = self.clients(region)?;
+        let out = describe_mount_targets(&c.efs, file_system).await?;
+        Ok(out
+            .mount_targets()
+            .iter()
+            .map(|m| {
+                let state = match m.life_cycle_state() {
+                    LifeCycleState::Available => ResourceState::Ready,
+                    LifeCycleState::Creating | LifeCycleState::Updating => ResourceState::Pending,
+                    LifeCycleState::Deleted | LifeCycleState::Deleting => ResourceState::Gone,
+                    _ => ResourceState::Failed,
+                };
+                (m.subnet_id().to_string(), state)
+            })
+            .collect())
     }
 
     async fn delete_instance(&self, kind: PointKind, region: &str, id: &str) -> CloudResult<()> {
@@ -898,6 +921,17 @@ fn urlencode_key(key: &str) -> String {
         }
     }
     out
+}
+
+async fn describe_mount_targets(
+    efs: &aws_sdk_efs::Client,
+    file_system: &str,
+) -> CloudResult<aws_sdk_efs::operation::describe_mount_targets::DescribeMountTargetsOutput> {
+    efs.describe_mount_targets()
+        .file_system_id(file_system)
+        .send()
+        .await
+        .map_err(|e| map_sdk(Service::Efs, "DescribeMountTargets", e))
 }
 
 #[cfg(test)]

@@ -23,6 +23,12 @@ pub struct SimResource {
     pub tags: crate::cloud::Tags,
     #[serde(default)]
     pub mount_targets: Vec<String>,
+    /// Each mount target's subnet and when it becomes available.
+    #[serde(default)]
+    pub mount_subnets: Vec<(String, DateTime<Utc>)>,
+    /// What a launched instance runs at boot (its wiring to a file system and database).
+    #[serde(default)]
+    pub user_data: Option<String>,
     #[serde(default)]
     pub deleted: bool,
     pub region: String,
@@ -52,6 +58,8 @@ impl SimResource {
             kind: kind.into(),
             tags: Default::default(),
             mount_targets: vec![],
+            mount_subnets: vec![],
+            user_data: None,
             deleted: false,
             region: region.into(),
             id: id.into(),
@@ -117,6 +125,61 @@ fn generated_versions(bucket: &str, now: DateTime<Utc>) -> Vec<ObjectVersion> {
     out
 }
 
+/// What a simulated server's user data wires it to: the file systems it mounts (`fs-…`
+/// ids) and the databases it uses (cluster endpoints), as its boot script would.
+fn wired_resources(user_data: &str) -> Vec<(ComponentKind, String)> {
+    let mut out = Vec::new();
+    for token in user_data.split(|c: char| !(c.is_ascii_alphanumeric() || "-._".contains(c))) {
+        if token.starts_with("fs-") && token.len() > 3 {
+            out.push((ComponentKind::Efs, token.to_string()));
+        } else if let Some((cluster, _)) = token.split_once(".cluster-") {
+            out.push((ComponentKind::AuroraCluster, cluster.to_string()));
+        }
+    }
+    out.dedup();
+    out
+}
+
+impl super::SimState {
+    /// The content of a resource now: a restored one's own, a renamed original's live
+    /// content, or an original's.
+    fn current_content(
+        &self,
+        kind: ComponentKind,
+        region: &str,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Content {
+        match self
+            .resources
+            .get(&key_of(region, id))
+            .filter(|r| r.kind != "renamed-away")
+        {
+            Some(SimResource {
+                content: Some(c), ..
+            }) => c.clone(),
+            Some(SimResource {
+                live_of: Some(orig),
+                ..
+            }) => self.content_of(kind, orig, now),
+            _ => self.content_of(kind, id, now),
+        }
+    }
+
+    /// Why a server wired by `user_data` serves a broken site (a damaged file system or
+    /// database it uses), if it does.
+    fn wiring_damage(&self, region: &str, user_data: &str, now: DateTime<Utc>) -> Option<String> {
+        wired_resources(user_data)
+            .into_iter()
+            .find_map(|(kind, id)| {
+                let c = self.current_content(kind, region, &id, now);
+                c.summary
+                    .contains("DAMAGED")
+                    .then(|| format!("{id} ({kind}): {}", c.summary))
+            })
+    }
+}
+
 impl SimCloud {
     /// A site's public address starts out on its original instance (which then exists as
     /// an untagged, live resource: restores can move the address back to it, drills can
@@ -147,9 +210,13 @@ impl SimCloud {
         op: &str,
     ) -> CloudResult<()> {
         self.faulted(None, super::FaultOp::Delete, op, |s, _, _| {
+            // An id the simulator never made is one of the site's originals: it exists,
+            // untagged (refused below like any resource wpbackup did not create).
             let r = s
                 .resources
-                .get_mut(&key_of(region, id))
+                .entry(key_of(region, id))
+                .or_insert_with(|| SimResource::new(kind, region, id, origin()));
+            let r = Some(r)
                 .filter(|r| r.kind == kind && !r.deleted)
                 .ok_or_else(|| {
                     sim_error(
@@ -235,10 +302,30 @@ impl SimCloud {
                 .unwrap_or_else(|| resource.to_string()),
             _ => resource.to_string(),
         };
-        match self.resource_content(kind, region, &id)? {
-            Some(c) => Ok(c),
-            None => self.content_at(kind, resource, self.clock.now()),
+        let mut content = match self.resource_content(kind, region, &id)? {
+            Some(c) => c,
+            None => self.content_at(kind, resource, self.clock.now())?,
+        };
+        // A web server also serves the data it is wired to.
+        let now = self.clock.now();
+        let wired = self.with_state(|s| {
+            s.resources
+                .get(&key_of(region, &id))
+                .and_then(|r| r.user_data.as_deref())
+                .map(|ud| {
+                    wired_resources(ud)
+                        .into_iter()
+                        .map(|(k, rid)| {
+                            let c = s.current_content(k, region, &rid, now);
+                            format!("{k} {rid} ({}: {})", c.digest, c.summary)
+                        })
+                        .collect::<Vec<_>>()
+                })
+        })?;
+        if let Some(w) = wired.filter(|w| !w.is_empty()) {
+            content.summary = format!("{} — wired to {}", content.summary, w.join("; "));
         }
+        Ok(content)
     }
 
     fn status(r: &SimResource, now: DateTime<Utc>) -> ResourceStatus {
@@ -311,6 +398,7 @@ impl Restores for SimCloud {
                         content: Some(content),
                         failed: fail,
                         tags: req.tags.clone(),
+                        user_data: req.user_data.clone(),
                         ..SimResource::new("instance", &point.region, &id, ready_at)
                     });
                 Ok(Self::status(r, now))
@@ -644,6 +732,7 @@ impl Restores for SimCloud {
         _security_group_ids: &[String],
         tags: &crate::cloud::Tags,
     ) -> CloudResult<Vec<String>> {
+        let ready_at = self.ready_at(self.clock.now());
         self.faulted(None, super::FaultOp::Any, "CreateMountTarget", |s, _, _| {
             let r = s
                 .resources
@@ -664,10 +753,50 @@ impl Restores for SimCloud {
                 );
                 if !r.mount_targets.contains(&id) {
                     r.mount_targets.push(id);
+                    r.mount_subnets.push((subnet.clone(), ready_at));
                 }
             }
             Ok(r.mount_targets.clone())
         })
+        .await
+    }
+
+    async fn mount_targets(
+        &self,
+        region: &str,
+        file_system: &str,
+    ) -> CloudResult<Vec<(String, ResourceState)>> {
+        let now = self.clock.now();
+        self.faulted(
+            None,
+            super::FaultOp::Describe,
+            "DescribeMountTargets",
+            |s, _, _| {
+                let r = s
+                    .resources
+                    .get(&key_of(region, file_system))
+                    .filter(|r| r.kind == "file-system" && !r.deleted)
+                    .ok_or_else(|| {
+                        sim_error(
+                            CloudErrorKind::NotFound,
+                            "DescribeMountTargets",
+                            format!("no file system {file_system} in {region}"),
+                        )
+                    })?;
+                // A mount target becomes available a while after it is created.
+                Ok(r.mount_subnets
+                    .iter()
+                    .map(|(subnet, ready_at)| {
+                        let state = if now >= *ready_at {
+                            ResourceState::Ready
+                        } else {
+                            ResourceState::Pending
+                        };
+                        (subnet.clone(), state)
+                    })
+                    .collect())
+            },
+        )
         .await
     }
 
@@ -774,19 +903,29 @@ impl crate::cloud::HealthProbe for SimCloud {
         let now = self.clock.now();
         self.with_state(|s| {
             if let Some(addr) = &req.address {
-                let up = s.resources.values().any(|r| {
+                let server = s.resources.values().find(|r| {
                     r.kind == "instance"
                         && !r.deleted
                         && !r.failed
                         && now >= r.ready_at
                         && Self::status(r, now).address.as_deref() == Some(addr.as_str())
                 });
-                if !up {
+                let Some(server) = server else {
                     return Err(sim_error(
                         CloudErrorKind::Transient,
                         "HealthCheck",
                         format!("GET {}: connection refused by {addr}", req.url),
                     ));
+                };
+                // A server wired to a damaged file system or database serves the damage:
+                // WordPress answers 500 (a fatal error in a broken plugin, a bad row).
+                if let Some(ud) = &server.user_data {
+                    if s.wiring_damage(&server.region, ud, now).is_some() {
+                        return Ok(crate::cloud::HealthAnswer {
+                            status: 500,
+                            peer: addr.clone(),
+                        });
+                    }
                 }
             }
             let public = req

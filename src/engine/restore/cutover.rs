@@ -1,8 +1,8 @@
 //! The cutover: the public address moved to the restored instance; manual steps.
 
-use super::execute::{StepAct, StepCtx};
+use super::execute::{StepAct, StepCtx, StepError};
 use super::*;
-use crate::domain::restore_plan::{Manual, MoveAddress};
+use crate::domain::restore_plan::{LaunchInstance, Manual, MoveAddress, WireValue};
 
 impl StepCtx {
     pub(super) async fn move_address(
@@ -31,6 +31,8 @@ impl StepCtx {
             return Err(format!("the address still points at {now_at:?}, not {instance}").into());
         }
         out.insert("instance".into(), json!(instance));
+        let adopted = self.adopt_restored(instance_step, &instance).await?;
+        out.insert("adopted".into(), json!(adopted));
         Ok((
             StepState::Done,
             format!(
@@ -38,6 +40,67 @@ impl StepCtx {
                 out["previous_instance"].as_str().unwrap_or("unattached")
             ),
         ))
+    }
+
+    /// The restored stack serves the site now: record its resources as what the
+    /// components' backups protect from here on (the web server behind the address, and
+    /// the file system and cluster it was launched wired to). Returns "component=id" pairs.
+    async fn adopt_restored(
+        &self,
+        instance_step: &str,
+        instance: &str,
+    ) -> Result<Vec<String>, StepError> {
+        let Some(launch) = self.plan.step(instance_step) else {
+            return Ok(vec![]);
+        };
+        let mut adopt: Vec<(String, String)> = Vec::new();
+        if let Some(c) = &launch.component {
+            adopt.push((c.clone(), instance.to_string()));
+        }
+        if let Action::LaunchInstance(LaunchInstance {
+            user_data: Some(u), ..
+        }) = &launch.action
+        {
+            for wire in u.values.values() {
+                let WireValue::StepOutput { step, output } = wire else {
+                    continue;
+                };
+                // A restored cluster is known by its identifier, not its endpoint.
+                let id_output = if output == "endpoint" {
+                    "cluster"
+                } else {
+                    output
+                };
+                let comp = self.plan.step(step).and_then(|s| s.component.clone());
+                if let (Some(comp), Some(id)) = (comp, self.dep_output(step, id_output)) {
+                    adopt.push((comp, id));
+                }
+            }
+        }
+        let now = self.engine.clock.now();
+        let mut done = Vec::new();
+        for (comp, id) in adopt {
+            let replaced = self
+                .site
+                .policy(&comp)
+                .map(|p| p.target.resource_id().to_string())
+                .unwrap_or_default();
+            self.engine
+                .catalog
+                .adopt(
+                    &self.plan.site,
+                    &comp,
+                    &id,
+                    &replaced,
+                    &self.plan.region,
+                    &self.plan.id,
+                    now,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            done.push(format!("{comp}={id}"));
+        }
+        Ok(done)
     }
 
     pub(super) async fn manual(&self, s: &Manual, out: &mut Map<String, Value>) -> StepAct {

@@ -22,7 +22,8 @@ impl Engine {
             )));
         }
         let plan = Arc::new(rec.plan()?);
-        let site = self.site(&plan.site)?.clone();
+        // As served when the execution starts: what a cutover replaces.
+        let site = self.site_as_served(&plan.site).await?;
         let cloud = self.cloud_for(&site).await?;
         self.catalog
             .set_plan_status(id, PlanStatus::Executing, self.clock.now())

@@ -2,6 +2,7 @@
 
 use super::execute::{StepAct, StepCtx};
 use super::*;
+use crate::cloud::ResourceState;
 use crate::domain::restore_plan::RestoreFileSystem;
 
 impl StepCtx {
@@ -50,6 +51,53 @@ impl StepCtx {
             .finish_file_system_restore(region, &st.id, subnets, security_group_ids, &self.tags())
             .await?;
         out.insert("mount_targets".into(), json!(mts));
+        self.save(out).await?;
+        // A web server launched now must find an available mount target in its AZ.
+        self.progress.note(
+            key,
+            &format!("waiting for mount targets in {}", subnets.join(", ")),
+        );
+        let rr = r.clone();
+        let fs = st.id.clone();
+        crate::cloud::wait::until_ready(
+            &format!("mount targets of {fs}"),
+            self.timeout(),
+            self.interval(),
+            || {
+                let rr = rr.clone();
+                let fs = fs.clone();
+                async move {
+                    let mts = rr.mount_targets(region, &fs).await?;
+                    let missing: Vec<&String> = subnets
+                        .iter()
+                        .filter(|s| {
+                            !mts.iter()
+                                .any(|(sub, st)| sub == *s && *st == ResourceState::Ready)
+                        })
+                        .collect();
+                    Ok(crate::cloud::ResourceStatus {
+                        id: fs.clone(),
+                        state: if missing.is_empty() {
+                            ResourceState::Ready
+                        } else {
+                            ResourceState::Pending
+                        },
+                        address: None,
+                        detail: (!missing.is_empty()).then(|| {
+                            format!(
+                                "not yet available in {}",
+                                missing
+                                    .iter()
+                                    .map(|s| s.as_str())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )
+                        }),
+                    })
+                }
+            },
+        )
+        .await?;
         Ok((
             StepState::Done,
             format!("file system {} with {} mount target(s)", st.id, mts.len()),

@@ -13,6 +13,7 @@ mod cluster;
 mod cutover;
 mod execute;
 mod file_system;
+mod finalize;
 mod health;
 mod prepare;
 mod rollback;
@@ -41,6 +42,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+
+pub use finalize::Replaced;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {

@@ -62,7 +62,7 @@ impl Engine {
         to: RestoreTo,
         only: &[String],
     ) -> Result<(Option<DateTime<Utc>>, DateTime<Utc>), RestoreError> {
-        let site = self.site(site)?.clone();
+        let site = self.site_as_served(site).await?;
         let inputs = self.restore_inputs(&site, to, only).await?;
         let ci = inputs.component_inputs(&site);
         Ok(crate::domain::planner::coverage(
@@ -77,19 +77,21 @@ impl Engine {
 
     /// Plan a restore or drill of `req.site` to `req.at` (nothing is changed anywhere).
     pub async fn prepare_restore(&self, req: &RestoreRequest) -> Result<Plan, RestoreError> {
-        let site = self.site(&req.site)?.clone();
+        let site = self.site_as_served(&req.site).await?;
         let now = self.clock.now();
-        let gathered = self.restore_inputs(&site, req.to, &req.only).await?;
+        let (only, added) = with_web_tier_for_files(&site, &req.only);
+        let gathered = self.restore_inputs(&site, req.to, &only).await?;
         let inputs = gathered.component_inputs(&site);
-        let selection = choose_sources(
+        let mut selection = choose_sources(
             req.at,
             now,
             req.to,
             &site.region,
             &site.dr_region,
             &inputs,
-            &req.only,
+            &only,
         )?;
+        selection.warnings.extend(added);
         let history = self.catalog.step_duration_history().await?;
         let facts = SiteFacts {
             site: &site.name,
@@ -192,4 +194,32 @@ impl Engine {
             .await?
             .ok_or_else(|| RestoreError::UnknownPlan(id.to_string()))
     }
+}
+
+/// A restored file system is a new one that only a server launched wired to it mounts: a
+/// restore of `--only` files on a site with an EC2 web tier restores the web tier too (its
+/// point as of the same instant). Returns the components to restore and what was added why.
+fn with_web_tier_for_files(site: &Site, only: &[String]) -> (Vec<String>, Vec<String>) {
+    let mut only = only.to_vec();
+    let files: Vec<&str> = site
+        .policies
+        .iter()
+        .filter(|p| matches!(p.target, Target::Efs { .. }) && only.contains(&p.name))
+        .map(|p| p.name.as_str())
+        .collect();
+    let mut added = Vec::new();
+    if files.is_empty() {
+        return (only, added);
+    }
+    for p in &site.policies {
+        if matches!(p.target, Target::Ec2Instance { .. }) && !only.contains(&p.name) {
+            added.push(format!(
+                "{} added: the restored file system of {} is mounted only by a web server launched wired to it",
+                p.name,
+                files.join(", ")
+            ));
+            only.push(p.name.clone());
+        }
+    }
+    (only, added)
 }

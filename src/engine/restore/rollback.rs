@@ -24,6 +24,11 @@ impl Engine {
                 "plan {id} is already rolled back"
             )));
         }
+        if self.finalized(id).await? {
+            return Err(RestoreError::Refused(format!(
+                "plan {id} is finalized: what its cutover replaced is retired, there is nothing to go back to"
+            )));
+        }
         let plan = rec.plan()?;
         let site = self.site(&plan.site)?.clone();
         let cloud = self.cloud_for(&site).await?;
@@ -69,6 +74,10 @@ impl Engine {
                     &mut failure,
                 )
                 .await?;
+                if failure.is_none() {
+                    // The previous resources serve again: backups go back to them.
+                    self.catalog.end_adoptions(id, self.clock.now()).await?;
+                }
             }
         }
         if let Some((
