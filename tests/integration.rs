@@ -27,3 +27,5 @@ mod policy_validation;
 mod restore;
 #[path = "integration/restore_moto.rs"]
 mod restore_moto;
+#[path = "integration/web_tier_contract.rs"]
+mod web_tier_contract;

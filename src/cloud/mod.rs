@@ -6,6 +6,7 @@ pub mod probe;
 pub mod retry;
 pub mod sim;
 pub mod wait;
+pub mod web_tier;
 
 use crate::domain::model::{PointKind, PointState, RestoreMetadata};
 use crate::domain::policy::{DrCopy, Target};
@@ -191,6 +192,7 @@ pub struct Cloud {
     pub settings: Arc<dyn ProtectionSettings>,
     pub restores: Arc<dyn Restores>,
     pub probe: Arc<dyn HealthProbe>,
+    pub web: Arc<dyn web_tier::WebTiers>,
 }
 
 /// One HTTP health check: `url` fetched from `address` (the restored instance, or `None`

@@ -4,6 +4,9 @@
 //! seconds) with longer delays, for throttling that outlasts the SDK's attempts — a restore
 //! under sustained rate limiting slows down instead of failing.
 
+use super::web_tier::{
+    Forward, GroupInfo, GroupRequest, LaunchTemplateData, TargetGroupInfo, TargetHealth, WebTiers,
+};
 use super::{
     CloudError, CloudResult, ClusterRestore, HealthAnswer, HealthProbe, HealthRequest,
     LaunchRequest, ObjectVersion, ProtectionSettings, ProviderPoint, RecoveryPoints,
@@ -425,6 +428,120 @@ impl<P: Restores + ?Sized> Restores for Retrying<P> {
     ) -> CloudResult<()> {
         self.run("revert_object", || {
             self.inner.revert_object(region, bucket, key, version)
+        })
+        .await
+    }
+}
+
+// Web-tier calls are safe to repeat too: creations are idempotent on their names, the
+// listener switch sets a state, deletions of what is gone are not-found.
+#[async_trait]
+impl<P: WebTiers + ?Sized> WebTiers for Retrying<P> {
+    async fn describe_group(&self, region: &str, name: &str) -> CloudResult<GroupInfo> {
+        self.run("describe_group", || self.inner.describe_group(region, name))
+            .await
+    }
+
+    async fn launch_template_data(
+        &self,
+        region: &str,
+        template_id: &str,
+        version: &str,
+    ) -> CloudResult<LaunchTemplateData> {
+        self.run("launch_template_data", || {
+            self.inner
+                .launch_template_data(region, template_id, version)
+        })
+        .await
+    }
+
+    async fn create_launch_template(
+        &self,
+        region: &str,
+        name: &str,
+        data: &LaunchTemplateData,
+        tags: &Tags,
+    ) -> CloudResult<String> {
+        self.run("create_launch_template", || {
+            self.inner.create_launch_template(region, name, data, tags)
+        })
+        .await
+    }
+
+    async fn describe_target_group(&self, region: &str, arn: &str) -> CloudResult<TargetGroupInfo> {
+        self.run("describe_target_group", || {
+            self.inner.describe_target_group(region, arn)
+        })
+        .await
+    }
+
+    async fn create_target_group(
+        &self,
+        region: &str,
+        name: &str,
+        like: &TargetGroupInfo,
+        tags: &Tags,
+    ) -> CloudResult<String> {
+        self.run("create_target_group", || {
+            self.inner.create_target_group(region, name, like, tags)
+        })
+        .await
+    }
+
+    async fn create_group(&self, region: &str, req: &GroupRequest) -> CloudResult<()> {
+        self.run("create_group", || self.inner.create_group(region, req))
+            .await
+    }
+
+    async fn target_health(
+        &self,
+        region: &str,
+        target_group_arn: &str,
+    ) -> CloudResult<Vec<TargetHealth>> {
+        self.run("target_health", || {
+            self.inner.target_health(region, target_group_arn)
+        })
+        .await
+    }
+
+    async fn listener_forward(
+        &self,
+        region: &str,
+        listener_arn: &str,
+    ) -> CloudResult<Vec<Forward>> {
+        self.run("listener_forward", || {
+            self.inner.listener_forward(region, listener_arn)
+        })
+        .await
+    }
+
+    async fn set_listener_forward(
+        &self,
+        region: &str,
+        listener_arn: &str,
+        to: &[Forward],
+    ) -> CloudResult<()> {
+        self.run("set_listener_forward", || {
+            self.inner.set_listener_forward(region, listener_arn, to)
+        })
+        .await
+    }
+
+    async fn delete_group(&self, region: &str, name: &str) -> CloudResult<()> {
+        self.run("delete_group", || self.inner.delete_group(region, name))
+            .await
+    }
+
+    async fn delete_target_group(&self, region: &str, arn: &str) -> CloudResult<()> {
+        self.run("delete_target_group", || {
+            self.inner.delete_target_group(region, arn)
+        })
+        .await
+    }
+
+    async fn delete_launch_template(&self, region: &str, id: &str) -> CloudResult<()> {
+        self.run("delete_launch_template", || {
+            self.inner.delete_launch_template(region, id)
         })
         .await
     }

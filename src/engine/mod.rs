@@ -158,6 +158,7 @@ impl Engine {
                     settings: Arc::new(Retrying::new(self.sim(), retry)),
                     restores: Arc::new(Retrying::new(self.sim(), retry)),
                     probe: Arc::new(Retrying::new(self.sim(), RetryPolicy::probe())),
+                    web: Arc::new(Retrying::new(self.sim(), retry)),
                 }
             }
             Provider::Aws => {
@@ -169,7 +170,8 @@ impl Engine {
                 Cloud {
                     points: Arc::new(Retrying::shared(aws.clone(), retry)),
                     settings: Arc::new(Retrying::shared(aws.clone(), retry)),
-                    restores: Arc::new(Retrying::shared(aws, retry)),
+                    restores: Arc::new(Retrying::shared(aws.clone(), retry)),
+                    web: Arc::new(Retrying::shared(aws, retry)),
                     probe: Arc::new(Retrying::new(
                         crate::cloud::probe::HttpProbe,
                         RetryPolicy::probe(),

@@ -44,49 +44,26 @@ fn fast_retries(attempts: u32) -> RetryConfig {
 fn idle_clients() -> Clients {
     let region = aws_config::Region::new(REGION);
     let creds = aws_credential_types::Credentials::for_tests();
+    macro_rules! idle {
+        ($sdk:ident) => {
+            $sdk::Client::from_conf(
+                $sdk::Config::builder()
+                    .behavior_version_latest()
+                    .region(region.clone())
+                    .credentials_provider(creds.clone())
+                    .build(),
+            )
+        };
+    }
     Clients {
-        ec2: aws_sdk_ec2::Client::from_conf(
-            aws_sdk_ec2::Config::builder()
-                .behavior_version_latest()
-                .region(region.clone())
-                .credentials_provider(creds.clone())
-                .build(),
-        ),
-        rds: aws_sdk_rds::Client::from_conf(
-            aws_sdk_rds::Config::builder()
-                .behavior_version_latest()
-                .region(region.clone())
-                .credentials_provider(creds.clone())
-                .build(),
-        ),
-        s3: aws_sdk_s3::Client::from_conf(
-            aws_sdk_s3::Config::builder()
-                .behavior_version_latest()
-                .region(region.clone())
-                .credentials_provider(creds.clone())
-                .build(),
-        ),
-        backup: aws_sdk_backup::Client::from_conf(
-            aws_sdk_backup::Config::builder()
-                .behavior_version_latest()
-                .region(region.clone())
-                .credentials_provider(creds.clone())
-                .build(),
-        ),
-        efs: aws_sdk_efs::Client::from_conf(
-            aws_sdk_efs::Config::builder()
-                .behavior_version_latest()
-                .region(region.clone())
-                .credentials_provider(creds.clone())
-                .build(),
-        ),
-        lightsail: aws_sdk_lightsail::Client::from_conf(
-            aws_sdk_lightsail::Config::builder()
-                .behavior_version_latest()
-                .region(region)
-                .credentials_provider(creds)
-                .build(),
-        ),
+        ec2: idle!(aws_sdk_ec2),
+        rds: idle!(aws_sdk_rds),
+        s3: idle!(aws_sdk_s3),
+        backup: idle!(aws_sdk_backup),
+        efs: idle!(aws_sdk_efs),
+        lightsail: idle!(aws_sdk_lightsail),
+        autoscaling: idle!(aws_sdk_autoscaling),
+        elbv2: idle!(aws_sdk_elasticloadbalancingv2),
     }
 }
 

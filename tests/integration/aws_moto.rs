@@ -267,7 +267,7 @@ async fn adapter(config: &Path, site: &str) -> AwsCloud {
     AwsCloud::with_clients(&site, Arc::new(SystemClock), map)
 }
 
-fn unique(tag: &str) -> String {
+pub fn unique(tag: &str) -> String {
     format!(
         "{tag}{}",
         std::time::SystemTime::now()

@@ -119,6 +119,7 @@ async fn a_restore_plan_runs_on_moto_and_rolls_back() {
                 settings: aws.clone(),
                 restores: aws.clone(),
                 probe: probe.clone(),
+                web: aws.clone(),
             },
         )
         .await;

@@ -11,6 +11,7 @@ pub mod operations;
 pub mod rds;
 pub mod restore;
 pub mod s3;
+pub mod web_tier;
 
 use crate::cloud::{
     CloudError, CloudErrorKind, CloudResult, ProtectionSettings, ProviderPoint, RecoveryPoints,
@@ -39,6 +40,8 @@ pub struct Clients {
     pub backup: aws_sdk_backup::Client,
     pub efs: aws_sdk_efs::Client,
     pub lightsail: aws_sdk_lightsail::Client,
+    pub autoscaling: aws_sdk_autoscaling::Client,
+    pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
 }
 
 impl Clients {
@@ -80,6 +83,16 @@ impl Clients {
             ),
             lightsail: aws_sdk_lightsail::Client::from_conf(
                 aws_sdk_lightsail::config::Builder::from(base)
+                    .region(region.clone())
+                    .build(),
+            ),
+            autoscaling: aws_sdk_autoscaling::Client::from_conf(
+                aws_sdk_autoscaling::config::Builder::from(base)
+                    .region(region.clone())
+                    .build(),
+            ),
+            elbv2: aws_sdk_elasticloadbalancingv2::Client::from_conf(
+                aws_sdk_elasticloadbalancingv2::config::Builder::from(base)
                     .region(region)
                     .build(),
             ),
@@ -109,6 +122,8 @@ impl Clients {
             backup: with_log!(aws_sdk_backup, self.backup),
             efs: with_log!(aws_sdk_efs, self.efs),
             lightsail: with_log!(aws_sdk_lightsail, self.lightsail),
+            autoscaling: with_log!(aws_sdk_autoscaling, self.autoscaling),
+            elbv2: with_log!(aws_sdk_elasticloadbalancingv2, self.elbv2),
         }
     }
 }

@@ -20,16 +20,20 @@ pub enum Service {
     Backup,
     Efs,
     Lightsail,
+    AutoScaling,
+    Elbv2,
 }
 
 impl Service {
-    pub const ALL: [Service; 6] = [
+    pub const ALL: [Service; 8] = [
         Service::Ec2,
         Service::Rds,
         Service::S3,
         Service::Backup,
         Service::Efs,
         Service::Lightsail,
+        Service::AutoScaling,
+        Service::Elbv2,
     ];
 
     /// The service name in the SDK's operation metadata.
@@ -41,6 +45,8 @@ impl Service {
             Service::Backup => "Backup",
             Service::Efs => "EFS",
             Service::Lightsail => "Lightsail",
+            Service::AutoScaling => "Auto Scaling",
+            Service::Elbv2 => "Elastic Load Balancing v2",
         }
     }
 
@@ -342,6 +348,8 @@ mod tests {
                 Service::Backup => "backup",
                 Service::Efs => "elasticfilesystem",
                 Service::Lightsail => "lightsail",
+                Service::AutoScaling => "autoscaling",
+                Service::Elbv2 => "elasticloadbalancing",
             };
             let own = RENAMED
                 .iter()
@@ -399,6 +407,8 @@ mod tests {
                     "Backup" => Service::Backup,
                     "Efs" => Service::Efs,
                     "Lightsail" => Service::Lightsail,
+                    "AutoScaling" => Service::AutoScaling,
+                    "Elbv2" => Service::Elbv2,
                     other => panic!("unknown service {other}"),
                 };
                 assert!(

@@ -39,7 +39,7 @@ fn rds_tags(tags: &crate::cloud::Tags) -> Vec<aws_sdk_rds::types::Tag> {
 }
 
 /// wpbackup deletes only what it created.
-fn refuse_unmanaged(managed: bool, op: &str, id: &str) -> CloudResult<()> {
+pub(super) fn refuse_unmanaged(managed: bool, op: &str, id: &str) -> CloudResult<()> {
     if managed {
         return Ok(());
     }

@@ -4,6 +4,7 @@
 
 pub mod content;
 pub mod restore;
+mod web_tier;
 
 use super::{
     CloudError, CloudErrorKind, CloudResult, ProtectionSettings, ProviderPoint, RecoveryPoints,
@@ -158,6 +159,10 @@ pub(crate) struct SimState {
     /// the restored instance asked directly still answers `health`.
     #[serde(default)]
     public_health: BTreeMap<String, u16>,
+    /// The elastic web tier: launch templates, Auto Scaling groups, target groups and
+    /// listeners.
+    #[serde(default)]
+    web: web_tier::SimWebTier,
 }
 
 /// Something that happened to a live resource: a defacement, a bad plugin, a changed row.

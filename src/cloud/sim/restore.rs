@@ -53,7 +53,7 @@ pub struct SimObjectWrite {
 }
 
 impl SimResource {
-    fn new(kind: &str, region: &str, id: &str, ready_at: DateTime<Utc>) -> Self {
+    pub(super) fn new(kind: &str, region: &str, id: &str, ready_at: DateTime<Utc>) -> Self {
         Self {
             kind: kind.into(),
             tags: Default::default(),
@@ -72,7 +72,7 @@ impl SimResource {
     }
 }
 
-fn key_of(region: &str, id: &str) -> String {
+pub(super) fn key_of(region: &str, id: &str) -> String {
     format!("{region}/{id}")
 }
 
@@ -87,7 +87,7 @@ fn entry_key(entry: &EntryPoint) -> String {
 const HISTORY_DAYS: i64 = 30;
 const OBJECTS: u64 = 50;
 
-fn origin() -> DateTime<Utc> {
+pub(super) fn origin() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
 }
 
@@ -168,7 +168,12 @@ impl super::SimState {
 
     /// Why a server wired by `user_data` serves a broken site (a damaged file system or
     /// database it uses), if it does.
-    fn wiring_damage(&self, region: &str, user_data: &str, now: DateTime<Utc>) -> Option<String> {
+    pub(super) fn wiring_damage(
+        &self,
+        region: &str,
+        user_data: &str,
+        now: DateTime<Utc>,
+    ) -> Option<String> {
         wired_resources(user_data)
             .into_iter()
             .find_map(|(kind, id)| {
@@ -328,7 +333,7 @@ impl SimCloud {
         Ok(content)
     }
 
-    fn status(r: &SimResource, now: DateTime<Utc>) -> ResourceStatus {
+    pub(super) fn status(r: &SimResource, now: DateTime<Utc>) -> ResourceStatus {
         ResourceStatus {
             id: r.id.clone(),
             state: if r.deleted {
