@@ -119,6 +119,44 @@ pub struct Forward {
     pub weight: Option<i32>,
 }
 
+/// What a point of an Auto Scaling group records besides its AMI, so a restore to T uses
+/// the settings of T: kept in the point's metadata under [`GROUP_SETTINGS_KEY`] (JSON).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupPointSettings {
+    /// The instance the AMI was made of.
+    pub imaged_instance: String,
+    pub launch_template: LaunchTemplateData,
+    pub min_size: i32,
+    pub max_size: i32,
+    pub desired_capacity: i32,
+    pub subnets: Vec<String>,
+    pub health_check_type: Option<String>,
+    pub health_check_grace_period: Option<i32>,
+    /// The settings of the group's (first) target group.
+    pub target_group: Option<TargetGroupInfo>,
+}
+
+/// The metadata key of [`GroupPointSettings`].
+pub const GROUP_SETTINGS_KEY: &str = "auto_scaling_group";
+
+impl GroupPointSettings {
+    pub fn to_extra(&self) -> std::collections::BTreeMap<String, String> {
+        let mut m = std::collections::BTreeMap::new();
+        m.insert(
+            GROUP_SETTINGS_KEY.to_string(),
+            serde_json::to_string(self).expect("plain data serialises"),
+        );
+        m
+    }
+
+    /// From a point's metadata; `None` when it has none (not a group's point).
+    pub fn from_extra(extra: &std::collections::BTreeMap<String, String>) -> Option<Self> {
+        extra
+            .get(GROUP_SETTINGS_KEY)
+            .and_then(|s| serde_json::from_str(s).ok())
+    }
+}
+
 #[async_trait]
 pub trait WebTiers: Send + Sync {
     /// The group, or not-found.

@@ -289,22 +289,28 @@ fn read_site(t: &TableReader<'_, '_>, base: &Path) -> Option<Site> {
         .req_str("policies", "the directory of this site's policy files")
         .map(|p| base.join(p.value));
 
-    let entry_point = t.req_table("entry_point", "lightsail_static_ip or ec2_elastic_ip_allocation").and_then(|e| {
+    let entry_point = t.req_table("entry_point", "lightsail_static_ip, ec2_elastic_ip_allocation or alb_listener_arn").and_then(|e| {
         let ls = e.opt_str("lightsail_static_ip");
         let eip = e.opt_str("ec2_elastic_ip_allocation");
-        let ep = match (ls, eip) {
-            (Some(l), None) if is_lightsail_name(&l.value) => Some(EntryPoint::LightsailStaticIp { name: l.value }),
-            (Some(l), None) => {
+        let alb = e.opt_str("alb_listener_arn");
+        let ep = match (ls, eip, alb) {
+            (Some(l), None, None) if is_lightsail_name(&l.value) => Some(EntryPoint::LightsailStaticIp { name: l.value }),
+            (Some(l), None, None) => {
                 file.error(l.span, &l.key, format!("{:?} is not a Lightsail static IP name; expected 2 to 255 letters, digits, `-`, `_` or `.`, starting with a letter or digit, e.g. \"StaticIp-1\"", l.value));
                 None
             }
-            (None, Some(a)) if is_allocation_id(&a.value) => Some(EntryPoint::Ec2ElasticIp { allocation_id: a.value }),
-            (None, Some(a)) => {
+            (None, Some(a), None) if is_allocation_id(&a.value) => Some(EntryPoint::Ec2ElasticIp { allocation_id: a.value }),
+            (None, Some(a), None) => {
                 file.error(a.span, &a.key, format!("{:?} is not an Elastic IP allocation id; expected \"eipalloc-\" and hexadecimal digits, e.g. \"eipalloc-0123456789abcdef0\"", a.value));
                 None
             }
+            (None, None, Some(l)) if is_listener_arn(&l.value) => Some(EntryPoint::AlbListener { listener_arn: l.value }),
+            (None, None, Some(l)) => {
+                file.error(l.span, &l.key, format!("{:?} is not an ALB listener ARN; expected arn:aws:elasticloadbalancing:<region>:<account>:listener/app/<load balancer>/<id>/<id>", l.value));
+                None
+            }
             _ => {
-                file.error(e.span(), &e.key_path(""), "set exactly one of `lightsail_static_ip` (a static IP name) or `ec2_elastic_ip_allocation` (\"eipalloc-…\")");
+                file.error(e.span(), &e.key_path(""), "set exactly one of `lightsail_static_ip` (a static IP name), `ec2_elastic_ip_allocation` (\"eipalloc-…\") or `alb_listener_arn` (the listener in front of an Auto Scaling web tier)");
                 None
             }
         };
@@ -384,6 +390,20 @@ fn is_lightsail_name(s: &str) -> bool {
 }
 
 /// `eipalloc-` and lowercase hexadecimal digits (8 or 17 on AWS; emulators differ).
+/// `arn:aws:elasticloadbalancing:<region>:<account>:listener/app/<name>/<id>/<id>` (any
+/// partition).
+fn is_listener_arn(s: &str) -> bool {
+    let parts: Vec<&str> = s.splitn(6, ':').collect();
+    parts.len() == 6
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "elasticloadbalancing"
+        && !parts[3].is_empty()
+        && !parts[4].is_empty()
+        && parts[5].starts_with("listener/app/")
+        && parts[5].split('/').count() == 5
+}
+
 fn is_allocation_id(s: &str) -> bool {
     s.strip_prefix("eipalloc-").is_some_and(|h| {
         !h.is_empty()
@@ -466,4 +486,22 @@ fn read_audit(a: TableReader<'_, '_>) -> crate::domain::audit::AuditParams {
     }
     a.finish();
     p
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn listener_arns_are_recognised() {
+        assert!(super::is_listener_arn(
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/shop-alb/50dc6c495c0c9188/f2f7dc8efc522ab2"
+        ));
+        for bad in [
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/shop/50dc6c495c0c9188",
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/shop-alb/50dc6c495c0c9188",
+            "arn:aws:ec2:us-east-1:123456789012:listener/app/a/b/c",
+            "listener/app/a/b/c",
+        ] {
+            assert!(!super::is_listener_arn(bad), "{bad}");
+        }
+    }
 }

@@ -215,16 +215,29 @@ pub fn read_policy(file: &SourceFile, ctx: &PolicyContext, now: DateTime<Utc>) -
         let launch = read_web_launch(&t);
         t.finish();
         match (&mut target, &kind) {
-            (Some(Target::Ec2Instance { launch: l, .. }), _) => *l = launch,
-            (_, Some(k)) if k.value != ComponentKind::Ec2Instance => file.error(
+            (
+                Some(
+                    Target::Ec2Instance { launch: l, .. }
+                    | Target::AutoScalingGroup { launch: l, .. },
+                ),
+                _,
+            ) => *l = launch,
+            (_, Some(k))
+                if !matches!(
+                    k.value,
+                    ComponentKind::Ec2Instance | ComponentKind::AutoScalingGroup
+                ) =>
+            {
+                file.error(
                 r.key_span("restore"),
                 "restore",
                 format!(
                     "[restore] says how a restore launches web servers (mount_path, user_data); \
-                     a {} component has none — only ec2-instance policies take it",
-                    k.value
-                ),
-            ),
+                     a {} component has none — only ec2-instance and auto-scaling-group policies take it",
+                        k.value
+                    ),
+                )
+            }
             _ => {}
         }
     }
@@ -375,6 +388,7 @@ pub fn settings_table(kind: ComponentKind) -> &'static str {
     match kind {
         ComponentKind::LightsailInstance => "lightsail",
         ComponentKind::Ec2Instance => "ec2",
+        ComponentKind::AutoScalingGroup => "auto_scaling",
         ComponentKind::AuroraCluster => "aurora",
         ComponentKind::Efs => "efs",
         ComponentKind::S3Bucket => "s3",
@@ -386,6 +400,7 @@ fn read_target(r: &TableReader<'_, '_>, kind: ComponentKind) -> Option<Target> {
     let what = match kind {
         ComponentKind::LightsailInstance => "instance_name",
         ComponentKind::Ec2Instance => "instance_id",
+        ComponentKind::AutoScalingGroup => "group_name",
         ComponentKind::AuroraCluster => "cluster_identifier and pitr_days",
         ComponentKind::Efs => "file_system_id, vault and iam_role_arn",
         ComponentKind::S3Bucket => "bucket and dr_bucket",
@@ -427,6 +442,27 @@ fn read_target(r: &TableReader<'_, '_>, kind: ComponentKind) -> Option<Target> {
             let no_reboot = t.opt_bool("no_reboot").unwrap_or(true);
             Some(Target::Ec2Instance {
                 instance_id: instance_id?.value,
+                no_reboot,
+                launch: WebLaunch::default(),
+            })
+        }
+        ComponentKind::AutoScalingGroup => {
+            let name = t.req_parsed(
+                "group_name",
+                "the Auto Scaling group's name",
+                |s| {
+                    if !s.is_empty() && s.len() <= 255 && !s.contains(':') {
+                        Ok(s.to_string())
+                    } else {
+                        Err(format!(
+                            "{s:?} is not an Auto Scaling group name; expected its name (1-255 characters, no ':'), not its ARN"
+                        ))
+                    }
+                },
+            );
+            let no_reboot = t.opt_bool("no_reboot").unwrap_or(true);
+            Some(Target::AutoScalingGroup {
+                group_name: name?.value,
                 no_reboot,
                 launch: WebLaunch::default(),
             })

@@ -11,15 +11,18 @@ use std::fmt;
 pub enum ComponentKind {
     LightsailInstance,
     Ec2Instance,
+    /// The elastic web tier: an Auto Scaling group behind an ALB.
+    AutoScalingGroup,
     AuroraCluster,
     Efs,
     S3Bucket,
 }
 
 impl ComponentKind {
-    pub const ALL: [ComponentKind; 5] = [
+    pub const ALL: [ComponentKind; 6] = [
         ComponentKind::LightsailInstance,
         ComponentKind::Ec2Instance,
+        ComponentKind::AutoScalingGroup,
         ComponentKind::AuroraCluster,
         ComponentKind::Efs,
         ComponentKind::S3Bucket,
@@ -29,6 +32,7 @@ impl ComponentKind {
         match self {
             ComponentKind::LightsailInstance => "lightsail-instance",
             ComponentKind::Ec2Instance => "ec2-instance",
+            ComponentKind::AutoScalingGroup => "auto-scaling-group",
             ComponentKind::AuroraCluster => "aurora-cluster",
             ComponentKind::Efs => "efs",
             ComponentKind::S3Bucket => "s3-bucket",
@@ -43,7 +47,7 @@ impl ComponentKind {
     pub fn point_kind(self) -> PointKind {
         match self {
             ComponentKind::LightsailInstance => PointKind::LightsailSnapshot,
-            ComponentKind::Ec2Instance => PointKind::Ec2Ami,
+            ComponentKind::Ec2Instance | ComponentKind::AutoScalingGroup => PointKind::Ec2Ami,
             ComponentKind::AuroraCluster => PointKind::AuroraClusterSnapshot,
             ComponentKind::Efs => PointKind::EfsRecoveryPoint,
             ComponentKind::S3Bucket => PointKind::S3Checkpoint,

@@ -48,6 +48,13 @@ pub enum Target {
         /// How a restore launches a server from a point: wired to the restored data.
         launch: super::wiring::WebLaunch,
     },
+    /// The elastic web tier: a point is an AMI of one InService instance of the group,
+    /// with the group's launch template data, size and target group as of then.
+    AutoScalingGroup {
+        group_name: String,
+        no_reboot: bool,
+        launch: super::wiring::WebLaunch,
+    },
     AuroraCluster {
         cluster_identifier: String,
         /// Continuous-backup (point-in-time recovery) window the cluster must keep, 1–35 days.
@@ -74,6 +81,7 @@ impl Target {
         match &mut t {
             Target::LightsailInstance { instance_name, .. } => *instance_name = id.to_string(),
             Target::Ec2Instance { instance_id, .. } => *instance_id = id.to_string(),
+            Target::AutoScalingGroup { group_name, .. } => *group_name = id.to_string(),
             Target::AuroraCluster {
                 cluster_identifier, ..
             } => *cluster_identifier = id.to_string(),
@@ -88,6 +96,7 @@ impl Target {
         match self {
             Target::LightsailInstance { instance_name, .. } => instance_name,
             Target::Ec2Instance { instance_id, .. } => instance_id,
+            Target::AutoScalingGroup { group_name, .. } => group_name,
             Target::AuroraCluster {
                 cluster_identifier, ..
             } => cluster_identifier,

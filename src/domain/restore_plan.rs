@@ -151,6 +151,7 @@ impl std::fmt::Display for PlanStatus {
 pub enum Address {
     LightsailStaticIp { name: String },
     Ec2ElasticIp { allocation_id: String },
+    AlbListener { listener_arn: String },
 }
 
 /// What one step does. Every action is idempotent on the names the plan fixes, so a
@@ -517,6 +518,10 @@ impl Action {
                 ],
                 Address::Ec2ElasticIp { allocation_id } => vec![format!(
                     "ec2:AssociateAddress(AllocationId={allocation_id}, restored instance, AllowReassociation=true)"
+                )],
+                // Refused when planning: a listener forwards to a target group.
+                Address::AlbListener { listener_arn } => vec![format!(
+                    "elasticloadbalancing:ModifyListener({listener_arn}) — needs an auto-scaling-group web tier"
                 )],
             },
             Action::VerifyPublic(VerifyPublic {
@@ -958,6 +963,13 @@ pub fn build_plan(
             ) => {
                 let p = chosen
                     .ok_or_else(|| err(format!("point {provider_id} is not in the catalog")))?;
+                if let Address::AlbListener { .. } = facts.address {
+                    return Err(err(
+                        "the site's entry point is an ALB listener, which forwards to a target group: \
+                         its web tier must be an auto-scaling-group policy, or the entry point an Elastic IP"
+                            .into(),
+                    ));
+                }
                 let m = &p.metadata;
                 let key = format!("{comp}.launch-instance");
                 let user_data = match target {
@@ -1030,6 +1042,13 @@ pub fn build_plan(
                     history,
                 ));
                 restore_steps.push(key);
+            }
+            (Target::AutoScalingGroup { .. }, _) => {
+                return Err(err(
+                    "restoring an auto-scaling-group web tier is not built yet; restore the other \
+                     components with --only"
+                        .into(),
+                ))
             }
             (_, other) => {
                 return Err(err(format!(

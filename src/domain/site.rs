@@ -23,8 +23,17 @@ impl Provider {
 /// The public address that keeps DNS pointing at the site.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EntryPoint {
-    LightsailStaticIp { name: String },
-    Ec2ElasticIp { allocation_id: String },
+    LightsailStaticIp {
+        name: String,
+    },
+    Ec2ElasticIp {
+        allocation_id: String,
+    },
+    /// The ALB listener in front of an Auto Scaling web tier: the cutover switches where it
+    /// forwards.
+    AlbListener {
+        listener_arn: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -151,6 +151,9 @@ impl Engine {
                         .sim()
                         .attach_original(&site.entry_point, &site.region, &web);
                 }
+                if let Some(seed) = original_web_tier(site) {
+                    let _ = seed(&self.sim());
+                }
                 // The simulator has no retry layer of its own: the decorator is the only one.
                 let retry = RetryPolicy::default();
                 Cloud {
@@ -194,4 +197,67 @@ impl Engine {
             Provider::Aws => Duration::from_secs(15),
         })
     }
+}
+
+/// The simulator's stand-in for a site's Auto Scaling web tier as the operator built it:
+/// two instances behind the site's listener, booted with user data that mounts the live
+/// file system and names the live database (the default template, rendered).
+fn original_web_tier(
+    site: &Site,
+) -> Option<impl FnOnce(&SimCloud) -> crate::cloud::CloudResult<()> + '_> {
+    use crate::domain::policy::Target;
+    use crate::domain::site::EntryPoint;
+    let EntryPoint::AlbListener { listener_arn } = &site.entry_point else {
+        return None;
+    };
+    let (group, launch) = site.policies.iter().find_map(|p| match &p.target {
+        Target::AutoScalingGroup {
+            group_name, launch, ..
+        } => Some((group_name, launch)),
+        _ => None,
+    })?;
+    let mut values = std::collections::BTreeMap::new();
+    values.insert("site".to_string(), site.name.clone());
+    values.insert("region".to_string(), site.region.clone());
+    values.insert("mount_path".to_string(), launch.mount_path.clone());
+    for p in &site.policies {
+        match &p.target {
+            Target::Efs { file_system_id, .. } => {
+                values.insert("file_system_id".to_string(), file_system_id.clone());
+            }
+            Target::AuroraCluster {
+                cluster_identifier, ..
+            } => {
+                values.insert(
+                    "db_endpoint".to_string(),
+                    format!(
+                        "{cluster_identifier}.cluster-sim.{}.rds.amazonaws.com",
+                        site.region
+                    ),
+                );
+            }
+            _ => {}
+        }
+    }
+    let template = launch.user_data.clone().unwrap_or_else(|| {
+        crate::domain::wiring::default_template(
+            values.contains_key("file_system_id"),
+            values.contains_key("db_endpoint"),
+        )
+    });
+    let user_data = crate::domain::wiring::render(&template, &values).ok();
+    Some(move |sim: &SimCloud| {
+        sim.seed_web_tier(
+            &site.region,
+            group,
+            listener_arn,
+            &format!(
+                "ami-0{}",
+                &crate::cloud::sim::content::digest_of(group)[..16]
+            ),
+            user_data,
+            2,
+            &["subnet-0sim0001".to_string(), "subnet-0sim0002".to_string()],
+        )
+    })
 }

@@ -748,7 +748,14 @@ impl RunCtx<'_> {
                 .describe_point(p.kind, &p.region, &p.provider_id)
                 .await
             {
-                Ok(next) => p = next,
+                Ok(mut next) => {
+                    // What the create call recorded beyond the image itself (the group's
+                    // settings, the resource) stays with the point and its copies.
+                    for (k, v) in std::mem::take(&mut p.metadata.extra) {
+                        next.metadata.extra.entry(k).or_insert(v);
+                    }
+                    p = next
+                }
                 Err(e) if e.is_retryable() => {
                     self.outcome
                         .warnings

@@ -89,7 +89,17 @@ fn cases() -> Vec<Case> {
         ("duration out of range", replace("rpo = \"4h\"", "rpo = \"4h\"\nwait_timeout = \"300000y\""), vec![(Error, 6, "wait_timeout", "longer than 100 years")]),
         ("zero timeout", replace("rpo = \"4h\"", "rpo = \"4h\"\nwait_timeout = \"0s\""), vec![(Error, 6, "wait_timeout", "is zero")]),
         ("retention window out of range", replace("daily = 7", "daily = 7\nwithin = \"300000y\""), vec![(Error, 13, "retention.within", "longer than 100 years")]),
-        ("restore settings on a database", format!("{GOOD_DB}\n[restore]\nmount_path = \"/srv\"\n"), vec![(Error, 19, "restore", "only ec2-instance policies take it")]),
+        (
+            "auto scaling web tier",
+            "version = 1\nname = \"web\"\nkind = \"auto-scaling-group\"\nschedule = \"0 2 * * *\"\nrpo = \"25h\"\n[auto_scaling]\ngroup_name = \"shop-web\"\n[retention]\ndaily = 7\n[[dr_copies]]\nregion = \"us-west-2\"\n[dr_copies.retention]\ndaily = 3\n[restore]\nmount_path = \"/var/www/html\"\n".to_string(),
+            vec![],
+        ),
+        (
+            "auto scaling group named by its ARN",
+            "version = 1\nname = \"web\"\nkind = \"auto-scaling-group\"\nschedule = \"0 2 * * *\"\nrpo = \"25h\"\n[auto_scaling]\ngroup_name = \"arn:aws:autoscaling:us-east-1:1:autoScalingGroup:x:autoScalingGroupName/shop-web\"\n[retention]\ndaily = 7\n[[dr_copies]]\nregion = \"us-west-2\"\n[dr_copies.retention]\ndaily = 3\n".to_string(),
+            vec![(Severity::Error, 7, "auto_scaling.group_name", "not its ARN")],
+        ),
+        ("restore settings on a database", format!("{GOOD_DB}\n[restore]\nmount_path = \"/srv\"\n"), vec![(Error, 19, "restore", "only ec2-instance and auto-scaling-group policies take it")]),
         (
             "web restore settings with four mistakes",
             "version = 1\nname = \"web\"\nkind = \"ec2-instance\"\nschedule = \"0 2 * * *\"\nrpo = \"25h\"\n[ec2]\ninstance_id = \"i-0abc\"\n[retention]\ndaily = 7\n[[dr_copies]]\nregion = \"us-west-2\"\n[dr_copies.retention]\ndaily = 3\n[restore]\nmount_path = \"var/www\"\nuser_data = \"{{fs}} {{db_host}} {{site}} {{open\"\n".to_string(),

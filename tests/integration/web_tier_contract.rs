@@ -7,9 +7,10 @@
 use super::cloud_contract::PRIMARY;
 use std::sync::Arc;
 use std::time::Duration;
-use wpbackup::cloud::web_tier::{Forward, GroupRequest, WebTiers};
-use wpbackup::cloud::{CloudErrorKind, CloudResult, ResourceState, Restores, Tags};
-use wpbackup::domain::model::PointKind;
+use wpbackup::cloud::web_tier::{Forward, GroupPointSettings, GroupRequest, WebTiers};
+use wpbackup::cloud::{CloudErrorKind, CloudResult, RecoveryPoints, ResourceState, Restores, Tags};
+use wpbackup::domain::model::{PointKind, PointState};
+use wpbackup::domain::policy::Target;
 
 /// A site's web tier as the operator built it.
 pub struct WebSite {
@@ -253,6 +254,65 @@ pub async fn web_tier_contract(
     assert_eq!(after.instances.len(), group.instances.len());
 }
 
+/// A point of the group: an AMI of one of its InService instances, recording the group's
+/// launch template data, size, subnets and target group settings as of now.
+pub async fn group_point_contract(
+    points: &dyn RecoveryPoints,
+    web: &dyn WebTiers,
+    site: &str,
+    original: &WebSite,
+    tick: &(dyn Fn() + Sync),
+) {
+    let target = Target::AutoScalingGroup {
+        group_name: original.group.clone(),
+        no_reboot: true,
+        launch: Default::default(),
+    };
+    let group = web.describe_group(PRIMARY, &original.group).await.unwrap();
+    let name = format!("wpb-{site}-web-{}", std::process::id());
+    let p = points
+        .create_point(&target, PRIMARY, &name, &managed_tags(site))
+        .await
+        .unwrap();
+    assert_eq!(p.kind, PointKind::Ec2Ami);
+    let settings = GroupPointSettings::from_extra(&p.metadata.extra).expect("group settings");
+    assert!(
+        group
+            .instances
+            .iter()
+            .any(|i| i.id == settings.imaged_instance),
+        "{settings:?}"
+    );
+    assert_eq!(
+        settings.launch_template.image_id.as_deref(),
+        Some(original.image.as_str())
+    );
+    assert!(settings.launch_template.user_data.is_some());
+    assert_eq!(
+        (
+            settings.min_size,
+            settings.max_size,
+            settings.desired_capacity
+        ),
+        (group.min_size, group.max_size, group.desired_capacity)
+    );
+    assert_eq!(settings.subnets, group.subnets);
+    assert_eq!(
+        settings.target_group.map(|t| t.arn),
+        group.target_group_arns.first().cloned()
+    );
+    // The AMI becomes available like any other.
+    tick();
+    let done = eventually(
+        "the group's AMI",
+        || points.describe_point(p.kind, PRIMARY, &p.provider_id),
+        |d| d.state == PointState::Available,
+        tick,
+    )
+    .await;
+    assert_eq!(done.provider_id, p.provider_id);
+}
+
 #[tokio::test]
 async fn simulator_honours_the_web_tier_contract() {
     let dir = tempfile::tempdir().unwrap();
@@ -281,10 +341,9 @@ async fn simulator_honours_the_web_tier_contract() {
     )
     .unwrap();
     let c = clock.clone();
-    web_tier_contract(&sim, &sim, "shop", &original, &move || {
-        c.advance(Duration::from_secs(61))
-    })
-    .await;
+    let tick = move || c.advance(Duration::from_secs(61));
+    group_point_contract(&sim, &sim, "shop", &original, &tick).await;
+    web_tier_contract(&sim, &sim, "shop", &original, &tick).await;
 }
 
 /// The reference architecture's web tier built in moto by the SDK directly (not by
@@ -432,4 +491,5 @@ async fn aws_web_tier_honours_the_contract_on_moto() {
         map,
     );
     web_tier_contract(&aws, &aws, &prefix, &original, &|| {}).await;
+    group_point_contract(&aws, &aws, &prefix, &original, &|| {}).await;
 }

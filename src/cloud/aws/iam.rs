@@ -94,7 +94,25 @@ fn component_scope(scope: Scope, target: &Target, policy: &Policy, x: &Ctx) -> O
                 _ => return None,
             }
         }
-        (Target::Ec2Instance { instance_id, .. }, s) => {
+        // The group's instances change: they are named by the tag Auto Scaling gives them.
+        (Target::AutoScalingGroup { group_name, .. }, Scope::Protected) => (
+            vec![format!("arn:aws:ec2:{p}:{acct}:instance/*")],
+            Some(
+                json!({ "StringEquals": { "aws:ResourceTag/aws:autoscaling:groupName": group_name } }),
+            ),
+        ),
+        (Target::AutoScalingGroup { .. }, Scope::ProtectedAndPoints) => (
+            vec![
+                format!("arn:aws:ec2:{p}::image/*"),
+                format!("arn:aws:ec2:{p}:{acct}:snapshot/*"),
+            ],
+            None,
+        ),
+        (Target::Ec2Instance { .. } | Target::AutoScalingGroup { .. }, s) => {
+            let instance_id = match target {
+                Target::Ec2Instance { instance_id, .. } => instance_id.as_str(),
+                _ => "*",
+            };
             let images_and_snapshots: Vec<String> = x
                 .regions
                 .iter()
@@ -325,6 +343,9 @@ fn entry_point_scope(scope: Scope, entry: &EntryPoint, x: &Ctx) -> Option<Resolv
             ],
             None,
         ),
+        (EntryPoint::AlbListener { listener_arn }, Scope::EntryPoint) => {
+            (vec![listener_arn.clone()], None)
+        }
         (EntryPoint::LightsailStaticIp { .. }, Scope::EntryPoint) => (
             vec![
                 format!("arn:aws:lightsail:{p}:{acct}:StaticIp/*"),
@@ -336,13 +357,15 @@ fn entry_point_scope(scope: Scope, entry: &EntryPoint, x: &Ctx) -> Option<Resolv
     })
 }
 
-fn part_of(target: &Target) -> Part {
+/// The table parts a component's statements come from.
+fn parts_of(target: &Target) -> &'static [Part] {
     match target {
-        Target::LightsailInstance { .. } => Part::Lightsail,
-        Target::Ec2Instance { .. } => Part::Ec2,
-        Target::AuroraCluster { .. } => Part::Aurora,
-        Target::Efs { .. } => Part::Efs,
-        Target::S3Bucket { .. } => Part::S3,
+        Target::LightsailInstance { .. } => &[Part::Lightsail],
+        Target::Ec2Instance { .. } => &[Part::Ec2],
+        Target::AutoScalingGroup { .. } => &[Part::Ec2, Part::AutoScaling],
+        Target::AuroraCluster { .. } => &[Part::Aurora],
+        Target::Efs { .. } => &[Part::Efs],
+        Target::S3Bucket { .. } => &[Part::S3],
     }
 }
 
@@ -350,6 +373,7 @@ fn entry_part(entry: &EntryPoint) -> Part {
     match entry {
         EntryPoint::LightsailStaticIp { .. } => Part::StaticIp,
         EntryPoint::Ec2ElasticIp { .. } => Part::ElasticIp,
+        EntryPoint::AlbListener { .. } => Part::Listener,
     }
 }
 
@@ -399,14 +423,20 @@ pub fn policy_document(sites: &[&Site], account: Option<&str>, purposes: &[Purpo
                 regions: regions.into_iter().collect(),
                 prefix: format!("wpb-{}-", site.name),
             };
-            for (scope, actions) in actions_by_scope(part_of(&p.target), purposes) {
-                if let Some(resolved) = component_scope(scope, &p.target, p, &x) {
-                    let name = format!("{scope:?}");
-                    statements.push(statement(
-                        sid(&[&site.name, &p.name, &name]),
-                        &actions,
-                        resolved,
-                    ));
+            for (i, part) in parts_of(&p.target).iter().enumerate() {
+                for (scope, actions) in actions_by_scope(*part, purposes) {
+                    if let Some(resolved) = component_scope(scope, &p.target, p, &x) {
+                        // A second part's statements are told apart by its name.
+                        let name = match i {
+                            0 => format!("{scope:?}"),
+                            _ => format!("{part:?}{scope:?}"),
+                        };
+                        statements.push(statement(
+                            sid(&[&site.name, &p.name, &name]),
+                            &actions,
+                            resolved,
+                        ));
+                    }
                 }
             }
         }

@@ -333,6 +333,14 @@ impl RecoveryPoints for AwsCloud {
                 no_reboot,
                 ..
             } => ec2::create_image(&c.ec2, region, instance_id, *no_reboot, name, tags).await,
+            Target::AutoScalingGroup {
+                group_name,
+                no_reboot,
+                ..
+            } => {
+                self.create_group_point(region, group_name, *no_reboot, name, tags)
+                    .await
+            }
             Target::AuroraCluster {
                 cluster_identifier, ..
             } => rds::create_snapshot(&c.rds, region, cluster_identifier, name, tags).await,
@@ -450,6 +458,16 @@ impl RecoveryPoints for AwsCloud {
             Target::Ec2Instance { instance_id, .. } => {
                 ec2::list_instance_snapshots(&c.ec2, region, instance_id).await?
             }
+            // Images of the group's current instances made outside wpbackup.
+            Target::AutoScalingGroup { group_name, .. } => {
+                use crate::cloud::web_tier::WebTiers;
+                let g = self.describe_group(region, group_name).await?;
+                let mut all = Vec::new();
+                for i in &g.instances {
+                    all.extend(ec2::list_instance_snapshots(&c.ec2, region, &i.id).await?);
+                }
+                all
+            }
             Target::AuroraCluster {
                 cluster_identifier, ..
             } => rds::list_snapshots(&c.rds, region, Some(cluster_identifier)).await?,
@@ -475,7 +493,9 @@ impl RecoveryPoints for AwsCloud {
             use crate::domain::model::ComponentKind as K;
             let mut found = match kind {
                 K::LightsailInstance => lightsail::list_snapshots(&c.lightsail, region).await?,
-                K::Ec2Instance => ec2::list_managed_images(&c.ec2, region, site).await?,
+                K::Ec2Instance | K::AutoScalingGroup => {
+                    ec2::list_managed_images(&c.ec2, region, site).await?
+                }
                 K::AuroraCluster => rds::list_snapshots(&c.rds, region, None).await?,
                 K::Efs => backup::list_recovery_points(self, &c, region).await?,
                 K::S3Bucket => Vec::new(),
@@ -495,7 +515,7 @@ impl RecoveryPoints for AwsCloud {
             .site
             .policies
             .iter()
-            .any(|p| p.kind == crate::domain::model::ComponentKind::Ec2Instance)
+            .any(|p| p.kind.point_kind() == PointKind::Ec2Ami)
         {
             return Ok(Vec::new());
         }
@@ -522,7 +542,7 @@ impl ProtectionSettings for AwsCloud {
             } => rds::inspect_retention(&c.rds, cluster_identifier, *pitr_days).await,
             Target::S3Bucket { .. } => s3::inspect(self, region, target).await,
             Target::Efs { .. } => backup::inspect(self, &c, region, target).await,
-            Target::Ec2Instance { .. } => Ok(Vec::new()),
+            Target::Ec2Instance { .. } | Target::AutoScalingGroup { .. } => Ok(Vec::new()),
         }
     }
 

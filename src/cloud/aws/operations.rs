@@ -82,11 +82,15 @@ impl Purpose {
 pub enum Part {
     Lightsail,
     Ec2,
+    /// The Auto Scaling web tier (also granted the `Ec2` rows: it images instances).
+    AutoScaling,
     Aurora,
     Efs,
     S3,
     StaticIp,
     ElasticIp,
+    /// The ALB listener in front of an Auto Scaling web tier.
+    Listener,
 }
 
 /// Which resources a statement names, resolved by `iam` against one component's
@@ -197,6 +201,13 @@ pub const OPERATIONS: &[Operation] = &[
     op(V::Ec2, "RunInstances", &["ec2:RunInstances"], K::Ec2, &[R], S::Launch),
     op(V::Ec2, "RunInstances", &["ec2:CreateTags"], K::Ec2, &[R], S::TagOnLaunch),
     op(V::Ec2, "TerminateInstances", &["ec2:TerminateInstances"], K::Ec2, &[R], S::ManagedRestored),
+    // ── Auto Scaling web tier: besides the EC2 rows (images of an instance of the group),
+    // reading the group, its launch template and target group, and imaging only
+    // instances of this group (their aws:autoscaling:groupName tag).
+    op(V::AutoScaling, "DescribeAutoScalingGroups", &["autoscaling:DescribeAutoScalingGroups"], K::AutoScaling, &[B, R, A], S::Regional),
+    op(V::Ec2, "DescribeLaunchTemplateVersions", &["ec2:DescribeLaunchTemplateVersions"], K::AutoScaling, &[B, R], S::Regional),
+    op(V::Elbv2, "DescribeTargetGroups", &["elasticloadbalancing:DescribeTargetGroups"], K::AutoScaling, &[B, R], S::Regional),
+    op(V::Ec2, "CreateImage", &["ec2:CreateImage"], K::AutoScaling, &[B], S::Protected),
     // ── Aurora cluster.
     op(V::Rds, "DescribeDBClusters", &["rds:DescribeDBClusters"], K::Aurora, &[B, R, A], S::Protected),
     op(V::Rds, "DescribeDBInstances", &["rds:DescribeDBInstances"], K::Aurora, &[B, R, A], S::Protected),
@@ -254,6 +265,8 @@ pub const OPERATIONS: &[Operation] = &[
     // ── Entry points, moved by the cutover and read back by rollback.
     op(V::Ec2, "DescribeAddresses", &["ec2:DescribeAddresses"], K::ElasticIp, &[R, A], S::Regional),
     op(V::Ec2, "AssociateAddress", &["ec2:AssociateAddress"], K::ElasticIp, &[R], S::EntryPoint),
+    op(V::Elbv2, "DescribeListeners", &["elasticloadbalancing:DescribeListeners"], K::Listener, &[R, A], S::Regional),
+    op(V::Elbv2, "ModifyListener", &["elasticloadbalancing:ModifyListener"], K::Listener, &[R], S::EntryPoint),
     op(V::Lightsail, "GetStaticIp", &["lightsail:GetStaticIp"], K::StaticIp, &[R, A], S::EntryPoint),
     op(V::Lightsail, "AttachStaticIp", &["lightsail:AttachStaticIp"], K::StaticIp, &[R], S::EntryPoint),
     op(V::Lightsail, "DetachStaticIp", &["lightsail:DetachStaticIp"], K::StaticIp, &[R], S::EntryPoint),

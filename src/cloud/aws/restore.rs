@@ -52,6 +52,16 @@ pub(super) fn refuse_unmanaged(managed: bool, op: &str, id: &str) -> CloudResult
     ))
 }
 
+/// An ALB listener points at a target group, not an instance: the web tier's cutover
+/// switches it ([`crate::cloud::web_tier::WebTiers::set_listener_forward`]).
+pub(crate) fn listener_is_not_an_address(op: &str) -> CloudError {
+    CloudError::new(
+        CloudErrorKind::Invalid,
+        op,
+        "an ALB listener forwards to a target group, not to one instance; it is switched by the web tier's cutover",
+    )
+}
+
 fn unsupported(op: &str, what: &str) -> CloudError {
     CloudError::new(
         CloudErrorKind::Invalid,
@@ -562,6 +572,7 @@ impl Restores for AwsCloud {
                     .and_then(|s| s.attached_to())
                     .map(str::to_string))
             }
+            EntryPoint::AlbListener { .. } => Err(listener_is_not_an_address("DescribeListeners")),
         }
     }
 
@@ -573,6 +584,7 @@ impl Restores for AwsCloud {
     ) -> CloudResult<()> {
         let c = self.clients(region)?;
         match entry {
+            EntryPoint::AlbListener { .. } => Err(listener_is_not_an_address("ModifyListener")),
             EntryPoint::Ec2ElasticIp { allocation_id } => {
                 c.ec2
                     .associate_address()

@@ -70,6 +70,54 @@ fn group_info(g: &asg::AutoScalingGroup) -> GroupInfo {
 }
 
 impl AwsCloud {
+    /// A point of the group: an AMI of one InService instance (the first by id, so a
+    /// retried run images the same one), with the group's settings as of now.
+    pub(super) async fn create_group_point(
+        &self,
+        region: &str,
+        group: &str,
+        no_reboot: bool,
+        name: &str,
+        tags: &Tags,
+    ) -> CloudResult<crate::cloud::ProviderPoint> {
+        let g = self.describe_group(region, group).await?;
+        let mut live: Vec<&GroupInstance> = g.instances.iter().filter(|i| i.in_service()).collect();
+        live.sort_by(|a, b| a.id.cmp(&b.id));
+        let imaged = live.first().ok_or_else(|| {
+            CloudError::new(
+                CloudErrorKind::Invalid,
+                "CreateImage",
+                format!("Auto Scaling group {group} has no InService instance to image"),
+            )
+        })?;
+        let template = match &g.launch_template {
+            Some(t) => self.launch_template_data(region, &t.id, &t.version).await?,
+            None => LaunchTemplateData::default(),
+        };
+        let target_group = match g.target_group_arns.first() {
+            Some(arn) => Some(self.describe_target_group(region, arn).await?),
+            None => None,
+        };
+        let c = self.clients(region)?;
+        let mut p =
+            super::ec2::create_image(&c.ec2, region, &imaged.id, no_reboot, name, tags).await?;
+        p.metadata.extra.extend(
+            crate::cloud::web_tier::GroupPointSettings {
+                imaged_instance: imaged.id.clone(),
+                launch_template: template,
+                min_size: g.min_size,
+                max_size: g.max_size,
+                desired_capacity: g.desired_capacity,
+                subnets: g.subnets.clone(),
+                health_check_type: g.health_check_type.clone(),
+                health_check_grace_period: g.health_check_grace_period,
+                target_group,
+            }
+            .to_extra(),
+        );
+        Ok(p)
+    }
+
     /// The launch template named `name`, if there is one: (id, managed).
     async fn template_named(
         &self,

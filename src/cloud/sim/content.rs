@@ -43,7 +43,9 @@ pub fn content_at(kind: ComponentKind, resource_id: &str, at: DateTime<Utc>) -> 
         ComponentKind::S3Bucket => {
             format!("{} objects, {} versions", 50.min(generation), generation)
         }
-        ComponentKind::Ec2Instance | ComponentKind::LightsailInstance => format!(
+        ComponentKind::Ec2Instance
+        | ComponentKind::AutoScalingGroup
+        | ComponentKind::LightsailInstance => format!(
             "WordPress 6.{}.{}, PHP 8.3, build {}",
             6 + generation / 4320,
             generation / 144 % 10,

@@ -679,7 +679,7 @@ fn metadata_for(target: &Target, region: &str, id: u64, content: &Content) -> Re
             m.size_bytes = Some(80 << 30);
             m.extra.insert("blueprint_id".into(), "wordpress".into());
         }
-        Target::Ec2Instance { .. } => {
+        Target::Ec2Instance { .. } | Target::AutoScalingGroup { .. } => {
             m.instance_type = Some("t3.medium".into());
             m.subnet_id = Some("subnet-0sim0001".into());
             m.security_group_ids = vec!["sg-0sim0web".into()];
@@ -761,7 +761,13 @@ impl RecoveryPoints for SimCloud {
                     _ => provider_id(kind, region, id, name),
                 };
                 let content = s.content_of(component_kind, &resource, now);
-                let metadata = metadata_for(target, region, id, &content);
+                let mut metadata = metadata_for(target, region, id, &content);
+                if let Target::AutoScalingGroup { group_name, .. } = target {
+                    // An AMI of one InService instance, with the group's settings of now.
+                    metadata
+                        .extra
+                        .extend(s.group_settings(region, group_name, now)?);
+                }
                 let p = SimPoint {
                     snapshots_left: false,
                     kind,
@@ -1052,6 +1058,7 @@ fn component_kind_of(target: &Target) -> ComponentKind {
     match target {
         Target::LightsailInstance { .. } => ComponentKind::LightsailInstance,
         Target::Ec2Instance { .. } => ComponentKind::Ec2Instance,
+        Target::AutoScalingGroup { .. } => ComponentKind::AutoScalingGroup,
         Target::AuroraCluster { .. } => ComponentKind::AuroraCluster,
         Target::Efs { .. } => ComponentKind::Efs,
         Target::S3Bucket { .. } => ComponentKind::S3Bucket,

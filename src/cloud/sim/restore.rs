@@ -80,6 +80,7 @@ fn entry_key(entry: &EntryPoint) -> String {
     match entry {
         EntryPoint::Ec2ElasticIp { allocation_id } => format!("eip:{allocation_id}"),
         EntryPoint::LightsailStaticIp { name } => format!("static-ip:{name}"),
+        EntryPoint::AlbListener { listener_arn } => format!("listener:{listener_arn}"),
     }
 }
 
@@ -300,8 +301,14 @@ impl SimCloud {
         region: &str,
         resource: &str,
     ) -> CloudResult<Content> {
-        let id = match kind {
-            ComponentKind::Ec2Instance | ComponentKind::LightsailInstance => self
+        let id = match (kind, entry) {
+            // Behind a listener: the first instance of what it forwards to.
+            (ComponentKind::AutoScalingGroup, EntryPoint::AlbListener { listener_arn }) => self
+                .listener_instances(region, listener_arn)?
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| resource.to_string()),
+            (ComponentKind::Ec2Instance | ComponentKind::LightsailInstance, _) => self
                 .address_target(entry, region)
                 .await?
                 .unwrap_or_else(|| resource.to_string()),

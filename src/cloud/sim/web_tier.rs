@@ -72,7 +72,15 @@ fn digest(s: &str) -> String {
 
 impl SimState {
     /// Launch `group`'s missing instances (to its desired capacity) from its template.
-    fn fill_group(&mut self, region: &str, name: &str, ready_at: DateTime<Utc>) -> CloudResult<()> {
+    /// `live`: the site's original group, whose instances serve the group's live content
+    /// (damage included); otherwise they hold the content of the AMI they boot from.
+    fn fill_group(
+        &mut self,
+        region: &str,
+        name: &str,
+        ready_at: DateTime<Utc>,
+        live: bool,
+    ) -> CloudResult<()> {
         let key = key_of(region, name);
         let Some(g) = self.web.groups.get(&key).cloned() else {
             return Ok(());
@@ -102,7 +110,8 @@ impl SimState {
             let id = format!("i-sim{}", digest(&format!("{region}/{name}/{n}")));
             n += 1;
             let r = SimResource {
-                content: Some(content.clone()),
+                content: (!live).then(|| content.clone()),
+                live_of: live.then(|| name.to_string()),
                 tags: g.request.tags.clone(),
                 user_data: t.data.user_data.clone(),
                 ..SimResource::new("instance", region, &id, ready_at)
@@ -114,6 +123,63 @@ impl SimState {
             g.instances = ids;
         }
         Ok(())
+    }
+
+    /// What a point of `group` records besides its AMI (see
+    /// [`crate::cloud::web_tier::GroupPointSettings`]); invalid when no instance is
+    /// InService.
+    pub(super) fn group_settings(
+        &self,
+        region: &str,
+        group: &str,
+        now: DateTime<Utc>,
+    ) -> CloudResult<BTreeMap<String, String>> {
+        let g = self.web.groups.get(&key_of(region, group)).ok_or_else(|| {
+            sim_error(
+                CloudErrorKind::NotFound,
+                "DescribeAutoScalingGroups",
+                format!("no Auto Scaling group {group} in {region}"),
+            )
+        })?;
+        let imaged = g
+            .instances
+            .iter()
+            .find(|i| {
+                self.resources
+                    .get(&key_of(region, i))
+                    .is_some_and(|r| !r.deleted && !r.failed && now >= r.ready_at)
+            })
+            .ok_or_else(|| {
+                sim_error(
+                    CloudErrorKind::Invalid,
+                    "CreateImage",
+                    format!("Auto Scaling group {group} has no InService instance to image"),
+                )
+            })?;
+        let template = self
+            .web
+            .templates
+            .get(&key_of(region, &g.request.launch_template_id))
+            .map(|t| t.data.clone())
+            .unwrap_or_default();
+        let target_group = g
+            .request
+            .target_group_arns
+            .first()
+            .and_then(|arn| self.web.target_groups.get(arn))
+            .map(|t| t.info.clone());
+        Ok(crate::cloud::web_tier::GroupPointSettings {
+            imaged_instance: imaged.clone(),
+            launch_template: template,
+            min_size: g.request.min_size,
+            max_size: g.request.max_size,
+            desired_capacity: g.request.desired_capacity,
+            subnets: g.request.subnets.clone(),
+            health_check_type: g.request.health_check_type.clone(),
+            health_check_grace_period: g.request.health_check_grace_period,
+            target_group,
+        }
+        .to_extra())
     }
 
     fn target_state(
@@ -228,7 +294,7 @@ impl SimCloud {
                     instances: vec![],
                 },
             );
-            s.fill_group(region, group, ready)
+            s.fill_group(region, group, ready, true)
         })?
     }
 
@@ -464,7 +530,7 @@ impl WebTiers for SimCloud {
                         instances: vec![],
                     },
                 );
-                s.fill_group(region, &req.name, ready_at)?;
+                s.fill_group(region, &req.name, ready_at, false)?;
                 if fail {
                     // A faulted launch: the instances never come up healthy.
                     let ids = s.web.groups[&key_of(region, &req.name)].instances.clone();

@@ -108,6 +108,9 @@ impl Engine {
                         .delete_instance(PointKind::Ec2Ami, &r.region, &r.resource)
                         .await
                 }
+                ComponentKind::AutoScalingGroup => {
+                    cloud.web.delete_group(&r.region, &r.resource).await
+                }
                 ComponentKind::LightsailInstance => {
                     cloud
                         .restores

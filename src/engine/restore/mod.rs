@@ -126,6 +126,9 @@ fn entry_of(a: &Address) -> EntryPoint {
         Address::Ec2ElasticIp { allocation_id } => EntryPoint::Ec2ElasticIp {
             allocation_id: allocation_id.clone(),
         },
+        Address::AlbListener { listener_arn } => EntryPoint::AlbListener {
+            listener_arn: listener_arn.clone(),
+        },
     }
 }
 
@@ -134,6 +137,9 @@ fn address_of(e: &EntryPoint) -> Address {
         EntryPoint::LightsailStaticIp { name } => Address::LightsailStaticIp { name: name.clone() },
         EntryPoint::Ec2ElasticIp { allocation_id } => Address::Ec2ElasticIp {
             allocation_id: allocation_id.clone(),
+        },
+        EntryPoint::AlbListener { listener_arn } => Address::AlbListener {
+            listener_arn: listener_arn.clone(),
         },
     }
 }
