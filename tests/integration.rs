@@ -25,6 +25,8 @@ mod no_panic;
 mod policy_validation;
 #[path = "integration/restore.rs"]
 mod restore;
+#[path = "integration/restore_asg.rs"]
+mod restore_asg;
 #[path = "integration/restore_moto.rs"]
 mod restore_moto;
 #[path = "integration/web_tier_contract.rs"]

@@ -1,4 +1,4 @@
-//! `wpbackup init --sandbox DIR`: a complete, simulated setup with one site of each
+//! `wpbackup init --sandbox DIR`: a complete, simulated setup with a site of each
 //! deployment of the whitepaper, using the example policies shipped in `policies/`.
 
 use super::{Cli, CliResult};
@@ -26,7 +26,7 @@ pub const EXAMPLE_POLICIES: &[(&str, &str, &str)] = &[
     (
         "shop",
         "web.toml",
-        include_str!("../../policies/elastic/web.toml"),
+        include_str!("../../policies/elastic-single-instance/web.toml"),
     ),
     (
         "shop",
@@ -43,9 +43,42 @@ pub const EXAMPLE_POLICIES: &[(&str, &str, &str)] = &[
         "media.toml",
         include_str!("../../policies/elastic/media.toml"),
     ),
+    (
+        "news",
+        "web.toml",
+        include_str!("../../policies/elastic/web.toml"),
+    ),
+    (
+        "news",
+        "db.toml",
+        include_str!("../../policies/elastic/db.toml"),
+    ),
+    (
+        "news",
+        "files.toml",
+        include_str!("../../policies/elastic/files.toml"),
+    ),
+    (
+        "news",
+        "media.toml",
+        include_str!("../../policies/elastic/media.toml"),
+    ),
 ];
 
-pub const SANDBOX_CONFIG: &str = r#"# wpbackup sandbox: two WordPress sites on the built-in AWS simulator.
+/// The sandbox's two elastic sites share the example policies; in one simulated account
+/// they must not share resources, so the second one's ids are its own.
+const NEWS_RESOURCES: &[(&str, &str)] = &[
+    ("\"wordpress-aurora\"", "\"news-aurora\""),
+    ("\"fs-0123456789abcdef0\"", "\"fs-0abcdef0123456789\""),
+    ("\"example-wordpress-media\"", "\"example-news-media\""),
+    (
+        "\"example-wordpress-media-dr\"",
+        "\"example-news-media-dr\"",
+    ),
+    ("\"wordpress-web\"", "\"news-web\""),
+];
+
+pub const SANDBOX_CONFIG: &str = r#"# wpbackup sandbox: three WordPress sites on the built-in AWS simulator.
 # Switch a site to real AWS with provider = "aws" (and real resource ids in its policies).
 version = 1
 catalog = "wpbackup.db"          # relative to this file
@@ -67,7 +100,7 @@ lightsail_static_ip = "StaticIp-1"
 [sites.health_check]
 url = "https://blog.example.com/wp-login.php"
 
-# The elastic reference architecture: EC2 web tier, Aurora, EFS, S3, Elastic IP.
+# An elastic site with one EC2 web server behind an Elastic IP; Aurora, EFS, S3.
 [[sites]]
 name = "shop"
 provider = "sim"
@@ -81,6 +114,21 @@ ec2_elastic_ip_allocation = "eipalloc-0123456789abcdef0"
 url = "https://shop.example.com/wp-login.php"
 expect_status = 200
 timeout = "10s"
+
+# The elastic reference architecture of the whitepaper: an Auto Scaling group of web
+# servers behind an Application Load Balancer, Aurora, EFS (WordPress code, themes,
+# plugins, uploads), S3. A restore switches the ALB listener.
+[[sites]]
+name = "news"
+provider = "sim"
+region = "us-east-1"
+dr_region = "us-west-2"
+timezone = "Europe/Berlin"
+policies = "policies/news"
+[sites.entry_point]
+alb_listener_arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/news/50dc6c495c0c9188/f2f7dc8efc522ab2"
+[sites.health_check]
+url = "https://news.example.com/wp-login.php"
 "#;
 
 pub fn run(cli: &Cli, args: &InitArgs) -> CliResult {
@@ -94,16 +142,23 @@ pub fn run(cli: &Cli, args: &InitArgs) -> CliResult {
     }
     write(&config_path, SANDBOX_CONFIG)?;
     for (site, file, body) in EXAMPLE_POLICIES {
-        write(&dir.join("policies").join(site).join(file), body)?;
+        let mut body = body.to_string();
+        if *site == "news" {
+            for (from, to) in NEWS_RESOURCES {
+                body = body.replace(from, to);
+            }
+        }
+        write(&dir.join("policies").join(site).join(file), &body)?;
     }
     if cli.json {
         super::print_json(&serde_json::json!({
             "config": config_path,
-            "sites": ["blog", "shop"],
+            "sites": ["blog", "shop", "news"],
         }));
     } else {
         println!("Sandbox written to {}", dir.display());
-        println!("  sites: blog (Lightsail single server), shop (elastic: EC2, Aurora, EFS, S3)");
+        println!("  sites: blog (Lightsail single server), shop (elastic: one EC2 server, Aurora, EFS, S3),");
+        println!("         news (the reference architecture: Auto Scaling group behind an ALB, Aurora, EFS, S3)");
         println!("Next:");
         println!("  wpbackup --config {} run --all", config_path.display());
         println!("  wpbackup --config {} points", config_path.display());

@@ -507,11 +507,13 @@ fn print_plan(plan: &Plan) {
         for c in &s.calls {
             println!("      {c}");
         }
-        if let crate::domain::restore_plan::Action::LaunchInstance(
-            crate::domain::restore_plan::LaunchInstance {
-                user_data: Some(u), ..
-            },
-        ) = &s.action
+        use crate::domain::restore_plan::{Action, LaunchGroup, LaunchInstance};
+        if let Action::LaunchInstance(LaunchInstance {
+            user_data: Some(u), ..
+        })
+        | Action::LaunchGroup(LaunchGroup {
+            user_data: Some(u), ..
+        }) = &s.action
         {
             println!("      user data (values from other steps filled in at launch):");
             for line in u.preview().lines() {

@@ -320,20 +320,24 @@ pub async fn run(cli: &Cli, cmd: &SimCommand) -> CliResult {
                 .into_iter()
                 .find(|a| a.component == *component)
                 .map(|a| a.since);
-            let content = if at == now {
-                sim.serving_content(kind, &s.entry_point, &s.region, &resource)
-                    .await?
+            let (resource, content) = if at == now {
+                let c = sim
+                    .serving_content(kind, &s.entry_point, &s.region, &resource)
+                    .await?;
+                (resource, c)
             } else if adopted_since.is_some_and(|since| since <= at) {
-                match sim.resource_content(kind, &s.region, &resource)? {
+                let c = match sim.resource_content(kind, &s.region, &resource)? {
                     Some(c) => c,
                     None => sim.content_at(kind, &resource, at)?,
-                }
+                };
+                (resource, c)
             } else {
                 let configured = s
                     .policy(component)
                     .map(|p| p.target.resource_id().to_string())
                     .unwrap_or_else(|| resource.clone());
-                sim.content_at(kind, &configured, at)?
+                let c = sim.content_at(kind, &configured, at)?;
+                (configured, c)
             };
             let objects = match kind {
                 crate::domain::model::ComponentKind::S3Bucket => {

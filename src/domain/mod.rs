@@ -13,4 +13,5 @@ pub mod site;
 #[cfg(test)]
 pub(crate) mod testkit;
 pub mod time;
+pub mod web_tier;
 pub mod wiring;

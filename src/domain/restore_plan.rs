@@ -182,6 +182,54 @@ pub enum Action {
     Manual(Manual),
     /// Drill: delete what the listed steps created (tagged resources only).
     Teardown(Teardown),
+    /// Auto Scaling: a separate restored tier — its own launch template (the point's AMI
+    /// and template data of T, wired user data), target group (the original's health-check
+    /// settings) and group (the size of T) — until its instances are InService.
+    LaunchGroup(LaunchGroup),
+    /// Every target of the restored group's target group healthy, then the site's URL
+    /// answering through each target with the site's Host header.
+    CheckTargets(CheckTargets),
+    /// The cutover of an Auto Scaling tier: the listener forwards to the restored target
+    /// group; its previous forward is recorded for rollback.
+    SwitchListener(SwitchListener),
+}
+
+/// Auto Scaling: the restored tier, created under names fixed by the plan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LaunchGroup {
+    pub region: String,
+    pub point_id: i64,
+    pub image: String,
+    pub group: String,
+    pub launch_template: String,
+    pub target_group: String,
+    /// The point's launch template data (its image replaced by the point's AMI).
+    pub template: Box<super::web_tier::LaunchTemplateData>,
+    pub user_data: Option<UserData>,
+    pub min_size: i32,
+    pub max_size: i32,
+    pub desired_capacity: i32,
+    pub subnets: Vec<String>,
+    /// The settings the restored target group copies.
+    pub like: Box<super::web_tier::TargetGroupInfo>,
+    pub health_check_type: Option<String>,
+    pub health_check_grace_period: Option<i32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckTargets {
+    pub region: String,
+    pub group_step: String,
+    pub url: String,
+    pub expect_status: u16,
+    pub timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SwitchListener {
+    pub region: String,
+    pub listener_arn: String,
+    pub group_step: String,
 }
 
 /// Aurora: a new cluster from continuous backup at `at`, or from a snapshot.
@@ -371,6 +419,9 @@ impl Action {
             Action::VerifyPublic(_) => "verify-public",
             Action::Manual(_) => "manual",
             Action::Teardown(_) => "teardown",
+            Action::LaunchGroup(_) => "launch-group",
+            Action::CheckTargets(_) => "health-check",
+            Action::SwitchListener(_) => "switch-listener",
         }
     }
 
@@ -380,6 +431,7 @@ impl Action {
             self,
             Action::SwapCluster(_)
                 | Action::MoveAddress(_)
+                | Action::SwitchListener(_)
                 | Action::RevertBucket(RevertBucket { dry_run: false, .. })
         )
     }
@@ -397,6 +449,9 @@ impl Action {
             Action::MoveAddress(_) => 10,
             Action::Manual(_) => 0,
             Action::Teardown(_) => 300,
+            Action::LaunchGroup(_) => 420,
+            Action::CheckTargets(_) => 60,
+            Action::SwitchListener(_) => 10,
         }
     }
 
@@ -532,6 +587,46 @@ impl Action {
                 "delete the resources created by {} (tag {TAG_PLAN} checked)",
                 steps.join(", ")
             )],
+            Action::LaunchGroup(LaunchGroup {
+                image,
+                group,
+                launch_template,
+                target_group,
+                template,
+                desired_capacity,
+                subnets,
+                like,
+                ..
+            }) => vec![
+                format!(
+                    "ec2:CreateLaunchTemplate({launch_template}: ImageId={image}, InstanceType={}, UserData below)",
+                    template.instance_type.as_deref().unwrap_or("as recorded")
+                ),
+                format!(
+                    "elasticloadbalancing:CreateTargetGroup({target_group}, like {}: health check {} {})",
+                    like.name,
+                    like.health_check_protocol.as_deref().unwrap_or("HTTP"),
+                    like.health_check_path.as_deref().unwrap_or("/")
+                ),
+                format!(
+                    "autoscaling:CreateAutoScalingGroup({group}, desired {desired_capacity}, subnets {})",
+                    subnets.join(",")
+                ),
+                "autoscaling:DescribeAutoScalingGroups until every instance is InService".into(),
+            ],
+            Action::CheckTargets(CheckTargets {
+                url, expect_status, ..
+            }) => vec![
+                "elasticloadbalancing:DescribeTargetHealth until every target is healthy".into(),
+                format!(
+                    "GET {url} from each target's address (Host: {}), expect {expect_status}",
+                    host_of(url)
+                ),
+            ],
+            Action::SwitchListener(SwitchListener { listener_arn, .. }) => vec![
+                format!("elasticloadbalancing:DescribeListeners({listener_arn}) (the forward kept for rollback)"),
+                format!("elasticloadbalancing:ModifyListener({listener_arn}, forward to the restored target group)"),
+            ],
         }
     }
 }
@@ -693,7 +788,14 @@ impl Plan {
                 Action::Teardown(Teardown { steps }) => steps.clone(),
                 Action::LaunchInstance(LaunchInstance {
                     user_data: Some(u), ..
+                })
+                | Action::LaunchGroup(LaunchGroup {
+                    user_data: Some(u), ..
                 }) => u.steps(),
+                Action::CheckTargets(CheckTargets { group_step, .. })
+                | Action::SwitchListener(SwitchListener { group_step, .. }) => {
+                    vec![group_step.clone()]
+                }
                 _ => vec![],
             };
             for r in refers {
@@ -781,6 +883,7 @@ pub fn build_plan(
     let mut steps: Vec<Step> = Vec::new();
     let mut components = Vec::new();
     let mut instance_step: Option<String> = None;
+    let mut group_step: Option<String> = None;
     let mut db_ready_step: Option<String> = None;
     let mut swap: Option<Action> = None;
     let mut wired_web = false;
@@ -1043,12 +1146,65 @@ pub fn build_plan(
                 ));
                 restore_steps.push(key);
             }
-            (Target::AutoScalingGroup { .. }, _) => {
-                return Err(err(
-                    "restoring an auto-scaling-group web tier is not built yet; restore the other \
-                     components with --only"
-                        .into(),
-                ))
+            (Target::AutoScalingGroup { launch, .. }, Source::Point { provider_id, .. }) => {
+                let p = chosen
+                    .ok_or_else(|| err(format!("point {provider_id} is not in the catalog")))?;
+                let settings = super::web_tier::GroupPointSettings::from_extra(&p.metadata.extra)
+                    .ok_or_else(|| {
+                        err(format!(
+                            "point {provider_id} records no Auto Scaling group settings (launch template, size); restore to the instant of a newer point"
+                        ))
+                    })?;
+                if selection.to == RestoreTo::Dr {
+                    return Err(err(
+                        "an Auto Scaling tier restored in the DR region needs that region's subnets and load balancer, which the configuration does not name yet; restore the other components with --only"
+                            .into(),
+                    ));
+                }
+                if purpose == Purpose::Restore
+                    && !matches!(facts.address, Address::AlbListener { .. })
+                {
+                    return Err(err(
+                        "an auto-scaling-group web tier is cut over at its ALB listener: set [sites.entry_point] alb_listener_arn"
+                            .into(),
+                    ));
+                }
+                let like = settings.target_group.clone().ok_or_else(|| {
+                    err(format!(
+                        "point {provider_id} records no target group: the group was in none when it was taken"
+                    ))
+                })?;
+                let mut template = settings.launch_template.clone();
+                template.image_id = Some(p.provider_id.clone());
+                let key = format!("{comp}.launch-group");
+                let name = format!("wpb-{}-{comp}-{suffix}", facts.site);
+                steps.push(step(
+                    &key,
+                    comp,
+                    wiring.ready_steps.clone(),
+                    Action::LaunchGroup(LaunchGroup {
+                        region: region.clone(),
+                        point_id: p.id,
+                        image: p.provider_id.clone(),
+                        group: name.clone(),
+                        launch_template: name,
+                        target_group: target_group_name(facts.site, comp, &suffix),
+                        template: Box::new(template),
+                        user_data: Some(wiring.user_data(facts.site, launch).map_err(err)?),
+                        min_size: settings.min_size,
+                        max_size: settings.max_size,
+                        desired_capacity: settings.desired_capacity,
+                        subnets: settings.subnets.clone(),
+                        like: Box::new(like),
+                        health_check_type: settings.health_check_type.clone(),
+                        health_check_grace_period: settings.health_check_grace_period,
+                    }),
+                    history,
+                ));
+                created_steps.push(key.clone());
+                restore_steps.push(key.clone());
+                group_step = Some(key);
+                wired_web = true;
             }
             (_, other) => {
                 return Err(err(format!(
@@ -1067,27 +1223,32 @@ pub fn build_plan(
             .position(|x| x.component == c.component)
     });
 
-    // Health check of the restored instance, with the database it will use ready.
+    // Health check of the restored web tier, with the data it is wired to ready.
     let mut gate: Vec<String> = Vec::new();
-    if let Some(inst) = &instance_step {
+    let check = match (&group_step, &instance_step) {
+        (Some(group), _) => Some(Action::CheckTargets(CheckTargets {
+            region: region.clone(),
+            group_step: group.clone(),
+            url: facts.health_url.to_string(),
+            expect_status: facts.expect_status,
+            timeout_secs: facts.health_timeout_secs,
+        })),
+        (None, Some(inst)) => Some(Action::HealthCheck(HealthCheck {
+            url: facts.health_url.to_string(),
+            expect_status: facts.expect_status,
+            timeout_secs: facts.health_timeout_secs,
+            instance_step: inst.clone(),
+        })),
+        (None, None) => None,
+    };
+    if let Some(check) = check {
         let mut deps: Vec<String> = restore_steps
             .iter()
             .filter(|k| !k.ends_with(".revert-bucket"))
             .cloned()
             .collect();
         deps.sort();
-        steps.push(step(
-            "site.health-check",
-            "",
-            deps,
-            Action::HealthCheck(HealthCheck {
-                url: facts.health_url.to_string(),
-                expect_status: facts.expect_status,
-                timeout_secs: facts.health_timeout_secs,
-                instance_step: inst.clone(),
-            }),
-            history,
-        ));
+        steps.push(step("site.health-check", "", deps, check, history));
         gate.push("site.health-check".into());
     } else if let Some(db) = &db_ready_step {
         gate.push(db.clone());
@@ -1103,6 +1264,26 @@ pub fn build_plan(
                 let key = format!("{comp}.swap-cluster");
                 steps.push(step(&key, &comp, gate.clone(), swap, history));
                 last = vec![key];
+            }
+            if let (Some(group), Address::AlbListener { listener_arn }) =
+                (&group_step, &facts.address)
+            {
+                let mut deps = last.clone();
+                deps.push(group.clone());
+                dedup(&mut deps);
+                steps.push(step(
+                    "site.switch-listener",
+                    "",
+                    deps,
+                    Action::SwitchListener(SwitchListener {
+                        region: region.clone(),
+                        listener_arn: listener_arn.clone(),
+                        group_step: group.clone(),
+                    }),
+                    history,
+                ));
+                last = vec!["site.switch-listener".into()];
+                cut_over = true;
             }
             if let Some(inst) = &instance_step {
                 let mut deps = last.clone();
@@ -1284,6 +1465,19 @@ impl Wiring {
         }
         Ok(UserData { template, values })
     }
+}
+
+/// A target group name: at most 32 letters, digits and hyphens, unique per plan (the
+/// plan's stamp) — `wpb-<stamp>-<site-component, shortened>`.
+fn target_group_name(site: &str, component: &str, suffix: &str) -> String {
+    let base = format!("wpb-{suffix}-");
+    let room = 32usize.saturating_sub(base.len());
+    let tail: String = format!("{site}-{component}")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .take(room)
+        .collect();
+    format!("{base}{}", tail.trim_end_matches('-'))
 }
 
 fn swap_component(choices: &[super::planner::Choice]) -> String {
@@ -1658,6 +1852,108 @@ mod tests {
             t(15, 0),
             &DurationHistory::new(),
         )
+    }
+
+    #[test]
+    fn an_auto_scaling_tier_is_launched_separately_checked_then_switched_at_the_listener() {
+        use crate::domain::web_tier::{GroupPointSettings, LaunchTemplateData, TargetGroupInfo};
+        let mut f = fixture();
+        for (n, t) in f.targets.iter_mut() {
+            if n == "web" {
+                *t = Target::AutoScalingGroup {
+                    group_name: "shop-web".into(),
+                    no_reboot: true,
+                    launch: Default::default(),
+                };
+            }
+        }
+        for p in f.points.iter_mut().filter(|p| p.component == "web") {
+            p.metadata.extra.extend(
+                GroupPointSettings {
+                    imaged_instance: "i-1".into(),
+                    launch_template: LaunchTemplateData {
+                        image_id: Some("ami-original".into()),
+                        instance_type: Some("t3.large".into()),
+                        ..Default::default()
+                    },
+                    min_size: 2,
+                    max_size: 6,
+                    desired_capacity: 3,
+                    subnets: vec!["subnet-a".into(), "subnet-b".into()],
+                    target_group: Some(TargetGroupInfo {
+                        arn: "arn:tg/shop".into(),
+                        name: "shop".into(),
+                        health_check_path: Some("/wp-login.php".into()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }
+                .to_extra(),
+            );
+        }
+        let points = PointsByComponent::new(f.points.clone());
+        let mut facts = facts(&f, &points);
+        // An Elastic IP cannot front a group.
+        let refused = build_plan(
+            &selection(RestoreTo::Primary),
+            &facts,
+            Purpose::Restore,
+            t(15, 0),
+            &DurationHistory::new(),
+        )
+        .unwrap_err();
+        assert!(refused.reason.contains("alb_listener_arn"), "{refused}");
+        facts.address = Address::AlbListener {
+            listener_arn: "arn:listener".into(),
+        };
+        let p = build_plan(
+            &selection(RestoreTo::Primary),
+            &facts,
+            Purpose::Restore,
+            t(15, 0),
+            &DurationHistory::new(),
+        )
+        .unwrap();
+        assert!(p.validate().is_ok(), "{:?}", p.validate());
+        let keys: Vec<&str> = p.steps.iter().map(|s| s.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "db.restore-cluster",
+                "db.create-cluster-instance",
+                "files.restore-file-system",
+                "media.revert-bucket",
+                "web.launch-group",
+                "site.health-check",
+                "site.switch-listener",
+                "site.verify-public",
+            ]
+        );
+        assert_eq!(
+            deps(&p, "site.switch-listener"),
+            ["site.health-check", "web.launch-group"]
+        );
+        match &p.step("web.launch-group").unwrap().action {
+            Action::LaunchGroup(g) => {
+                // The AMI of the point, the settings of T, names of the plan's own.
+                assert_eq!(g.template.image_id.as_deref(), Some("ami-3"));
+                assert_eq!(g.template.instance_type.as_deref(), Some("t3.large"));
+                assert_eq!((g.min_size, g.max_size, g.desired_capacity), (2, 6, 3));
+                assert_eq!(g.subnets, ["subnet-a", "subnet-b"]);
+                assert_eq!(g.like.health_check_path.as_deref(), Some("/wp-login.php"));
+                assert_eq!(g.group, "wpb-shop-web-r20261127t150000");
+                assert!(g.target_group.len() <= 32, "{}", g.target_group);
+                assert!(g.target_group.starts_with("wpb-r20261127t150000-"));
+                assert!(g
+                    .user_data
+                    .as_ref()
+                    .unwrap()
+                    .steps()
+                    .contains(&"files.restore-file-system".to_string()));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(p.step("site.switch-listener").unwrap().action.is_cutover());
     }
 
     #[test]

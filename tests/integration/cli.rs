@@ -14,11 +14,11 @@ fn points(sb: &Sandbox) -> Vec<Value> {
 
 #[test]
 fn sandbox_run_all_gives_every_kind_a_point_and_a_dr_copy() {
-    let sb = Sandbox::new();
+    let sb = Sandbox::as_shipped();
     let (code, v) = sb.json(&["run", "--all"]);
     assert_eq!(code, 0, "{v:#}");
     let runs = v["runs"].as_array().unwrap();
-    assert_eq!(runs.len(), 5);
+    assert_eq!(runs.len(), 9);
     assert!(runs.iter().all(|r| r["phase"] == "Completed"), "{v:#}");
 
     let pts = points(&sb);
@@ -45,6 +45,10 @@ fn sandbox_run_all_gives_every_kind_a_point_and_a_dr_copy() {
         ("shop", "aurora-cluster"),
         ("shop", "efs"),
         ("shop", "s3-bucket"),
+        ("news", "auto-scaling-group"),
+        ("news", "aurora-cluster"),
+        ("news", "efs"),
+        ("news", "s3-bucket"),
     ];
     for (site, kind) in expect {
         for (region, what) in [("us-east-1", "point"), ("us-west-2", "copy")] {
@@ -71,6 +75,26 @@ fn sandbox_run_all_gives_every_kind_a_point_and_a_dr_copy() {
         .as_array()
         .unwrap()
         .is_empty());
+    // The Auto Scaling tier's AMI records the group's settings of the moment.
+    let group_ami = pts
+        .iter()
+        .find(|p| p["component_kind"] == "auto-scaling-group" && p["region"] == "us-east-1")
+        .unwrap();
+    let settings: Value = serde_json::from_str(
+        group_ami["metadata"]["extra"]["auto_scaling_group"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(settings["desired_capacity"], 2, "{settings:#}");
+    assert!(settings["launch_template"]["user_data"]
+        .as_str()
+        .unwrap()
+        .contains("fs-0abcdef0123456789:/ /var/www/html efs _netdev,tls"));
+    assert_eq!(
+        settings["target_group"]["health_check_path"],
+        "/wp-login.php"
+    );
 
     // --at selects the newest point at or before T, per component and region.
     let (_, sel) = sb.json(&["points", "--site", "shop", "--at", "now"]);
@@ -80,7 +104,7 @@ fn sandbox_run_all_gives_every_kind_a_point_and_a_dr_copy() {
 
     // The run is recorded with the policy it ran under.
     let (_, runs) = sb.json(&["runs"]);
-    assert_eq!(runs["runs"].as_array().unwrap().len(), 5);
+    assert_eq!(runs["runs"].as_array().unwrap().len(), 9);
     assert!(runs["runs"]
         .as_array()
         .unwrap()
@@ -243,7 +267,7 @@ fn shipped_policies_pass_policy_check() {
         .assert()
         .success()
         .stdout(predicate::str::contains(
-            "5 policy file(s) valid, 0 error(s), 0 warning(s)",
+            "6 policy file(s) valid, 0 error(s), 0 warning(s)",
         ));
     // And the sandbox's own copies, with its sites' regions, print three fire times each.
     let (code, v) = sb.json(&["policy", "check"]);

@@ -214,6 +214,7 @@ fn mutated_policies() {
         "elastic/files.toml",
         "elastic/media.toml",
         "elastic/web.toml",
+        "elastic-single-instance/web.toml",
         "single-server/wordpress.toml",
     ]
     .iter()

@@ -17,7 +17,7 @@ const RESTORE_SHOP_NOW: &[&str] = &[
     "--yes",
 ];
 
-fn sim_state(s: &Sandbox) -> Value {
+pub(super) fn sim_state(s: &Sandbox) -> Value {
     let text = std::fs::read_to_string(s.path().join("wpbackup.db.sim.json")).unwrap();
     serde_json::from_str(&text).unwrap()
 }
@@ -61,7 +61,12 @@ fn assert_same_media_except_new_uploads(now: &Value, at_t: &Value, t: &str) {
 }
 
 fn content(s: &Sandbox, component: &str, at: Option<&str>) -> Value {
-    let mut args = vec!["sim", "content", "--site", "shop", "--component", component];
+    content_of(s, "shop", component, at)
+}
+
+/// What a site's component holds now (what the site serves), or held at `at`.
+pub(super) fn content_of(s: &Sandbox, site: &str, component: &str, at: Option<&str>) -> Value {
+    let mut args = vec!["sim", "content", "--site", site, "--component", component];
     if let Some(at) = at {
         args.extend(["--at", at]);
     }
@@ -70,7 +75,7 @@ fn content(s: &Sandbox, component: &str, at: Option<&str>) -> Value {
     v
 }
 
-fn steps_by_key(show: &Value) -> std::collections::BTreeMap<String, Value> {
+pub(super) fn steps_by_key(show: &Value) -> std::collections::BTreeMap<String, Value> {
     show["steps"]
         .as_array()
         .unwrap()
@@ -90,7 +95,15 @@ fn backed_up_then_damaged() -> (Sandbox, String) {
 
 /// Backups of the shop, then an instant T, then this damage after T.
 fn backed_up_then(damage: &[(&str, &str)]) -> (Sandbox, String) {
-    let s = Sandbox::new();
+    backed_up_then_on("shop", damage)
+}
+
+/// Backups of every site, then an instant T, then this damage to `site` after T.
+pub(super) fn backed_up_then_on(site: &str, damage: &[(&str, &str)]) -> (Sandbox, String) {
+    let s = match site {
+        "news" => Sandbox::as_shipped(),
+        _ => Sandbox::new(),
+    };
     s.wpb().args(["run", "--all"]).assert().success();
     std::thread::sleep(Duration::from_millis(1100));
     let t = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
@@ -101,7 +114,7 @@ fn backed_up_then(damage: &[(&str, &str)]) -> (Sandbox, String) {
                 "sim",
                 "damage",
                 "--site",
-                "shop",
+                site,
                 "--component",
                 component,
                 "--what",
@@ -155,52 +168,7 @@ fn incident_restore_before_the_damage_survives_a_crash_and_rolls_back() {
     );
 
     // Execute with create calls slowed down, and kill it mid-way.
-    s.wpb()
-        .args([
-            "sim",
-            "fault",
-            "latency",
-            "--latency-ms",
-            "1500",
-            "--op",
-            "create",
-            "--times",
-            "2",
-        ])
-        .assert()
-        .success();
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("wpbackup"))
-        .current_dir(s.path())
-        .arg("--config")
-        .arg(s.config())
-        .args(["restore", "apply"])
-        .arg(&plan_path)
-        .arg("--yes")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let out = s
-            .wpb()
-            .args(["--json", "restore", "show", &id])
-            .output()
-            .unwrap();
-        if out.status.success() {
-            let show: Value = serde_json::from_slice(&out.stdout).unwrap();
-            if steps_by_key(&show)
-                .values()
-                .any(|st| st["state"] == "running")
-            {
-                break;
-            }
-        }
-        assert!(std::time::Instant::now() < deadline, "no step started");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    apply_killed_mid_way(&s, &plan_path, &id);
     let (_, show) = s.json(&["restore", "show", &id]);
     assert_eq!(show["status"], "executing", "{show:#}");
     let before: Vec<String> = steps_by_key(&show)
@@ -958,6 +926,11 @@ fn a_server_wired_to_the_damaged_files_fails_its_health_check() {
 /// Run policies of the shop as their next scheduled fire would (an instant after this
 /// minute's manual runs, whose point names are taken).
 fn next_scheduled_runs(s: &Sandbox, policies: &[&str]) {
+    next_scheduled_runs_of(s, "shop", policies)
+}
+
+/// Run policies of `site` as their next scheduled fire would.
+pub(super) fn next_scheduled_runs_of(s: &Sandbox, site: &str, policies: &[&str]) {
     use wpbackup::engine::run::{RunRequest, Trigger};
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -969,7 +942,7 @@ fn next_scheduled_runs(s: &Sandbox, policies: &[&str]) {
         for p in policies {
             let r = engine
                 .run_policy(&RunRequest {
-                    site: "shop".into(),
+                    site: site.into(),
                     policy: p.to_string(),
                     scheduled_for: engine.manual_instant() + chrono::Duration::minutes(1),
                     trigger: Trigger::Schedule,
@@ -980,4 +953,55 @@ fn next_scheduled_runs(s: &Sandbox, policies: &[&str]) {
         }
         engine.catalog.close().await;
     });
+}
+
+/// `restore apply` with create calls slowed down, killed while a step runs: the plan is
+/// left `executing` for a resume.
+pub(super) fn apply_killed_mid_way(s: &Sandbox, plan_path: &std::path::Path, id: &str) {
+    s.wpb()
+        .args([
+            "sim",
+            "fault",
+            "latency",
+            "--latency-ms",
+            "1500",
+            "--op",
+            "create",
+            "--times",
+            "2",
+        ])
+        .assert()
+        .success();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("wpbackup"))
+        .current_dir(s.path())
+        .arg("--config")
+        .arg(s.config())
+        .args(["restore", "apply"])
+        .arg(plan_path)
+        .arg("--yes")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let out = s
+            .wpb()
+            .args(["--json", "restore", "show", id])
+            .output()
+            .unwrap();
+        if out.status.success() {
+            let show: Value = serde_json::from_slice(&out.stdout).unwrap();
+            if steps_by_key(&show)
+                .values()
+                .any(|st| st["state"] == "running")
+            {
+                break;
+            }
+        }
+        assert!(std::time::Instant::now() < deadline, "no step started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
 }

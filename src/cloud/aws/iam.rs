@@ -57,7 +57,16 @@ type Resolved = (Vec<String>, Option<Value>);
 
 /// The resources (and condition) of `scope` for a component's target. `None`: the scope
 /// does not apply to this configuration (no statement).
-fn component_scope(scope: Scope, target: &Target, policy: &Policy, x: &Ctx) -> Option<Resolved> {
+fn component_scope(
+    part: Part,
+    scope: Scope,
+    target: &Target,
+    policy: &Policy,
+    x: &Ctx,
+) -> Option<Resolved> {
+    if part == Part::AutoScaling {
+        return auto_scaling_scope(scope, target, x);
+    }
     let acct = x.acct;
     let p = x.primary();
     let regional = || (vec!["*".to_string()], Some(in_regions(&x.regions)));
@@ -94,13 +103,6 @@ fn component_scope(scope: Scope, target: &Target, policy: &Policy, x: &Ctx) -> O
                 _ => return None,
             }
         }
-        // The group's instances change: they are named by the tag Auto Scaling gives them.
-        (Target::AutoScalingGroup { group_name, .. }, Scope::Protected) => (
-            vec![format!("arn:aws:ec2:{p}:{acct}:instance/*")],
-            Some(
-                json!({ "StringEquals": { "aws:ResourceTag/aws:autoscaling:groupName": group_name } }),
-            ),
-        ),
         (Target::AutoScalingGroup { .. }, Scope::ProtectedAndPoints) => (
             vec![
                 format!("arn:aws:ec2:{p}::image/*"),
@@ -357,6 +359,56 @@ fn entry_point_scope(scope: Scope, entry: &EntryPoint, x: &Ctx) -> Option<Resolv
     })
 }
 
+/// The Auto Scaling part of a group's statements: reading it, imaging only its instances,
+/// and (restores) creating a separate tier under wpbackup's names and deleting only what
+/// is tagged as wpbackup's.
+fn auto_scaling_scope(scope: Scope, target: &Target, x: &Ctx) -> Option<Resolved> {
+    let Target::AutoScalingGroup { group_name, .. } = target else {
+        return None;
+    };
+    let acct = x.acct;
+    let p = x.primary();
+    let site = &x.site.name;
+    Some(match scope {
+        Scope::Regional => (vec!["*".to_string()], Some(in_regions(&x.regions))),
+        // The group's instances change: they are named by the tag Auto Scaling gives them.
+        Scope::Protected => (
+            vec![format!("arn:aws:ec2:{p}:{acct}:instance/*")],
+            Some(json!({ "StringEquals": { "aws:ResourceTag/aws:autoscaling:groupName": group_name } })),
+        ),
+        // A restore's own launch template, target group and group (plan-fixed names).
+        Scope::Launch => (
+            x.regions
+                .iter()
+                .flat_map(|r| {
+                    [
+                        format!("arn:aws:ec2:{r}:{acct}:launch-template/*"),
+                        format!("arn:aws:elasticloadbalancing:{r}:{acct}:targetgroup/wpb-*/*"),
+                        format!(
+                            "arn:aws:autoscaling:{r}:{acct}:autoScalingGroup:*:autoScalingGroupName/wpb-{site}-*"
+                        ),
+                    ]
+                })
+                .collect(),
+            None,
+        ),
+        Scope::ManagedRestored => (
+            x.regions
+                .iter()
+                .flat_map(|r| {
+                    [
+                        format!("arn:aws:ec2:{r}:{acct}:launch-template/*"),
+                        format!("arn:aws:elasticloadbalancing:{r}:{acct}:targetgroup/*/*"),
+                        format!("arn:aws:autoscaling:{r}:{acct}:autoScalingGroup:*:autoScalingGroupName/*"),
+                    ]
+                })
+                .collect(),
+            Some(tagged("aws:ResourceTag/wpbackup:managed")),
+        ),
+        _ => return None,
+    })
+}
+
 /// The table parts a component's statements come from.
 fn parts_of(target: &Target) -> &'static [Part] {
     match target {
@@ -425,7 +477,7 @@ pub fn policy_document(sites: &[&Site], account: Option<&str>, purposes: &[Purpo
             };
             for (i, part) in parts_of(&p.target).iter().enumerate() {
                 for (scope, actions) in actions_by_scope(*part, purposes) {
-                    if let Some(resolved) = component_scope(scope, &p.target, p, &x) {
+                    if let Some(resolved) = component_scope(*part, scope, &p.target, p, &x) {
                         // A second part's statements are told apart by its name.
                         let name = match i {
                             0 => format!("{scope:?}"),

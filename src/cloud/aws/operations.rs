@@ -208,6 +208,19 @@ pub const OPERATIONS: &[Operation] = &[
     op(V::Ec2, "DescribeLaunchTemplateVersions", &["ec2:DescribeLaunchTemplateVersions"], K::AutoScaling, &[B, R], S::Regional),
     op(V::Elbv2, "DescribeTargetGroups", &["elasticloadbalancing:DescribeTargetGroups"], K::AutoScaling, &[B, R], S::Regional),
     op(V::Ec2, "CreateImage", &["ec2:CreateImage"], K::AutoScaling, &[B], S::Protected),
+    // A restore's separate tier: a new launch template (never a version of the site's), a
+    // target group like the original's, a group; checked through target health; deleted
+    // (drill teardown, finalize) only when tagged wpbackup's. Creating a group from a
+    // launch template also needs the EC2 rows' RunInstances on what it launches.
+    op(V::Ec2, "DescribeLaunchTemplates", &["ec2:DescribeLaunchTemplates"], K::AutoScaling, &[R], S::Regional),
+    op(V::Ec2, "CreateLaunchTemplate", &["ec2:CreateLaunchTemplate", "ec2:CreateTags"], K::AutoScaling, &[R], S::Launch),
+    op(V::Elbv2, "CreateTargetGroup", &["elasticloadbalancing:CreateTargetGroup", "elasticloadbalancing:AddTags"], K::AutoScaling, &[R], S::Launch),
+    op(V::AutoScaling, "CreateAutoScalingGroup", &["autoscaling:CreateAutoScalingGroup", "autoscaling:CreateOrUpdateTags"], K::AutoScaling, &[R], S::Launch),
+    op(V::Elbv2, "DescribeTargetHealth", &["elasticloadbalancing:DescribeTargetHealth"], K::AutoScaling, &[R], S::Regional),
+    op(V::Elbv2, "DescribeTags", &["elasticloadbalancing:DescribeTags"], K::AutoScaling, &[R], S::Regional),
+    op(V::AutoScaling, "DeleteAutoScalingGroup", &["autoscaling:DeleteAutoScalingGroup"], K::AutoScaling, &[R], S::ManagedRestored),
+    op(V::Elbv2, "DeleteTargetGroup", &["elasticloadbalancing:DeleteTargetGroup"], K::AutoScaling, &[R], S::ManagedRestored),
+    op(V::Ec2, "DeleteLaunchTemplate", &["ec2:DeleteLaunchTemplate"], K::AutoScaling, &[R], S::ManagedRestored),
     // ── Aurora cluster.
     op(V::Rds, "DescribeDBClusters", &["rds:DescribeDBClusters"], K::Aurora, &[B, R, A], S::Protected),
     op(V::Rds, "DescribeDBInstances", &["rds:DescribeDBInstances"], K::Aurora, &[B, R, A], S::Protected),
@@ -405,6 +418,7 @@ mod tests {
             include_str!("backup.rs"),
             include_str!("lightsail.rs"),
             include_str!("restore.rs"),
+            include_str!("web_tier.rs"),
         ];
         let mut seen = 0;
         for src in sources {

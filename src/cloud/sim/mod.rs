@@ -695,6 +695,10 @@ fn metadata_for(target: &Target, region: &str, id: u64, content: &Content) -> Re
         }
         Target::Efs { .. } => {
             m.size_bytes = Some(content.generation * 250_000 + (120 << 20));
+            m.extra.insert(
+                "mount_target_subnets".into(),
+                "subnet-0sim0001,subnet-0sim0002".into(),
+            );
             m.subnet_id = Some("subnet-0sim0001".into());
             m.security_group_ids = vec!["sg-0sim0nfs".into()];
         }

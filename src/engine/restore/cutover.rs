@@ -2,7 +2,10 @@
 
 use super::execute::{StepAct, StepCtx, StepError};
 use super::*;
-use crate::domain::restore_plan::{LaunchInstance, Manual, MoveAddress, WireValue};
+use crate::cloud::web_tier::Forward;
+use crate::domain::restore_plan::{
+    LaunchGroup, LaunchInstance, Manual, MoveAddress, SwitchListener, WireValue,
+};
 
 impl StepCtx {
     pub(super) async fn move_address(
@@ -42,6 +45,48 @@ impl StepCtx {
         ))
     }
 
+    /// The cutover of an Auto Scaling tier: the listener forwards to the restored target
+    /// group. Its previous forward is recorded first (rollback puts it back).
+    pub(super) async fn switch_listener(
+        &self,
+        s: &SwitchListener,
+        out: &mut Map<String, Value>,
+    ) -> StepAct {
+        let SwitchListener {
+            region,
+            listener_arn,
+            group_step,
+        } = s;
+        let web = self.cloud.web.clone();
+        let tg = self
+            .dep_output(group_step, "target_group")
+            .ok_or_else(|| format!("{group_step} recorded no target group"))?;
+        if !out.contains_key("previous") {
+            let prev = web.listener_forward(region, listener_arn).await?;
+            out.insert("previous".into(), json!(prev));
+            self.save(out).await?;
+        }
+        let to = [Forward {
+            target_group_arn: tg.clone(),
+            weight: None,
+        }];
+        web.set_listener_forward(region, listener_arn, &to).await?;
+        let now_at = web.listener_forward(region, listener_arn).await?;
+        if now_at != to {
+            return Err(format!("the listener forwards to {now_at:?}, not {tg}").into());
+        }
+        out.insert("target_group".into(), json!(tg));
+        let group = self
+            .dep_output(group_step, "group")
+            .ok_or_else(|| format!("{group_step} recorded no group"))?;
+        let adopted = self.adopt_restored(group_step, &group).await?;
+        out.insert("adopted".into(), json!(adopted));
+        Ok((
+            StepState::Done,
+            format!("listener now forwards to {tg} (group {group})"),
+        ))
+    }
+
     /// The restored stack serves the site now: record its resources as what the
     /// components' backups protect from here on (the web server behind the address, and
     /// the file system and cluster it was launched wired to). Returns "component=id" pairs.
@@ -58,6 +103,9 @@ impl StepCtx {
             adopt.push((c.clone(), instance.to_string()));
         }
         if let Action::LaunchInstance(LaunchInstance {
+            user_data: Some(u), ..
+        })
+        | Action::LaunchGroup(LaunchGroup {
             user_data: Some(u), ..
         }) = &launch.action
         {

@@ -322,6 +322,9 @@ impl StepCtx {
             Action::MoveAddress(s) => self.move_address(s, out).await,
             Action::Manual(s) => self.manual(s, out).await,
             Action::Teardown(s) => self.teardown(s, out).await,
+            Action::LaunchGroup(s) => self.launch_group(s, out).await,
+            Action::CheckTargets(s) => self.check_targets(s, out).await,
+            Action::SwitchListener(s) => self.switch_listener(s, out).await,
         }
     }
 }

@@ -109,7 +109,9 @@ impl Engine {
                         .await
                 }
                 ComponentKind::AutoScalingGroup => {
-                    cloud.web.delete_group(&r.region, &r.resource).await
+                    super::teardown::retire_group(&cloud, &r.region, &r.resource)
+                        .await
+                        .map(|_| ())
                 }
                 ComponentKind::LightsailInstance => {
                     cloud

@@ -2,7 +2,7 @@
 
 use super::execute::{StepAct, StepCtx};
 use super::*;
-use crate::domain::restore_plan::{HealthCheck, VerifyPublic};
+use crate::domain::restore_plan::{CheckTargets, HealthCheck, VerifyPublic};
 
 impl StepCtx {
     pub(super) async fn health_check(
@@ -27,6 +27,94 @@ impl StepCtx {
         Ok((
             StepState::Done,
             format!("{url} answered {} from {}", answer.0, answer.1),
+        ))
+    }
+
+    /// The restored group's targets: all healthy in their target group (the load
+    /// balancer's own check), then the site's URL answering from each target directly.
+    pub(super) async fn check_targets(
+        &self,
+        s: &CheckTargets,
+        out: &mut Map<String, Value>,
+    ) -> StepAct {
+        let CheckTargets {
+            region,
+            group_step,
+            url,
+            expect_status,
+            timeout_secs,
+        } = s;
+        let tg = self
+            .dep_output(group_step, "target_group")
+            .ok_or_else(|| format!("{group_step} recorded no target group"))?;
+        // Targets of a new group start `initial` while they boot: waited for. Targets the
+        // load balancer finds `unhealthy` for as many polls as the URL check's attempts
+        // fail the step, with the load balancer's reasons.
+        const UNHEALTHY_POLLS: u32 = 10;
+        let started = self.engine.clock.now();
+        let mut unhealthy_polls = 0;
+        let targets: Vec<String> = loop {
+            let health = self.cloud.web.target_health(region, &tg).await?;
+            let sick: Vec<String> = health
+                .iter()
+                .filter(|t| t.state != "healthy")
+                .map(|t| {
+                    format!(
+                        "{} {}{}",
+                        t.instance,
+                        t.state,
+                        t.reason
+                            .as_deref()
+                            .map(|r| format!(" ({r})"))
+                            .unwrap_or_default()
+                    )
+                })
+                .collect();
+            if !health.is_empty() && sick.is_empty() {
+                break health.into_iter().map(|t| t.instance).collect();
+            }
+            if health.iter().any(|t| t.state == "unhealthy") {
+                unhealthy_polls += 1;
+            }
+            let waited = (self.engine.clock.now() - started)
+                .to_std()
+                .unwrap_or_default();
+            if unhealthy_polls >= UNHEALTHY_POLLS || waited >= self.timeout() {
+                return Err(format!(
+                    "health check failed: the restored group's targets in {tg} are not all healthy: {}; nothing was cut over",
+                    if sick.is_empty() { "no target registered".to_string() } else { sick.join("; ") }
+                )
+                .into());
+            }
+            self.progress.note(
+                &self.step.key,
+                &format!("waiting for healthy targets: {}", sick.join("; ")),
+            );
+            self.engine.sleeper.sleep(self.interval()).await;
+        };
+        let mut answered = Vec::new();
+        for t in &targets {
+            let inst = self
+                .cloud
+                .restores
+                .describe_instance(crate::domain::model::PointKind::Ec2Ami, region, t)
+                .await?;
+            let address = inst
+                .address
+                .ok_or_else(|| format!("target {t} has no address to ask"))?;
+            let answer = self
+                .check(url, Some(address), *expect_status, *timeout_secs)
+                .await?;
+            answered.push(format!("{t}: {} from {}", answer.0, answer.1));
+        }
+        out.insert("targets".into(), json!(targets));
+        out.insert("answers".into(), json!(answered));
+        Ok((
+            StepState::Done,
+            format!(
+                "{} target(s) healthy; {url} answered {expect_status} from each",
+                targets.len()
+            ),
         ))
     }
 

@@ -197,7 +197,8 @@ impl Engine {
 }
 
 /// A restored file system is a new one that only a server launched wired to it mounts: a
-/// restore of `--only` files on a site with an EC2 web tier restores the web tier too (its
+/// restore of `--only` files on a site with an EC2 or Auto Scaling web tier restores the
+/// web tier too (its
 /// point as of the same instant). Returns the components to restore and what was added why.
 fn with_web_tier_for_files(site: &Site, only: &[String]) -> (Vec<String>, Vec<String>) {
     let mut only = only.to_vec();
@@ -212,7 +213,11 @@ fn with_web_tier_for_files(site: &Site, only: &[String]) -> (Vec<String>, Vec<St
         return (only, added);
     }
     for p in &site.policies {
-        if matches!(p.target, Target::Ec2Instance { .. }) && !only.contains(&p.name) {
+        if matches!(
+            p.target,
+            Target::Ec2Instance { .. } | Target::AutoScalingGroup { .. }
+        ) && !only.contains(&p.name)
+        {
             added.push(format!(
                 "{} added: the restored file system of {} is mounted only by a web server launched wired to it",
                 p.name,

@@ -2,7 +2,8 @@
 
 use super::cluster::{rename_tolerant, wait_cluster};
 use super::*;
-use crate::domain::restore_plan::{MoveAddress, SwapCluster};
+use crate::cloud::web_tier::Forward;
+use crate::domain::restore_plan::{MoveAddress, SwapCluster, SwitchListener};
 
 impl Engine {
     /// Move the public address and the DB endpoint back to what they were before the
@@ -76,6 +77,54 @@ impl Engine {
                 .await?;
                 if failure.is_none() {
                     // The previous resources serve again: backups go back to them.
+                    self.catalog.end_adoptions(id, self.clock.now()).await?;
+                }
+            }
+        }
+        // An Auto Scaling tier: the listener forwards where it did before.
+        if let Some((
+            step,
+            SwitchListener {
+                region,
+                listener_arn,
+                ..
+            },
+        )) = plan.steps.iter().find_map(|s| match &s.action {
+            Action::SwitchListener(l) => Some((s, l)),
+            _ => None,
+        }) {
+            let r = &records[&step.key];
+            let previous: Option<Vec<Forward>> = r
+                .outputs
+                .get("previous")
+                .and_then(|v| serde_json::from_value(v.clone()).ok());
+            if let (true, Some(prev)) = (touched(r), previous) {
+                let key = "rollback.switch-listener";
+                self.begin_rollback_step(id, key).await?;
+                let to: Vec<&str> = prev.iter().map(|f| f.target_group_arn.as_str()).collect();
+                progress.note(
+                    key,
+                    &format!("the listener forwards to {} again", to.join(", ")),
+                );
+                let started = std::time::Instant::now();
+                let mut out = Map::new();
+                out.insert("forward".into(), json!(prev));
+                let res = cloud
+                    .web
+                    .set_listener_forward(region, listener_arn, &prev)
+                    .await;
+                self.finish_rollback_step(
+                    id,
+                    key,
+                    res,
+                    &out,
+                    started,
+                    &format!("listener back on {}", to.join(", ")),
+                    &*progress,
+                    &mut failure,
+                )
+                .await?;
+                if failure.is_none() {
                     self.catalog.end_adoptions(id, self.clock.now()).await?;
                 }
             }

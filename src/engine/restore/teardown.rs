@@ -29,6 +29,13 @@ impl StepCtx {
                     }
                     _ => None,
                 },
+                Action::LaunchGroup(_) => match self.dep_output(s, "group") {
+                    Some(g) if !deleted.contains(&g) => Some((
+                        g.clone(),
+                        retire_group(&self.cloud, region, &g).await.map(|_| ()),
+                    )),
+                    _ => None,
+                },
                 Action::RestoreFileSystem(_) => match self.dep_output(s, "file_system") {
                     Some(f) if !deleted.contains(&f) => {
                         Some((f.clone(), r.delete_file_system(region, &f).await))
@@ -62,4 +69,32 @@ impl StepCtx {
             ),
         ))
     }
+}
+
+/// Delete an Auto Scaling group with its instances, then its target groups and launch
+/// template — each only if wpbackup created it (tagged): the group refused is an error of
+/// kind `Invalid`, an untagged target group or template is left. Returns what was deleted.
+pub(super) async fn retire_group(
+    cloud: &Cloud,
+    region: &str,
+    group: &str,
+) -> Result<Vec<String>, CloudError> {
+    let g = cloud.web.describe_group(region, group).await?;
+    cloud.web.delete_group(region, group).await?;
+    let mut deleted = vec![group.to_string()];
+    for tg in &g.target_group_arns {
+        match cloud.web.delete_target_group(region, tg).await {
+            Ok(()) => deleted.push(tg.clone()),
+            Err(e) if matches!(e.kind, CloudErrorKind::Invalid | CloudErrorKind::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if let Some(t) = &g.launch_template {
+        match cloud.web.delete_launch_template(region, &t.id).await {
+            Ok(()) => deleted.push(t.id.clone()),
+            Err(e) if matches!(e.kind, CloudErrorKind::Invalid | CloudErrorKind::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(deleted)
 }

@@ -2,7 +2,8 @@
 
 use super::execute::{StepAct, StepCtx, StepError};
 use super::*;
-use crate::domain::restore_plan::{LaunchInstance, UserData, WireValue};
+use crate::cloud::web_tier::GroupRequest;
+use crate::domain::restore_plan::{LaunchGroup, LaunchInstance, UserData, WireValue};
 
 impl StepCtx {
     /// The user data with every placeholder filled: outputs of the steps that restored the
@@ -101,6 +102,102 @@ impl StepCtx {
             format!(
                 "instance {id} running at {}",
                 st.address.unwrap_or_default()
+            ),
+        ))
+    }
+}
+
+impl StepCtx {
+    /// The restored Auto Scaling tier: launch template (wired user data), target group
+    /// (the original's health-check settings), group (the size of T); done when every
+    /// instance is InService. Each creation is idempotent on the plan's names, so a resumed
+    /// step adopts what an earlier attempt made.
+    pub(super) async fn launch_group(
+        &self,
+        s: &LaunchGroup,
+        out: &mut Map<String, Value>,
+    ) -> StepAct {
+        let web = self.cloud.web.clone();
+        let region = &s.region;
+        let mut data = s.template.clone();
+        if let Some(u) = &s.user_data {
+            let text = match out.get("user_data").and_then(Value::as_str) {
+                Some(t) => t.to_string(),
+                None => self.render_user_data(u).await?,
+            };
+            out.insert("user_data".into(), json!(text));
+            data.user_data = Some(text);
+        }
+        let lt = web
+            .create_launch_template(region, &s.launch_template, &data, &self.tags())
+            .await?;
+        out.insert("launch_template".into(), json!(lt));
+        let tg = web
+            .create_target_group(region, &s.target_group, &s.like, &self.tags())
+            .await?;
+        out.insert("target_group".into(), json!(tg));
+        self.save(out).await?;
+        let req = GroupRequest {
+            name: s.group.clone(),
+            launch_template_id: lt,
+            min_size: s.min_size,
+            max_size: s.max_size,
+            desired_capacity: s.desired_capacity,
+            subnets: s.subnets.clone(),
+            target_group_arns: vec![tg],
+            health_check_type: s.health_check_type.clone(),
+            health_check_grace_period: s.health_check_grace_period,
+            tags: self.tags(),
+        };
+        web.create_group(region, &req).await?;
+        out.insert("group".into(), json!(s.group));
+        self.save(out).await?;
+        let want = s.desired_capacity.max(1) as usize;
+        let ww = web.clone();
+        let st = crate::cloud::wait::until_ready(
+            &format!("Auto Scaling group {}", s.group),
+            self.timeout(),
+            self.interval(),
+            || {
+                let ww = ww.clone();
+                async move {
+                    let g = ww.describe_group(region, &s.group).await?;
+                    let ready = g.instances.iter().filter(|i| i.in_service()).count();
+                    Ok(crate::cloud::ResourceStatus {
+                        id: g.name.clone(),
+                        state: if ready >= want {
+                            crate::cloud::ResourceState::Ready
+                        } else {
+                            crate::cloud::ResourceState::Pending
+                        },
+                        address: None,
+                        detail: Some(
+                            g.instances
+                                .iter()
+                                .filter(|i| i.in_service())
+                                .map(|i| i.id.clone())
+                                .collect::<Vec<_>>()
+                                .join(","),
+                        ),
+                    })
+                }
+            },
+        )
+        .await?;
+        let instances: Vec<String> = st
+            .detail
+            .unwrap_or_default()
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect();
+        out.insert("instances".into(), json!(instances));
+        Ok((
+            StepState::Done,
+            format!(
+                "group {} with {} InService instance(s) in its own target group",
+                s.group,
+                instances.len()
             ),
         ))
     }

@@ -1,0 +1,259 @@
+//! The reference architecture restored (the sandbox's `news`: an Auto Scaling group behind
+//! an ALB listener, Aurora, EFS, S3), through the binary: a plugin broken on EFS and a row
+//! changed in the database, `restore --at` before it — a separate group wired to the
+//! restored data, every target checked, the listener switched — killed mid-way and resumed,
+//! proven by content served through the listener; the next backups protect the restored
+//! tier; rollback switches the listener back. Also: a drill, and a tier wired to the
+//! damaged data that never receives traffic.
+
+use super::restore::{
+    apply_killed_mid_way, backed_up_then_on, content_of, next_scheduled_runs_of, sim_state,
+    steps_by_key,
+};
+use crate::support::Sandbox;
+use serde_json::Value;
+
+const LISTENER: &str = "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener/app/news/50dc6c495c0c9188/f2f7dc8efc522ab2";
+
+/// The target groups the sandbox's listener forwards to.
+fn listener_forward(s: &Sandbox) -> Vec<String> {
+    sim_state(s)["web"]["listeners"][LISTENER]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["target_group_arn"].as_str().unwrap().to_string())
+        .collect()
+}
+
+fn damaged(v: &Value) -> bool {
+    v["content"]["summary"]
+        .as_str()
+        .unwrap()
+        .contains("DAMAGED")
+}
+
+#[test]
+fn the_reference_architecture_is_restored_wired_checked_and_switched_at_its_listener() {
+    let (s, t) = backed_up_then_on(
+        "news",
+        &[
+            (
+                "files",
+                "plugin upgrade: fatal error in wp-content/plugins/cart",
+            ),
+            ("db", "wp_options.siteurl changed to a spam domain"),
+        ],
+    );
+    let original_forward = listener_forward(&s);
+    assert_eq!(original_forward.len(), 1);
+    assert!(
+        damaged(&content_of(&s, "news", "web", None)),
+        "the live tier serves the damage"
+    );
+
+    // Reviewed: a separate group wired to the restored data; no rename swap.
+    let plan_path = s.path().join("news-plan.json");
+    let out = s
+        .wpb()
+        .args(["restore", "--site", "news", "--at", &t, "--out"])
+        .arg(&plan_path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    for expected in [
+        "web.launch-group  after: db.create-cluster-instance, db.restore-cluster, files.restore-file-system",
+        "autoscaling:CreateAutoScalingGroup",
+        "elasticloadbalancing:DescribeTargetHealth until every target is healthy",
+        "site.switch-listener",
+        "| echo '<file_system from files.restore-file-system>:/ /var/www/html efs _netdev,tls 0 0' >> /etc/fstab",
+        "<endpoint from db.restore-cluster>",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from:\n{text}");
+    }
+    assert!(!text.contains("swap-cluster"), "{text}");
+    let plan: Value = serde_json::from_str(&std::fs::read_to_string(&plan_path).unwrap()).unwrap();
+    let id = plan["id"].as_str().unwrap().to_string();
+
+    // Killed mid-way, resumed: done steps are not redone.
+    apply_killed_mid_way(&s, &plan_path, &id);
+    let (_, show) = s.json(&["restore", "show", &id]);
+    assert_eq!(show["status"], "executing", "{show:#}");
+    assert_eq!(
+        steps_by_key(&show)["site.switch-listener"]["state"],
+        "pending"
+    );
+    assert_eq!(
+        listener_forward(&s),
+        original_forward,
+        "nothing cut over yet"
+    );
+    let (code, exec) = s.json(&["restore", "resume", &id, "--yes"]);
+    assert_eq!(code, 0, "{exec:#}");
+    assert_eq!(exec["status"], "completed");
+    let (_, show) = s.json(&["restore", "show", &id]);
+    let steps = steps_by_key(&show);
+
+    // The restored group: from the AMI of T, its user data naming the restored data.
+    let group = &steps["web.launch-group"]["outputs"];
+    let fs = steps["files.restore-file-system"]["outputs"]["file_system"]
+        .as_str()
+        .unwrap();
+    let endpoint = steps["db.restore-cluster"]["outputs"]["endpoint"]
+        .as_str()
+        .unwrap();
+    let user_data = group["user_data"].as_str().unwrap();
+    assert!(
+        user_data.contains(&format!("{fs}:/ /var/www/html efs _netdev,tls")),
+        "{user_data}"
+    );
+    assert!(
+        user_data.contains(&format!("'DB_HOST', '{endpoint}'")),
+        "{user_data}"
+    );
+    let state = sim_state(&s);
+    let instances: Vec<&str> = group["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_str().unwrap())
+        .collect();
+    assert_eq!(instances.len(), 2, "the size of T");
+    for i in &instances {
+        let r = &state["resources"][format!("us-east-1/{i}")];
+        assert_eq!(r["user_data"].as_str(), Some(user_data), "{r:#}");
+        assert_eq!(r["tags"]["wpbackup:restore-plan"], Value::from(id.clone()));
+    }
+    // Every target was checked, before the listener moved.
+    let answers = steps["site.health-check"]["outputs"]["answers"]
+        .as_array()
+        .unwrap();
+    assert_eq!(answers.len(), 2, "{answers:?}");
+    assert!(
+        steps["site.health-check"]["finished_at"].as_str().unwrap()
+            <= steps["site.switch-listener"]["started_at"]
+                .as_str()
+                .unwrap()
+    );
+    let tg = group["target_group"].as_str().unwrap();
+    assert_eq!(listener_forward(&s), vec![tg.to_string()]);
+    assert_eq!(
+        steps["site.switch-listener"]["outputs"]["previous"][0]["target_group_arn"],
+        Value::from(original_forward[0].clone())
+    );
+
+    // Through the listener: the data of T, served by the restored tier.
+    let web = content_of(&s, "news", "web", None);
+    assert!(!damaged(&web), "{web:#}");
+    let served = web["content"]["summary"].as_str().unwrap();
+    assert!(served.contains(&format!("wired to efs {fs}")), "{served}");
+    let files = content_of(&s, "news", "files", None);
+    assert_eq!(
+        files["content"]["digest"],
+        content_of(&s, "news", "files", Some(&t))["content"]["digest"]
+    );
+
+    // The next backups protect the restored group, file system and cluster.
+    next_scheduled_runs_of(&s, "news", &["web", "files", "db"]);
+    let restored_group = group["group"].as_str().unwrap();
+    let restored_cluster = steps["db.restore-cluster"]["outputs"]["cluster"]
+        .as_str()
+        .unwrap();
+    let points = sim_state(&s)["points"].clone();
+    for resource in [restored_group, fs, restored_cluster] {
+        assert!(
+            points
+                .as_object()
+                .unwrap()
+                .values()
+                .any(|p| p["resource"] == resource && p["region"] == "us-east-1"),
+            "no point of {resource}"
+        );
+    }
+
+    // Rollback: the listener forwards to the original group again, backups with it.
+    let (code, rb) = s.json(&["restore", "rollback", &id, "--yes"]);
+    assert_eq!(code, 0, "{rb:#}");
+    assert_eq!(listener_forward(&s), original_forward);
+    assert!(damaged(&content_of(&s, "news", "web", None)));
+    let (_, pts) = s.json(&["points", "--site", "news"]);
+    assert_eq!(pts["serving"], Value::Array(vec![]), "{pts:#}");
+}
+
+#[test]
+fn a_drill_of_the_reference_architecture_tears_its_group_down() {
+    let s = Sandbox::as_shipped();
+    s.wpb().args(["run", "--all"]).assert().success();
+    let before = listener_forward(&s);
+    let (code, exec) = s.json(&["drill", "--site", "news"]);
+    assert_eq!(code, 0, "{exec:#}");
+    assert_eq!(exec["status"], "torn-down");
+    let steps: std::collections::BTreeMap<String, Value> = exec["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|st| (st["key"].as_str().unwrap().to_string(), st.clone()))
+        .collect();
+    let group = steps["web.launch-group"]["outputs"]["group"]
+        .as_str()
+        .unwrap();
+    let deleted = steps["drill.teardown"]["outputs"]["deleted"].to_string();
+    assert!(deleted.contains(group), "{deleted}");
+    let web = &sim_state(&s)["web"];
+    assert!(
+        !web["groups"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .any(|k| k.ends_with(group)),
+        "the drill's group is gone"
+    );
+    assert!(
+        !web["target_groups"]
+            .as_object()
+            .unwrap()
+            .values()
+            .any(|t| t["tags"]["wpbackup:restore-plan"] == exec["plan_id"]),
+        "the drill's target group is gone"
+    );
+    assert_eq!(
+        listener_forward(&s),
+        before,
+        "a drill never touches the listener"
+    );
+}
+
+#[test]
+fn a_tier_wired_to_the_damaged_files_never_receives_traffic() {
+    let s = Sandbox::as_shipped();
+    s.wpb().args(["run", "--all"]).assert().success();
+    let before = listener_forward(&s);
+    s.wpb()
+        .args(["sim", "damage", "--site", "news", "--component", "files"])
+        .assert()
+        .success();
+    // A template that mounts the original (damaged) file system, whatever is restored.
+    s.edit(
+        "policies/news/web.toml",
+        "[restore]",
+        "[restore]\nuser_data = \"echo 'fs-0abcdef0123456789:/ {{mount_path}} efs _netdev,tls 0 0' >> /etc/fstab\"",
+    );
+    let (code, exec) = s.json(&[
+        "restore",
+        "--site",
+        "news",
+        "--at",
+        "now",
+        "--execute",
+        "--yes",
+    ]);
+    assert_eq!(code, 2, "{exec:#}");
+    let failure = exec["failure"].as_str().unwrap();
+    assert!(
+        failure.contains("site.health-check")
+            && failure.contains("unhealthy")
+            && failure.contains("nothing was cut over"),
+        "{failure}"
+    );
+    assert_eq!(listener_forward(&s), before);
+}
