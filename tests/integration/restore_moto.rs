@@ -379,3 +379,252 @@ async fn a_restore_plan_runs_on_moto_and_rolls_back() {
     );
     assert_policy_grants(&log, &s, IamPurpose::Backup, "prune");
 }
+
+/// The reference architecture on moto, end to end through the engine and the AWS
+/// adapters: backups of an Auto Scaling group behind an ALB (plus Aurora and S3), a
+/// restore to T — a separate group launched from the AMI of T with user data naming the
+/// restored cluster, every target checked, the listener switched — the next backup of the
+/// restored group, rollback, and a drill torn down; every call granted by `iam-policy`.
+#[tokio::test]
+async fn an_auto_scaling_tier_is_restored_behind_its_listener_on_moto() {
+    use super::web_tier_contract::create_moto_web_tier;
+    let prefix = format!(
+        "asg{}",
+        chrono::Utc::now().timestamp_subsec_nanos() % 1_000_000
+    );
+    let site = create_site(&prefix).await;
+    let tier = create_moto_web_tier(&prefix).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &site);
+    // The web tier is the group, the entry point its listener.
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        &format!("ec2_elastic_ip_allocation = \"{}\"", site.allocation_id),
+        &format!("alb_listener_arn = \"{}\"", tier.listener_arn),
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let web = dir.path().join("policies/web.toml");
+    let text = std::fs::read_to_string(&web).unwrap();
+    let text = text
+        .replace("kind = \"ec2-instance\"", "kind = \"auto-scaling-group\"")
+        .replace(
+            &format!("[ec2]\ninstance_id = \"{}\"", site.instance_id),
+            &format!("[auto_scaling]\ngroup_name = \"{}\"", tier.group),
+        );
+    std::fs::write(&web, text).unwrap();
+
+    let (config, _) = wpbackup::config::load(&cfg, chrono::Utc::now()).unwrap();
+    let catalog = wpbackup::catalog::Catalog::open(&config.catalog_path, true)
+        .await
+        .unwrap();
+    let mut engine = wpbackup::engine::Engine::new(config, catalog);
+    engine.poll_interval = Some(std::time::Duration::from_millis(100));
+    let engine = engine;
+    let s = engine.config.sites[0].clone();
+    let log = CallLog::default();
+    let aws = Arc::new(AwsCloud::with_clients(&s, engine.clock.clone(), {
+        let mut m = std::collections::HashMap::new();
+        m.insert(PRIMARY.to_string(), clients(PRIMARY).await.recorded(&log));
+        m.insert(
+            super::cloud_contract::DR.to_string(),
+            clients(super::cloud_contract::DR).await.recorded(&log),
+        );
+        m
+    }));
+    let probe = Arc::new(RecordingProbe::default());
+    engine
+        .set_cloud(
+            &s.name,
+            wpbackup::cloud::Cloud {
+                points: aws.clone(),
+                settings: aws.clone(),
+                restores: aws.clone(),
+                probe: probe.clone(),
+                web: aws.clone(),
+            },
+        )
+        .await;
+    let run_all = |at: chrono::DateTime<chrono::Utc>| {
+        s.policies
+            .iter()
+            .map(|p| RunRequest {
+                site: s.name.clone(),
+                policy: p.name.clone(),
+                scheduled_for: at,
+                trigger: Trigger::Manual,
+            })
+            .collect::<Vec<_>>()
+    };
+    let reports = engine
+        .run_many(run_all(engine.manual_instant()), 3)
+        .await
+        .unwrap();
+    assert!(
+        reports.iter().all(|r| r.failure_reason.is_none()),
+        "{reports:#?}"
+    );
+    assert_policy_grants(&log, &s, IamPurpose::Backup, "run");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let t = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 0);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+
+    let (plan, exec) = plan_and_execute(&engine, &s.name, t, Purpose::Restore).await;
+    assert_eq!(exec.status, PlanStatus::Completed, "{exec:#?}");
+    assert_policy_grants(&log, &s, IamPurpose::Restore, "restore");
+    let out = |k: &str, f: &str| {
+        exec.steps
+            .iter()
+            .find(|s| s.key == k)
+            .unwrap()
+            .output(f)
+            .map(str::to_string)
+    };
+    let c = clients(PRIMARY).await;
+    // The listener forwards to the restored target group.
+    let tg = out("web.launch-group", "target_group").unwrap();
+    let listeners = c
+        .elbv2
+        .describe_listeners()
+        .listener_arns(&tier.listener_arn)
+        .send()
+        .await
+        .unwrap();
+    let action = &listeners.listeners()[0].default_actions()[0];
+    let forwards_to: Vec<String> = action
+        .target_group_arn()
+        .map(|a| vec![a.to_string()])
+        .unwrap_or_else(|| {
+            action
+                .forward_config()
+                .unwrap()
+                .target_groups()
+                .iter()
+                .filter_map(|t| t.target_group_arn().map(str::to_string))
+                .collect()
+        });
+    assert_eq!(forwards_to, vec![tg.clone()]);
+    // The restored group: instances from the AMI of T, its template naming the restored
+    // cluster's endpoint; the health check asked each of them.
+    let group = out("web.launch-group", "group").unwrap();
+    let g = c
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(&group)
+        .send()
+        .await
+        .unwrap();
+    let g = &g.auto_scaling_groups()[0];
+    let ami = plan.steps.iter().find_map(|st| match &st.action {
+        Action::LaunchGroup(l) => Some(l.image.clone()),
+        _ => None,
+    });
+    let ids: Vec<String> = g
+        .instances()
+        .iter()
+        .filter_map(|i| i.instance_id().map(str::to_string))
+        .collect();
+    assert_eq!(ids.len(), 2, "{g:?}");
+    let described = c
+        .ec2
+        .describe_instances()
+        .set_instance_ids(Some(ids.clone()))
+        .send()
+        .await
+        .unwrap();
+    for i in described.reservations().iter().flat_map(|r| r.instances()) {
+        assert_eq!(i.image_id().map(str::to_string), ami);
+    }
+    let lt = g.launch_template().unwrap().launch_template_id().unwrap();
+    let versions = c
+        .ec2
+        .describe_launch_template_versions()
+        .launch_template_id(lt)
+        .versions("$Default")
+        .send()
+        .await
+        .unwrap();
+    let user_data = String::from_utf8(
+        aws_smithy_types::base64::decode(
+            versions.launch_template_versions()[0]
+                .launch_template_data()
+                .unwrap()
+                .user_data()
+                .unwrap(),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let endpoint = out("db.restore-cluster", "endpoint").unwrap();
+    assert!(user_data.contains(&endpoint), "{user_data}");
+    let asked: Vec<Option<String>> = probe
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|r| r.address.clone())
+        .collect();
+    assert!(
+        asked.iter().filter(|a| a.is_some()).count() >= 2,
+        "every target asked directly: {asked:?}"
+    );
+
+    // The next backup images an instance of the restored group.
+    let next = engine
+        .run_policy(&RunRequest {
+            site: s.name.clone(),
+            policy: "web".into(),
+            scheduled_for: engine.manual_instant() + chrono::Duration::minutes(1),
+            trigger: Trigger::Schedule,
+        })
+        .await
+        .unwrap();
+    assert!(next.failure_reason.is_none(), "{next:?}");
+    assert_policy_grants(&log, &s, IamPurpose::Backup, "run after the restore");
+    let p = engine
+        .catalog
+        .point(next.point.as_ref().unwrap().catalog_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let settings =
+        wpbackup::cloud::web_tier::GroupPointSettings::from_extra(&p.metadata.extra).unwrap();
+    assert!(ids.contains(&settings.imaged_instance), "{settings:?}");
+
+    // Rollback: the listener forwards to the original target group again.
+    let rb = engine
+        .rollback_plan(&plan.id, Arc::new(NoProgress))
+        .await
+        .unwrap();
+    assert_eq!(rb.status, PlanStatus::RolledBack, "{rb:#?}");
+    assert_policy_grants(&log, &s, IamPurpose::Restore, "rollback");
+    let listeners = c
+        .elbv2
+        .describe_listeners()
+        .listener_arns(&tier.listener_arn)
+        .send()
+        .await
+        .unwrap();
+    let action = &listeners.listeners()[0].default_actions()[0];
+    assert_ne!(action.target_group_arn(), Some(tg.as_str()));
+    assert!(engine.catalog.serving(&s.name).await.unwrap().is_empty());
+
+    // A drill: its own group, checked, torn down; the listener untouched.
+    let (drill, exec) = plan_and_execute(&engine, &s.name, t, Purpose::Drill).await;
+    assert_eq!(exec.status, PlanStatus::TornDown, "{exec:#?}");
+    assert_policy_grants(&log, &s, IamPurpose::Restore, "drill");
+    let drill_group = drill
+        .steps
+        .iter()
+        .find_map(|st| match &st.action {
+            Action::LaunchGroup(l) => Some(l.group.clone()),
+            _ => None,
+        })
+        .unwrap();
+    let left = c
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(&drill_group)
+        .send()
+        .await
+        .unwrap();
+    assert!(left.auto_scaling_groups().is_empty(), "{left:?}");
+}
