@@ -392,6 +392,10 @@ fn auto_scaling_scope(scope: Scope, target: &Target, x: &Ctx) -> Option<Resolved
                 .collect(),
             None,
         ),
+        Scope::PassRole => (
+            vec![format!("arn:aws:iam::{acct}:role/*")],
+            Some(json!({ "StringEquals": { "iam:PassedToService": "ec2.amazonaws.com" } })),
+        ),
         Scope::ManagedRestored => (
             x.regions
                 .iter()

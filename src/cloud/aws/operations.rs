@@ -216,6 +216,8 @@ pub const OPERATIONS: &[Operation] = &[
     op(V::Ec2, "CreateLaunchTemplate", &["ec2:CreateLaunchTemplate", "ec2:CreateTags"], K::AutoScaling, &[R], S::Launch),
     op(V::Elbv2, "CreateTargetGroup", &["elasticloadbalancing:CreateTargetGroup", "elasticloadbalancing:AddTags"], K::AutoScaling, &[R], S::Launch),
     op(V::AutoScaling, "CreateAutoScalingGroup", &["autoscaling:CreateAutoScalingGroup", "autoscaling:CreateOrUpdateTags"], K::AutoScaling, &[R], S::Launch),
+    // A launch template with an instance profile passes its role to EC2.
+    op(V::AutoScaling, "CreateAutoScalingGroup", &["iam:PassRole"], K::AutoScaling, &[R], S::PassRole),
     op(V::Elbv2, "DescribeTargetHealth", &["elasticloadbalancing:DescribeTargetHealth"], K::AutoScaling, &[R], S::Regional),
     op(V::Elbv2, "DescribeTags", &["elasticloadbalancing:DescribeTags"], K::AutoScaling, &[R], S::Regional),
     op(V::AutoScaling, "DeleteAutoScalingGroup", &["autoscaling:DeleteAutoScalingGroup"], K::AutoScaling, &[R], S::ManagedRestored),

@@ -92,13 +92,21 @@ impl StepCtx {
             );
             self.engine.sleeper.sleep(self.interval()).await;
         };
+        // A target that is not a running instance is not serving, whatever the load
+        // balancer says (moto keeps terminated group instances `healthy`): not asked, and
+        // at least one running target must answer.
         let mut answered = Vec::new();
+        let mut skipped = Vec::new();
         for t in &targets {
             let inst = self
                 .cloud
                 .restores
                 .describe_instance(crate::domain::model::PointKind::Ec2Ami, region, t)
                 .await?;
+            if inst.state != crate::cloud::ResourceState::Ready {
+                skipped.push(format!("{t} ({:?})", inst.state));
+                continue;
+            }
             let address = inst
                 .address
                 .ok_or_else(|| format!("target {t} has no address to ask"))?;
@@ -107,8 +115,18 @@ impl StepCtx {
                 .await?;
             answered.push(format!("{t}: {} from {}", answer.0, answer.1));
         }
+        if answered.is_empty() {
+            return Err(format!(
+                "health check failed: no running instance among the targets of {tg} ({}); nothing was cut over",
+                skipped.join(", ")
+            )
+            .into());
+        }
         out.insert("targets".into(), json!(targets));
         out.insert("answers".into(), json!(answered));
+        if !skipped.is_empty() {
+            out.insert("not_running".into(), json!(skipped));
+        }
         Ok((
             StepState::Done,
             format!(
