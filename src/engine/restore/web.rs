@@ -1,4 +1,6 @@
-//! The web tier: an instance launched from the chosen AMI or Lightsail snapshot.
+//! The web tier: an instance launched from the chosen AMI or Lightsail snapshot, or a separate
+//! Auto Scaling group (its own launch template and target group) from the AMI of T — both
+//! with user data wired to the restored data.
 
 use super::execute::{StepAct, StepCtx, StepError};
 use super::*;
