@@ -1,0 +1,166 @@
+//! Holds that keep points from retention, and the record of each deletion.
+
+use super::*;
+
+/// A hold as the catalog records it.
+#[derive(Debug, Clone, Serialize)]
+pub struct HoldRecord {
+    pub id: i64,
+    pub site: String,
+    pub component: String,
+    /// `None`: the hold covers every point of the component.
+    pub point_id: Option<i64>,
+    pub point_name: Option<String>,
+    pub reason: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub released_at: Option<DateTime<Utc>>,
+}
+
+impl Catalog {
+    pub async fn component_id(&self, site: &str, component: &str) -> CatalogResult<Option<i64>> {
+        Ok(sqlx::query_scalar(
+            "SELECT c.id FROM components c JOIN sites s ON s.id = c.site_id WHERE s.name = ?1 AND c.name = ?2",
+        )
+        .bind(site)
+        .bind(component)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    /// Hold a point (or, with `point_id = None`, every point of a component) from retention.
+    pub async fn add_hold(
+        &self,
+        component_id: i64,
+        point_id: Option<i64>,
+        reason: &str,
+        now: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
+    ) -> CatalogResult<i64> {
+        sqlx::query_scalar(
+            "INSERT INTO holds (point_id, component_id, reason, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+        )
+        .bind(point_id)
+        .bind(component_id)
+        .bind(reason)
+        .bind(ts(now))
+        .bind(expires_at.map(ts))
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(no_returned_row)
+    }
+
+    /// Release a hold; false when no active hold has this id.
+    pub async fn release_hold(&self, id: i64, now: DateTime<Utc>) -> CatalogResult<bool> {
+        let done =
+            sqlx::query("UPDATE holds SET released_at = ?2 WHERE id = ?1 AND released_at IS NULL")
+                .bind(id)
+                .bind(ts(now))
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Holds, newest first; with `active_at`, only those in force then.
+    pub async fn holds(&self, active_at: Option<DateTime<Utc>>) -> CatalogResult<Vec<HoldRecord>> {
+        let rows = sqlx::query(
+            "SELECT h.*, s.name AS site_name, c.name AS component_name, p.name AS point_name
+             FROM holds h JOIN components c ON c.id = h.component_id
+                          JOIN sites s ON s.id = c.site_id
+                          LEFT JOIN recovery_points p ON p.id = h.point_id
+             WHERE ?1 IS NULL OR (h.released_at IS NULL AND (h.expires_at IS NULL OR h.expires_at > ?1))
+             ORDER BY h.id DESC",
+        )
+        .bind(active_at.map(ts))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(HoldRecord {
+                    id: r.try_get("id")?,
+                    site: r.try_get("site_name")?,
+                    component: r.try_get("component_name")?,
+                    point_id: r.try_get("point_id")?,
+                    point_name: r.try_get("point_name")?,
+                    reason: r.try_get("reason")?,
+                    created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
+                    expires_at: parse_opt_ts(r.try_get("expires_at")?)?,
+                    released_at: parse_opt_ts(r.try_get("released_at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Points that unfinished restore plans rely on (point id → plan id).
+    pub async fn planned_points(&self) -> CatalogResult<Vec<(i64, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT pp.point_id, pp.plan_id FROM restore_plan_points pp
+             JOIN restore_plans r ON r.id = pp.plan_id
+             WHERE r.status IN ('planned', 'executing', 'failed')",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    /// Record that a point is about to be deleted, and why (before the cloud call).
+    pub async fn begin_deletion(
+        &self,
+        point_id: i64,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> CatalogResult<i64> {
+        sqlx::query("UPDATE recovery_points SET state = 'deleting' WHERE id = ?1")
+            .bind(point_id)
+            .execute(&self.pool)
+            .await?;
+        sqlx::query_scalar(
+            "INSERT INTO point_deletions (point_id, requested_at, reason, outcome, attempts)
+             VALUES (?1, ?2, ?3, 'pending', 1) RETURNING id",
+        )
+        .bind(point_id)
+        .bind(ts(now))
+        .bind(reason)
+        .fetch_all(&self.pool)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(no_returned_row)
+    }
+
+    /// How the deletion went; a failed one stays `deleting` so the next prune retries it.
+    pub async fn finish_deletion(
+        &self,
+        deletion_id: i64,
+        point_id: i64,
+        error: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> CatalogResult<()> {
+        sqlx::query("UPDATE point_deletions SET outcome = ?2, error = ?3 WHERE id = ?1")
+            .bind(deletion_id)
+            .bind(if error.is_some() { "failed" } else { "deleted" })
+            .bind(error)
+            .execute(&self.pool)
+            .await?;
+        if error.is_none() {
+            self.set_point_state(point_id, PointState::Deleted, None, now)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The recorded deletion history of a point: (requested at, reason, outcome, error).
+    pub async fn deletions_of(
+        &self,
+        point_id: i64,
+    ) -> CatalogResult<Vec<(String, String, String, Option<String>)>> {
+        Ok(sqlx::query_as(
+            "SELECT requested_at, reason, outcome, error FROM point_deletions WHERE point_id = ?1 ORDER BY id",
+        )
+        .bind(point_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

@@ -1,0 +1,218 @@
+//! The daemon's lease, what the scheduler reads back after a restart, and `/metrics`.
+
+use super::*;
+
+/// Who holds the one-daemon-per-catalog lease.
+#[derive(Debug, Clone, Serialize)]
+pub struct Lease {
+    pub holder: String,
+    pub pid: i64,
+    pub acquired_at: String,
+    pub heartbeat_at: String,
+    pub expires_at: String,
+}
+
+/// Figures for `/metrics`.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct MetricsSnapshot {
+    /// (site, component, newest available point time in the primary region).
+    pub last_success: Vec<(String, String, DateTime<Utc>)>,
+    pub runs_by_phase: Vec<(String, i64)>,
+    pub points_by_state: Vec<(String, i64)>,
+    /// (site, component, seconds) of the newest finished run.
+    pub last_run_seconds: Vec<(String, String, f64)>,
+    /// (site, component, records of scheduled fires that did not run).
+    pub missed_fires: Vec<(String, String, i64)>,
+}
+
+impl Catalog {
+    /// Take the lease if it is free, expired, or already ours; otherwise return its holder.
+    pub async fn acquire_lease(
+        &self,
+        holder: &str,
+        pid: i64,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> CatalogResult<Result<(), Lease>> {
+        let expires = crate::domain::time::add_saturating(now, ttl);
+        // One statement, so two daemons racing cannot both win.
+        sqlx::query(
+            "INSERT INTO daemon_lease (id, holder, pid, acquired_at, heartbeat_at, expires_at)
+             VALUES (1, ?1, ?2, ?3, ?3, ?4)
+             ON CONFLICT (id) DO UPDATE SET holder = excluded.holder, pid = excluded.pid,
+                 acquired_at = excluded.acquired_at, heartbeat_at = excluded.heartbeat_at,
+                 expires_at = excluded.expires_at
+             WHERE daemon_lease.expires_at <= ?3 OR daemon_lease.holder = excluded.holder",
+        )
+        .bind(holder)
+        .bind(pid)
+        .bind(ts(now))
+        .bind(ts(expires))
+        .execute(&self.pool)
+        .await?;
+        let lease = self.current_lease().await?.expect("lease row exists");
+        Ok(if lease.holder == holder {
+            Ok(())
+        } else {
+            Err(lease)
+        })
+    }
+
+    /// Take the lease from `old_holder` (known dead), whatever its expiry.
+    pub async fn take_over_lease(
+        &self,
+        old_holder: &str,
+        holder: &str,
+        pid: i64,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> CatalogResult<bool> {
+        let expires = crate::domain::time::add_saturating(now, ttl);
+        let done = sqlx::query(
+            "UPDATE daemon_lease SET holder = ?2, pid = ?3, acquired_at = ?4, heartbeat_at = ?4, expires_at = ?5
+             WHERE id = 1 AND holder = ?1",
+        )
+        .bind(old_holder)
+        .bind(holder)
+        .bind(pid)
+        .bind(ts(now))
+        .bind(ts(expires))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Extend our lease; false when it is no longer ours.
+    pub async fn renew_lease(
+        &self,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> CatalogResult<bool> {
+        let expires = crate::domain::time::add_saturating(now, ttl);
+        let done = sqlx::query("UPDATE daemon_lease SET heartbeat_at = ?2, expires_at = ?3 WHERE id = 1 AND holder = ?1")
+            .bind(holder)
+            .bind(ts(now))
+            .bind(ts(expires))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn release_lease(&self, holder: &str) -> CatalogResult<()> {
+        sqlx::query("DELETE FROM daemon_lease WHERE id = 1 AND holder = ?1")
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn current_lease(&self) -> CatalogResult<Option<Lease>> {
+        let row = sqlx::query(
+            "SELECT holder, pid, acquired_at, heartbeat_at, expires_at FROM daemon_lease WHERE id = 1",
+        )
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(row) => Some(Lease {
+                holder: row.try_get("holder")?,
+                pid: row.try_get("pid")?,
+                acquired_at: row.try_get("acquired_at")?,
+                heartbeat_at: row.try_get("heartbeat_at")?,
+                expires_at: row.try_get("expires_at")?,
+            }),
+            None => None,
+        })
+    }
+
+    /// The newest instant a scheduled run of this component was for and that was dealt
+    /// with: the run ended (completed, failed, skipped or recorded as missed). A fire whose
+    /// run a crash interrupted does not count: the daemon runs it again on start.
+    pub async fn last_scheduled_fire(
+        &self,
+        component_id: i64,
+    ) -> CatalogResult<Option<DateTime<Utc>>> {
+        let t: Option<String> = sqlx::query_scalar(
+            "SELECT MAX(scheduled_for) FROM runs WHERE component_id = ?1 AND trigger = 'schedule'
+               AND phase NOT IN ('InProgress', 'Interrupted')",
+        )
+        .bind(component_id)
+        .fetch_one(&self.pool)
+        .await?;
+        parse_opt_ts(t)
+    }
+
+    /// How many scheduled runs of this component for `scheduled_for` a crash interrupted.
+    pub async fn interrupted_attempts(
+        &self,
+        component_id: i64,
+        scheduled_for: DateTime<Utc>,
+    ) -> CatalogResult<i64> {
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM runs WHERE component_id = ?1 AND trigger = 'schedule'
+               AND scheduled_for = ?2 AND phase = 'Interrupted'",
+        )
+        .bind(component_id)
+        .bind(ts(scheduled_for))
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    /// Runs left `InProgress`: (run id, pid, site, component).
+    pub async fn runs_in_progress(&self) -> CatalogResult<Vec<(i64, Option<i64>, String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT r.id, r.pid, s.name, c.name FROM runs r JOIN components c ON c.id = r.component_id
+             JOIN sites s ON s.id = c.site_id WHERE r.phase = 'InProgress' ORDER BY r.id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    pub async fn metrics(&self) -> CatalogResult<MetricsSnapshot> {
+        let last: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT s.name, c.name, MAX(p.point_time) FROM recovery_points p
+             JOIN components c ON c.id = p.component_id JOIN sites s ON s.id = c.site_id
+             WHERE p.state = 'available' AND p.region = s.region GROUP BY s.name, c.name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut snapshot = MetricsSnapshot {
+            runs_by_phase: sqlx::query_as(
+                "SELECT phase, COUNT(*) FROM runs GROUP BY phase ORDER BY phase",
+            )
+            .fetch_all(&self.pool)
+            .await?,
+            points_by_state: sqlx::query_as(
+                "SELECT state, COUNT(*) FROM recovery_points GROUP BY state ORDER BY state",
+            )
+            .fetch_all(&self.pool)
+            .await?,
+            ..Default::default()
+        };
+        for (site, component, t) in last {
+            snapshot.last_success.push((site, component, parse_ts(&t)?));
+        }
+        snapshot.missed_fires = sqlx::query_as(
+            "SELECT s.name, c.name, COUNT(*) FROM runs r
+             JOIN components c ON c.id = r.component_id JOIN sites s ON s.id = c.site_id
+             WHERE r.phase = 'Skipped' AND r.trigger = 'schedule' AND r.failure_reason LIKE ?1 || '%'
+             GROUP BY s.name, c.name ORDER BY s.name, c.name",
+        )
+        .bind(crate::domain::model::MISSED_FIRE)
+        .fetch_all(&self.pool)
+        .await?;
+        let durations: Vec<(String, String, String, String)> = sqlx::query_as(
+            "SELECT s.name, c.name, r.started_at, r.finished_at FROM runs r
+             JOIN components c ON c.id = r.component_id JOIN sites s ON s.id = c.site_id
+             WHERE r.id IN (SELECT MAX(id) FROM runs WHERE finished_at IS NOT NULL
+                            AND phase NOT IN ('Skipped') GROUP BY component_id)",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for (site, component, a, b) in durations {
+            let secs = (parse_ts(&b)? - parse_ts(&a)?).num_milliseconds() as f64 / 1000.0;
+            snapshot.last_run_seconds.push((site, component, secs));
+        }
+        Ok(snapshot)
+    }
+}

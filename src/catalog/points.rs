@@ -1,0 +1,188 @@
+//! Recovery points: recorded, updated as they progress, read by filter, by component and as of T.
+
+use super::*;
+
+impl Catalog {
+    /// Insert a point, or update the one with the same (region, kind, provider id).
+    pub async fn upsert_point(&self, p: &PointRecord, now: DateTime<Utc>) -> CatalogResult<i64> {
+        upsert_point_with(&self.pool, p, now).await
+    }
+
+    /// Upsert many points in one transaction (all or none): imports and large syncs.
+    pub async fn upsert_points(
+        &self,
+        points: &[PointRecord],
+        now: DateTime<Utc>,
+    ) -> CatalogResult<Vec<i64>> {
+        let mut tx = self.pool.begin().await?;
+        let mut ids = Vec::with_capacity(points.len());
+        for p in points {
+            ids.push(upsert_point_with(&mut *tx, p, now).await?);
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    /// Change a point's state (e.g. `creating` → `available`).
+    pub async fn set_point_state(
+        &self,
+        id: i64,
+        state: PointState,
+        failure_reason: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> CatalogResult<()> {
+        let done = matches!(state, PointState::Available | PointState::Failed);
+        let deleted = matches!(state, PointState::Deleted);
+        sqlx::query(
+            "UPDATE recovery_points SET state = ?2, failure_reason = COALESCE(?3, failure_reason),
+                 completed_at = CASE WHEN ?4 THEN COALESCE(completed_at, ?5) ELSE completed_at END,
+                 deleted_at = CASE WHEN ?6 THEN ?5 ELSE deleted_at END
+             WHERE id = ?1",
+        )
+        .bind(id)
+        .bind(state.as_str())
+        .bind(failure_reason)
+        .bind(done)
+        .bind(ts(now))
+        .bind(deleted)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Recovery points, oldest first.
+    pub async fn points(&self, filter: &PointFilter) -> CatalogResult<Vec<RecoveryPoint>> {
+        let rows = sqlx::query(point_rows!(
+            "WHERE (?1 IS NULL OR s.name = ?1) AND (?2 IS NULL OR c.name = ?2)
+               AND (?3 OR p.state NOT IN ('deleted'))
+             ORDER BY p.point_time, p.id"
+        ))
+        .bind(&filter.site)
+        .bind(&filter.component)
+        .bind(filter.include_deleted)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(point_from_row).collect()
+    }
+
+    /// A site's points (not deleted) grouped by component, each oldest first: what
+    /// planning and auditing read. Ordered by the database so grouping is one pass.
+    pub async fn points_by_component(
+        &self,
+        site: &str,
+    ) -> CatalogResult<crate::domain::planner::PointsByComponent> {
+        let rows = sqlx::query(point_rows!(
+            "WHERE s.name = ?1 AND p.state NOT IN ('deleted')
+             ORDER BY c.name, p.point_time, p.id"
+        ))
+        .bind(site)
+        .fetch_all(&self.pool)
+        .await?;
+        let points = rows
+            .iter()
+            .map(point_from_row)
+            .collect::<CatalogResult<Vec<_>>>()?;
+        Ok(crate::domain::planner::PointsByComponent::new(points))
+    }
+
+    /// The newest point of a component in a region with this name (not deleted).
+    pub async fn point_named(
+        &self,
+        component_id: i64,
+        region: &str,
+        name: &str,
+    ) -> CatalogResult<Option<RecoveryPoint>> {
+        let row = sqlx::query(point_rows!(
+            "WHERE p.component_id = ?1 AND p.region = ?2 AND p.name = ?3 AND p.state <> 'deleted'
+             ORDER BY p.id DESC LIMIT 1"
+        ))
+        .bind(component_id)
+        .bind(region)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(point_from_row).transpose()
+    }
+
+    pub async fn point(&self, id: i64) -> CatalogResult<Option<RecoveryPoint>> {
+        let row = sqlx::query(point_rows!("WHERE p.id = ?1"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(point_from_row).transpose()
+    }
+}
+
+pub(super) fn point_from_row(r: &SqliteRow) -> CatalogResult<RecoveryPoint> {
+    let kind: String = r.try_get("kind")?;
+    let state: String = r.try_get("state")?;
+    let ckind: String = r.try_get("component_kind")?;
+    let metadata: String = r.try_get("metadata")?;
+    Ok(RecoveryPoint {
+        id: r.try_get("id")?,
+        site: r.try_get("site_name")?,
+        component: r.try_get("component_name")?,
+        component_kind: ComponentKind::parse(&ckind)
+            .ok_or_else(|| CatalogError::Corrupt(format!("component kind {ckind:?}")))?,
+        kind: PointKind::parse(&kind)
+            .ok_or_else(|| CatalogError::Corrupt(format!("point kind {kind:?}")))?,
+        region: r.try_get("region")?,
+        name: r.try_get("name")?,
+        provider_id: r.try_get("provider_id")?,
+        arn: r.try_get("arn")?,
+        point_time: parse_ts(&r.try_get::<String, _>("point_time")?)?,
+        state: PointState::parse(&state)
+            .ok_or_else(|| CatalogError::Corrupt(format!("point state {state:?}")))?,
+        source_point_id: r.try_get("source_point_id")?,
+        run_id: r.try_get("run_id")?,
+        managed: r.try_get("managed")?,
+        metadata: serde_json::from_str(&metadata)
+            .map_err(|e| CatalogError::Corrupt(format!("point metadata: {e}")))?,
+        failure_reason: r.try_get("failure_reason")?,
+        created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
+        completed_at: parse_opt_ts(r.try_get("completed_at")?)?,
+    })
+}
+
+/// The one upsert of a point, on the pool or inside a transaction.
+async fn upsert_point_with<'e, E>(e: E, p: &PointRecord, now: DateTime<Utc>) -> CatalogResult<i64>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Sqlite>,
+{
+    let completed_at =
+        matches!(p.state, PointState::Available | PointState::Failed).then(|| ts(now));
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO recovery_points (component_id, run_id, kind, region, name, provider_id, arn,
+             point_time, state, source_point_id, managed, encrypted, size_bytes, metadata,
+             failure_reason, created_at, completed_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+         ON CONFLICT (region, kind, provider_id) DO UPDATE SET
+             state = ?9, arn = COALESCE(?7, arn), metadata = ?14, failure_reason = ?15,
+             encrypted = ?12, size_bytes = ?13,
+             completed_at = COALESCE(completed_at, ?17)
+         RETURNING id",
+    )
+    .bind(p.component_id)
+    .bind(p.run_id)
+    .bind(p.kind.as_str())
+    .bind(&p.region)
+    .bind(&p.name)
+    .bind(&p.provider_id)
+    .bind(&p.arn)
+    .bind(ts(p.point_time))
+    .bind(p.state.as_str())
+    .bind(p.source_point_id)
+    .bind(p.managed)
+    .bind(p.metadata.encrypted)
+    .bind(p.metadata.size_bytes.map(|s| s as i64))
+    .bind(serde_json::to_string(&p.metadata).expect("metadata serialises"))
+    .bind(&p.failure_reason)
+    .bind(ts(p.created_at))
+    .bind(completed_at)
+    .fetch_all(e)
+    .await?
+    .into_iter()
+    .next()
+    .ok_or_else(no_returned_row)?;
+    Ok(id)
+}
