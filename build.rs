@@ -1,19 +1,49 @@
-//! Embeds the catalog migrations (`migrations/NNNN_description.sql`) into the binary, as
-//! `sqlx::migrate!` would, without sqlx's proc macros: those compile sqlx, SQLite (C) and
-//! tokio a second time for the host. `src/catalog/mod.rs` builds the `Migrator` from the
-//! table written here; version and description are parsed from the file name as sqlx does,
-//! and the checksum is computed by `sqlx::migrate::Migration::new` (SHA-384 of the text), so
+//! Embeds the catalog migrations — `migrations/sqlite/NNNN_description.sql` and
+//! `migrations/postgres/NNNN_description.sql` — into the binary, as `sqlx::migrate!` would,
+//! without sqlx's proc macros: those compile sqlx, SQLite (C) and tokio a second time for
+//! the host. `src/catalog/mod.rs` builds each backend's `Migrator` from the tables written
+//! here; version and description are parsed from the file name as sqlx does, and the
+//! checksum is computed by `sqlx::migrate::Migration::new` (SHA-384 of the text), so
 //! catalogs created by builds that used the macro keep opening.
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::{env, fs};
 
 fn main() {
-    println!("cargo:rerun-if-changed=migrations");
-    let dir = Path::new(&env::var("CARGO_MANIFEST_DIR").expect("set by cargo")).join("migrations");
+    let root = Path::new(&env::var("CARGO_MANIFEST_DIR").expect("set by cargo")).join("migrations");
+    println!("cargo:rerun-if-changed={}", root.display());
+    let mut out = String::new();
+    for (backend, constant) in [
+        ("sqlite", "SQLITE_MIGRATIONS"),
+        ("postgres", "POSTGRES_MIGRATIONS"),
+    ] {
+        let dir = root.join(backend);
+        println!("cargo:rerun-if-changed={}", dir.display());
+        writeln!(
+            out,
+            "/// (version, description, SQL) of every {backend} migration, in order.\n\
+             pub(crate) const {constant}: &[(i64, &str, &str)] = &["
+        )
+        .expect("write to a String");
+        for (version, description, path) in migrations(&dir) {
+            writeln!(
+                out,
+                "    ({version}, {description:?}, include_str!({:?})),",
+                path.display().to_string()
+            )
+            .expect("write to a String");
+        }
+        out.push_str("];\n");
+    }
+    let target = Path::new(&env::var("OUT_DIR").expect("set by cargo")).join("migrations.rs");
+    fs::write(target, out).expect("write migrations.rs");
+}
+
+/// The migrations in `dir`, by version.
+fn migrations(dir: &Path) -> Vec<(i64, String, PathBuf)> {
     let mut found = Vec::new();
-    for entry in fs::read_dir(&dir).expect("read migrations/") {
-        let path = entry.expect("read migrations/").path();
+    for entry in fs::read_dir(dir).unwrap_or_else(|e| panic!("read {}: {e}", dir.display())) {
+        let path = entry.expect("read a migrations directory").path();
         let name = path
             .file_name()
             .and_then(|n| n.to_str())
@@ -38,19 +68,7 @@ fn main() {
     }
     found.sort_by_key(|(version, _, _)| *version);
     if let Some(w) = found.windows(2).find(|w| w[0].0 == w[1].0) {
-        panic!("two migrations with version {}", w[0].0);
+        panic!("{}: two migrations with version {}", dir.display(), w[0].0);
     }
-    let mut out = String::from("/// (version, description, SQL) of every migration, in order.\n");
-    out.push_str("pub(crate) const MIGRATIONS: &[(i64, &str, &str)] = &[\n");
-    for (version, description, path) in &found {
-        writeln!(
-            out,
-            "    ({version}, {description:?}, include_str!({:?})),",
-            path.display().to_string()
-        )
-        .expect("write to a String");
-    }
-    out.push_str("];\n");
-    let target = Path::new(&env::var("OUT_DIR").expect("set by cargo")).join("migrations.rs");
-    fs::write(target, out).expect("write migrations.rs");
+    found
 }

@@ -226,7 +226,7 @@ async fn end_to_end(
 
     let config = Config {
         path: dir.path().join("wpbackup.toml"),
-        catalog_path: catalog_path.clone(),
+        catalog: wpbackup::catalog::CatalogLocation::Sqlite(catalog_path.clone()),
         sim: SimSettings {
             state_file: dir.path().join("sim.json"),
             creating_for: std::time::Duration::ZERO,

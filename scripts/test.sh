@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The project's check command (README "Run the tests"; .ci/run runs exactly this):
 # formatting, lints (in the test build), then every test. Installs Debian's chromium (once,
-# for the HTML report screenshot) and moto server in a virtualenv (once), starts
-# it on a free 127.0.0.1 port, runs the tests with WPBACKUP_TEST_MOTO pointing at it, and
-# stops it again.
+# for the HTML report screenshot), Debian's postgresql (once, for the PostgreSQL catalog)
+# and moto server in a virtualenv (once); starts moto server and a throwaway PostgreSQL
+# server (initdb into a temporary directory) on free 127.0.0.1 ports, runs the tests with
+# WPBACKUP_TEST_MOTO and WPBACKUP_TEST_POSTGRES pointing at them, and stops both again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +30,19 @@ install_chromium() {
             || { $SUDO apt-get update -q && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
     fi
 }
+# The newest PostgreSQL server Debian installed (its binaries are not on PATH).
+pg_bin() {
+    local dir
+    dir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+    if [ -n "$dir" ] && [ -x "$dir/pg_ctl" ] && [ -x "$dir/initdb" ]; then echo "$dir"; else return 1; fi
+}
+install_postgres() {
+    if ! pg_bin > /dev/null; then
+        echo "installing Debian's postgresql (for the PostgreSQL catalog tests)"
+        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql \
+            || { $SUDO apt-get update -q && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; }
+    fi
+}
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 TOOLS_PID=""
@@ -42,6 +56,7 @@ if [ -z "${WPBACKUP_BUILD_ONLY:-}" ] && { [ -z "$SUDO" ] || [ -x "$CHROMIUM" ] |
         renice -n 19 -p "$BASHPID" > /dev/null 2>&1 || true
         install_moto
         install_chromium
+        install_postgres
     ) > target/tools.log 2>&1 &
     TOOLS_PID=$!
     # If the build fails, let the installation finish rather than leave apt half-way.
@@ -85,14 +100,50 @@ if [ -n "$TOOLS_PID" ]; then
 else
     install_moto >&2
     install_chromium >&2
+    install_postgres >&2
 fi
 
 export WPBACKUP_TEST_CHROMIUM="$CHROMIUM"
 
-PORT="$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+free_port() {
+    "$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+MOTO_PID=""
+PG_DIR=""
+stop_servers() {
+    if [ -n "$MOTO_PID" ]; then
+        kill "$MOTO_PID" 2>/dev/null || true
+        wait "$MOTO_PID" 2>/dev/null || true
+    fi
+    if [ -n "$PG_DIR" ]; then
+        "${AS_PG[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop > /dev/null 2>&1 || true
+        rm -rf "$PG_DIR"
+    fi
+}
+trap stop_servers EXIT
+
+PORT="$(free_port)"
 "$VENV/bin/moto_server" -H 127.0.0.1 -p "$PORT" > target/moto.log 2>&1 &
 MOTO_PID=$!
-trap 'kill "$MOTO_PID" 2>/dev/null || true; wait "$MOTO_PID" 2>/dev/null || true' EXIT
+
+# A throwaway PostgreSQL server: a cluster in a temporary directory, trust authentication
+# on 127.0.0.1 only, no fsync (nothing in it outlives the run). PostgreSQL refuses to run
+# as root, so as root the cluster belongs to Debian's `postgres` user.
+PG_BIN="$(pg_bin)" || { echo "PostgreSQL's server binaries are not installed (Debian package postgresql)" >&2; exit 1; }
+AS_PG=()
+PG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/wpbackup-pg.XXXXXX")"
+if [ "$(id -u)" = 0 ]; then
+    chown postgres "$PG_DIR"
+    AS_PG=(runuser -u postgres --)
+fi
+PG_PORT="$(free_port)"
+"${AS_PG[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U wpbackup --auth=trust -E UTF8 --no-sync > "$PG_DIR/initdb.log" 2>&1 \
+    || { cat "$PG_DIR/initdb.log" >&2; exit 1; }
+"${AS_PG[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+    -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+    start > /dev/null || { cat "$PG_DIR/server.log" >&2; exit 1; }
+echo "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $NF}') on 127.0.0.1:$PG_PORT" >&2
+export WPBACKUP_TEST_POSTGRES="postgres://wpbackup@127.0.0.1:$PG_PORT/postgres"
 
 for _ in $(seq 1 100); do
     if "$VENV/bin/python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$PORT/moto-api/reset', data=b'')" 2>/dev/null; then

@@ -11,6 +11,8 @@ mod aws_mocks;
 mod aws_moto;
 #[path = "integration/catalog.rs"]
 mod catalog;
+#[path = "integration/catalog_contract.rs"]
+mod catalog_contract;
 #[path = "integration/cli.rs"]
 mod cli;
 #[path = "integration/cloud_contract.rs"]
@@ -19,6 +21,8 @@ mod cloud_contract;
 mod crash;
 #[path = "integration/daemon.rs"]
 mod daemon;
+#[path = "integration/fleet.rs"]
+mod fleet;
 #[path = "integration/no_panic.rs"]
 mod no_panic;
 #[path = "integration/policy_validation.rs"]

@@ -256,7 +256,7 @@ pub fn load_config(path: &Path) -> Result<Config, Failure> {
 /// Configuration + catalog + engine, ready for a command.
 pub async fn engine(cli: &Cli, create_catalog: bool) -> Result<Engine, Failure> {
     let config = load_config(&cli.config)?;
-    let catalog = Catalog::open(&config.catalog_path, create_catalog).await?;
+    let catalog = Catalog::connect(&config.catalog, create_catalog).await?;
     Ok(Engine::new(config, catalog))
 }
 

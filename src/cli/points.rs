@@ -39,7 +39,7 @@ pub async fn run(cli: &Cli, args: &PointsArgs) -> CliResult {
             )));
         }
     }
-    let catalog = Catalog::open(&config.catalog_path, false).await?;
+    let catalog = Catalog::connect(&config.catalog, false).await?;
     let points = catalog
         .points(&PointFilter {
             site: args.site.clone(),

@@ -18,7 +18,7 @@ pub struct RunsArgs {
 
 pub async fn run(cli: &Cli, args: &RunsArgs) -> CliResult {
     let config = super::load_config(&cli.config)?;
-    let catalog = Catalog::open(&config.catalog_path, false).await?;
+    let catalog = Catalog::connect(&config.catalog, false).await?;
     let runs = catalog
         .runs(args.site.as_deref(), args.component.as_deref(), args.limit)
         .await?;

@@ -147,7 +147,7 @@ pub struct SetArgs {
 
 pub async fn run(cli: &Cli, cmd: &SimCommand) -> CliResult {
     let config = super::load_config(&cli.config)?;
-    let catalog = crate::catalog::Catalog::open(&config.catalog_path, true).await?;
+    let catalog = crate::catalog::Catalog::connect(&config.catalog, true).await?;
     let engine = crate::engine::Engine::new(config, catalog);
     let sim = engine.sim();
     // Components as served now (a restore may have adopted other resources).

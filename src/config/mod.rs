@@ -8,7 +8,7 @@ pub mod reader;
 use crate::domain::names::check_identifier;
 use crate::domain::policy::Policy;
 use crate::domain::site::{
-    AwsSettings, Config, EntryPoint, HealthCheck, Provider, SimSettings, Site,
+    AwsSettings, CatalogLocation, Config, EntryPoint, HealthCheck, Provider, SimSettings, Site,
 };
 use chrono::{DateTime, Utc};
 use policy::{check_region, read_policy, PolicyContext};
@@ -189,8 +189,12 @@ fn read_config(file: &SourceFile, base: &Path) -> Option<Config> {
         None => {}
     }
     let catalog = r
-        .req_str("catalog", "the catalog file, e.g. \"wpbackup.db\"")
-        .map(|c| base.join(c.value));
+        .req_parsed(
+            "catalog",
+            "the catalog: a SQLite file, e.g. \"wpbackup.db\", or a postgres:// URL",
+            |c| CatalogLocation::parse(c, base),
+        )
+        .map(|c| c.value);
     use crate::domain::time::{parse_duration, parse_positive_duration};
     let (state_file, creating_for, poll_interval) = match r.opt_table("sim") {
         Some(t) => {
@@ -234,15 +238,20 @@ fn read_config(file: &SourceFile, base: &Path) -> Option<Config> {
     if file.has_errors() {
         return None;
     }
-    let catalog_path = catalog?;
-    let state_file = state_file.unwrap_or_else(|| {
-        let mut p = catalog_path.clone().into_os_string();
-        p.push(".sim.json");
-        PathBuf::from(p)
+    let catalog = catalog?;
+    // The simulator's cloud lives beside a SQLite catalog, or in the configuration's
+    // directory when the catalog is a PostgreSQL database.
+    let state_file = state_file.unwrap_or_else(|| match catalog.sqlite_path() {
+        Some(path) => {
+            let mut p = path.as_os_str().to_owned();
+            p.push(".sim.json");
+            PathBuf::from(p)
+        }
+        None => base.join("wpbackup.sim.json"),
     });
     Some(Config {
         path: PathBuf::new(),
-        catalog_path,
+        catalog,
         sim: SimSettings {
             state_file,
             creating_for,

@@ -2,7 +2,8 @@
 
 use super::policy::Policy;
 use chrono_tz::Tz;
-use std::path::PathBuf;
+use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,7 +88,7 @@ pub struct SimSettings {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub path: PathBuf,
-    pub catalog_path: PathBuf,
+    pub catalog: CatalogLocation,
     pub sim: SimSettings,
     pub sites: Vec<Site>,
 }
@@ -95,5 +96,67 @@ pub struct Config {
 impl Config {
     pub fn site(&self, name: &str) -> Option<&Site> {
         self.sites.iter().find(|s| s.name == name)
+    }
+}
+
+/// Where the catalog is: a SQLite file, or a PostgreSQL database.
+#[derive(Clone, PartialEq, Eq)]
+pub enum CatalogLocation {
+    Sqlite(PathBuf),
+    /// A `postgres://` (or `postgresql://`) URL without a password.
+    Postgres(String),
+}
+
+impl CatalogLocation {
+    /// `postgres://…` and `postgresql://…` name a PostgreSQL catalog; anything else is a
+    /// SQLite file (relative paths from `base`, the configuration's directory). A URL that
+    /// carries a password is refused: the configuration file would hold a credential.
+    pub fn parse(value: &str, base: &Path) -> Result<Self, String> {
+        if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+            let url = url::Url::parse(value)
+                .map_err(|e| format!("not a valid PostgreSQL URL ({e}); e.g. \"postgres://wpbackup@db.internal/wpbackup?sslmode=verify-full\""))?;
+            if url.password().is_some() {
+                return Err("the URL carries a password; remove it and give the password in PGPASSWORD or a password file (PGPASSFILE, ~/.pgpass), so that it is never in the configuration, logs or reports".into());
+            }
+            Ok(Self::Postgres(value.to_string()))
+        } else if value.contains("://") {
+            Err("expected a SQLite file path (e.g. \"wpbackup.db\") or a postgres:// URL".into())
+        } else {
+            Ok(Self::Sqlite(base.join(value)))
+        }
+    }
+
+    /// A URL as it may be shown: any password replaced by `***`.
+    pub fn redact(url: &str) -> String {
+        match url::Url::parse(url) {
+            Ok(mut u) if u.password().is_some() => {
+                let _ = u.set_password(Some("***"));
+                u.to_string()
+            }
+            Ok(u) => u.to_string(),
+            Err(_) => "(an unparsable URL)".to_string(),
+        }
+    }
+
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        match self {
+            Self::Sqlite(p) => Some(p),
+            Self::Postgres(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for CatalogLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Sqlite(p) => write!(f, "{}", p.display()),
+            Self::Postgres(url) => f.write_str(&Self::redact(url)),
+        }
+    }
+}
+
+impl fmt::Debug for CatalogLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CatalogLocation({self})")
     }
 }

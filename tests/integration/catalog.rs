@@ -1,19 +1,19 @@
-//! The catalog on a real SQLite file: migrations, WAL, round trips, and refusing a
+//! The SQLite catalog on a real file: migrations, WAL, the bounded WAL, and refusing a
 //! catalog written by a newer schema.
 
 use chrono::{TimeZone, Utc};
 use std::path::Path;
-use wpbackup::catalog::{Catalog, CatalogError, PointFilter, PointRecord, RunOutcome};
+use wpbackup::catalog::{Catalog, CatalogError, PointRecord};
 use wpbackup::config::{load_policy_dir, site_context};
-use wpbackup::domain::model::{PointKind, PointState, RestoreMetadata, RunPhase};
+use wpbackup::domain::model::{PointKind, PointState, RestoreMetadata};
 use wpbackup::domain::site::Site;
 
-fn t(h: u32, m: u32) -> chrono::DateTime<Utc> {
+pub(crate) fn t(h: u32, m: u32) -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 27, h, m, 0).unwrap()
 }
 
 /// The sandbox's "shop" site, read through the real configuration loader.
-fn shop() -> (tempfile::TempDir, Site) {
+pub(crate) fn shop() -> (tempfile::TempDir, Site) {
     let sb = super::support::Sandbox::new();
     let (config, _) = wpbackup::config::load(&sb.config(), t(12, 0)).expect("sandbox config");
     let site = config.site("shop").unwrap().clone();
@@ -119,257 +119,6 @@ async fn refuses_a_catalog_from_a_newer_schema_without_touching_it() {
 }
 
 #[tokio::test]
-async fn records_sites_policies_runs_and_points() {
-    let (dir, site) = shop();
-    let catalog = open(&dir.path().join("c.db")).await;
-    let site_id = catalog.upsert_site(&site, t(12, 0)).await.unwrap();
-    assert_eq!(
-        catalog.upsert_site(&site, t(12, 1)).await.unwrap(),
-        site_id,
-        "upsert is idempotent"
-    );
-    let db = site.policy("db").unwrap();
-    let comp = catalog
-        .upsert_component(site_id, db, t(12, 0))
-        .await
-        .unwrap();
-    let pol = catalog
-        .record_policy(comp, &db.source, t(12, 0))
-        .await
-        .unwrap();
-    assert_eq!(
-        catalog
-            .record_policy(comp, &db.source, t(13, 0))
-            .await
-            .unwrap(),
-        pol,
-        "same text, same policy row"
-    );
-    let mut changed = db.source.clone();
-    changed.content_hash = "different".into();
-    assert_ne!(
-        catalog
-            .record_policy(comp, &changed, t(13, 0))
-            .await
-            .unwrap(),
-        pol
-    );
-
-    let run = catalog
-        .start_run(comp, pol, "manual", t(14, 0), t(14, 0))
-        .await
-        .unwrap();
-    let own_pid = i64::from(std::process::id());
-    assert_eq!(
-        catalog.run_in_progress(comp).await.unwrap(),
-        Some((run, Some(own_pid)))
-    );
-    let meta = RestoreMetadata {
-        instance_type: Some("db.r6g.large".into()),
-        availability_zone: Some("us-east-1a".into()),
-        subnet_id: Some("subnet-1".into()),
-        security_group_ids: vec!["sg-1".into()],
-        size_bytes: Some(1 << 30),
-        encrypted: Some(true),
-        ..Default::default()
-    };
-    let record = |region: &str, id: &str, source: Option<i64>, state| PointRecord {
-        component_id: comp,
-        run_id: Some(run),
-        kind: PointKind::AuroraClusterSnapshot,
-        region: region.into(),
-        name: "wpb-shop-db-20261127t1400z".into(),
-        provider_id: id.into(),
-        arn: Some(format!("arn:aws:rds:{region}:1:cluster-snapshot:{id}")),
-        point_time: t(14, 0),
-        state,
-        source_point_id: source,
-        managed: true,
-        metadata: meta.clone(),
-        failure_reason: None,
-        created_at: t(14, 0),
-    };
-    let primary = catalog
-        .upsert_point(
-            &record("us-east-1", "snap-a", None, PointState::Creating),
-            t(14, 0),
-        )
-        .await
-        .unwrap();
-    // Same provider id again (a retry or a reconcile) updates, never duplicates.
-    assert_eq!(
-        catalog
-            .upsert_point(
-                &record("us-east-1", "snap-a", None, PointState::Available),
-                t(14, 5)
-            )
-            .await
-            .unwrap(),
-        primary
-    );
-    let copy = catalog
-        .upsert_point(
-            &record("us-west-2", "snap-a", Some(primary), PointState::Creating),
-            t(14, 6),
-        )
-        .await
-        .unwrap();
-    catalog
-        .set_point_state(copy, PointState::Available, None, t(14, 9))
-        .await
-        .unwrap();
-    catalog
-        .finish_run(
-            run,
-            RunPhase::Completed,
-            &RunOutcome {
-                points_created: 1,
-                copies_created: 1,
-                warnings: vec!["w".into()],
-                ..Default::default()
-            },
-            t(14, 10),
-        )
-        .await
-        .unwrap();
-
-    let points = catalog
-        .points(&PointFilter {
-            site: Some("shop".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    assert_eq!(points.len(), 2);
-    let p = points.iter().find(|p| p.id == primary).unwrap();
-    assert_eq!(p.state, PointState::Available);
-    assert_eq!(p.metadata, meta, "restore metadata survives the round trip");
-    assert_eq!(p.completed_at, Some(t(14, 5)));
-    let c = points.iter().find(|p| p.id == copy).unwrap();
-    assert_eq!(c.source_point_id, Some(primary));
-    assert_eq!(c.region, "us-west-2");
-    assert_eq!(c.completed_at, Some(t(14, 9)));
-
-    let runs = catalog.runs(Some("shop"), Some("db"), 10).await.unwrap();
-    assert_eq!(runs.len(), 1);
-    assert_eq!(runs[0].phase, RunPhase::Completed);
-    assert_eq!(
-        runs[0].policy_hash, db.source.content_hash,
-        "the run records the policy it ran under"
-    );
-    assert_eq!(runs[0].warnings, vec!["w".to_string()]);
-    assert_eq!(catalog.run_in_progress(comp).await.unwrap(), None);
-
-    // Deleted points drop out of the default listing but stay on record.
-    catalog
-        .set_point_state(copy, PointState::Deleted, None, t(15, 0))
-        .await
-        .unwrap();
-    assert_eq!(
-        catalog.points(&PointFilter::default()).await.unwrap().len(),
-        1
-    );
-    assert_eq!(
-        catalog
-            .points(&PointFilter {
-                include_deleted: true,
-                ..Default::default()
-            })
-            .await
-            .unwrap()
-            .len(),
-        2
-    );
-}
-
-#[tokio::test]
-async fn two_connections_share_the_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("c.db");
-    let (_d, site) = shop();
-    let a = open(&path).await;
-    let b = open(&path).await;
-    let (x, y) = tokio::join!(a.upsert_site(&site, t(1, 0)), b.upsert_site(&site, t(1, 1)));
-    assert_eq!(x.unwrap(), y.unwrap());
-}
-
-#[tokio::test]
-async fn many_points_are_written_all_or_none_and_read_as_of_an_instant() {
-    let (dir, site) = shop();
-    let catalog = open(&dir.path().join("c.db")).await;
-    let site_id = catalog.upsert_site(&site, t(12, 0)).await.unwrap();
-    let comp = catalog
-        .upsert_component(site_id, site.policy("db").unwrap(), t(12, 0))
-        .await
-        .unwrap();
-    let record = |component_id: i64, id: &str, h: u32| PointRecord {
-        component_id,
-        run_id: None,
-        kind: PointKind::AuroraClusterSnapshot,
-        region: "us-east-1".into(),
-        name: format!("wpb-shop-db-{id}"),
-        provider_id: id.into(),
-        arn: None,
-        point_time: t(h, 0),
-        state: PointState::Available,
-        source_point_id: None,
-        managed: true,
-        metadata: RestoreMetadata::default(),
-        failure_reason: None,
-        created_at: t(h, 0),
-    };
-    // One bad record (an unknown component) and nothing of the batch is written.
-    let bad = [record(comp, "snap-1", 10), record(9999, "snap-2", 11)];
-    assert!(catalog.upsert_points(&bad, t(12, 0)).await.is_err());
-    assert!(catalog
-        .points_by_component("shop")
-        .await
-        .unwrap()
-        .is_empty());
-
-    let good = [
-        record(comp, "snap-1", 10),
-        record(comp, "snap-2", 11),
-        record(comp, "snap-3", 13),
-    ];
-    let ids = catalog.upsert_points(&good, t(10, 0)).await.unwrap();
-    assert_eq!(ids.len(), 3);
-    // Deleted at 14:00: before then it still counts, after it does not.
-    catalog
-        .set_point_state(ids[0], PointState::Deleted, None, t(14, 0))
-        .await
-        .unwrap();
-    let at = |h: u32| {
-        let catalog = &catalog;
-        async move {
-            catalog
-                .points_as_of("shop", t(h, 30))
-                .await
-                .unwrap()
-                .of("db")
-                .iter()
-                .map(|p| (p.provider_id.clone(), p.state))
-                .collect::<Vec<_>>()
-        }
-    };
-    assert_eq!(
-        at(11).await,
-        vec![
-            ("snap-1".to_string(), PointState::Available),
-            ("snap-2".to_string(), PointState::Available)
-        ],
-        "as of 11:30: the two points taken by then, the first not yet deleted"
-    );
-    assert_eq!(
-        at(14).await,
-        vec![
-            ("snap-2".to_string(), PointState::Available),
-            ("snap-3".to_string(), PointState::Available)
-        ]
-    );
-}
-
-#[tokio::test]
 async fn the_wal_stays_bounded_under_many_single_commits() {
     let (dir, site) = shop();
     let path = dir.path().join("c.db");
@@ -437,13 +186,14 @@ async fn migrations_are_recorded_as_the_sqlx_macro_recorded_them() {
         rows.last().unwrap().0,
         wpbackup::catalog::supported_schema_version()
     );
-    let migrations = std::fs::read_dir(env!("CARGO_MANIFEST_DIR").to_owned() + "/migrations")
-        .unwrap()
-        .count();
+    let migrations =
+        std::fs::read_dir(env!("CARGO_MANIFEST_DIR").to_owned() + "/migrations/sqlite")
+            .unwrap()
+            .count();
     assert_eq!(
         rows.len(),
         migrations,
-        "every file in migrations/ is applied"
+        "every file in migrations/sqlite/ is applied"
     );
 }
 
@@ -482,10 +232,12 @@ async fn the_components_rebuild_keeps_rows_and_references() {
     // The migration again, on populated tables (what an old catalog goes through), in a
     // transaction with foreign keys on, as the migrator runs it.
     let mut tx = conn.begin().await.unwrap();
-    sqlx::raw_sql(include_str!("../../migrations/0006_auto_scaling_kind.sql"))
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+    sqlx::raw_sql(include_str!(
+        "../../migrations/sqlite/0006_auto_scaling_kind.sql"
+    ))
+    .execute(&mut *tx)
+    .await
+    .unwrap();
     tx.commit().await.expect("no reference left dangling");
     let after = (
         count("SELECT count(*) FROM components").await,

@@ -17,7 +17,9 @@ use wpbackup::engine::{Engine, VirtualSleeper};
 /// these tests are about scheduling, and weeks of virtual time make thousands of commits.
 async fn engine_at(sb: &Sandbox, clock: Arc<ManualClock>) -> Engine {
     let (config, _) = wpbackup::config::load(&sb.config(), clock.now()).unwrap();
-    let catalog = Catalog::open_scratch(&config.catalog_path).await.unwrap();
+    let catalog = Catalog::open_scratch(config.catalog.sqlite_path().unwrap())
+        .await
+        .unwrap();
     let mut engine = Engine::new(config, catalog);
     engine.clock = clock.clone();
     engine.sleeper = Arc::new(VirtualSleeper(clock));
@@ -744,7 +746,7 @@ async fn daemon_with_catalog_trigger(
     let clock = Arc::new(ManualClock::new(start));
     let engine = engine_at(&sb, clock.clone()).await;
     let catalog = engine.catalog.clone();
-    let url = format!("sqlite://{}", engine.config.catalog_path.display());
+    let url = format!("sqlite://{}", engine.config.catalog);
     let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
     for sql in [
         "CREATE TABLE heartbeat_log (at TEXT NOT NULL)",

@@ -935,7 +935,7 @@ pub(super) fn next_scheduled_runs_of(s: &Sandbox, site: &str, policies: &[&str])
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let (config, _) = wpbackup::config::load(&s.config(), chrono::Utc::now()).unwrap();
-        let catalog = wpbackup::catalog::Catalog::open(&config.catalog_path, false)
+        let catalog = wpbackup::catalog::Catalog::connect(&config.catalog, false)
             .await
             .unwrap();
         let engine = wpbackup::engine::Engine::new(config, catalog);

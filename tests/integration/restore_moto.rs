@@ -92,7 +92,7 @@ async fn a_restore_plan_runs_on_moto_and_rolls_back() {
     }
 
     let (config, _) = wpbackup::config::load(&cfg, chrono::Utc::now()).unwrap();
-    let catalog = wpbackup::catalog::Catalog::open(&config.catalog_path, true)
+    let catalog = wpbackup::catalog::Catalog::connect(&config.catalog, true)
         .await
         .unwrap();
     let mut engine = wpbackup::engine::Engine::new(config, catalog);
@@ -413,7 +413,7 @@ async fn an_auto_scaling_tier_is_restored_behind_its_listener_on_moto() {
     std::fs::write(&web, text).unwrap();
 
     let (config, _) = wpbackup::config::load(&cfg, chrono::Utc::now()).unwrap();
-    let catalog = wpbackup::catalog::Catalog::open(&config.catalog_path, true)
+    let catalog = wpbackup::catalog::Catalog::connect(&config.catalog, true)
         .await
         .unwrap();
     let mut engine = wpbackup::engine::Engine::new(config, catalog);

@@ -193,3 +193,29 @@ pub fn assert_cloud_and_catalog_agree(sb: &Sandbox, context: &str) {
         );
     }
 }
+
+/// The URL of a new, empty database on the throwaway PostgreSQL server that
+/// `scripts/test.sh` starts (`WPBACKUP_TEST_POSTGRES` names its maintenance database).
+pub async fn postgres_database() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let admin = std::env::var("WPBACKUP_TEST_POSTGRES").expect(
+        "WPBACKUP_TEST_POSTGRES is not set: run the tests with ./scripts/test.sh, which starts a throwaway PostgreSQL server",
+    );
+    let name = format!(
+        "wpb_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let pool = sqlx::PgPool::connect(&admin)
+        .await
+        .expect("the test PostgreSQL server answers");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await
+        .expect("create a test database");
+    pool.close().await;
+    let mut url = url::Url::parse(&admin).expect("WPBACKUP_TEST_POSTGRES is a URL");
+    url.set_path(&name);
+    url.to_string()
+}

@@ -13,7 +13,7 @@ impl Engine {
         progress: Arc<dyn RestoreProgress>,
         mut stop: watch::Receiver<bool>,
     ) -> Result<Execution, RestoreError> {
-        let _lock = self.restore_lock()?;
+        let _lock = self.restore_lock().await?;
         let rec = self.plan_record(id).await?;
         if rec.status.is_final() {
             return Err(RestoreError::Refused(format!(

@@ -77,7 +77,7 @@ impl Engine {
         id: &str,
         progress: Arc<dyn RestoreProgress>,
     ) -> Result<Execution, RestoreError> {
-        let _lock = self.restore_lock()?;
+        let _lock = self.restore_lock().await?;
         let replaced = self.replaced_by(id).await?;
         let plan = self.plan_record(id).await?.plan()?;
         let site = self.site(&plan.site)?.clone();

@@ -63,7 +63,7 @@ pub enum RestoreError {
     /// A plan file or state that cannot be executed, with every reason.
     #[error("{0}")]
     Refused(String),
-    #[error("another restore is executing against this catalog (lock {0}); wait for it, or resume its plan when it has stopped")]
+    #[error("another restore is executing against the catalog {0}; wait for it, or resume its plan when it has stopped")]
     Busy(String),
 }
 
@@ -144,25 +144,13 @@ fn address_of(e: &EntryPoint) -> Address {
     }
 }
 
-/// Holds the restore lock (one executing restore per catalog).
-pub struct RestoreLock(#[allow(dead_code)] std::fs::File);
-
 impl Engine {
-    fn restore_lock(&self) -> Result<RestoreLock, RestoreError> {
-        use fs4::fs_std::FileExt;
-        let mut path = self.catalog.path().as_os_str().to_owned();
-        path.push(".restore.lock");
-        let path = std::path::PathBuf::from(path);
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| RestoreError::Refused(format!("cannot open {}: {e}", path.display())))?;
-        match file.try_lock_exclusive() {
-            Ok(true) => Ok(RestoreLock(file)),
-            _ => Err(RestoreError::Busy(path.display().to_string())),
-        }
+    /// The catalog's restore lock (one executing restore per catalog).
+    async fn restore_lock(&self) -> Result<crate::catalog::RestoreLock, RestoreError> {
+        self.catalog
+            .try_lock_restores()
+            .await?
+            .ok_or_else(|| RestoreError::Busy(self.catalog.location().to_string()))
     }
 }
 

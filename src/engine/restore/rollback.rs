@@ -13,7 +13,7 @@ impl Engine {
         id: &str,
         progress: Arc<dyn RestoreProgress>,
     ) -> Result<Execution, RestoreError> {
-        let _lock = self.restore_lock()?;
+        let _lock = self.restore_lock().await?;
         let rec = self.plan_record(id).await?;
         if rec.purpose != Purpose::Restore {
             return Err(RestoreError::Refused(format!(

@@ -1,33 +1,15 @@
 //! The daemon's lease, what the scheduler reads back after a restart, and `/metrics`.
 
-use super::*;
+use super::SqliteCatalog;
+use crate::catalog::rows::lease_from_row;
+use crate::catalog::{parse_ts, ts, CatalogResult, Lease, LeaseStore, MetricsSnapshot};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::time::Duration;
 
-/// Who holds the one-daemon-per-catalog lease.
-#[derive(Debug, Clone, Serialize)]
-pub struct Lease {
-    pub holder: String,
-    pub pid: i64,
-    pub acquired_at: String,
-    pub heartbeat_at: String,
-    pub expires_at: String,
-}
-
-/// Figures for `/metrics`.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct MetricsSnapshot {
-    /// (site, component, newest available point time in the primary region).
-    pub last_success: Vec<(String, String, DateTime<Utc>)>,
-    pub runs_by_phase: Vec<(String, i64)>,
-    pub points_by_state: Vec<(String, i64)>,
-    /// (site, component, seconds) of the newest finished run.
-    pub last_run_seconds: Vec<(String, String, f64)>,
-    /// (site, component, records of scheduled fires that did not run).
-    pub missed_fires: Vec<(String, String, i64)>,
-}
-
-impl Catalog {
-    /// Take the lease if it is free, expired, or already ours; otherwise return its holder.
-    pub async fn acquire_lease(
+#[async_trait]
+impl LeaseStore for SqliteCatalog {
+    async fn acquire_lease(
         &self,
         holder: &str,
         pid: i64,
@@ -58,8 +40,7 @@ impl Catalog {
         })
     }
 
-    /// Take the lease from `old_holder` (known dead), whatever its expiry.
-    pub async fn take_over_lease(
+    async fn take_over_lease(
         &self,
         old_holder: &str,
         holder: &str,
@@ -82,8 +63,7 @@ impl Catalog {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Extend our lease; false when it is no longer ours.
-    pub async fn renew_lease(
+    async fn renew_lease(
         &self,
         holder: &str,
         now: DateTime<Utc>,
@@ -99,7 +79,7 @@ impl Catalog {
         Ok(done.rows_affected() == 1)
     }
 
-    pub async fn release_lease(&self, holder: &str) -> CatalogResult<()> {
+    async fn release_lease(&self, holder: &str) -> CatalogResult<()> {
         sqlx::query("DELETE FROM daemon_lease WHERE id = 1 AND holder = ?1")
             .bind(holder)
             .execute(&self.pool)
@@ -107,31 +87,16 @@ impl Catalog {
         Ok(())
     }
 
-    pub async fn current_lease(&self) -> CatalogResult<Option<Lease>> {
+    async fn current_lease(&self) -> CatalogResult<Option<Lease>> {
         let row = sqlx::query(
             "SELECT holder, pid, acquired_at, heartbeat_at, expires_at FROM daemon_lease WHERE id = 1",
         )
         .fetch_optional(&self.pool)
         .await?;
-        Ok(match row {
-            Some(row) => Some(Lease {
-                holder: row.try_get("holder")?,
-                pid: row.try_get("pid")?,
-                acquired_at: row.try_get("acquired_at")?,
-                heartbeat_at: row.try_get("heartbeat_at")?,
-                expires_at: row.try_get("expires_at")?,
-            }),
-            None => None,
-        })
+        row.as_ref().map(lease_from_row).transpose()
     }
 
-    /// The newest instant a scheduled run of this component was for and that was dealt
-    /// with: the run ended (completed, failed, skipped or recorded as missed). A fire whose
-    /// run a crash interrupted does not count: the daemon runs it again on start.
-    pub async fn last_scheduled_fire(
-        &self,
-        component_id: i64,
-    ) -> CatalogResult<Option<DateTime<Utc>>> {
+    async fn last_scheduled_fire(&self, component_id: i64) -> CatalogResult<Option<DateTime<Utc>>> {
         let t: Option<String> = sqlx::query_scalar(
             "SELECT MAX(scheduled_for) FROM runs WHERE component_id = ?1 AND trigger = 'schedule'
                AND phase NOT IN ('InProgress', 'Interrupted')",
@@ -139,11 +104,10 @@ impl Catalog {
         .bind(component_id)
         .fetch_one(&self.pool)
         .await?;
-        parse_opt_ts(t)
+        t.as_deref().map(parse_ts).transpose()
     }
 
-    /// How many scheduled runs of this component for `scheduled_for` a crash interrupted.
-    pub async fn interrupted_attempts(
+    async fn interrupted_attempts(
         &self,
         component_id: i64,
         scheduled_for: DateTime<Utc>,
@@ -158,8 +122,7 @@ impl Catalog {
         .await?)
     }
 
-    /// Runs left `InProgress`: (run id, pid, site, component).
-    pub async fn runs_in_progress(&self) -> CatalogResult<Vec<(i64, Option<i64>, String, String)>> {
+    async fn runs_in_progress(&self) -> CatalogResult<Vec<(i64, Option<i64>, String, String)>> {
         Ok(sqlx::query_as(
             "SELECT r.id, r.pid, s.name, c.name FROM runs r JOIN components c ON c.id = r.component_id
              JOIN sites s ON s.id = c.site_id WHERE r.phase = 'InProgress' ORDER BY r.id",
@@ -168,7 +131,7 @@ impl Catalog {
         .await?)
     }
 
-    pub async fn metrics(&self) -> CatalogResult<MetricsSnapshot> {
+    async fn metrics(&self) -> CatalogResult<MetricsSnapshot> {
         let last: Vec<(String, String, String)> = sqlx::query_as(
             "SELECT s.name, c.name, MAX(p.point_time) FROM recovery_points p
              JOIN components c ON c.id = p.component_id JOIN sites s ON s.id = c.site_id

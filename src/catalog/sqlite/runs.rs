@@ -1,11 +1,17 @@
 //! Sites, components, the policy texts runs ran under, and runs.
 
-use super::points::point_from_row;
-use super::*;
+use super::SqliteCatalog;
+use crate::catalog::rows::{point_from_row, run_from_row};
+use crate::catalog::{no_returned_row, ts, CatalogResult, RunOutcome, RunRecord, RunStore};
+use crate::domain::model::{RecoveryPoint, RunPhase};
+use crate::domain::policy::{Policy, PolicySource};
+use crate::domain::site::Site;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
-impl Catalog {
-    /// Record (or update) a site; returns its id.
-    pub async fn upsert_site(&self, site: &Site, now: DateTime<Utc>) -> CatalogResult<i64> {
+#[async_trait]
+impl RunStore for SqliteCatalog {
+    async fn upsert_site(&self, site: &Site, now: DateTime<Utc>) -> CatalogResult<i64> {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO sites (name, provider, region, dr_region, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?5)
@@ -25,8 +31,7 @@ impl Catalog {
         Ok(id)
     }
 
-    /// Record (or update) a component from its policy; returns its id.
-    pub async fn upsert_component(
+    async fn upsert_component(
         &self,
         site_id: i64,
         policy: &Policy,
@@ -51,8 +56,7 @@ impl Catalog {
         Ok(id)
     }
 
-    /// Record the exact policy text a run is about to use; returns its id.
-    pub async fn record_policy(
+    async fn record_policy(
         &self,
         component_id: i64,
         source: &PolicySource,
@@ -80,8 +84,7 @@ impl Catalog {
         Ok(id)
     }
 
-    /// The run of this component still `InProgress`, if any: (run id, process id).
-    pub async fn run_in_progress(
+    async fn run_in_progress(
         &self,
         component_id: i64,
     ) -> CatalogResult<Option<(i64, Option<i64>)>> {
@@ -93,10 +96,7 @@ impl Catalog {
         .await?)
     }
 
-    /// Close a run whose process died: `Interrupted`, with what is known.
-    /// Close as `Failed` the run of this component for `scheduled_for` that this process
-    /// left `InProgress` (its task ended on an error or a panic); its id, if there was one.
-    pub async fn fail_own_unfinished_run(
+    async fn fail_own_unfinished_run(
         &self,
         component_id: i64,
         scheduled_for: DateTime<Utc>,
@@ -118,7 +118,7 @@ impl Catalog {
         Ok(ids.into_iter().max())
     }
 
-    pub async fn mark_interrupted(
+    async fn mark_interrupted(
         &self,
         run_id: i64,
         reason: &str,
@@ -136,16 +136,15 @@ impl Catalog {
         Ok(())
     }
 
-    /// Points of a run (to reconcile after a crash).
-    pub async fn points_of_run(&self, run_id: i64) -> CatalogResult<Vec<RecoveryPoint>> {
-        let rows = sqlx::query(point_rows!("WHERE p.run_id = ?1 ORDER BY p.id"))
+    async fn points_of_run(&self, run_id: i64) -> CatalogResult<Vec<RecoveryPoint>> {
+        let rows = sqlx::query(crate::point_rows!("WHERE p.run_id = ?1 ORDER BY p.id"))
             .bind(run_id)
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(point_from_row).collect()
     }
 
-    pub async fn start_run(
+    async fn start_run(
         &self,
         component_id: i64,
         policy_id: i64,
@@ -171,8 +170,7 @@ impl Catalog {
         Ok(id)
     }
 
-    /// Record a run that was not started (e.g. the previous one is still running).
-    pub async fn record_skipped_run(
+    async fn record_skipped_run(
         &self,
         component_id: i64,
         policy_id: i64,
@@ -199,7 +197,7 @@ impl Catalog {
         Ok(id)
     }
 
-    pub async fn finish_run(
+    async fn finish_run(
         &self,
         run_id: i64,
         phase: RunPhase,
@@ -225,8 +223,7 @@ impl Catalog {
         Ok(())
     }
 
-    /// One run by id.
-    pub async fn run_by_id(&self, run_id: i64) -> CatalogResult<Option<RunRecord>> {
+    async fn run_by_id(&self, run_id: i64) -> CatalogResult<Option<RunRecord>> {
         let row = sqlx::query(
             "SELECT r.*, s.name AS site_name, c.name AS component_name, p.content_hash
              FROM runs r JOIN components c ON c.id = r.component_id
@@ -240,8 +237,7 @@ impl Catalog {
         row.as_ref().map(run_from_row).transpose()
     }
 
-    /// Runs, newest first.
-    pub async fn runs(
+    async fn runs(
         &self,
         site: Option<&str>,
         component: Option<&str>,
@@ -262,28 +258,4 @@ impl Catalog {
         .await?;
         rows.iter().map(run_from_row).collect()
     }
-}
-
-fn run_from_row(r: &SqliteRow) -> CatalogResult<RunRecord> {
-    let phase: String = r.try_get("phase")?;
-    let warnings: String = r.try_get("warnings")?;
-    Ok(RunRecord {
-        id: r.try_get("id")?,
-        site: r.try_get("site_name")?,
-        component: r.try_get("component_name")?,
-        trigger: r.try_get("trigger")?,
-        policy_hash: r.try_get("content_hash")?,
-        scheduled_for: parse_ts(&r.try_get::<String, _>("scheduled_for")?)?,
-        started_at: parse_ts(&r.try_get::<String, _>("started_at")?)?,
-        finished_at: parse_opt_ts(r.try_get("finished_at")?)?,
-        phase: RunPhase::parse(&phase)
-            .ok_or_else(|| CatalogError::Corrupt(format!("run phase {phase:?}")))?,
-        points_created: r.try_get("points_created")?,
-        points_failed: r.try_get("points_failed")?,
-        copies_created: r.try_get("copies_created")?,
-        copies_failed: r.try_get("copies_failed")?,
-        failure_reason: r.try_get("failure_reason")?,
-        warnings: serde_json::from_str(&warnings)
-            .map_err(|e| CatalogError::Corrupt(format!("run warnings: {e}")))?,
-    })
 }

@@ -1,83 +1,18 @@
 //! Restore plans and their steps: the plan JSON as reviewed, each step's state, timing and
 //! provider ids (written before and after the step acts, so a crash can be resumed).
 
-use super::{parse_opt_ts, parse_ts, ts, Catalog, CatalogError, CatalogResult};
-use crate::domain::restore_plan::{DurationHistory, Plan, PlanStatus, Purpose, StepState};
+use super::SqliteCatalog;
+use crate::catalog::rows::{duration_history, plan_from_row, step_from_row};
+use crate::catalog::{
+    parse_ts, ts, CatalogResult, PlanRecord, RestoreStore, StepRecord, PLAN_SELECT,
+};
+use crate::domain::restore_plan::{DurationHistory, Plan, PlanStatus, StepState};
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use sqlx::Row;
 
-/// A stored plan (the JSON is kept byte for byte).
-#[derive(Debug, Clone, Serialize)]
-pub struct PlanRecord {
-    pub id: String,
-    pub site: String,
-    pub purpose: Purpose,
-    pub target_time: DateTime<Utc>,
-    pub to_region: String,
-    pub status: PlanStatus,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    #[serde(skip)]
-    pub plan_json: String,
-}
-
-impl PlanRecord {
-    pub fn plan(&self) -> CatalogResult<Plan> {
-        serde_json::from_str(&self.plan_json)
-            .map_err(|e| CatalogError::Corrupt(format!("plan {}: {e}", self.id)))
-    }
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct StepRecord {
-    pub key: String,
-    pub depends_on: Vec<String>,
-    pub state: StepState,
-    pub started_at: Option<DateTime<Utc>>,
-    pub finished_at: Option<DateTime<Utc>>,
-    /// What the step created or changed (instance id, cluster, file system, previous
-    /// instance behind the address…).
-    pub outputs: serde_json::Map<String, serde_json::Value>,
-    pub error: Option<String>,
-    pub attempts: i64,
-}
-
-impl StepRecord {
-    pub fn output(&self, name: &str) -> Option<&str> {
-        self.outputs.get(name).and_then(|v| v.as_str())
-    }
-}
-
-fn plan_from_row(r: &sqlx::sqlite::SqliteRow) -> CatalogResult<PlanRecord> {
-    Ok(PlanRecord {
-        id: r.try_get("id")?,
-        site: r.try_get("site_name")?,
-        purpose: {
-            let s: String = r.try_get("purpose")?;
-            Purpose::parse(&s)
-                .ok_or_else(|| CatalogError::Corrupt(format!("plan purpose {s:?}")))?
-        },
-        target_time: parse_ts(&r.try_get::<String, _>("target_time")?)?,
-        to_region: r.try_get("to_region")?,
-        status: {
-            let s: String = r.try_get("status")?;
-            PlanStatus::parse(&s)
-                .ok_or_else(|| CatalogError::Corrupt(format!("plan status {s:?}")))?
-        },
-        created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
-        updated_at: parse_ts(&r.try_get::<String, _>("updated_at")?)?,
-        plan_json: r.try_get("plan")?,
-    })
-}
-
-const PLAN_SELECT: &str =
-    "SELECT r.*, s.name AS site_name FROM restore_plans r JOIN sites s ON s.id = r.site_id";
-
-impl Catalog {
-    /// Store a plan with its steps (all pending) and the points it relies on, in one
-    /// transaction. Returns false (and changes nothing) when a plan with this id exists.
-    pub async fn insert_plan(
+#[async_trait]
+impl RestoreStore for SqliteCatalog {
+    async fn insert_plan(
         &self,
         site_id: i64,
         plan: &Plan,
@@ -129,7 +64,7 @@ impl Catalog {
         Ok(true)
     }
 
-    pub async fn restore_plan(&self, id: &str) -> CatalogResult<Option<PlanRecord>> {
+    async fn restore_plan(&self, id: &str) -> CatalogResult<Option<PlanRecord>> {
         let row = sqlx::query(&format!("{PLAN_SELECT} WHERE r.id = ?1"))
             .bind(id)
             .fetch_optional(&self.pool)
@@ -137,8 +72,7 @@ impl Catalog {
         row.as_ref().map(plan_from_row).transpose()
     }
 
-    /// Plans, newest first.
-    pub async fn restore_plans(
+    async fn restore_plans(
         &self,
         site: Option<&str>,
         limit: i64,
@@ -153,7 +87,7 @@ impl Catalog {
         rows.iter().map(plan_from_row).collect()
     }
 
-    pub async fn set_plan_status(
+    async fn set_plan_status(
         &self,
         id: &str,
         status: PlanStatus,
@@ -168,38 +102,15 @@ impl Catalog {
         Ok(())
     }
 
-    /// A plan's steps, in the plan's order (rollback steps last).
-    pub async fn restore_steps(&self, plan_id: &str) -> CatalogResult<Vec<StepRecord>> {
+    async fn restore_steps(&self, plan_id: &str) -> CatalogResult<Vec<StepRecord>> {
         let rows = sqlx::query("SELECT * FROM restore_steps WHERE plan_id = ?1 ORDER BY id")
             .bind(plan_id)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|r| {
-                let deps: String = r.try_get("depends_on")?;
-                let outputs: String = r.try_get("provider_ids")?;
-                Ok(StepRecord {
-                    key: r.try_get("step_key")?,
-                    depends_on: serde_json::from_str(&deps)
-                        .map_err(|e| CatalogError::Corrupt(format!("depends_on: {e}")))?,
-                    state: {
-                        let s: String = r.try_get("state")?;
-                        StepState::parse(&s)
-                            .ok_or_else(|| CatalogError::Corrupt(format!("step state {s:?}")))?
-                    },
-                    started_at: parse_opt_ts(r.try_get("started_at")?)?,
-                    finished_at: parse_opt_ts(r.try_get("finished_at")?)?,
-                    outputs: serde_json::from_str(&outputs)
-                        .map_err(|e| CatalogError::Corrupt(format!("provider_ids: {e}")))?,
-                    error: r.try_get("error")?,
-                    attempts: r.try_get("attempts")?,
-                })
-            })
-            .collect()
+        rows.iter().map(step_from_row).collect()
     }
 
-    /// Add a step to a stored plan (rollback); no-op when it exists.
-    pub async fn add_restore_step(
+    async fn add_restore_step(
         &self,
         plan_id: &str,
         key: &str,
@@ -217,8 +128,7 @@ impl Catalog {
         Ok(())
     }
 
-    /// Mark a step running, before it acts.
-    pub async fn start_restore_step(
+    async fn start_restore_step(
         &self,
         plan_id: &str,
         key: &str,
@@ -237,8 +147,7 @@ impl Catalog {
         Ok(())
     }
 
-    /// Record what a running step has done so far (ids of what it created).
-    pub async fn record_step_outputs(
+    async fn record_step_outputs(
         &self,
         plan_id: &str,
         key: &str,
@@ -255,8 +164,7 @@ impl Catalog {
         Ok(())
     }
 
-    /// Mark a step done / failed / skipped, after it acted.
-    pub async fn finish_restore_step(
+    async fn finish_restore_step(
         &self,
         plan_id: &str,
         key: &str,
@@ -280,27 +188,16 @@ impl Catalog {
         Ok(())
     }
 
-    /// Median measured duration of finished steps, per action kind (the step key's last
-    /// part), over every plan: what plans use as expected durations.
-    pub async fn step_duration_history(&self) -> CatalogResult<DurationHistory> {
+    async fn step_duration_history(&self) -> CatalogResult<DurationHistory> {
         let rows: Vec<(String, String, String)> = sqlx::query_as(
             "SELECT step_key, started_at, finished_at FROM restore_steps
              WHERE state = 'done' AND started_at IS NOT NULL AND finished_at IS NOT NULL",
         )
         .fetch_all(&self.pool)
         .await?;
-        let mut by_kind: std::collections::BTreeMap<String, Vec<u64>> = Default::default();
-        for (key, a, b) in rows {
-            let kind = key.rsplit('.').next().unwrap_or(&key).to_string();
-            let secs = (parse_ts(&b)? - parse_ts(&a)?).num_seconds().max(0) as u64;
-            by_kind.entry(kind).or_default().push(secs);
-        }
-        Ok(by_kind
-            .into_iter()
-            .map(|(k, mut v)| {
-                v.sort_unstable();
-                (k, (v[v.len() / 2], v.len()))
-            })
-            .collect())
+        rows.into_iter()
+            .map(|(key, a, b)| Ok((key, parse_ts(&a)?, parse_ts(&b)?)))
+            .collect::<CatalogResult<Vec<_>>>()
+            .map(duration_history)
     }
 }

@@ -1,15 +1,20 @@
 //! Recovery points: recorded, updated as they progress, read by filter, by component and as of T.
 
-use super::*;
+use super::SqliteCatalog;
+use crate::catalog::rows::point_from_row;
+use crate::catalog::{no_returned_row, ts, CatalogResult, PointFilter, PointRecord, PointStore};
+use crate::domain::model::{PointState, RecoveryPoint};
+use crate::domain::planner::PointsByComponent;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
-impl Catalog {
-    /// Insert a point, or update the one with the same (region, kind, provider id).
-    pub async fn upsert_point(&self, p: &PointRecord, now: DateTime<Utc>) -> CatalogResult<i64> {
+#[async_trait]
+impl PointStore for SqliteCatalog {
+    async fn upsert_point(&self, p: &PointRecord, now: DateTime<Utc>) -> CatalogResult<i64> {
         upsert_point_with(&self.pool, p, now).await
     }
 
-    /// Upsert many points in one transaction (all or none): imports and large syncs.
-    pub async fn upsert_points(
+    async fn upsert_points(
         &self,
         points: &[PointRecord],
         now: DateTime<Utc>,
@@ -23,8 +28,7 @@ impl Catalog {
         Ok(ids)
     }
 
-    /// Change a point's state (e.g. `creating` → `available`).
-    pub async fn set_point_state(
+    async fn set_point_state(
         &self,
         id: i64,
         state: PointState,
@@ -50,9 +54,8 @@ impl Catalog {
         Ok(())
     }
 
-    /// Recovery points, oldest first.
-    pub async fn points(&self, filter: &PointFilter) -> CatalogResult<Vec<RecoveryPoint>> {
-        let rows = sqlx::query(point_rows!(
+    async fn points(&self, filter: &PointFilter) -> CatalogResult<Vec<RecoveryPoint>> {
+        let rows = sqlx::query(crate::point_rows!(
             "WHERE (?1 IS NULL OR s.name = ?1) AND (?2 IS NULL OR c.name = ?2)
                AND (?3 OR p.state NOT IN ('deleted'))
              ORDER BY p.point_time, p.id"
@@ -65,13 +68,8 @@ impl Catalog {
         rows.iter().map(point_from_row).collect()
     }
 
-    /// A site's points (not deleted) grouped by component, each oldest first: what
-    /// planning and auditing read. Ordered by the database so grouping is one pass.
-    pub async fn points_by_component(
-        &self,
-        site: &str,
-    ) -> CatalogResult<crate::domain::planner::PointsByComponent> {
-        let rows = sqlx::query(point_rows!(
+    async fn points_by_component(&self, site: &str) -> CatalogResult<PointsByComponent> {
+        let rows = sqlx::query(crate::point_rows!(
             "WHERE s.name = ?1 AND p.state NOT IN ('deleted')
              ORDER BY c.name, p.point_time, p.id"
         ))
@@ -82,17 +80,16 @@ impl Catalog {
             .iter()
             .map(point_from_row)
             .collect::<CatalogResult<Vec<_>>>()?;
-        Ok(crate::domain::planner::PointsByComponent::new(points))
+        Ok(PointsByComponent::new(points))
     }
 
-    /// The newest point of a component in a region with this name (not deleted).
-    pub async fn point_named(
+    async fn point_named(
         &self,
         component_id: i64,
         region: &str,
         name: &str,
     ) -> CatalogResult<Option<RecoveryPoint>> {
-        let row = sqlx::query(point_rows!(
+        let row = sqlx::query(crate::point_rows!(
             "WHERE p.component_id = ?1 AND p.region = ?2 AND p.name = ?3 AND p.state <> 'deleted'
              ORDER BY p.id DESC LIMIT 1"
         ))
@@ -104,44 +101,13 @@ impl Catalog {
         row.as_ref().map(point_from_row).transpose()
     }
 
-    pub async fn point(&self, id: i64) -> CatalogResult<Option<RecoveryPoint>> {
-        let row = sqlx::query(point_rows!("WHERE p.id = ?1"))
+    async fn point(&self, id: i64) -> CatalogResult<Option<RecoveryPoint>> {
+        let row = sqlx::query(crate::point_rows!("WHERE p.id = ?1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
         row.as_ref().map(point_from_row).transpose()
     }
-}
-
-pub(super) fn point_from_row(r: &SqliteRow) -> CatalogResult<RecoveryPoint> {
-    let kind: String = r.try_get("kind")?;
-    let state: String = r.try_get("state")?;
-    let ckind: String = r.try_get("component_kind")?;
-    let metadata: String = r.try_get("metadata")?;
-    Ok(RecoveryPoint {
-        id: r.try_get("id")?,
-        site: r.try_get("site_name")?,
-        component: r.try_get("component_name")?,
-        component_kind: ComponentKind::parse(&ckind)
-            .ok_or_else(|| CatalogError::Corrupt(format!("component kind {ckind:?}")))?,
-        kind: PointKind::parse(&kind)
-            .ok_or_else(|| CatalogError::Corrupt(format!("point kind {kind:?}")))?,
-        region: r.try_get("region")?,
-        name: r.try_get("name")?,
-        provider_id: r.try_get("provider_id")?,
-        arn: r.try_get("arn")?,
-        point_time: parse_ts(&r.try_get::<String, _>("point_time")?)?,
-        state: PointState::parse(&state)
-            .ok_or_else(|| CatalogError::Corrupt(format!("point state {state:?}")))?,
-        source_point_id: r.try_get("source_point_id")?,
-        run_id: r.try_get("run_id")?,
-        managed: r.try_get("managed")?,
-        metadata: serde_json::from_str(&metadata)
-            .map_err(|e| CatalogError::Corrupt(format!("point metadata: {e}")))?,
-        failure_reason: r.try_get("failure_reason")?,
-        created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
-        completed_at: parse_opt_ts(r.try_get("completed_at")?)?,
-    })
 }
 
 /// The one upsert of a point, on the pool or inside a transaction.

@@ -1,24 +1,15 @@
 //! Holds that keep points from retention, and the record of each deletion.
 
-use super::*;
+use super::SqliteCatalog;
+use crate::catalog::rows::hold_from_row;
+use crate::catalog::{no_returned_row, ts, CatalogResult, HoldRecord, HoldStore, PointStore};
+use crate::domain::model::PointState;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
-/// A hold as the catalog records it.
-#[derive(Debug, Clone, Serialize)]
-pub struct HoldRecord {
-    pub id: i64,
-    pub site: String,
-    pub component: String,
-    /// `None`: the hold covers every point of the component.
-    pub point_id: Option<i64>,
-    pub point_name: Option<String>,
-    pub reason: String,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub released_at: Option<DateTime<Utc>>,
-}
-
-impl Catalog {
-    pub async fn component_id(&self, site: &str, component: &str) -> CatalogResult<Option<i64>> {
+#[async_trait]
+impl HoldStore for SqliteCatalog {
+    async fn component_id(&self, site: &str, component: &str) -> CatalogResult<Option<i64>> {
         Ok(sqlx::query_scalar(
             "SELECT c.id FROM components c JOIN sites s ON s.id = c.site_id WHERE s.name = ?1 AND c.name = ?2",
         )
@@ -28,8 +19,7 @@ impl Catalog {
         .await?)
     }
 
-    /// Hold a point (or, with `point_id = None`, every point of a component) from retention.
-    pub async fn add_hold(
+    async fn add_hold(
         &self,
         component_id: i64,
         point_id: Option<i64>,
@@ -53,8 +43,7 @@ impl Catalog {
         .ok_or_else(no_returned_row)
     }
 
-    /// Release a hold; false when no active hold has this id.
-    pub async fn release_hold(&self, id: i64, now: DateTime<Utc>) -> CatalogResult<bool> {
+    async fn release_hold(&self, id: i64, now: DateTime<Utc>) -> CatalogResult<bool> {
         let done =
             sqlx::query("UPDATE holds SET released_at = ?2 WHERE id = ?1 AND released_at IS NULL")
                 .bind(id)
@@ -64,8 +53,7 @@ impl Catalog {
         Ok(done.rows_affected() == 1)
     }
 
-    /// Holds, newest first; with `active_at`, only those in force then.
-    pub async fn holds(&self, active_at: Option<DateTime<Utc>>) -> CatalogResult<Vec<HoldRecord>> {
+    async fn holds(&self, active_at: Option<DateTime<Utc>>) -> CatalogResult<Vec<HoldRecord>> {
         let rows = sqlx::query(
             "SELECT h.*, s.name AS site_name, c.name AS component_name, p.name AS point_name
              FROM holds h JOIN components c ON c.id = h.component_id
@@ -77,25 +65,10 @@ impl Catalog {
         .bind(active_at.map(ts))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(HoldRecord {
-                    id: r.try_get("id")?,
-                    site: r.try_get("site_name")?,
-                    component: r.try_get("component_name")?,
-                    point_id: r.try_get("point_id")?,
-                    point_name: r.try_get("point_name")?,
-                    reason: r.try_get("reason")?,
-                    created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
-                    expires_at: parse_opt_ts(r.try_get("expires_at")?)?,
-                    released_at: parse_opt_ts(r.try_get("released_at")?)?,
-                })
-            })
-            .collect()
+        rows.iter().map(hold_from_row).collect()
     }
 
-    /// Points that unfinished restore plans rely on (point id → plan id).
-    pub async fn planned_points(&self) -> CatalogResult<Vec<(i64, String)>> {
+    async fn planned_points(&self) -> CatalogResult<Vec<(i64, String)>> {
         Ok(sqlx::query_as(
             "SELECT pp.point_id, pp.plan_id FROM restore_plan_points pp
              JOIN restore_plans r ON r.id = pp.plan_id
@@ -105,8 +78,7 @@ impl Catalog {
         .await?)
     }
 
-    /// Record that a point is about to be deleted, and why (before the cloud call).
-    pub async fn begin_deletion(
+    async fn begin_deletion(
         &self,
         point_id: i64,
         reason: &str,
@@ -130,8 +102,7 @@ impl Catalog {
         .ok_or_else(no_returned_row)
     }
 
-    /// How the deletion went; a failed one stays `deleting` so the next prune retries it.
-    pub async fn finish_deletion(
+    async fn finish_deletion(
         &self,
         deletion_id: i64,
         point_id: i64,
@@ -151,8 +122,7 @@ impl Catalog {
         Ok(())
     }
 
-    /// The recorded deletion history of a point: (requested at, reason, outcome, error).
-    pub async fn deletions_of(
+    async fn deletions_of(
         &self,
         point_id: i64,
     ) -> CatalogResult<Vec<(String, String, String, Option<String>)>> {

@@ -1,37 +1,25 @@
 //! What audits read (the catalog as it stood at an instant) and what they store.
 
-use super::{no_returned_row, parse_opt_ts, parse_ts, ts, Catalog, CatalogError, CatalogResult};
-use crate::domain::audit::{Report, RunFacts, Status};
-use crate::domain::model::{
-    ComponentKind, PointKind, PointState, RecoveryPoint, RestoreMetadata, RunPhase,
+use super::SqliteCatalog;
+use crate::catalog::rows::{audit_from_row, run_facts_by_component, state_as_of};
+use crate::catalog::{
+    no_returned_row, parse_ts, ts, AuditRecord, AuditStore, CatalogError, CatalogResult,
 };
+use crate::domain::audit::{Report, RunFacts};
+use crate::domain::model::{ComponentKind, PointKind, PointState, RecoveryPoint, RestoreMetadata};
 use crate::domain::planner::PointsByComponent;
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 use std::collections::{BTreeMap, HashMap};
 
-/// A stored audit.
-#[derive(Debug, Clone)]
-pub struct AuditRecord {
-    pub id: i64,
-    pub site: String,
-    pub as_of: DateTime<Utc>,
-    pub created_at: DateTime<Utc>,
-    pub status: Status,
-    pub report: Report,
-}
-
-impl Catalog {
-    /// A site's points as they stood at `as_of`, by component, oldest first: taken by then,
-    /// not yet deleted then (a point deleted later counts as available), and a point still
-    /// being created then counts as creating. Light points for audits: of the restore
-    /// metadata only `encrypted` and `size_bytes` (their own columns) are read.
-    ///
+#[async_trait]
+impl AuditStore for SqliteCatalog {
     /// Catalogs hold millions of points and sqlx hands rows over one by one between its
     /// SQLite thread and the caller (~3 µs a row, more than SQLite's own work). So SQLite
     /// aggregates each column of a range of point ids into one JSON array — one row per
     /// range — and the ranges are read on parallel connections.
-    pub async fn points_as_of(
+    async fn points_as_of(
         &self,
         site: &str,
         as_of: DateTime<Utc>,
@@ -40,6 +28,150 @@ impl Catalog {
             .await
     }
 
+    async fn point_states(
+        &self,
+        site: &str,
+        found: &[(String, PointKind, String)],
+    ) -> CatalogResult<HashMap<(String, String), PointState>> {
+        if found.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let keys = serde_json::to_string(
+            &found
+                .iter()
+                .map(|(region, kind, id)| [region.as_str(), kind.as_str(), id.as_str()])
+                .collect::<Vec<_>>(),
+        )
+        .expect("keys serialise");
+        let rows: Vec<(String, String, String)> = sqlx::query_as(
+            "SELECT p.region, p.provider_id, p.state FROM json_each(?2) k
+             JOIN recovery_points p ON p.region = k.value ->> 0 AND p.kind = k.value ->> 1
+                                   AND p.provider_id = k.value ->> 2
+             JOIN components c ON c.id = p.component_id JOIN sites s ON s.id = c.site_id
+             WHERE s.name = ?1",
+        )
+        .bind(site)
+        .bind(keys)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(region, id, state)| {
+                let st = PointState::parse(&state)
+                    .ok_or_else(|| CatalogError::Corrupt(format!("point state {state:?}")))?;
+                Ok(((region, id), st))
+            })
+            .collect()
+    }
+
+    async fn recent_runs(
+        &self,
+        site: &str,
+        as_of: DateTime<Utc>,
+        per_component: i64,
+    ) -> CatalogResult<BTreeMap<String, Vec<RunFacts>>> {
+        let rows = sqlx::query(
+            "SELECT r.id, r.started_at, r.phase, r.failure_reason, c.name AS component_name
+             FROM components c JOIN sites s ON s.id = c.site_id
+             JOIN runs r ON r.id IN (
+                 SELECT r2.id FROM runs r2
+                 WHERE r2.component_id = c.id AND r2.started_at <= ?2
+                   AND r2.started_at >= coalesce((
+                       SELECT r3.started_at FROM runs r3
+                       WHERE r3.component_id = c.id AND r3.started_at <= ?2
+                         AND r3.phase NOT IN ('Failed', 'Skipped', 'InProgress')
+                       ORDER BY r3.started_at DESC LIMIT 1), '')
+                 ORDER BY r2.started_at DESC, r2.id DESC LIMIT ?3)
+             WHERE s.name = ?1
+             ORDER BY component_name, r.started_at DESC, r.id DESC",
+        )
+        .bind(site)
+        .bind(ts(as_of))
+        .bind(per_component)
+        .fetch_all(&self.pool)
+        .await?;
+        run_facts_by_component(&rows, usize::MAX)
+    }
+
+    async fn missed_fires(
+        &self,
+        site: &str,
+        since: DateTime<Utc>,
+        as_of: DateTime<Utc>,
+        per_component: usize,
+    ) -> CatalogResult<BTreeMap<String, Vec<RunFacts>>> {
+        let rows = sqlx::query(
+            "SELECT r.id, r.started_at, r.phase, r.failure_reason, c.name AS component_name
+             FROM runs r JOIN components c ON c.id = r.component_id
+             JOIN sites s ON s.id = c.site_id
+             WHERE s.name = ?1 AND r.phase = 'Skipped' AND r.trigger = 'schedule'
+               AND r.failure_reason LIKE ?4 || '%'
+               AND r.started_at > ?2 AND r.started_at <= ?3
+             ORDER BY component_name, r.started_at DESC, r.id DESC",
+        )
+        .bind(site)
+        .bind(ts(since))
+        .bind(ts(as_of))
+        .bind(crate::domain::model::MISSED_FIRE)
+        .fetch_all(&self.pool)
+        .await?;
+        run_facts_by_component(&rows, per_component)
+    }
+
+    async fn insert_audit(&self, report: &Report) -> CatalogResult<i64> {
+        let stored = Report {
+            timelines: Vec::new(),
+            ..report.clone()
+        };
+        let json = serde_json::to_string(&stored).expect("report serialises");
+        let mut tx = self.pool.begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO audits (site_id, as_of, created_at, status, report)
+             VALUES ((SELECT id FROM sites WHERE name = ?1), ?2, ?3, ?4, ?5) RETURNING id",
+        )
+        .bind(&report.site)
+        .bind(ts(report.as_of))
+        .bind(ts(report.created_at))
+        .bind(report.status.as_str())
+        .bind(&json)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(no_returned_row)?;
+        // One statement for all findings (an audit of a large site has tens of thousands):
+        // SQLite walks the report's findings itself.
+        sqlx::query(
+            "INSERT INTO audit_findings (audit_id, control, component, status, evidence, remediation)
+             SELECT ?1, f.value ->> 'control', f.value ->> 'component', f.value ->> 'status',
+                    f.value -> 'evidence', f.value ->> 'remediation'
+             FROM json_each(?2, '$.findings') f",
+        )
+        .bind(id)
+        .bind(&json)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn last_audit(
+        &self,
+        site: &str,
+        before_id: Option<i64>,
+    ) -> CatalogResult<Option<AuditRecord>> {
+        let row = sqlx::query(
+            "SELECT a.*, s.name AS site_name FROM audits a JOIN sites s ON s.id = a.site_id
+             WHERE s.name = ?1 AND (?2 IS NULL OR a.id < ?2) ORDER BY a.id DESC LIMIT 1",
+        )
+        .bind(site)
+        .bind(before_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(audit_from_row).transpose()
+    }
+}
+
+impl SqliteCatalog {
     /// `skip_history`: `None` decides from the share of deleted points.
     async fn points_as_of_in(
         &self,
@@ -116,13 +248,7 @@ impl Catalog {
                 CatalogError::Corrupt(format!("point {id}: no component {component_id}"))
             })?;
             let completed_at = cols.completed_at[i];
-            let mut state = cols.state[i];
-            if state == PointState::Deleted {
-                state = PointState::Available;
-            }
-            if state == PointState::Available && completed_at.is_some_and(|c| c > as_of) {
-                state = PointState::Creating;
-            }
+            let state = state_as_of(cols.state[i], completed_at, as_of);
             points.push(RecoveryPoint {
                 id,
                 site: site.to_string(),
@@ -149,200 +275,6 @@ impl Catalog {
             });
         }
         Ok(PointsByComponent::new(points))
-    }
-
-    /// The catalog's state now of each of `found` (region, kind, provider id) that it
-    /// records for the site. Looks up only those (through the unique index), so an audit
-    /// of a large catalog does not read every point to check the handful the cloud lists.
-    pub async fn point_states(
-        &self,
-        site: &str,
-        found: &[(String, PointKind, String)],
-    ) -> CatalogResult<HashMap<(String, String), PointState>> {
-        if found.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let keys = serde_json::to_string(
-            &found
-                .iter()
-                .map(|(region, kind, id)| [region.as_str(), kind.as_str(), id.as_str()])
-                .collect::<Vec<_>>(),
-        )
-        .expect("keys serialise");
-        let rows: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT p.region, p.provider_id, p.state FROM json_each(?2) k
-             JOIN recovery_points p ON p.region = k.value ->> 0 AND p.kind = k.value ->> 1
-                                   AND p.provider_id = k.value ->> 2
-             JOIN components c ON c.id = p.component_id JOIN sites s ON s.id = c.site_id
-             WHERE s.name = ?1",
-        )
-        .bind(site)
-        .bind(keys)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|(region, id, state)| {
-                let st = PointState::parse(&state)
-                    .ok_or_else(|| CatalogError::Corrupt(format!("point state {state:?}")))?;
-                Ok(((region, id), st))
-            })
-            .collect()
-    }
-
-    /// Each component's runs started by `as_of`, newest first, back to and including its
-    /// newest run that ended otherwise than failed (not skipped, not in progress): what a
-    /// streak of failures is counted from. At most `per_component` each. Through the
-    /// (component, start) index, a handful of rows per component however many runs the
-    /// catalog holds (a window over every run took seconds for 800,000).
-    pub async fn recent_runs(
-        &self,
-        site: &str,
-        as_of: DateTime<Utc>,
-        per_component: i64,
-    ) -> CatalogResult<BTreeMap<String, Vec<RunFacts>>> {
-        let rows = sqlx::query(
-            "SELECT r.id, r.started_at, r.phase, r.failure_reason, c.name AS component_name
-             FROM components c JOIN sites s ON s.id = c.site_id
-             JOIN runs r ON r.id IN (
-                 SELECT r2.id FROM runs r2
-                 WHERE r2.component_id = c.id AND r2.started_at <= ?2
-                   AND r2.started_at >= coalesce((
-                       SELECT r3.started_at FROM runs r3
-                       WHERE r3.component_id = c.id AND r3.started_at <= ?2
-                         AND r3.phase NOT IN ('Failed', 'Skipped', 'InProgress')
-                       ORDER BY r3.started_at DESC LIMIT 1), '')
-                 ORDER BY r2.started_at DESC, r2.id DESC LIMIT ?3)
-             WHERE s.name = ?1
-             ORDER BY component_name, r.started_at DESC, r.id DESC",
-        )
-        .bind(site)
-        .bind(ts(as_of))
-        .bind(per_component)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out: BTreeMap<String, Vec<RunFacts>> = BTreeMap::new();
-        for r in &rows {
-            let phase: String = r.try_get("phase")?;
-            out.entry(r.try_get("component_name")?)
-                .or_default()
-                .push(RunFacts {
-                    id: r.try_get("id")?,
-                    started_at: parse_ts(&r.try_get::<String, _>("started_at")?)?,
-                    phase: RunPhase::parse(&phase)
-                        .ok_or_else(|| CatalogError::Corrupt(format!("run phase {phase:?}")))?,
-                    failure_reason: r.try_get("failure_reason")?,
-                });
-        }
-        Ok(out)
-    }
-
-    /// Each component's records of scheduled fires that did not run (the daemon was down,
-    /// past the start window, or a fire interrupted twice: reasons starting "missed"),
-    /// recorded in (`since`, `as_of`], newest first, at most `per_component` each.
-    pub async fn missed_fires(
-        &self,
-        site: &str,
-        since: DateTime<Utc>,
-        as_of: DateTime<Utc>,
-        per_component: usize,
-    ) -> CatalogResult<BTreeMap<String, Vec<RunFacts>>> {
-        let rows = sqlx::query(
-            "SELECT r.id, r.started_at, r.phase, r.failure_reason, c.name AS component_name
-             FROM runs r JOIN components c ON c.id = r.component_id
-             JOIN sites s ON s.id = c.site_id
-             WHERE s.name = ?1 AND r.phase = 'Skipped' AND r.trigger = 'schedule'
-               AND r.failure_reason LIKE ?4 || '%'
-               AND r.started_at > ?2 AND r.started_at <= ?3
-             ORDER BY component_name, r.started_at DESC, r.id DESC",
-        )
-        .bind(site)
-        .bind(ts(since))
-        .bind(ts(as_of))
-        .bind(crate::domain::model::MISSED_FIRE)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out: BTreeMap<String, Vec<RunFacts>> = BTreeMap::new();
-        for r in &rows {
-            let list = out.entry(r.try_get("component_name")?).or_default();
-            if list.len() < per_component {
-                list.push(RunFacts {
-                    id: r.try_get("id")?,
-                    started_at: parse_ts(&r.try_get::<String, _>("started_at")?)?,
-                    phase: RunPhase::Skipped,
-                    failure_reason: r.try_get("failure_reason")?,
-                });
-            }
-        }
-        Ok(out)
-    }
-
-    /// Store an audit and its findings; returns its id. Without the timelines: they are
-    /// the bulk of a large site's report (every point of the last days), the catalog
-    /// itself holds them (`wpbackup audit --as-of`), and `--since-last` compares findings.
-    pub async fn insert_audit(&self, report: &Report) -> CatalogResult<i64> {
-        let stored = Report {
-            timelines: Vec::new(),
-            ..report.clone()
-        };
-        let json = serde_json::to_string(&stored).expect("report serialises");
-        let mut tx = self.pool.begin().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO audits (site_id, as_of, created_at, status, report)
-             VALUES ((SELECT id FROM sites WHERE name = ?1), ?2, ?3, ?4, ?5) RETURNING id",
-        )
-        .bind(&report.site)
-        .bind(ts(report.as_of))
-        .bind(ts(report.created_at))
-        .bind(report.status.as_str())
-        .bind(&json)
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(no_returned_row)?;
-        // One statement for all findings (an audit of a large site has tens of thousands):
-        // SQLite walks the report's findings itself.
-        sqlx::query(
-            "INSERT INTO audit_findings (audit_id, control, component, status, evidence, remediation)
-             SELECT ?1, f.value ->> 'control', f.value ->> 'component', f.value ->> 'status',
-                    f.value -> 'evidence', f.value ->> 'remediation'
-             FROM json_each(?2, '$.findings') f",
-        )
-        .bind(id)
-        .bind(&json)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(id)
-    }
-
-    /// The newest stored audit of a site (before `before_id`, when given).
-    pub async fn last_audit(
-        &self,
-        site: &str,
-        before_id: Option<i64>,
-    ) -> CatalogResult<Option<AuditRecord>> {
-        let row = sqlx::query(
-            "SELECT a.*, s.name AS site_name FROM audits a JOIN sites s ON s.id = a.site_id
-             WHERE s.name = ?1 AND (?2 IS NULL OR a.id < ?2) ORDER BY a.id DESC LIMIT 1",
-        )
-        .bind(site)
-        .bind(before_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(r) = row else { return Ok(None) };
-        let status: String = r.try_get("status")?;
-        let report: String = r.try_get("report")?;
-        Ok(Some(AuditRecord {
-            id: r.try_get("id")?,
-            site: r.try_get("site_name")?,
-            as_of: parse_ts(&r.try_get::<String, _>("as_of")?)?,
-            created_at: parse_ts(&r.try_get::<String, _>("created_at")?)?,
-            status: Status::parse(&status)
-                .ok_or_else(|| CatalogError::Corrupt(format!("audit status {status:?}")))?,
-            report: serde_json::from_str(&report)
-                .map_err(|e| CatalogError::Corrupt(format!("audit report: {e}")))?,
-        }))
     }
 }
 
@@ -484,7 +416,7 @@ async fn read_point_columns(
     let instants = |index: usize| {
         column::<Option<String>>(&row, index + 1, COLUMNS[index], n)?
             .into_iter()
-            .map(parse_opt_ts)
+            .map(|t| t.as_deref().map(parse_ts).transpose())
             .collect::<CatalogResult<Vec<_>>>()
     };
     let required = |v: Vec<Option<DateTime<Utc>>>, name: &str| {
@@ -540,7 +472,7 @@ mod tests {
     #[tokio::test]
     async fn points_read_in_ranges_are_the_points_read_at_once() {
         let dir = tempfile::tempdir().unwrap();
-        let catalog = Catalog::open_scratch(&dir.path().join("c.db"))
+        let catalog = SqliteCatalog::open(&dir.path().join("c.db"), true, false)
             .await
             .unwrap();
         let now = ts(t(12));
