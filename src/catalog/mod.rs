@@ -5,10 +5,12 @@
 //! hosts). Each has its own append-only migrations, embedded from `migrations/sqlite/` and
 //! `migrations/postgres/`. Schema described in `docs/catalog.md`, fleets in `docs/fleet.md`.
 
+mod copy;
 mod port;
 mod records;
 pub(crate) mod rows;
 pub use crate::domain::site::CatalogLocation;
+pub use copy::{sqlite_to_postgres, TableCount};
 pub use port::{
     AuditStore, CatalogStore, HoldStore, LeaseStore, PointStore, RestoreStore, RunStore,
     ServingStore,
@@ -78,6 +80,9 @@ pub enum CatalogError {
         #[source]
         source: sqlx::migrate::MigrateError,
     },
+    /// An operation on the catalog that its state does not allow, with the reason.
+    #[error("{0}")]
+    Refused(String),
     #[error("catalog query failed: {0}")]
     Sql(#[from] sqlx::Error),
     #[error("catalog holds an unreadable value: {0}")]

@@ -84,6 +84,7 @@ version = 1
 catalog = "wpbackup.db"          # relative to this file
 
 [sim]
+state_file = "wpbackup.db.sim.json"  # the simulated cloud; stays when the catalog moves to PostgreSQL
 creating_for = "2s"              # how long a simulated point stays "creating"
 poll_interval = "250ms"
 

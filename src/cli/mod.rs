@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod audit_report;
+mod catalog;
 mod daemon;
 mod hold;
 mod iam;
@@ -102,6 +103,9 @@ pub enum Command {
     /// Control the simulator (fault injection, resource settings).
     #[command(subcommand)]
     Sim(sim::SimCommand),
+    /// Manage the catalog itself: `migrate` copies a SQLite catalog to PostgreSQL.
+    #[command(subcommand)]
+    Catalog(catalog::CatalogCommand),
 }
 
 /// An error with the exit code it maps to.
@@ -239,6 +243,7 @@ async fn dispatch(cli: &Cli) -> CliResult {
         Command::Drill(a) => restore::drill(cli, a).await,
         Command::Snapshot(a) => restore::snapshot(cli, a).await,
         Command::Audit(a) => audit::run(cli, a).await,
+        Command::Catalog(c) => catalog::run(cli, c).await,
     }
 }
 

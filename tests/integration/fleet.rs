@@ -178,3 +178,131 @@ fn an_unreachable_postgresql_catalog_says_where_it_tried() {
     );
     assert_eq!(out.status.code(), Some(74), "{err}");
 }
+
+/// A SQLite catalog with runs, points, a hold, an audit and a reviewed plan, copied to
+/// PostgreSQL: every table's rows, the same `points`, `runs`, `hold list` and `restore list`
+/// afterwards, the plan reviewed before the move applies after it, new rows continue after
+/// the copied ids, and a second copy into the same database is refused.
+#[test]
+fn a_sqlite_catalog_is_copied_to_postgresql_and_reads_the_same() {
+    let s = Sandbox::new();
+    s.wpb().args(["run", "--all"]).assert().success();
+    let (_, points) = s.json(&["points"]);
+    let oldest = points["points"][0]["id"].as_i64().unwrap();
+    s.wpb()
+        .args([
+            "hold",
+            "add",
+            "--point",
+            &oldest.to_string(),
+            "--reason",
+            "evidence",
+        ])
+        .assert()
+        .success();
+    s.wpb().args(["audit", "--site", "shop"]).output().unwrap();
+    let (code, drill) = s.json(&["drill", "--site", "blog"]);
+    assert_eq!(code, 0, "{drill:#}");
+    // A plan reviewed, not yet applied: a file, bound to the catalog it was made from.
+    let plan = s.path().join("plan.json");
+    s.wpb()
+        .args(["restore", "--site", "blog", "--at", "now", "--out"])
+        .arg(&plan)
+        .assert()
+        .success();
+    let views = |s: &Sandbox| {
+        ["points", "runs", "hold list", "restore list"].map(|args| {
+            let args: Vec<&str> = args.split(' ').collect();
+            let (code, v) = s.json(&args);
+            assert_eq!(code, 0, "{args:?}: {v:#}");
+            v
+        })
+    };
+    let before = views(&s);
+
+    let url = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(super::support::postgres_database());
+    let (code, copied) = s.json(&["catalog", "migrate", "--to", &url]);
+    assert_eq!(code, 0, "{copied:#}");
+    let tables = copied["tables"].as_array().unwrap();
+    assert_eq!(tables.len(), 14, "{copied:#}");
+    assert!(
+        tables.iter().all(|t| t["sqlite"] == t["postgres"]),
+        "{copied:#}"
+    );
+    let count = |name: &str| {
+        tables.iter().find(|t| t["table"] == name).unwrap()["postgres"]
+            .as_i64()
+            .unwrap()
+    };
+    assert_eq!(
+        count("recovery_points"),
+        before[0]["points"].as_array().unwrap().len() as i64
+    );
+    assert_eq!(
+        (count("holds"), count("audits"), count("restore_plans")),
+        (1, 1, 1)
+    );
+    assert!(count("audit_findings") > 0 && count("restore_steps") > 0);
+
+    s.edit(
+        "wpbackup.toml",
+        "catalog = \"wpbackup.db\"",
+        &format!("catalog = \"{url}\""),
+    );
+    let after = views(&s);
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!(b, a, "the same on PostgreSQL");
+    }
+
+    // The plan reviewed on SQLite is bound to the catalog's identity, which moved with it.
+    let out = s
+        .wpb()
+        .args(["restore", "apply"])
+        .arg(&plan)
+        .arg("--yes")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Its steps were inserted after the copied ones; a new hold too.
+    s.wpb()
+        .args([
+            "hold",
+            "add",
+            "--point",
+            &oldest.to_string(),
+            "--reason",
+            "after the move",
+        ])
+        .assert()
+        .success();
+    let (_, holds) = s.json(&["hold", "list"]);
+    let ids: Vec<i64> = holds["holds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        ids,
+        vec![2, 1],
+        "ids continue after the copied ones: {holds:#}"
+    );
+
+    let again = s
+        .wpb()
+        .args(["catalog", "migrate", "--from"])
+        .arg(s.catalog())
+        .args(["--to", &url])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(again.status.code(), Some(74), "{err}");
+    assert!(err.contains("already records 2 site(s)"), "{err}");
+}
