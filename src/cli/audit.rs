@@ -1,7 +1,7 @@
 //! `wpbackup audit`: can the site be brought back, to when, and what is paid for that is
 //! not needed? Exit 0 all pass, 1 warnings, 2 failures (docs/exit-codes.md).
 
-use super::audit_report::{render, Format};
+use super::audit_report::{render, render_fleet, Format};
 use super::{Cli, CliResult};
 use crate::engine::audit::AuditRequest;
 use std::io::IsTerminal;
@@ -9,7 +9,8 @@ use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct AuditArgs {
-    /// The site (optional when the configuration has one).
+    /// The site. Without it, every configured site is audited into one report (a summary
+    /// per site, worst first, then each site's findings) whose exit code is the worst site's.
     #[arg(long)]
     pub site: Option<String>,
     /// Evaluate the catalog as it stood at this instant ("2026-11-27 14:05", "3 days ago");
@@ -33,12 +34,22 @@ pub struct AuditArgs {
 pub async fn run(cli: &Cli, a: &AuditArgs) -> CliResult {
     // A site never backed up gets an audit that says so, not a missing-catalog error.
     let engine = super::engine(cli, true).await?;
-    let site = super::restore::site_name(&engine, &a.site)?;
+    let fleet = a.site.is_none() && engine.config.sites.len() > 1;
+    let site = if fleet {
+        None
+    } else {
+        Some(super::restore::site_name(&engine, &a.site)?)
+    };
     let now = engine.clock.now();
     let as_of = match &a.as_of {
         None => None,
         Some(text) => {
-            let zone = engine.site(&site)?.timezone;
+            // A fleet's sites may be in several time zones: a fleet audit reads local
+            // times as UTC.
+            let zone = match &site {
+                Some(site) => engine.site(site)?.timezone,
+                None => chrono_tz::UTC,
+            };
             let t = crate::domain::time::parse_instant(text, now, zone)
                 .map_err(|e| super::usage(format!("--as-of: {e}")))?;
             if t > now {
@@ -51,14 +62,6 @@ pub async fn run(cli: &Cli, a: &AuditArgs) -> CliResult {
             Some(t)
         }
     };
-    let outcome = engine
-        .audit(&AuditRequest {
-            site,
-            as_of,
-            since_last: a.since_last,
-            store: !a.no_store,
-        })
-        .await?;
     let format = a.format.unwrap_or(if cli.json {
         Format::Json
     } else {
@@ -69,18 +72,42 @@ pub async fn run(cli: &Cli, a: &AuditArgs) -> CliResult {
     } else {
         Some(120)
     };
-    let text = render(&outcome.report, format, width);
+    let (text, status, stored) = match site {
+        None => {
+            let report = engine.audit_fleet(as_of, a.since_last, !a.no_store).await?;
+            let what = format!("{} site(s)", report.reports.len());
+            (render_fleet(&report, format, width), report.status, what)
+        }
+        Some(site) => {
+            let outcome = engine
+                .audit(&AuditRequest {
+                    site,
+                    as_of,
+                    since_last: a.since_last,
+                    store: !a.no_store,
+                })
+                .await?;
+            let what = format!(
+                "audit{}",
+                outcome.id.map(|i| format!(" {i}")).unwrap_or_default()
+            );
+            (
+                render(&outcome.report, format, width),
+                outcome.report.status,
+                what,
+            )
+        }
+    };
     match &a.out {
         Some(path) => {
             super::write_whole(path, &text)?;
             eprintln!(
-                "audit{} written to {}: {}",
-                outcome.id.map(|i| format!(" {i}")).unwrap_or_default(),
+                "{stored} written to {}: {}",
                 path.display(),
-                outcome.report.status.as_str()
+                status.as_str()
             );
         }
         None => print!("{text}"),
     }
-    Ok(outcome.report.exit_code())
+    Ok(status.exit_code())
 }

@@ -2,7 +2,7 @@
 //! one self-contained HTML page with a coverage timeline per component (inline SVG).
 //! Pure functions of the report, so every format has a golden file.
 
-use crate::domain::audit::{human_bytes, Change, Finding, Report, Status};
+use crate::domain::audit::{human_bytes, Change, Finding, FleetReport, Report, Status};
 use chrono::{DateTime, Duration, Utc};
 use std::fmt::Write;
 
@@ -23,6 +23,170 @@ pub fn render(report: &Report, format: Format, width: Option<u16>) -> String {
         Format::Markdown => markdown(report),
         Format::Html => html(report),
     }
+}
+
+/// Every site's audit in one document: a summary per site (worst first), then each site's
+/// report as it would be on its own.
+pub fn render_fleet(fleet: &FleetReport, format: Format, width: Option<u16>) -> String {
+    match format {
+        Format::Table => fleet_table(fleet, width),
+        Format::Json => {
+            let mut s = serde_json::to_string_pretty(fleet).expect("reports serialise");
+            s.push('\n');
+            s
+        }
+        Format::Csv => csv_of(&fleet.reports),
+        Format::Markdown => fleet_markdown(fleet),
+        Format::Html => fleet_html(fleet),
+    }
+}
+
+fn fleet_headline(f: &FleetReport) -> String {
+    format!(
+        "{} — {} site(s) as of {}: {} fail, {} warn, {} pass",
+        label(f.status),
+        f.reports.len(),
+        when(f.as_of),
+        f.sites_by_status.fail,
+        f.sites_by_status.warn,
+        f.sites_by_status.pass
+    )
+}
+
+/// The controls a site fails and warns on, for the summary.
+fn controls_text(s: &crate::domain::audit::SiteSummary) -> String {
+    let mut parts = Vec::new();
+    if !s.failing.is_empty() {
+        parts.push(format!("fail: {}", s.failing.join(", ")));
+    }
+    if !s.warning.is_empty() {
+        parts.push(format!("warn: {}", s.warning.join(", ")));
+    }
+    parts.join("; ")
+}
+
+fn fleet_table(f: &FleetReport, width: Option<u16>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", fleet_headline(f));
+    let mut t = super::render::table(&[
+        "SITE",
+        "STATUS",
+        "FAIL",
+        "WARN",
+        "PASS",
+        "CONTROLS NOT PASSING",
+    ]);
+    if let Some(w) = width {
+        t.set_width(w);
+    }
+    for s in &f.summary {
+        t.add_row(vec![
+            s.site.clone(),
+            label(s.status).to_string(),
+            s.counts.fail.to_string(),
+            s.counts.warn.to_string(),
+            s.counts.pass.to_string(),
+            controls_text(s),
+        ]);
+    }
+    let _ = writeln!(out, "{t}");
+    for r in &f.reports {
+        let _ = write!(out, "\n{}", table(r, width));
+    }
+    out
+}
+
+fn fleet_markdown(f: &FleetReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# Backup audit: {} site(s) — {}\n",
+        f.reports.len(),
+        label(f.status)
+    );
+    let _ = writeln!(out, "{}\n", md_cell(&fleet_headline(f)));
+    let _ = writeln!(
+        out,
+        "| Site | Status | Fail | Warn | Pass | Controls not passing |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    for s in &f.summary {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} |",
+            md_cell(&s.site),
+            label(s.status),
+            s.counts.fail,
+            s.counts.warn,
+            s.counts.pass,
+            md_cell(&controls_text(s))
+        );
+    }
+    // Each site's report one heading level down.
+    for r in &f.reports {
+        out.push('\n');
+        for line in markdown(r).lines() {
+            if line.starts_with('#') {
+                out.push('#');
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+fn fleet_html(f: &FleetReport) -> String {
+    let mut o = String::new();
+    page_head(
+        &mut o,
+        &format!(
+            "Backup audit: {} site(s) — {}",
+            f.reports.len(),
+            label(f.status)
+        ),
+    );
+    let _ = writeln!(
+        o,
+        "<h1>Backup audit: {} site(s) <span class=\"verdict {}\">{}</span></h1>",
+        f.reports.len(),
+        f.status.as_str(),
+        label(f.status)
+    );
+    let _ = writeln!(
+        o,
+        "<p class=\"muted\">as of {} · {} site(s) fail · {} warn · {} pass</p>",
+        when(f.as_of),
+        f.sites_by_status.fail,
+        f.sites_by_status.warn,
+        f.sites_by_status.pass
+    );
+    let _ = writeln!(
+        o,
+        "<table><thead><tr><th>Status</th><th>Site</th><th>Fail</th><th>Warn</th><th>Pass</th><th>Controls not passing</th></tr></thead><tbody>"
+    );
+    for s in &f.summary {
+        let _ = writeln!(
+            o,
+            "<tr class=\"{}\"><td class=\"s\">{}</td><td><a href=\"#site-{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            s.status.as_str(),
+            label(s.status),
+            esc(&s.site),
+            esc(&s.site),
+            s.counts.fail,
+            s.counts.warn,
+            s.counts.pass,
+            esc(&controls_text(s))
+        );
+    }
+    let _ = writeln!(o, "</tbody></table>");
+    for r in &f.reports {
+        let _ = writeln!(o, "<section id=\"site-{}\">", esc(&r.site));
+        site_html(&mut o, r, 2);
+        let _ = writeln!(o, "</section>");
+    }
+    page_foot(&mut o, f.audit_version, f.created_at);
+    o
 }
 
 fn when(t: DateTime<Utc>) -> String {
@@ -143,6 +307,11 @@ pub fn json(r: &Report) -> String {
 
 /// One row per finding; evidence joined with " | ".
 pub fn csv(r: &Report) -> String {
+    csv_of(std::slice::from_ref(r))
+}
+
+/// The findings of several reports under one header (each row names its site).
+fn csv_of(reports: &[Report]) -> String {
     let mut w = ::csv::Writer::from_writer(Vec::new());
     let header = [
         "site",
@@ -155,19 +324,21 @@ pub fn csv(r: &Report) -> String {
         "remediation",
     ];
     w.write_record(header).expect("in-memory csv");
-    let as_of = r.as_of.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    for f in &r.findings {
-        w.write_record([
-            r.site.as_str(),
-            as_of.as_str(),
-            f.status.as_str(),
-            f.control.as_str(),
-            f.component.as_deref().unwrap_or(""),
-            f.summary.as_str(),
-            f.evidence.join(" | ").as_str(),
-            f.remediation.as_deref().unwrap_or(""),
-        ])
-        .expect("in-memory csv");
+    for r in reports {
+        let as_of = r.as_of.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        for f in &r.findings {
+            w.write_record([
+                r.site.as_str(),
+                as_of.as_str(),
+                f.status.as_str(),
+                f.control.as_str(),
+                f.component.as_deref().unwrap_or(""),
+                f.summary.as_str(),
+                f.evidence.join(" | ").as_str(),
+                f.remediation.as_deref().unwrap_or(""),
+            ])
+            .expect("in-memory csv");
+        }
     }
     String::from_utf8(w.into_inner().expect("in-memory csv")).expect("utf-8 csv")
 }
@@ -272,18 +443,41 @@ details{margin:2px 0}summary{cursor:pointer;color:#57606a}ul{margin:4px 0 4px 18
 /// One self-contained page: verdict, coverage timelines, findings.
 pub fn html(r: &Report) -> String {
     let mut o = String::new();
-    let verdict = r.status.as_str();
+    page_head(
+        &mut o,
+        &format!("Backup audit: {} — {}", r.site, label(r.status)),
+    );
+    site_html(&mut o, r, 1);
+    page_foot(&mut o, r.audit_version, r.created_at);
+    o
+}
+
+fn page_head(o: &mut String, title: &str) {
     let _ = write!(
         o,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-         <title>Backup audit: {site} — {v}</title><style>{CSS}</style></head><body>\n",
-        site = esc(&r.site),
-        v = label(r.status)
+         <title>{}</title><style>{CSS}</style></head><body>\n",
+        esc(title)
     );
+}
+
+fn page_foot(o: &mut String, version: u32, created_at: DateTime<Utc>) {
     let _ = writeln!(
         o,
-        "<h1>Backup audit: {} <span class=\"verdict {verdict}\">{}</span></h1>",
+        "<p class=\"muted\">wpbackup audit, report version {}, made {}</p>\n</body></html>",
+        version,
+        when(created_at)
+    );
+}
+
+/// A site's verdict, changes, coverage and findings, its title at heading `level`.
+fn site_html(o: &mut String, r: &Report, level: u8) {
+    let (h, sub) = (level, level + 1);
+    let verdict = r.status.as_str();
+    let _ = writeln!(
+        o,
+        "<h{h}>Backup audit: {} <span class=\"verdict {verdict}\">{}</span></h{h}>",
         esc(&r.site),
         label(r.status)
     );
@@ -306,7 +500,7 @@ pub fn html(r: &Report) -> String {
     if let Some(since) = &r.since {
         let _ = writeln!(
             o,
-            "<h2>Since audit {} ({})</h2><ul>",
+            "<h{sub}>Since audit {} ({})</h{sub}><ul>",
             since.previous_id,
             when(since.previous_created_at)
         );
@@ -318,11 +512,11 @@ pub fn html(r: &Report) -> String {
         }
         let _ = writeln!(o, "</ul>");
     }
-    let _ = writeln!(o, "<h2>Coverage</h2>");
+    let _ = writeln!(o, "<h{sub}>Coverage</h{sub}>");
     o.push_str(&timeline_svg(r));
     let _ = writeln!(
         o,
-        "<h2>Findings</h2>\n<table><thead><tr><th>Status</th><th>Control</th><th>Component</th><th>Finding</th></tr></thead><tbody>"
+        "<h{sub}>Findings</h{sub}>\n<table><thead><tr><th>Status</th><th>Control</th><th>Component</th><th>Finding</th></tr></thead><tbody>"
     );
     for f in &r.findings {
         let _ = write!(
@@ -358,13 +552,7 @@ pub fn html(r: &Report) -> String {
         }
         o.push_str("</td></tr>\n");
     }
-    let _ = writeln!(
-        o,
-        "</tbody></table>\n<p class=\"muted\">wpbackup audit, report version {}, made {}</p>\n</body></html>",
-        r.audit_version,
-        when(r.created_at)
-    );
-    o
+    let _ = writeln!(o, "</tbody></table>");
 }
 
 /// Recovery points over the last days per component: blue ticks for points in the primary

@@ -36,6 +36,15 @@ impl Status {
         }
     }
 
+    /// Exit code for monitoring: 0 pass, 1 warnings, 2 failures.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Status::Pass => 0,
+            Status::Warn => 1,
+            Status::Fail => 2,
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "pass" => Some(Status::Pass),
@@ -275,11 +284,82 @@ pub struct Since {
 impl Report {
     /// Exit code for monitoring: 0 all pass, 1 warnings, 2 failures.
     pub fn exit_code(&self) -> i32 {
-        match self.status {
-            Status::Pass => 0,
-            Status::Warn => 1,
-            Status::Fail => 2,
+        self.status.exit_code()
+    }
+}
+
+/// Every site's audit in one report: the fleet's verdict is its worst site's, so one cron
+/// line or one monitoring check covers the fleet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FleetReport {
+    pub audit_version: u32,
+    pub as_of: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    /// The worst status of any site.
+    pub status: Status,
+    /// Sites by status.
+    pub sites_by_status: Counts,
+    /// One line per site, worst first, then by name.
+    pub summary: Vec<SiteSummary>,
+    /// Each site's whole report, in the summary's order.
+    pub reports: Vec<Report>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SiteSummary {
+    pub site: String,
+    pub status: Status,
+    /// Findings by status.
+    pub counts: Counts,
+    /// The controls that fail, then those that warn (each once).
+    pub failing: Vec<String>,
+    pub warning: Vec<String>,
+}
+
+impl FleetReport {
+    pub fn new(mut reports: Vec<Report>, as_of: DateTime<Utc>, created_at: DateTime<Utc>) -> Self {
+        reports.sort_by(|a, b| b.status.cmp(&a.status).then_with(|| a.site.cmp(&b.site)));
+        let mut sites_by_status = Counts::default();
+        let summary = reports
+            .iter()
+            .map(|r| {
+                match r.status {
+                    Status::Pass => sites_by_status.pass += 1,
+                    Status::Warn => sites_by_status.warn += 1,
+                    Status::Fail => sites_by_status.fail += 1,
+                }
+                let controls = |status: Status| {
+                    let mut out: Vec<String> = Vec::new();
+                    for f in r.findings.iter().filter(|f| f.status == status) {
+                        if !out.contains(&f.control) {
+                            out.push(f.control.clone());
+                        }
+                    }
+                    out
+                };
+                SiteSummary {
+                    site: r.site.clone(),
+                    status: r.status,
+                    counts: r.counts.clone(),
+                    failing: controls(Status::Fail),
+                    warning: controls(Status::Warn),
+                }
+            })
+            .collect();
+        Self {
+            audit_version: AUDIT_VERSION,
+            as_of,
+            created_at,
+            status: reports.iter().map(|r| r.status).max().unwrap_or_default(),
+            sites_by_status,
+            summary,
+            reports,
         }
+    }
+
+    /// Exit code for monitoring, the worst site's: 0 all pass, 1 warnings, 2 failures.
+    pub fn exit_code(&self) -> i32 {
+        self.status.exit_code()
     }
 }
 

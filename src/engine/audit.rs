@@ -33,7 +33,46 @@ pub struct AuditOutcome {
     pub report: Report,
 }
 
+/// Sites audited at once by a fleet audit (each reads the catalog and, for the present, its
+/// cloud account).
+const SITES_AT_ONCE: usize = 4;
+
 impl Engine {
+    /// Every configured site's audit (each stored like a site's own), as one fleet report.
+    pub async fn audit_fleet(
+        &self,
+        as_of: Option<DateTime<Utc>>,
+        since_last: bool,
+        store: bool,
+    ) -> Result<crate::domain::audit::FleetReport, EngineError> {
+        let now = self.clock.now();
+        let limit = std::sync::Arc::new(tokio::sync::Semaphore::new(SITES_AT_ONCE));
+        let mut audits = tokio::task::JoinSet::new();
+        for site in &self.config.sites {
+            let engine = self.clone();
+            let limit = limit.clone();
+            let req = AuditRequest {
+                site: site.name.clone(),
+                as_of,
+                since_last,
+                store,
+            };
+            audits.spawn(async move {
+                let _permit = limit.acquire_owned().await.expect("semaphore open");
+                engine.audit(&req).await
+            });
+        }
+        let mut reports = Vec::with_capacity(self.config.sites.len());
+        while let Some(done) = audits.join_next().await {
+            match done {
+                Ok(outcome) => reports.push(outcome?.report),
+                Err(e) => std::panic::resume_unwind(e.into_panic()),
+            }
+        }
+        let as_of = as_of.unwrap_or(now).min(now);
+        Ok(crate::domain::audit::FleetReport::new(reports, as_of, now))
+    }
+
     pub async fn audit(&self, req: &AuditRequest) -> Result<AuditOutcome, EngineError> {
         let site = self.site_as_served(&req.site).await?;
         let now = self.clock.now();

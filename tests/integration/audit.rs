@@ -368,6 +368,83 @@ fn bad_audit_input_is_refused_saying_what_is_accepted() {
     }
 }
 
+/// With several sites and no `--site`: every site audited into one report, a summary line
+/// per site worst first, each site's findings as its own audit has them, each stored, and
+/// the exit code the worst site's — one cron line or monitoring check for the fleet.
+#[test]
+fn a_fleet_audit_covers_every_site_and_exits_with_the_worst() {
+    let s = healthy();
+    s.wpb().args(["drill", "--site", "blog"]).assert().success();
+    // The shop's media bucket goes stale (RPO 1h): the shop fails, the blog does not.
+    sql(
+        &s,
+        "UPDATE recovery_points SET
+             point_time = strftime('%Y-%m-%dT%H:%M:%fZ', point_time, '-3 hours'),
+             created_at = strftime('%Y-%m-%dT%H:%M:%fZ', created_at, '-3 hours'),
+             completed_at = strftime('%Y-%m-%dT%H:%M:%fZ', completed_at, '-3 hours')
+         WHERE component_id = (SELECT id FROM components WHERE name = 'media')",
+    );
+    let (code, fleet) = s.json(&["audit"]);
+    assert_eq!(fleet["status"], "fail", "{:#}", fleet["summary"]);
+    assert_eq!(code, 2);
+    let summary = fleet["summary"].as_array().unwrap();
+    assert_eq!(
+        summary
+            .iter()
+            .map(|l| l["site"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        vec!["shop", "blog"],
+        "worst first"
+    );
+    assert_ne!(summary[1]["status"], "fail", "{summary:#?}");
+    assert!(summary[0]["failing"]
+        .as_array()
+        .unwrap()
+        .contains(&"rpo".into()));
+    assert_eq!(fleet["sites_by_status"]["fail"], 1);
+    for report in fleet["reports"].as_array().unwrap() {
+        let site = report["site"].as_str().unwrap();
+        let (alone_code, alone) = s.json(&["audit", "--site", site, "--no-store"]);
+        assert_eq!(alone["status"], report["status"], "{site}");
+        // The same findings (their summaries say ages, which moved on meanwhile).
+        assert_eq!(not_passing(&alone), not_passing(report), "{site}");
+        assert_eq!(
+            alone["findings"].as_array().unwrap().len(),
+            report["findings"].as_array().unwrap().len()
+        );
+        let line = summary.iter().find(|l| l["site"] == site).unwrap();
+        assert_eq!(line["status"], report["status"]);
+        assert!(alone_code <= code, "the fleet's code is the worst site's");
+    }
+    // Each site's audit is stored: the next fleet audit compares each with its own.
+    let (_, again) = s.json(&["audit", "--since-last"]);
+    for report in again["reports"].as_array().unwrap() {
+        assert!(
+            report["since"]["previous_id"].as_i64().is_some(),
+            "{report:#}"
+        );
+    }
+    // CSV: one header, every site's findings; Markdown and table start with the summary.
+    let out = s
+        .wpb()
+        .args(["audit", "--format", "csv", "--no-store"])
+        .output()
+        .unwrap();
+    let csv = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(csv.matches("site,as_of,status").count(), 1);
+    assert!(
+        csv.lines().any(|l| l.starts_with("blog,")) && csv.lines().any(|l| l.starts_with("shop,"))
+    );
+    let out = s
+        .wpb()
+        .args(["audit", "--format", "markdown", "--no-store"])
+        .output()
+        .unwrap();
+    let md = String::from_utf8(out.stdout).unwrap();
+    assert!(md.starts_with("# Backup audit: 2 site(s) — FAIL"), "{md}");
+    assert!(md.contains("\n## Backup audit: shop — FAIL"), "{md}");
+}
+
 // ---- report formats ----
 
 fn golden_report() -> wpbackup::domain::audit::Report {
@@ -496,6 +573,58 @@ fn every_report_format_matches_its_golden_file() {
     let back: wpbackup::domain::audit::Report =
         serde_json::from_str(&render(&report, Format::Json, None)).unwrap();
     assert_eq!(back, report);
+}
+
+/// Two sites: the golden shop (failing) and a blog that passes.
+fn golden_fleet() -> wpbackup::domain::audit::FleetReport {
+    use wpbackup::domain::audit::*;
+    let shop = golden_report();
+    let mut blog = golden_report();
+    blog.site = "blog".into();
+    blog.status = Status::Pass;
+    blog.findings.retain(|f| f.status == Status::Pass);
+    blog.counts = Counts {
+        pass: blog.findings.len(),
+        warn: 0,
+        fail: 0,
+    };
+    blog.waste = Waste::default();
+    FleetReport::new(
+        vec![blog, shop],
+        golden_report().as_of,
+        golden_report().created_at,
+    )
+}
+
+#[test]
+fn every_fleet_report_format_matches_its_golden_file() {
+    use wpbackup::cli::audit_report::{render_fleet, Format};
+    let fleet = golden_fleet();
+    assert_eq!(fleet.reports[0].site, "shop", "worst first");
+    let dir = repo_root().join("tests/golden");
+    for (format, file) in [
+        (Format::Table, "fleet.txt"),
+        (Format::Json, "fleet.json"),
+        (Format::Csv, "fleet.csv"),
+        (Format::Markdown, "fleet.md"),
+        (Format::Html, "fleet.html"),
+    ] {
+        let text = render_fleet(&fleet, format, Some(100));
+        let path = dir.join(file);
+        if std::env::var_os("WPBACKUP_UPDATE_GOLDEN").is_some() {
+            std::fs::write(&path, &text).unwrap();
+        }
+        let golden = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (WPBACKUP_UPDATE_GOLDEN=1 writes it)",
+                path.display()
+            )
+        });
+        assert_eq!(text, golden, "{file} differs from its golden file");
+    }
+    let back: wpbackup::domain::audit::FleetReport =
+        serde_json::from_str(&render_fleet(&fleet, Format::Json, None)).unwrap();
+    assert_eq!(back, fleet);
 }
 
 fn chromium() -> std::path::PathBuf {
