@@ -17,6 +17,7 @@ mod run;
 mod runs;
 mod sim;
 mod simulate;
+mod status;
 mod sync;
 
 use crate::catalog::{Catalog, CatalogError};
@@ -103,6 +104,9 @@ pub enum Command {
     /// Control the simulator (fault injection, resource settings).
     #[command(subcommand)]
     Sim(sim::SimCommand),
+    /// The first screen: per site and component the newest point against the RPO, the
+    /// next fire, the last run; unfinished restore plans; the daemon holding the catalog.
+    Status(status::StatusArgs),
     /// Manage the catalog itself: `migrate` copies a SQLite catalog to PostgreSQL.
     #[command(subcommand)]
     Catalog(catalog::CatalogCommand),
@@ -244,6 +248,7 @@ async fn dispatch(cli: &Cli) -> CliResult {
         Command::Snapshot(a) => restore::snapshot(cli, a).await,
         Command::Audit(a) => audit::run(cli, a).await,
         Command::Catalog(c) => catalog::run(cli, c).await,
+        Command::Status(a) => status::run(cli, a).await,
     }
 }
 

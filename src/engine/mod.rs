@@ -8,6 +8,7 @@ pub mod restore;
 pub mod run;
 pub mod scheduler;
 pub mod simulate;
+pub mod status;
 pub mod sync;
 
 use crate::catalog::{Catalog, CatalogError};

@@ -447,6 +447,21 @@ fn a_fleet_audit_covers_every_site_and_exits_with_the_worst() {
 
 // ---- report formats ----
 
+/// `text` is the golden file `tests/golden/FILE` (`WPBACKUP_UPDATE_GOLDEN=1` rewrites it).
+fn assert_golden(text: &str, file: &str) {
+    let path = repo_root().join("tests/golden").join(file);
+    if std::env::var_os("WPBACKUP_UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, text).unwrap();
+    }
+    let golden = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (WPBACKUP_UPDATE_GOLDEN=1 writes it)",
+            path.display()
+        )
+    });
+    assert_eq!(text, golden, "{file} differs from its golden file");
+}
+
 fn golden_report() -> wpbackup::domain::audit::Report {
     use wpbackup::domain::audit::*;
     let t = |d: u32, h: u32| {
@@ -547,7 +562,6 @@ fn golden_report() -> wpbackup::domain::audit::Report {
 fn every_report_format_matches_its_golden_file() {
     use wpbackup::cli::audit_report::{render, Format};
     let report = golden_report();
-    let dir = repo_root().join("tests/golden");
     for (format, file) in [
         (Format::Table, "audit.txt"),
         (Format::Json, "audit.json"),
@@ -555,19 +569,7 @@ fn every_report_format_matches_its_golden_file() {
         (Format::Markdown, "audit.md"),
         (Format::Html, "audit.html"),
     ] {
-        let text = render(&report, format, Some(100));
-        let path = dir.join(file);
-        if std::env::var_os("WPBACKUP_UPDATE_GOLDEN").is_some() {
-            std::fs::create_dir_all(&dir).unwrap();
-            std::fs::write(&path, &text).unwrap();
-        }
-        let golden = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-            panic!(
-                "{}: {e} (WPBACKUP_UPDATE_GOLDEN=1 writes it)",
-                path.display()
-            )
-        });
-        assert_eq!(text, golden, "{file} differs from its golden file");
+        assert_golden(&render(&report, format, Some(100)), file);
     }
     // The JSON is the report, read back whole (stable for scripts).
     let back: wpbackup::domain::audit::Report =
@@ -601,7 +603,6 @@ fn every_fleet_report_format_matches_its_golden_file() {
     use wpbackup::cli::audit_report::{render_fleet, Format};
     let fleet = golden_fleet();
     assert_eq!(fleet.reports[0].site, "shop", "worst first");
-    let dir = repo_root().join("tests/golden");
     for (format, file) in [
         (Format::Table, "fleet.txt"),
         (Format::Json, "fleet.json"),
@@ -609,18 +610,7 @@ fn every_fleet_report_format_matches_its_golden_file() {
         (Format::Markdown, "fleet.md"),
         (Format::Html, "fleet.html"),
     ] {
-        let text = render_fleet(&fleet, format, Some(100));
-        let path = dir.join(file);
-        if std::env::var_os("WPBACKUP_UPDATE_GOLDEN").is_some() {
-            std::fs::write(&path, &text).unwrap();
-        }
-        let golden = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-            panic!(
-                "{}: {e} (WPBACKUP_UPDATE_GOLDEN=1 writes it)",
-                path.display()
-            )
-        });
-        assert_eq!(text, golden, "{file} differs from its golden file");
+        assert_golden(&render_fleet(&fleet, format, Some(100)), file);
     }
     let back: wpbackup::domain::audit::FleetReport =
         serde_json::from_str(&render_fleet(&fleet, Format::Json, None)).unwrap();

@@ -306,3 +306,96 @@ fn a_sqlite_catalog_is_copied_to_postgresql_and_reads_the_same() {
     assert_eq!(again.status.code(), Some(74), "{err}");
     assert!(err.contains("already records 2 site(s)"), "{err}");
 }
+
+/// `status`: every site's components against their RPO, the next fire and the last run;
+/// a stale component; a failed plan left unfinished; the daemon holding the catalog.
+#[test]
+fn status_shows_each_component_against_its_rpo_unfinished_plans_and_the_daemon() {
+    let s = Sandbox::new();
+    s.wpb().args(["run", "--all"]).assert().success();
+    let (code, st) = s.json(&["status"]);
+    assert_eq!(code, 0, "{st:#}");
+    assert!(st["daemon"].is_null(), "no daemon has run: {st:#}");
+    let sites = st["sites"].as_array().unwrap();
+    assert_eq!(sites.len(), 2);
+    let now = chrono::Utc::now();
+    for site in sites {
+        for c in site["components"].as_array().unwrap() {
+            assert_eq!(c["state"], "ok", "{c:#}");
+            assert_eq!(c["last_run"]["phase"], "Completed", "{c:#}");
+            assert!(c["age_seconds"].as_i64().unwrap() < c["rpo_seconds"].as_i64().unwrap());
+            let next: chrono::DateTime<chrono::Utc> =
+                c["next_fire"].as_str().unwrap().parse().unwrap();
+            assert!(next > now - chrono::Duration::seconds(5), "{c:#}");
+        }
+    }
+
+    // The media bucket's points 3 hours old (RPO 1h): stale.
+    let url = format!("sqlite://{}", s.catalog().display());
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+        sqlx::query(
+            "UPDATE recovery_points SET
+                 point_time = strftime('%Y-%m-%dT%H:%M:%fZ', point_time, '-3 hours')
+             WHERE component_id = (SELECT id FROM components WHERE name = 'media')",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+    });
+    // A drill that fails stays unfinished.
+    s.sim(&["fault", "access-denied", "--op", "create", "--times", "1"]);
+    let (code, _) = s.json(&["drill", "--site", "blog"]);
+    assert_ne!(code, 0);
+    s.sim(&["clear-faults"]);
+    let (_, st) = s.json(&["status", "--site", "shop"]);
+    assert_eq!(st["sites"].as_array().unwrap().len(), 1);
+    let media = st["sites"][0]["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["component"] == "media")
+        .unwrap()
+        .clone();
+    assert_eq!(media["state"], "stale", "{media:#}");
+    let (_, st) = s.json(&["status", "--site", "blog"]);
+    let plans = st["sites"][0]["unfinished_plans"].as_array().unwrap();
+    assert_eq!(plans.len(), 1, "{st:#}");
+    assert_eq!(
+        (plans[0]["purpose"].as_str(), plans[0]["status"].as_str()),
+        (Some("drill"), Some("failed"))
+    );
+    let table = s.wpb().args(["status"]).output().unwrap();
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.contains("STALE") && text.contains("unfinished plan"),
+        "{text}"
+    );
+
+    // A daemon holding the catalog is shown with its heartbeat.
+    let mut daemon = std::process::Command::new(assert_cmd::cargo::cargo_bin("wpbackup"))
+        .current_dir(s.path())
+        .args(["--config", "wpbackup.toml", "daemon", "--listen", "off"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut shown = serde_json::Value::Null;
+    for _ in 0..100 {
+        let (_, st) = s.json(&["status"]);
+        if st["daemon"]["alive"] == true {
+            shown = st["daemon"].clone();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    assert_eq!(
+        shown["pid"].as_i64(),
+        Some(i64::from(daemon.id())),
+        "{shown:#}"
+    );
+}
+
