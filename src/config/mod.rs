@@ -62,8 +62,9 @@ pub fn load_without_policies(path: &Path) -> Result<Config, ConfigError> {
     })?;
     let file = SourceFile::new(path, text);
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let parsed = read_config(&file, &base);
-    let diagnostics = file.take_diagnostics();
+    let (parsed, site_file_diagnostics) = read_config(&file, &base);
+    let mut diagnostics = file.take_diagnostics();
+    diagnostics.extend(site_file_diagnostics);
     match parsed {
         Some(mut c) if !diagnostics.iter().any(|d| d.severity == Severity::Error) => {
             c.path = path.to_path_buf();
@@ -168,7 +169,19 @@ fn name_span(file: &SourceFile) -> std::ops::Range<usize> {
     file.text.find("name").map(|i| i..i + 4).unwrap_or(0..0)
 }
 
-fn read_config(file: &SourceFile, base: &Path) -> Option<Config> {
+/// `wpbackup.toml`, and the sites in the sites directory; the diagnostics of the site
+/// files (the main file's stay in `file`).
+fn read_config(file: &SourceFile, base: &Path) -> (Option<Config>, Vec<Diagnostic>) {
+    let mut site_file_diagnostics = Vec::new();
+    let config = read_config_into(file, base, &mut site_file_diagnostics);
+    (config, site_file_diagnostics)
+}
+
+fn read_config_into(
+    file: &SourceFile,
+    base: &Path,
+    site_file_diagnostics: &mut Vec<Diagnostic>,
+) -> Option<Config> {
     let doc = file.parse()?;
     let r = TableReader::root(file, &doc);
     match r.opt_int("version") {
@@ -211,28 +224,44 @@ fn read_config(file: &SourceFile, base: &Path) -> Option<Config> {
         }
         None => (None, Duration::from_secs(2), Duration::from_millis(500)),
     };
+    // Sites in a directory, one file each: `sites_dir`, or `sites.d` beside this file.
+    let sites_dir = match r.opt_str("sites_dir") {
+        Some(d) => Some(base.join(d.value)),
+        None => Some(base.join(DEFAULT_SITES_DIR)).filter(|d| d.is_dir()),
+    };
     let site_tables = r.opt_tables("sites");
-    if site_tables.is_empty() && !r.has("sites") {
-        file.error(
-            r.span(),
-            "sites",
-            "missing required key `sites`: add at least one [[sites]] table",
-        );
-    }
     let mut sites = Vec::new();
-    let mut names = BTreeMap::new();
+    let mut names: BTreeMap<String, PathBuf> = BTreeMap::new();
     for t in site_tables {
         if let Some(site) = read_site(&t, base) {
-            if names.insert(site.name.clone(), ()).is_some() {
+            if names.contains_key(&site.name) {
                 file.error(
                     t.span(),
                     &t.key_path("name"),
                     format!("duplicate site name {:?}", site.name),
                 );
+            } else {
+                names.insert(site.name.clone(), file.path.clone());
             }
             sites.push(site);
         }
         t.finish();
+    }
+    if let Some(dir) = &sites_dir {
+        sites.extend(read_sites_dir(dir, base, &mut names, site_file_diagnostics));
+    }
+    if sites.is_empty() && !r.has("sites") && site_file_diagnostics.is_empty() {
+        file.error(
+            r.span(),
+            "sites",
+            format!(
+                "no sites: add at least one [[sites]] table, or one file per site in {}",
+                sites_dir
+                    .as_deref()
+                    .unwrap_or(&base.join(DEFAULT_SITES_DIR))
+                    .display()
+            ),
+        );
     }
     r.finish();
     if file.has_errors() {
@@ -259,6 +288,75 @@ fn read_config(file: &SourceFile, base: &Path) -> Option<Config> {
         },
         sites,
     })
+}
+
+/// The directory sites are read from when `sites_dir` is not set (if it exists).
+pub const DEFAULT_SITES_DIR: &str = "sites.d";
+
+/// One site per `*.toml` file of `dir` (sorted by name), each validated as a `[[sites]]`
+/// table is — relative paths from the configuration's directory, so a table moves into a
+/// file unchanged — with its diagnostics under its own file and line.
+fn read_sites_dir(
+    dir: &Path,
+    base: &Path,
+    names: &mut BTreeMap<String, PathBuf>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<Site> {
+    let files = match policy_files(dir) {
+        Ok(files) => files,
+        Err(e) => {
+            diagnostics.push(Diagnostic {
+                severity: Severity::Error,
+                file: dir.to_path_buf(),
+                line: 0,
+                column: 0,
+                key: String::new(),
+                message: format!("cannot read the sites directory: {e}"),
+            });
+            return Vec::new();
+        }
+    };
+    let mut sites = Vec::new();
+    for path in files {
+        let text = match reader::read_source(&path) {
+            Ok(t) => t,
+            Err(e) => {
+                diagnostics.push(Diagnostic {
+                    severity: Severity::Error,
+                    file: path.clone(),
+                    line: 0,
+                    column: 0,
+                    key: String::new(),
+                    message: format!("cannot read the site file: {e}"),
+                });
+                continue;
+            }
+        };
+        let file = SourceFile::new(&path, text);
+        if let Some(doc) = file.parse() {
+            let t = TableReader::root(&file, &doc);
+            if let Some(site) = read_site(&t, base) {
+                match names.get(&site.name) {
+                    Some(first) => file.error(
+                        name_span(&file),
+                        "name",
+                        format!(
+                            "duplicate site name {:?}: {} already defines it",
+                            site.name,
+                            first.display()
+                        ),
+                    ),
+                    None => {
+                        names.insert(site.name.clone(), path.clone());
+                    }
+                }
+                sites.push(site);
+            }
+            t.finish();
+        }
+        diagnostics.extend(file.take_diagnostics());
+    }
+    sites
 }
 
 fn read_site(t: &TableReader<'_, '_>, base: &Path) -> Option<Site> {

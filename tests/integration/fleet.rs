@@ -399,3 +399,93 @@ fn status_shows_each_component_against_its_rpo_unfinished_plans_and_the_daemon()
     );
 }
 
+/// The blog's `[[sites]]` table of the sandbox, as a file of its own (root keys).
+const BLOG_TABLE: &str = "[[sites]]
+name = \"blog\"
+provider = \"sim\"
+region = \"us-east-1\"
+dr_region = \"us-west-2\"
+timezone = \"Europe/Berlin\"
+policies = \"policies/blog\"
+[sites.entry_point]
+lightsail_static_ip = \"StaticIp-1\"
+[sites.health_check]
+url = \"https://blog.example.com/wp-login.php\"
+";
+
+fn as_site_file(table: &str) -> String {
+    table.replace("[[sites]]\n", "").replace("[sites.", "[")
+}
+
+/// Sites from `sites.d/`, one file per site, beside those of `wpbackup.toml`: the same
+/// site works the same from either place.
+#[test]
+fn sites_come_from_a_directory_one_file_per_site() {
+    let s = Sandbox::new();
+    s.edit("wpbackup.toml", BLOG_TABLE, "");
+    std::fs::create_dir(s.path().join("sites.d")).unwrap();
+    std::fs::write(s.path().join("sites.d/blog.toml"), as_site_file(BLOG_TABLE)).unwrap();
+    s.wpb().args(["run", "--all"]).assert().success();
+    let (_, st) = s.json(&["status"]);
+    let sites: Vec<&str> = st["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["site"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        sites,
+        vec!["shop", "blog"],
+        "wpbackup.toml's, then sites.d's"
+    );
+    assert!(
+        st["sites"][1]["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["state"] == "ok"),
+        "{st:#}"
+    );
+    // `sites_dir` names another directory; only that one is read then.
+    std::fs::rename(s.path().join("sites.d"), s.path().join("fleet")).unwrap();
+    s.edit(
+        "wpbackup.toml",
+        "version = 1\n",
+        "version = 1\nsites_dir = \"fleet\"\n",
+    );
+    let (code, points) = s.json(&["points", "--site", "blog"]);
+    assert_eq!(code, 0, "{points:#}");
+    assert!(!points["points"].as_array().unwrap().is_empty());
+}
+
+/// Every mistake in every site file, each with its file and line, and nothing written.
+#[test]
+fn every_mistake_in_the_site_files_is_reported_with_its_file_and_line() {
+    let s = Sandbox::new();
+    std::fs::create_dir(s.path().join("sites.d")).unwrap();
+    let bad = as_site_file(BLOG_TABLE)
+        .replace("name = \"blog\"", "name = \"blog2\"")
+        .replace("region = \"us-east-1\"", "region = \"moon-1\"")
+        .replace("timezone", "timezon");
+    std::fs::write(s.path().join("sites.d/a-blog.toml"), bad).unwrap();
+    // A second file claims the shop, which wpbackup.toml defines.
+    let dup = as_site_file(BLOG_TABLE).replace("name = \"blog\"", "name = \"shop\"");
+    std::fs::write(s.path().join("sites.d/b-shop.toml"), dup).unwrap();
+    std::fs::write(s.path().join("sites.d/README.md"), "not a site").unwrap();
+    let out = s.wpb().args(["run", "--all"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(65), "{err}");
+    for needle in [
+        "sites.d/a-blog.toml:3:",
+        "moon-1",
+        "sites.d/a-blog.toml:5:",
+        "timezon",
+        "sites.d/b-shop.toml:1:",
+        "duplicate site name \"shop\"",
+        "3 problem(s)",
+    ] {
+        assert!(err.contains(needle), "{needle} missing:\n{err}");
+    }
+    assert!(!err.contains("README"), "{err}");
+    assert!(!s.catalog().exists(), "nothing was written");
+}
