@@ -107,6 +107,32 @@ pub fn read_policy(file: &SourceFile, ctx: &PolicyContext, now: DateTime<Utc>) -
                 .map_err(|e| format!("invalid cron expression: {e}"))
         },
     );
+    // A window over which a fleet's sites spread this schedule's fires (see
+    // `schedule::spread_offset`).
+    let spread = r.opt_parsed("spread", |s| {
+        let d = parse_positive_duration(s)?;
+        if d < Duration::from_secs(60) {
+            return Err(format!(
+                "spread {s:?} is shorter than a minute; fires are spread by whole minutes, e.g. \"1h\""
+            ));
+        }
+        Ok(d)
+    });
+    if let (Some(sp), Some(sc)) = (&spread, &schedule) {
+        if let Some(interval) = sc.value.longest_interval(now) {
+            if interval.to_std().is_ok_and(|i| sp.value >= i) {
+                file.error(
+                    sp.span.clone(),
+                    &sp.key,
+                    format!(
+                        "spread {} is not shorter than the time between fires ({}); give a window within it, e.g. \"1h\" for a daily schedule",
+                        humantime::format_duration(sp.value),
+                        format_duration(interval)
+                    ),
+                );
+            }
+        }
+    }
     let rpo = r.req_parsed(
         "rpo",
         "the recovery point objective, e.g. \"24h\"",
@@ -275,7 +301,12 @@ pub fn read_policy(file: &SourceFile, ctx: &PolicyContext, now: DateTime<Utc>) -
         name: name?.value,
         kind: kind?.value,
         description,
-        schedule: schedule?.value,
+        schedule: match (spread, &ctx.site) {
+            (Some(spread), Some(site)) => schedule?
+                .value
+                .with_offset(crate::domain::schedule::spread_offset(site, spread.value)),
+            _ => schedule?.value,
+        },
         rpo: rpo?.value,
         wait_timeout,
         retention: retention?,

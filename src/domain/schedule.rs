@@ -20,6 +20,23 @@ pub struct CronSchedule {
     zone: Tz,
     /// One schedule, or two whose union is the crontab meaning (day-of-month OR day-of-week).
     parts: Vec<cron::Schedule>,
+    /// Every fire moved this much later (a policy's `spread`: see [`spread_offset`]).
+    offset: Duration,
+}
+
+/// A site's deterministic place in a spread window: whole minutes in `[0, spread)`, from a
+/// hash of the site's name — the same on every host and at every start, different between
+/// sites, so a fleet configured "daily at 02:00" does not call the same API in the same
+/// second; one site's components sharing the window fire together (one instant to
+/// restore the whole site to).
+pub fn spread_offset(site: &str, spread: std::time::Duration) -> Duration {
+    use sha2::{Digest, Sha256};
+    let minutes = (spread.as_secs() / 60).max(1);
+    let digest = Sha256::digest(site.as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    let minute = u64::from_be_bytes(first) % minutes;
+    Duration::minutes(i64::try_from(minute).unwrap_or(0))
 }
 
 const DOW_NAMES: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
@@ -86,6 +103,7 @@ impl CronSchedule {
             expression: expr.to_string(),
             zone,
             parts,
+            offset: Duration::zero(),
         })
     }
 
@@ -97,8 +115,24 @@ impl CronSchedule {
         self.zone
     }
 
+    /// The same schedule with every fire `offset` later.
+    pub fn with_offset(mut self, offset: Duration) -> Self {
+        self.offset = offset;
+        self
+    }
+
+    /// How much later than the cron expression says every fire is.
+    pub fn offset(&self) -> Duration {
+        self.offset
+    }
+
     /// The first fire strictly after `as_of`.
     pub fn next_after(&self, as_of: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.next_unshifted_after(as_of - self.offset)
+            .map(|t| t + self.offset)
+    }
+
+    fn next_unshifted_after(&self, as_of: DateTime<Utc>) -> Option<DateTime<Utc>> {
         // Mapping local wall times to instants is monotone, so walk local candidates from a
         // little before as_of's wall time (covers a repeated hour) until one lands after it.
         let start_local = as_of.with_timezone(&self.zone).naive_local() - Duration::hours(3);
@@ -268,6 +302,38 @@ mod tests {
             .iter()
             .map(|t| t.to_rfc3339())
             .collect()
+    }
+
+    #[test]
+    fn a_spread_moves_every_fire_by_the_sites_place_in_the_window() {
+        let daily = CronSchedule::parse("0 2 * * *", chrono_tz::UTC).unwrap();
+        let window = std::time::Duration::from_secs(3600);
+        let offset = spread_offset("shop", window);
+        assert_eq!(offset, spread_offset("shop", window), "deterministic");
+        assert!(offset >= Duration::zero() && offset < Duration::hours(1));
+        assert_eq!(offset.num_seconds() % 60, 0, "whole minutes");
+        let spread = daily.clone().with_offset(offset);
+        let t = Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap();
+        let base = daily.next_after(t).unwrap();
+        assert_eq!(spread.next_after(t), Some(base + offset));
+        assert_eq!(
+            spread.previous_at_or_before(base + offset),
+            Some(base + offset)
+        );
+        assert_eq!(
+            spread.previous_at_or_before(base + offset - Duration::seconds(1)),
+            Some(base + offset - Duration::days(1))
+        );
+        assert_eq!(spread.longest_interval(t), daily.longest_interval(t));
+        // A fleet lands all over the window, not in one minute.
+        let mut minutes = std::collections::BTreeMap::new();
+        for n in 0..1000 {
+            *minutes
+                .entry(spread_offset(&format!("site-{n}"), window).num_minutes())
+                .or_insert(0) += 1;
+        }
+        assert_eq!(minutes.len(), 60, "every minute of the hour used");
+        assert!(minutes.values().all(|&n| n < 40), "{minutes:?}");
     }
 
     #[test]

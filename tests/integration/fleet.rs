@@ -489,3 +489,39 @@ fn every_mistake_in_the_site_files_is_reported_with_its_file_and_line() {
     assert!(!err.contains("README"), "{err}");
     assert!(!s.catalog().exists(), "nothing was written");
 }
+
+/// `spread`: the site's fires move to its deterministic place in the window — what the
+/// daemon and `status` use as the next fire.
+#[test]
+fn a_spread_schedule_fires_at_the_sites_place_in_the_window() {
+    use wpbackup::domain::schedule::{spread_offset, CronSchedule};
+    let s = Sandbox::new();
+    s.edit(
+        "policies/shop/db.toml",
+        "rpo = \"4h\"",
+        "rpo = \"4h\"\nspread = \"3h\"",
+    );
+    s.wpb().args(["policy", "check"]).assert().success();
+    s.wpb()
+        .args(["run", "--policy", "shop/db"])
+        .assert()
+        .success();
+    let (code, st) = s.json(&["status", "--site", "shop"]);
+    assert_eq!(code, 0, "{st:#}");
+    let as_of: chrono::DateTime<chrono::Utc> = st["as_of"].as_str().unwrap().parse().unwrap();
+    let offset = spread_offset("shop", Duration::from_secs(3 * 3600));
+    let expected = CronSchedule::parse("0 */4 * * *", chrono_tz::UTC)
+        .unwrap()
+        .with_offset(offset)
+        .next_after(as_of)
+        .unwrap();
+    let db = st["sites"][0]["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["component"] == "db")
+        .unwrap()
+        .clone();
+    let next: chrono::DateTime<chrono::Utc> = db["next_fire"].as_str().unwrap().parse().unwrap();
+    assert_eq!(next, expected, "{db:#}");
+}

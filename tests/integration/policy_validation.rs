@@ -88,6 +88,9 @@ fn cases() -> Vec<Case> {
         ("cron that never fires", replace("0 */4 * * *", "0 0 30 2 *"), vec![(Error, 4, "schedule", "never fires")]),
         ("duration out of range", replace("rpo = \"4h\"", "rpo = \"4h\"\nwait_timeout = \"300000y\""), vec![(Error, 6, "wait_timeout", "longer than 100 years")]),
         ("zero timeout", replace("rpo = \"4h\"", "rpo = \"4h\"\nwait_timeout = \"0s\""), vec![(Error, 6, "wait_timeout", "is zero")]),
+        ("spread within the interval", replace("rpo = \"4h\"", "rpo = \"4h\"\nspread = \"30m\""), vec![]),
+        ("spread under a minute", replace("rpo = \"4h\"", "rpo = \"4h\"\nspread = \"30s\""), vec![(Error, 6, "spread", "shorter than a minute")]),
+        ("spread as long as the interval", replace("rpo = \"4h\"", "rpo = \"4h\"\nspread = \"4h\""), vec![(Error, 6, "spread", "not shorter than the time between fires (4h)")]),
         ("retention window out of range", replace("daily = 7", "daily = 7\nwithin = \"300000y\""), vec![(Error, 13, "retention.within", "longer than 100 years")]),
         (
             "auto scaling web tier",
