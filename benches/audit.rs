@@ -227,6 +227,7 @@ async fn end_to_end(
     let config = Config {
         path: dir.path().join("wpbackup.toml"),
         catalog: wpbackup::catalog::CatalogLocation::Sqlite(catalog_path.clone()),
+        limits: Default::default(),
         sim: SimSettings {
             state_file: dir.path().join("sim.json"),
             creating_for: std::time::Duration::ZERO,

@@ -224,6 +224,23 @@ fn read_config_into(
         }
         None => (None, Duration::from_secs(2), Duration::from_millis(500)),
     };
+    let mut limits = BTreeMap::new();
+    if let Some(t) = r.opt_table("limits") {
+        for service in crate::domain::model::ComponentKind::SERVICES {
+            if let Some(n) = t.opt_count(service) {
+                if n.value == 0 {
+                    file.error(
+                        n.span,
+                        &n.key,
+                        "0 would stop every run of this service; give 1 or more, or leave it out for no limit",
+                    );
+                } else {
+                    limits.insert(service.to_string(), n.value as usize);
+                }
+            }
+        }
+        t.finish();
+    }
     // Sites in a directory, one file each: `sites_dir`, or `sites.d` beside this file.
     let sites_dir = match r.opt_str("sites_dir") {
         Some(d) => Some(base.join(d.value)),
@@ -281,6 +298,7 @@ fn read_config_into(
     Some(Config {
         path: PathBuf::new(),
         catalog,
+        limits,
         sim: SimSettings {
             state_file,
             creating_for,

@@ -19,6 +19,20 @@ pub enum ComponentKind {
 }
 
 impl ComponentKind {
+    /// The AWS service whose API a run of this kind mostly calls (`[limits]` keys).
+    pub fn service(self) -> &'static str {
+        match self {
+            ComponentKind::LightsailInstance => "lightsail",
+            ComponentKind::Ec2Instance | ComponentKind::AutoScalingGroup => "ec2",
+            ComponentKind::AuroraCluster => "rds",
+            ComponentKind::Efs => "backup",
+            ComponentKind::S3Bucket => "s3",
+        }
+    }
+
+    /// Every service a kind maps to, for `[limits]`.
+    pub const SERVICES: [&'static str; 5] = ["ec2", "rds", "backup", "s3", "lightsail"];
+
     pub const ALL: [ComponentKind; 6] = [
         ComponentKind::LightsailInstance,
         ComponentKind::Ec2Instance,

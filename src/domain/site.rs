@@ -89,6 +89,10 @@ pub struct SimSettings {
 pub struct Config {
     pub path: PathBuf,
     pub catalog: CatalogLocation,
+    /// `[limits]`: at most this many runs at once per AWS service (key: a
+    /// [`ComponentKind::service`](super::model::ComponentKind::service)); absent: no limit
+    /// beyond the run concurrency.
+    pub limits: std::collections::BTreeMap<String, usize>,
     pub sim: SimSettings,
     pub sites: Vec<Site>,
 }

@@ -71,11 +71,24 @@ pub struct Engine {
     clouds: Arc<tokio::sync::Mutex<HashMap<String, Cloud>>>,
     /// In-memory simulator state (`simulate`); `None`: the state file beside the catalog.
     pub sim_memory: Option<crate::cloud::sim::SimMemory>,
+    /// `[limits]`: one semaphore per limited service, shared by every run of this engine.
+    service_limits: Arc<HashMap<String, Arc<tokio::sync::Semaphore>>>,
 }
 
 impl Engine {
     pub fn new(config: Config, catalog: Catalog) -> Self {
+        let service_limits = config
+            .limits
+            .iter()
+            .map(|(service, n)| {
+                (
+                    service.clone(),
+                    Arc::new(tokio::sync::Semaphore::new((*n).max(1))),
+                )
+            })
+            .collect();
         Self {
+            service_limits: Arc::new(service_limits),
             config: Arc::new(config),
             catalog,
             clock: Arc::new(SystemClock),

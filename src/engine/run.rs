@@ -13,7 +13,7 @@ use chrono::{DateTime, DurationRound, Utc};
 use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Why a run was started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +107,20 @@ impl Engine {
             .expect("minute truncation")
     }
 
+    /// With a `[limits]` entry for the policy's service, one of that service's slots: a run
+    /// takes it before anything else (before a place among the concurrent runs, so runs
+    /// waiting for a busy service do not hold places others could use) and holds it to its
+    /// end. `None`: the service is not limited.
+    pub async fn service_slot(&self, req: &RunRequest) -> Option<OwnedSemaphorePermit> {
+        let service = self
+            .config
+            .site(&req.site)
+            .and_then(|s| s.policy(&req.policy))
+            .map(|p| p.kind.service())?;
+        let limit = self.service_limits.get(service)?.clone();
+        Some(limit.acquire_owned().await.expect("semaphore open"))
+    }
+
     /// Run several policies concurrently (at most `concurrency` at once).
     pub async fn run_many(
         &self,
@@ -127,6 +141,7 @@ impl Engine {
             let engine = self.clone();
             let limit = limit.clone();
             set.spawn(async move {
+                let _slot = engine.service_slot(&r).await;
                 let _permit = limit.acquire_owned().await.expect("semaphore open");
                 (i, engine.run_policy_isolated(r).await)
             });
@@ -153,6 +168,7 @@ impl Engine {
     /// Run one policy in a task of its own: an error or a panic in it becomes that
     /// component's failed run, recorded as such (so the policy can run again), never its
     /// siblings'. Err only when even that cannot be recorded (the catalog is unusable).
+    /// The caller holds the policy's service slot ([`Engine::service_slot`]).
     pub async fn run_policy_isolated(&self, req: RunRequest) -> Result<RunReport, EngineError> {
         let engine = self.clone();
         let task_req = req.clone();

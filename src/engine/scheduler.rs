@@ -264,13 +264,14 @@ impl Scheduler {
         let prune = self.options.prune;
         let key = key.clone();
         tasks.spawn(async move {
-            let _permit = limit.acquire_owned().await.expect("semaphore open");
             let req = RunRequest {
                 site: key.0.clone(),
                 policy: key.1.clone(),
                 scheduled_for: at,
                 trigger: Trigger::Schedule,
             };
+            let _slot = engine.service_slot(&req).await;
+            let _permit = limit.acquire_owned().await.expect("semaphore open");
             match engine.run_policy_isolated(req).await {
                 Ok(r) => {
                     if prune && matches!(r.phase, RunPhase::Completed | RunPhase::PartiallyFailed) {

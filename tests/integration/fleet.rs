@@ -525,3 +525,56 @@ fn a_spread_schedule_fires_at_the_sites_place_in_the_window() {
     let next: chrono::DateTime<chrono::Utc> = db["next_fire"].as_str().unwrap().parse().unwrap();
     assert_eq!(next, expected, "{db:#}");
 }
+
+/// `[limits]`: at most this many runs at once per AWS service, across sites. Two sites'
+/// Aurora runs started together overlap without a limit and follow each other with
+/// `rds = 1`.
+#[test]
+fn a_service_limit_keeps_runs_of_that_service_apart() {
+    let overlapping = |limited: bool| {
+        let s = Sandbox::as_shipped();
+        if limited {
+            let cfg = s.config();
+            let text = std::fs::read_to_string(&cfg).unwrap() + "\n[limits]\nrds = 1\n";
+            std::fs::write(&cfg, text).unwrap();
+        }
+        s.wpb()
+            .args(["run", "--policy", "shop/db", "--policy", "news/db"])
+            .assert()
+            .success();
+        let (_, runs) = s.json(&["runs", "--component", "db"]);
+        let spans: Vec<(String, String)> = runs["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["started_at"].as_str().unwrap().to_string(),
+                    r["finished_at"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(spans.len(), 2, "{runs:#}");
+        // RFC 3339 in UTC with the same precision: text order is time order.
+        spans[0].0 < spans[1].1 && spans[1].0 < spans[0].1
+    };
+    assert!(overlapping(false), "without a limit both run at once");
+    assert!(!overlapping(true), "with rds = 1 one after the other");
+}
+
+/// A zero limit or an unknown service is refused with what would be accepted.
+#[test]
+fn bad_limits_are_refused_saying_what_is_accepted() {
+    let s = Sandbox::new();
+    let cfg = s.config();
+    let text = std::fs::read_to_string(&cfg).unwrap() + "\n[limits]\nrds = 0\ndynamo = 2\n";
+    std::fs::write(&cfg, text).unwrap();
+    let out = s.wpb().args(["run", "--all"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(65), "{err}");
+    assert!(
+        err.contains("`limits.rds`") && err.contains("give 1 or more"),
+        "{err}"
+    );
+    assert!(err.contains("dynamo"), "{err}");
+}
