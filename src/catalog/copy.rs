@@ -13,8 +13,8 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::{Postgres, QueryBuilder, Row};
 use std::path::Path;
 
-/// Tables in the order their references allow (the lease is the running daemon's, not
-/// copied). `recovery_points.source_point_id` refers to the same table: it is set in a
+/// Tables in the order their references allow (the lease and the daemons' rows are the
+/// running daemons', not copied). `recovery_points.source_point_id` refers to the same table: it is set in a
 /// second pass.
 const TABLES: &[&str] = &[
     "catalog_identity",
@@ -22,6 +22,7 @@ const TABLES: &[&str] = &[
     "components",
     "policies",
     "runs",
+    "fire_claims",
     "recovery_points",
     "point_deletions",
     "holds",

@@ -16,8 +16,8 @@ pub use port::{
     ServingStore,
 };
 pub use records::{
-    Adoption, AuditRecord, HoldRecord, Lease, MetricsSnapshot, PlanRecord, PointFilter,
-    PointRecord, RunOutcome, RunRecord, StepRecord,
+    Adoption, AuditRecord, HoldRecord, Lease, MetricsSnapshot, OrphanedFire, PlanRecord,
+    PointFilter, PointRecord, RunOutcome, RunRecord, StepRecord,
 };
 
 use chrono::{DateTime, SecondsFormat, Utc};

@@ -4,8 +4,8 @@
 //! one suite against both.
 
 use super::{
-    Adoption, AuditRecord, CatalogResult, HoldRecord, Lease, MetricsSnapshot, PlanRecord,
-    PointFilter, PointRecord, RestoreLock, RunOutcome, RunRecord, StepRecord,
+    Adoption, AuditRecord, CatalogResult, HoldRecord, Lease, MetricsSnapshot, OrphanedFire,
+    PlanRecord, PointFilter, PointRecord, RestoreLock, RunOutcome, RunRecord, StepRecord,
 };
 use crate::domain::audit::{Report, RunFacts};
 use crate::domain::model::{PointKind, PointState, RecoveryPoint, RunPhase};
@@ -227,6 +227,54 @@ pub trait LeaseStore: Send + Sync {
     /// Runs left `InProgress`: (run id, pid, site, component).
     async fn runs_in_progress(&self) -> CatalogResult<Vec<(i64, Option<i64>, String, String)>>;
     async fn metrics(&self) -> CatalogResult<MetricsSnapshot>;
+
+    /// Register this daemon among the catalog's daemons (or renew its row) until
+    /// `now + ttl`.
+    async fn join_daemons(
+        &self,
+        holder: &str,
+        pid: i64,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> CatalogResult<()>;
+
+    /// Renew this daemon's row; false when it is gone (it was taken for dead).
+    async fn renew_daemon(
+        &self,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> CatalogResult<bool>;
+
+    /// Remove this daemon's row: fires it still holds are orphaned at once, and the other
+    /// daemons take them over at their next heartbeat.
+    async fn leave_daemons(&self, holder: &str) -> CatalogResult<()>;
+
+    /// The daemons whose rows have not expired at `now`, oldest first.
+    async fn live_daemons(&self, now: DateTime<Utc>) -> CatalogResult<Vec<Lease>>;
+
+    /// Claim the fire of a component at `scheduled_for`: `Some(0)` when this daemon claimed
+    /// it, `Some(n)` when it took it over from a dead daemon (the n-th takeover), `None`
+    /// when a live daemon holds it or its run is done. One statement on the claim's
+    /// primary key: two daemons can never both win.
+    async fn claim_fire(
+        &self,
+        component_id: i64,
+        scheduled_for: DateTime<Utc>,
+        holder: &str,
+        now: DateTime<Utc>,
+    ) -> CatalogResult<Option<i64>>;
+
+    /// The claimed fire's run ended, or the fire was recorded as missed.
+    async fn finish_fire(
+        &self,
+        component_id: i64,
+        scheduled_for: DateTime<Utc>,
+        holder: &str,
+    ) -> CatalogResult<()>;
+
+    /// Fires claimed, not done, by daemons whose rows are gone or expired at `now`.
+    async fn orphaned_fires(&self, now: DateTime<Utc>) -> CatalogResult<Vec<OrphanedFire>>;
 }
 
 /// What audits read (the catalog as it stood at an instant) and what they store.

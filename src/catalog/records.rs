@@ -168,3 +168,13 @@ pub struct Adoption {
     pub since: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,
 }
+
+/// A fire claimed by a daemon that died before its run ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OrphanedFire {
+    pub component_id: i64,
+    pub site: String,
+    pub component: String,
+    pub scheduled_for: DateTime<Utc>,
+    pub holder: String,
+}

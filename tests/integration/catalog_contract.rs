@@ -65,6 +65,7 @@ on_both_backends!(
     audits_are_stored_and_read_back_with_the_runs_they_count,
     restore_plans_steps_and_adoptions_round_trip,
     one_restore_at_a_time,
+    each_fire_is_claimed_once_and_a_dead_daemons_fires_are_taken_over,
 );
 
 /// A recorded site with its `db` component and that policy's row: (site id, component, policy).
@@ -539,6 +540,109 @@ async fn audits_are_stored_and_read_back_with_the_runs_they_count(backend: Backe
         .await
         .unwrap()
         .is_none());
+}
+
+async fn each_fire_is_claimed_once_and_a_dead_daemons_fires_are_taken_over(backend: Backend) {
+    let (catalog, _file) = backend.fresh().await;
+    let (_site, comp, _pol, _dir) = shop_db(&catalog).await;
+    let ttl = Duration::from_secs(60);
+    let fire = t(2, 0);
+    for (holder, pid) in [("a", 1), ("b", 2)] {
+        catalog
+            .join_daemons(holder, pid, t(1, 0), ttl)
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        catalog.claim_fire(comp, fire, "a", t(1, 0)).await.unwrap(),
+        Some(0)
+    );
+    assert_eq!(
+        catalog.claim_fire(comp, fire, "b", t(1, 0)).await.unwrap(),
+        None,
+        "a holds it"
+    );
+    assert_eq!(
+        catalog.claim_fire(comp, fire, "a", t(1, 0)).await.unwrap(),
+        None,
+        "once"
+    );
+    assert!(catalog.orphaned_fires(t(1, 0)).await.unwrap().is_empty());
+    // b heartbeats, a does not: at 1:02 a's row has expired and its fire is orphaned.
+    assert!(catalog
+        .renew_daemon("b", t(1, 1), Duration::from_secs(600))
+        .await
+        .unwrap());
+    let live = catalog.live_daemons(t(1, 2)).await.unwrap();
+    assert_eq!(
+        live.iter().map(|d| d.holder.as_str()).collect::<Vec<_>>(),
+        vec!["b"]
+    );
+    let orphaned = catalog.orphaned_fires(t(1, 2)).await.unwrap();
+    assert_eq!(orphaned.len(), 1);
+    assert_eq!(
+        (
+            orphaned[0].holder.as_str(),
+            orphaned[0].scheduled_for,
+            orphaned[0].component.as_str()
+        ),
+        ("a", fire, "db")
+    );
+    assert_eq!(
+        catalog.claim_fire(comp, fire, "b", t(1, 2)).await.unwrap(),
+        Some(1),
+        "taken over"
+    );
+    assert!(catalog.orphaned_fires(t(1, 2)).await.unwrap().is_empty());
+    catalog.finish_fire(comp, fire, "b").await.unwrap();
+    catalog.join_daemons("c", 3, t(1, 2), ttl).await.unwrap();
+    assert_eq!(
+        catalog.claim_fire(comp, fire, "c", t(5, 0)).await.unwrap(),
+        None,
+        "done stays done"
+    );
+    // A daemon that leaves hands its open fires to the others at once.
+    let next = t(3, 0);
+    assert_eq!(
+        catalog.claim_fire(comp, next, "b", t(1, 2)).await.unwrap(),
+        Some(0)
+    );
+    catalog.leave_daemons("b").await.unwrap();
+    assert!(
+        !catalog.renew_daemon("b", t(1, 2), ttl).await.unwrap(),
+        "gone"
+    );
+    assert_eq!(
+        catalog.orphaned_fires(t(1, 2)).await.unwrap()[0].scheduled_for,
+        next
+    );
+    assert_eq!(
+        catalog.claim_fire(comp, next, "c", t(1, 2)).await.unwrap(),
+        Some(1)
+    );
+
+    // Eight daemons claiming one fire at the same moment: exactly one wins.
+    let racing = t(4, 0);
+    let mut claims = tokio::task::JoinSet::new();
+    for n in 0..8 {
+        let catalog = Catalog::connect(catalog.location(), false).await.unwrap();
+        claims.spawn(async move {
+            let holder = format!("racer-{n}");
+            catalog
+                .join_daemons(&holder, n, t(3, 59), Duration::from_secs(600))
+                .await
+                .unwrap();
+            catalog
+                .claim_fire(comp, racing, &holder, t(4, 0))
+                .await
+                .unwrap()
+        });
+    }
+    let mut won = 0;
+    while let Some(claim) = claims.join_next().await {
+        won += usize::from(claim.unwrap().is_some());
+    }
+    assert_eq!(won, 1);
 }
 
 fn plan(id: &str, point_id: i64) -> Plan {

@@ -226,7 +226,7 @@ fn a_sqlite_catalog_is_copied_to_postgresql_and_reads_the_same() {
     let (code, copied) = s.json(&["catalog", "migrate", "--to", &url]);
     assert_eq!(code, 0, "{copied:#}");
     let tables = copied["tables"].as_array().unwrap();
-    assert_eq!(tables.len(), 14, "{copied:#}");
+    assert_eq!(tables.len(), 15, "{copied:#}");
     assert!(
         tables.iter().all(|t| t["sqlite"] == t["postgres"]),
         "{copied:#}"

@@ -2,7 +2,9 @@
 
 use super::SqliteCatalog;
 use crate::catalog::rows::lease_from_row;
-use crate::catalog::{parse_ts, ts, CatalogResult, Lease, LeaseStore, MetricsSnapshot};
+use crate::catalog::{
+    parse_ts, ts, CatalogResult, Lease, LeaseStore, MetricsSnapshot, OrphanedFire,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
@@ -177,5 +179,133 @@ impl LeaseStore for SqliteCatalog {
             snapshot.last_run_seconds.push((site, component, secs));
         }
         Ok(snapshot)
+    }
+
+    async fn join_daemons(
+        &self,
+        holder: &str,
+        pid: i64,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> CatalogResult<()> {
+        let expires = crate::domain::time::add_saturating(now, ttl);
+        sqlx::query(
+            "INSERT INTO daemons (holder, pid, started_at, heartbeat_at, expires_at)
+             VALUES (?1, ?2, ?3, ?3, ?4)
+             ON CONFLICT (holder) DO UPDATE SET heartbeat_at = ?3, expires_at = ?4",
+        )
+        .bind(holder)
+        .bind(pid)
+        .bind(ts(now))
+        .bind(ts(expires))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn renew_daemon(
+        &self,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+    ) -> CatalogResult<bool> {
+        let expires = crate::domain::time::add_saturating(now, ttl);
+        let done =
+            sqlx::query("UPDATE daemons SET heartbeat_at = ?2, expires_at = ?3 WHERE holder = ?1")
+                .bind(holder)
+                .bind(ts(now))
+                .bind(ts(expires))
+                .execute(&self.pool)
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn leave_daemons(&self, holder: &str) -> CatalogResult<()> {
+        sqlx::query("DELETE FROM daemons WHERE holder = ?1")
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn live_daemons(&self, now: DateTime<Utc>) -> CatalogResult<Vec<Lease>> {
+        let rows = sqlx::query(
+            "SELECT holder, pid, started_at AS acquired_at, heartbeat_at, expires_at FROM daemons
+             WHERE expires_at > ?1 ORDER BY started_at, holder",
+        )
+        .bind(ts(now))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(lease_from_row).collect()
+    }
+
+    async fn claim_fire(
+        &self,
+        component_id: i64,
+        scheduled_for: DateTime<Utc>,
+        holder: &str,
+        now: DateTime<Utc>,
+    ) -> CatalogResult<Option<i64>> {
+        let won: Vec<i64> = sqlx::query_scalar(
+            "INSERT INTO fire_claims (component_id, scheduled_for, holder, claimed_at, state)
+             VALUES (?1, ?2, ?3, ?4, 'claimed')
+             ON CONFLICT (component_id, scheduled_for) DO UPDATE
+                 SET holder = excluded.holder, claimed_at = excluded.claimed_at,
+                     takeovers = fire_claims.takeovers + 1
+                 WHERE fire_claims.state = 'claimed' AND fire_claims.holder <> excluded.holder
+                   AND NOT EXISTS (SELECT 1 FROM daemons d
+                                   WHERE d.holder = fire_claims.holder AND d.expires_at > ?4)
+             RETURNING takeovers",
+        )
+        .bind(component_id)
+        .bind(ts(scheduled_for))
+        .bind(holder)
+        .bind(ts(now))
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(won.into_iter().next())
+    }
+
+    async fn finish_fire(
+        &self,
+        component_id: i64,
+        scheduled_for: DateTime<Utc>,
+        holder: &str,
+    ) -> CatalogResult<()> {
+        sqlx::query(
+            "UPDATE fire_claims SET state = 'done'
+             WHERE component_id = ?1 AND scheduled_for = ?2 AND holder = ?3",
+        )
+        .bind(component_id)
+        .bind(ts(scheduled_for))
+        .bind(holder)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn orphaned_fires(&self, now: DateTime<Utc>) -> CatalogResult<Vec<OrphanedFire>> {
+        let rows: Vec<(i64, String, String, String, String)> = sqlx::query_as(
+            "SELECT f.component_id, s.name, c.name, f.scheduled_for, f.holder
+             FROM fire_claims f JOIN components c ON c.id = f.component_id
+                                JOIN sites s ON s.id = c.site_id
+             WHERE f.state = 'claimed'
+               AND NOT EXISTS (SELECT 1 FROM daemons d WHERE d.holder = f.holder AND d.expires_at > ?1)
+             ORDER BY f.scheduled_for, f.component_id",
+        )
+        .bind(ts(now))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(component_id, site, component, at, holder)| {
+                Ok(OrphanedFire {
+                    component_id,
+                    site,
+                    component,
+                    scheduled_for: parse_ts(&at)?,
+                    holder,
+                })
+            })
+            .collect()
     }
 }
