@@ -19,16 +19,20 @@ pub async fn run(cli: &Cli, args: &StatusArgs) -> CliResult {
         super::print_json(&status);
         return Ok(exit::OK);
     }
-    match &status.daemon {
-        Some(d) if d.alive => println!(
+    if status.daemons.is_empty() {
+        match &status.daemon {
+            Some(d) => println!(
+                "daemon: none running — the lease of {} expired at {} (start `wpbackup daemon`)",
+                d.holder, d.expires_at
+            ),
+            None => println!("daemon: none has run on this catalog (start `wpbackup daemon`)"),
+        }
+    }
+    for d in &status.daemons {
+        println!(
             "daemon: {} (pid {}), last heartbeat {}",
             d.holder, d.pid, d.heartbeat_at
-        ),
-        Some(d) => println!(
-            "daemon: none running — the lease of {} expired at {} (start `wpbackup daemon`)",
-            d.holder, d.expires_at
-        ),
-        None => println!("daemon: none has run on this catalog (start `wpbackup daemon`)"),
+        );
     }
     let mut t = table(&[
         "site",

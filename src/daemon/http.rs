@@ -192,5 +192,46 @@ pub fn render_metrics(m: &crate::catalog::MetricsSnapshot, st: &DaemonStatus) ->
     );
     let _ = writeln!(out, "# TYPE wpbackup_daemon_reloads_total counter");
     let _ = writeln!(out, "wpbackup_daemon_reloads_total {}", st.reloads);
+    let daemon = st.holder.replace('\\', "\\\\").replace('"', "\\\"");
+    for (name, help, value) in [
+        (
+            "wpbackup_daemon_fires_claimed_total",
+            "Scheduled fires this daemon claimed and ran (taken-over ones included).",
+            st.fires_claimed,
+        ),
+        (
+            "wpbackup_daemon_fires_taken_over_total",
+            "Fires this daemon took over from a daemon that died or left.",
+            st.fires_taken_over,
+        ),
+        (
+            "wpbackup_daemon_fires_claimed_elsewhere_total",
+            "Fires another daemon on the catalog had claimed first.",
+            st.fires_claimed_elsewhere,
+        ),
+    ] {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} counter");
+        let _ = writeln!(out, "{name}{{daemon=\"{daemon}\"}} {value}");
+    }
+    let _ = writeln!(out, "# HELP wpbackup_daemon_fire_lag_seconds From a claimed fire's scheduled instant to its run's start.");
+    let _ = writeln!(out, "# TYPE wpbackup_daemon_fire_lag_seconds summary");
+    let _ = writeln!(
+        out,
+        "wpbackup_daemon_fire_lag_seconds_sum{{daemon=\"{daemon}\"}} {}",
+        st.lag_seconds_sum
+    );
+    let _ = writeln!(
+        out,
+        "wpbackup_daemon_fire_lag_seconds_count{{daemon=\"{daemon}\"}} {}",
+        st.lag_count
+    );
+    let _ = writeln!(out, "# HELP wpbackup_daemon_fire_lag_seconds_max The longest such lag since the daemon started.");
+    let _ = writeln!(out, "# TYPE wpbackup_daemon_fire_lag_seconds_max gauge");
+    let _ = writeln!(
+        out,
+        "wpbackup_daemon_fire_lag_seconds_max{{daemon=\"{daemon}\"}} {}",
+        st.lag_seconds_max
+    );
     out
 }

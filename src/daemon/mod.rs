@@ -1,11 +1,17 @@
-//! The scheduler daemon: the scheduling core (`engine::scheduler`) behind a lease, so that
-//! exactly one daemon runs per catalog; `/healthz` and `/metrics` (`http`).
+//! The scheduler daemon: the scheduling core (`engine::scheduler`) with a heartbeat;
+//! `/healthz` and `/metrics` (`http`).
 //!
-//! * The lease is a catalog row with a heartbeat, renewed at every third of its TTL. A
-//!   renewal that fails (a busy catalog) is retried until the lease would expire; a daemon
-//!   that can no longer be sure it holds the lease, or finds it taken, stops new work, lets
-//!   the runs in flight finish and exits (74 / 75).
-//! * A daemon on this host whose process is gone (kill -9) has its lease taken over at once.
+//! * On SQLite, one daemon per catalog: it holds the catalog's lease, a row renewed at every
+//!   third of its TTL. A renewal that fails (a busy catalog) is retried until the lease
+//!   would expire; a daemon that can no longer be sure it holds the lease, or finds it
+//!   taken, stops new work, lets the runs in flight finish and exits (74 / 75). A daemon on
+//!   this host whose process is gone (kill -9) has its lease taken over at once.
+//! * On PostgreSQL, any number of daemons share the schedule: each has a row in `daemons`
+//!   renewed the same way, and claims every fire before running it (one claim row per
+//!   component and instant: exactly one daemon runs it). The fires of a daemon whose row
+//!   expired (it died) or that left (SIGTERM) are taken over by the others. A daemon whose
+//!   own row was found expired stops like one that lost its lease.
+//! * Both record their row in `daemons` and claim their fires, so the code is one.
 
 pub mod http;
 
@@ -69,6 +75,8 @@ pub struct Daemon {
     catalog: Catalog,
     holder: String,
     lease_ttl: Duration,
+    /// Several daemons share the catalog (PostgreSQL): no exclusive lease.
+    shared: bool,
     pub status: Arc<Mutex<DaemonStatus>>,
 }
 
@@ -83,6 +91,10 @@ impl Daemon {
             INSTANCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
         let catalog = engine.catalog.clone();
+        let shared = matches!(
+            catalog.location(),
+            crate::catalog::CatalogLocation::Postgres(_)
+        );
         let scheduler = Scheduler::new(
             engine,
             config_path,
@@ -91,7 +103,8 @@ impl Daemon {
                 start_window: options.start_window,
                 prune: options.prune,
             },
-        );
+        )
+        .with_claims(holder.clone());
         scheduler.status.lock().expect("status").holder = holder.clone();
         Self {
             status: scheduler.status.clone(),
@@ -99,15 +112,49 @@ impl Daemon {
             catalog,
             holder,
             lease_ttl: options.lease_ttl,
+            shared,
         }
+    }
+
+    /// This daemon's name (`<host>:<pid>:<start>:<n>`).
+    pub fn holder(&self) -> &str {
+        &self.holder
     }
 
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
     }
 
-    /// Take the lease (or say who holds it).
+    /// Join the catalog's daemons; on SQLite, take the lease first (or say who holds it).
     pub async fn acquire(&self) -> Result<(), DaemonError> {
+        if !self.shared {
+            self.acquire_lease().await?;
+        }
+        let now = self.scheduler.engine.clock.now();
+        // Rows of daemons known dead need not expire before their fires are taken over:
+        // on SQLite every other daemon (this one holds the lease now), on PostgreSQL those
+        // of this host whose process is gone (kill -9).
+        for other in self.catalog.live_daemons(now).await? {
+            let dead = !self.shared
+                || (other.holder.split(':').next() == Some(hostname().as_str())
+                    && !pid_alive(other.pid));
+            if other.holder != self.holder && dead {
+                tracing::warn!(holder = %other.holder, "a daemon that is no longer running left fires; they are taken over");
+                self.catalog.leave_daemons(&other.holder).await?;
+            }
+        }
+        self.catalog
+            .join_daemons(
+                &self.holder,
+                i64::from(std::process::id()),
+                now,
+                self.lease_ttl,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn acquire_lease(&self) -> Result<(), DaemonError> {
         let now = self.scheduler.engine.clock.now();
         match self
             .catalog
@@ -139,7 +186,7 @@ impl Daemon {
                 {
                     Ok(())
                 } else {
-                    Box::pin(self.acquire()).await
+                    Box::pin(self.acquire_lease()).await
                 }
             }
             Err(l) => Err(DaemonError::LeaseHeld {
@@ -151,8 +198,15 @@ impl Daemon {
         }
     }
 
-    /// Give the lease back (e.g. when start-up fails after taking it).
+    /// Leave the catalog's daemons — fires still claimed go to the others at once — and
+    /// give the lease back (e.g. when start-up fails after taking it, or at the end).
     pub async fn release(&self) {
+        if let Err(e) = self.catalog.leave_daemons(&self.holder).await {
+            tracing::warn!(error = %e, "could not leave the daemons; this one's row expires on its own");
+        }
+        if self.shared {
+            return;
+        }
         if let Err(e) = self.catalog.release_lease(&self.holder).await {
             tracing::warn!(error = %e, "could not release the lease; it expires on its own");
         }
@@ -176,22 +230,50 @@ impl Daemon {
             holder: self.holder.clone(),
             ttl: self.lease_ttl,
             last_renewed: now,
+            shared: self.shared,
         };
         if let Err(e) = self.scheduler.run(control, until, &mut lease).await {
             tracing::error!(error = %e, "stopped");
+            // Hand back what it can: its row (its claims go to the others), not a lease
+            // that is another daemon's now.
+            if let Err(e) = self.catalog.leave_daemons(&self.holder).await {
+                tracing::warn!(error = %e, "could not leave the daemons");
+            }
             return Err(e);
         }
-        self.catalog.release_lease(&self.holder).await?;
+        self.release().await;
         Ok(())
     }
 }
 
-/// The daemon's heartbeat: renew the lease every third of its TTL.
+/// The daemon's heartbeat: renew the lease (SQLite) and its row in `daemons` every third
+/// of the TTL.
 struct Lease {
     catalog: Catalog,
     holder: String,
     ttl: Duration,
     last_renewed: DateTime<Utc>,
+    shared: bool,
+}
+
+impl Lease {
+    /// Renew; `Ok(false)`: it is no longer this daemon's.
+    async fn renew(&self, now: DateTime<Utc>) -> Result<bool, crate::catalog::CatalogError> {
+        if self.shared {
+            return self.catalog.renew_daemon(&self.holder, now, self.ttl).await;
+        }
+        if !self
+            .catalog
+            .renew_lease(&self.holder, now, self.ttl)
+            .await?
+        {
+            return Ok(false);
+        }
+        self.catalog
+            .join_daemons(&self.holder, i64::from(std::process::id()), now, self.ttl)
+            .await?;
+        Ok(true)
+    }
 }
 
 impl Heartbeat for Lease {
@@ -206,11 +288,14 @@ impl Heartbeat for Lease {
         if since < chrono::Duration::from_std(self.ttl / 3).unwrap_or_default() {
             return Ok(());
         }
-        match self.catalog.renew_lease(&self.holder, now, self.ttl).await {
+        match self.renew(now).await {
             Ok(true) => {
                 self.last_renewed = now;
                 Ok(())
             }
+            Ok(false) if self.shared => Err(DaemonError::LeaseLost(
+                "the other daemons: its row had expired (no heartbeat for longer than the lease) and its fires were taken over".into(),
+            )),
             Ok(false) => {
                 let who = self
                     .catalog

@@ -56,6 +56,16 @@ pub struct SchedulerStatus {
     pub policies: usize,
     pub reloads: u64,
     pub last_reload_error: Option<String>,
+    /// Fires this daemon claimed (taken-over ones included).
+    pub fires_claimed: u64,
+    /// Fires it took over from a daemon that died or left.
+    pub fires_taken_over: u64,
+    /// Fires another daemon had claimed first.
+    pub fires_claimed_elsewhere: u64,
+    /// From each claimed fire's scheduled instant to its run's start: sum, count, max.
+    pub lag_seconds_sum: f64,
+    pub lag_count: u64,
+    pub lag_seconds_max: f64,
 }
 
 /// Control messages (signals, tests).
@@ -98,6 +108,9 @@ pub struct Scheduler {
     pub status: Arc<Mutex<SchedulerStatus>>,
     running: Arc<Mutex<BTreeSet<(String, String)>>>,
     limit: Arc<Semaphore>,
+    /// The daemon's name when every fire is claimed before it runs (so that several
+    /// daemons on one catalog run each fire once); `None` (`simulate`): no claims.
+    claims: Option<String>,
 }
 
 type PolicyKey = (String, String);
@@ -112,12 +125,200 @@ impl Scheduler {
             status: Arc::default(),
             running: Arc::default(),
             limit,
+            claims: None,
         }
+    }
+
+    /// Claim every fire as `holder` before running it.
+    pub fn with_claims(mut self, holder: String) -> Self {
+        self.claims = Some(holder);
+        self
+    }
+
+    /// The catalog id of a policy's component (recorded on first use).
+    async fn component_id(&self, key: &PolicyKey) -> Result<Option<i64>, EngineError> {
+        let now = self.engine.clock.now();
+        let site = self.engine.site(&key.0)?;
+        let Some(p) = site.policy(&key.1) else {
+            return Ok(None);
+        };
+        let site_id = self.engine.catalog.upsert_site(site, now).await?;
+        Ok(Some(
+            self.engine
+                .catalog
+                .upsert_component(site_id, p, now)
+                .await?,
+        ))
+    }
+
+    /// Claim a fire (with claims on): `Some(component id)` when this daemon is to run it.
+    /// Without claims every fire is this process's (`Some(0)`).
+    async fn claim(&self, key: &PolicyKey, at: DateTime<Utc>) -> Option<i64> {
+        let Some(holder) = &self.claims else {
+            return Some(0);
+        };
+        let result = async {
+            let Some(component) = self.component_id(key).await? else {
+                return Ok(None);
+            };
+            let now = self.engine.clock.now();
+            Ok::<_, EngineError>(
+                self.engine
+                    .catalog
+                    .claim_fire(component, at, holder, now)
+                    .await?
+                    .map(|takeovers| (component, takeovers)),
+            )
+        }
+        .await;
+        let mut st = self.status.lock().expect("status");
+        match result {
+            Ok(Some((component, takeovers))) => {
+                st.fires_claimed += 1;
+                if takeovers > 0 {
+                    st.fires_taken_over += 1;
+                }
+                Some(component)
+            }
+            Ok(None) => {
+                st.fires_claimed_elsewhere += 1;
+                None
+            }
+            // Not sure to hold it: leave it; if nobody runs it, it is missed and recorded.
+            Err(e) => {
+                tracing::error!(site = %key.0, component = %key.1, fire = %at, error = %e, "cannot claim the fire");
+                None
+            }
+        }
+    }
+
+    /// Mark a claimed fire done (its run ended, or it was recorded as skipped).
+    async fn finish_claim(
+        engine: &Engine,
+        holder: Option<&str>,
+        component: i64,
+        at: DateTime<Utc>,
+    ) {
+        if let Some(holder) = holder {
+            if let Err(e) = engine.catalog.finish_fire(component, at, holder).await {
+                tracing::warn!(error = %e, fire = %at, "cannot mark the claimed fire done; it will be taken over and found done");
+            }
+        }
+    }
+
+    /// Fires claimed by daemons that died or left: claim each, close the run it left in
+    /// progress, and run it again (or record it missed when it is past the start window).
+    async fn take_over_orphans(
+        &self,
+        tasks: &mut tokio::task::JoinSet<()>,
+    ) -> Result<(), EngineError> {
+        let Some(holder) = &self.claims else {
+            return Ok(());
+        };
+        let now = self.engine.clock.now();
+        for o in self.engine.catalog.orphaned_fires(now).await? {
+            let key = (o.site.clone(), o.component.clone());
+            if self
+                .engine
+                .config
+                .site(&o.site)
+                .and_then(|s| s.policy(&o.component))
+                .is_none()
+            {
+                continue;
+            }
+            let Some(takeovers) = self
+                .engine
+                .catalog
+                .claim_fire(o.component_id, o.scheduled_for, holder, now)
+                .await?
+            else {
+                continue;
+            };
+            {
+                let mut st = self.status.lock().expect("status");
+                st.fires_claimed += 1;
+                st.fires_taken_over += u64::from(takeovers > 0);
+            }
+            let reason = format!(
+                "the daemon {} running it stopped (no heartbeat); taken over by {holder}",
+                o.holder
+            );
+            // The run the dead daemon left in progress for this fire (not a manual run).
+            if let Some((run, _pid)) = self.engine.catalog.run_in_progress(o.component_id).await? {
+                let of_fire =
+                    self.engine.catalog.run_by_id(run).await?.is_some_and(|r| {
+                        r.trigger == "schedule" && r.scheduled_for == o.scheduled_for
+                    });
+                if of_fire {
+                    self.engine
+                        .catalog
+                        .mark_interrupted(run, &reason, now)
+                        .await?;
+                }
+            }
+            tracing::warn!(site = %o.site, component = %o.component, fire = %o.scheduled_for, from = %o.holder, "taking over a fire");
+            let late = (now - o.scheduled_for).to_std().unwrap_or_default();
+            if late <= self.options.start_window {
+                self.fire(&key, o.scheduled_for, tasks, Some(o.component_id))
+                    .await;
+            } else {
+                self.record_missed(
+                    &key,
+                    o.component_id,
+                    o.scheduled_for,
+                    &format!(
+                        "{MISSED_FIRE}: {reason}, {} late, past the start window ({})",
+                        humantime::format_duration(Duration::from_secs(late.as_secs())),
+                        humantime::format_duration(self.options.start_window)
+                    ),
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Record a fire that will not run, and close its claim.
+    async fn record_missed(
+        &self,
+        key: &PolicyKey,
+        component: i64,
+        at: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<(), EngineError> {
+        let now = self.engine.clock.now();
+        let site = self.engine.site(&key.0)?;
+        let Some(p) = site.policy(&key.1) else {
+            return Ok(());
+        };
+        let policy_id = self
+            .engine
+            .catalog
+            .record_policy(component, &p.source, now)
+            .await?;
+        self.engine
+            .catalog
+            .record_skipped_run(component, policy_id, "schedule", at, now, reason)
+            .await?;
+        tracing::warn!(site = %key.0, component = %key.1, %reason, "missed fire");
+        Self::finish_claim(&self.engine, self.claims.as_deref(), component, at).await;
+        Ok(())
     }
 
     /// Reconcile runs left in progress by a process that died. A run whose process is
     /// alive (ours, or a `wpbackup run` beside the daemon) is left alone.
+    ///
+    /// On a PostgreSQL catalog the daemons may run on several hosts, where a process id
+    /// says nothing: a daemon's runs are recovered by whoever takes its fires over
+    /// ([`Scheduler::take_over_orphans`]) once its row has expired.
     pub async fn recover(&self) -> Result<usize, EngineError> {
+        if matches!(
+            self.engine.catalog.location(),
+            crate::catalog::CatalogLocation::Postgres(_)
+        ) {
+            return Ok(0);
+        }
         let mut n = 0;
         for (run_id, pid, site, _component) in self.engine.catalog.runs_in_progress().await? {
             if pid.is_some_and(|p| p == i64::from(std::process::id()) || pid_alive(p)) {
@@ -153,7 +354,7 @@ impl Scheduler {
     async fn catch_up(
         &self,
         now: DateTime<Utc>,
-    ) -> Result<Vec<(PolicyKey, DateTime<Utc>)>, EngineError> {
+    ) -> Result<Vec<(PolicyKey, DateTime<Utc>, i64)>, EngineError> {
         let mut due = Vec::new();
         for site in &self.engine.config.sites {
             let site_id = self.engine.catalog.upsert_site(site, now).await?;
@@ -180,6 +381,19 @@ impl Scheduler {
                     .await?;
                 if last.is_none() && attempts == 0 {
                     continue; // never scheduled before: start from now
+                }
+                // Several daemons starting together: the one that claims the fire catches up.
+                if let Some(holder) = &self.claims {
+                    if self
+                        .engine
+                        .catalog
+                        .claim_fire(component, prev, holder, now)
+                        .await?
+                        .is_none()
+                    {
+                        continue;
+                    }
+                    self.status.lock().expect("status").fires_claimed += 1;
                 }
                 let policy_id = self
                     .engine
@@ -217,8 +431,9 @@ impl Scheduler {
                         .record_skipped_run(component, policy_id, "schedule", prev, now, &reason)
                         .await?;
                     tracing::warn!(site = %site.name, component = %p.name, %reason, "missed fire");
+                    Self::finish_claim(&self.engine, self.claims.as_deref(), component, prev).await;
                 } else if late <= self.options.start_window {
-                    due.push(((site.name.clone(), p.name.clone()), prev));
+                    due.push(((site.name.clone(), p.name.clone()), prev, component));
                 } else {
                     let reason = format!(
                         "{MISSED_FIRE}: the daemon was not running at {prev}; {} late is past the start window ({})",
@@ -230,6 +445,7 @@ impl Scheduler {
                         .record_skipped_run(component, policy_id, "schedule", prev, now, &reason)
                         .await?;
                     tracing::warn!(site = %site.name, component = %p.name, %reason, "missed fire");
+                    Self::finish_claim(&self.engine, self.claims.as_deref(), component, prev).await;
                 }
             }
         }
@@ -250,13 +466,38 @@ impl Scheduler {
     }
 
     /// Start a run unless that policy is still running (then record the skip).
-    async fn fire(&self, key: &PolicyKey, at: DateTime<Utc>, tasks: &mut tokio::task::JoinSet<()>) {
+    /// Start a run unless that policy is still running (then record the skip). With
+    /// claims, the fire is claimed first (`claimed`: already, by catch-up or a takeover)
+    /// and the claim is closed when the run ends.
+    async fn fire(
+        &self,
+        key: &PolicyKey,
+        at: DateTime<Utc>,
+        tasks: &mut tokio::task::JoinSet<()>,
+        claimed: Option<i64>,
+    ) {
+        let component = match claimed {
+            Some(c) => c,
+            None => match self.claim(key, at).await {
+                Some(c) => c,
+                None => return, // another daemon runs it
+            },
+        };
+        let holder = self.claims.clone();
         let already = !self.running.lock().expect("running").insert(key.clone());
         if already {
             if let Err(e) = self.record_overlap(key, at).await {
                 tracing::error!(error = %e, "cannot record a skipped run");
             }
+            Self::finish_claim(&self.engine, holder.as_deref(), component, at).await;
             return;
+        }
+        if holder.is_some() {
+            let lag = (self.engine.clock.now() - at).num_milliseconds().max(0) as f64 / 1000.0;
+            let mut st = self.status.lock().expect("status");
+            st.lag_seconds_sum += lag;
+            st.lag_count += 1;
+            st.lag_seconds_max = st.lag_seconds_max.max(lag);
         }
         let engine = self.engine.clone();
         let running = self.running.clone();
@@ -284,6 +525,7 @@ impl Scheduler {
                 }
                 Err(e) => tracing::error!(site = %key.0, component = %key.1, error = %e, "run failed to start"),
             }
+            Self::finish_claim(&engine, holder.as_deref(), component, at).await;
             running.lock().expect("running").remove(&key);
         });
     }
@@ -368,9 +610,9 @@ impl Scheduler {
             tracing::warn!(recovered, "reconciled runs interrupted by a crash");
         }
         let mut tasks = tokio::task::JoinSet::new();
-        for (key, at) in self.catch_up(started).await? {
+        for (key, at, component) in self.catch_up(started).await? {
             tracing::info!(site = %key.0, component = %key.1, fire = %at, "catching up one missed fire");
-            self.fire(&key, at, &mut tasks).await;
+            self.fire(&key, at, &mut tasks, Some(component)).await;
         }
         let mut as_of = started;
         // Set when the heartbeat says stop: no new work; runs in flight finish and are
@@ -388,6 +630,9 @@ impl Scheduler {
             if let Err(e) = heartbeat.beat(now).await {
                 lost = Some(e);
                 break;
+            }
+            if let Err(e) = self.take_over_orphans(&mut tasks).await {
+                tracing::warn!(error = %e, "could not look for fires of stopped daemons; trying again at the next turn");
             }
             let fires = self.next_fires(as_of);
             let next = fires.values().min().copied();
@@ -428,7 +673,7 @@ impl Scheduler {
             }
             let now = self.engine.clock.now();
             for (key, at) in fires.iter().filter(|(_, at)| **at <= now) {
-                self.fire(key, *at, &mut tasks).await;
+                self.fire(key, *at, &mut tasks, None).await;
             }
             // Everything at or before `now` has fired; the next search starts there.
             if fires.values().any(|at| *at <= now) {

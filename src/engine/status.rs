@@ -13,8 +13,10 @@ use std::collections::HashMap;
 #[derive(Debug, Clone, Serialize)]
 pub struct FleetStatus {
     pub as_of: DateTime<Utc>,
-    /// The daemon holding the catalog's lease, if any.
+    /// The daemon holding a SQLite catalog's lease (alive or not), if any has run.
     pub daemon: Option<DaemonStatus>,
+    /// Every daemon heartbeating on the catalog now (several on PostgreSQL).
+    pub daemons: Vec<DaemonStatus>,
     pub sites: Vec<SiteStatus>,
 }
 
@@ -96,6 +98,19 @@ impl Engine {
                 alive,
             }
         });
+        let daemons = self
+            .catalog
+            .live_daemons(now)
+            .await?
+            .into_iter()
+            .map(|l| DaemonStatus {
+                holder: l.holder,
+                pid: l.pid,
+                heartbeat_at: l.heartbeat_at,
+                expires_at: l.expires_at,
+                alive: true,
+            })
+            .collect();
         let mut out = Vec::with_capacity(sites.len());
         for site in &sites {
             let mut components = Vec::with_capacity(site.policies.len());
@@ -157,6 +172,7 @@ impl Engine {
         Ok(FleetStatus {
             as_of: now,
             daemon,
+            daemons,
             sites: out,
         })
     }

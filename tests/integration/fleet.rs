@@ -3,6 +3,8 @@
 
 use super::restore::{content_of, steps_by_key};
 use super::support::Sandbox;
+use serde_json::Value;
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// The sandbox (blog and shop) with its catalog in a new PostgreSQL database.
@@ -577,4 +579,194 @@ fn bad_limits_are_refused_saying_what_is_accepted() {
         "{err}"
     );
     assert!(err.contains("dynamo"), "{err}");
+}
+
+/// A child process killed when dropped (a failing test leaves no daemon behind).
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn query_rows(url: &str, sql: &str) -> Vec<(String, String, String)> {
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        let rows = sqlx::query_as(sql).fetch_all(&pool).await.unwrap();
+        pool.close().await;
+        rows
+    })
+}
+
+/// Three daemons on one PostgreSQL catalog share a fire every minute: each fire is claimed
+/// by exactly one; the daemon running a fire is killed (SIGKILL) mid-run, and another takes
+/// the fire over once the dead one's row expires, re-runs it — adopting the point the
+/// killed run had started — and SIGTERM hands the survivors' rows back.
+#[test]
+fn three_daemons_share_the_schedule_and_take_over_a_killed_ones_fire() {
+    let (s, url) = sandbox_on_postgres();
+    s.edit(
+        "wpbackup.toml",
+        "creating_for = \"300ms\"",
+        "creating_for = \"6s\"",
+    );
+    s.edit(
+        "policies/shop/files.toml",
+        "schedule = \"15 */6 * * *\"",
+        "schedule = \"* * * * *\"",
+    );
+    let start = || {
+        Child(
+            std::process::Command::new(assert_cmd::cargo::cargo_bin("wpbackup"))
+                .current_dir(s.path())
+                .args([
+                    "--config",
+                    "wpbackup.toml",
+                    "daemon",
+                    "--listen",
+                    "off",
+                    "--lease-ttl",
+                    "6s",
+                ])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let mut daemons: Vec<Child> = (0..3).map(|_| start()).collect();
+    // Empty until a daemon has made the catalog.
+    let runs = |s: &Sandbox| {
+        let out = s
+            .wpb()
+            .args([
+                "--json",
+                "runs",
+                "--site",
+                "shop",
+                "--component",
+                "files",
+                "--limit",
+                "100",
+            ])
+            .output()
+            .unwrap();
+        match serde_json::from_slice::<Value>(&out.stdout) {
+            Ok(v) if out.status.success() => v["runs"].as_array().unwrap().clone(),
+            _ => Vec::new(),
+        }
+    };
+    let wait = |what: &str, done: &dyn Fn(&[Value]) -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(100);
+        loop {
+            let r = runs(&s);
+            if done(&r) {
+                return r;
+            }
+            assert!(std::time::Instant::now() < deadline, "{what}: {r:#?}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    let first = wait("no daemon started the fire", &|r| {
+        r.iter().any(|r| r["phase"] == "InProgress")
+    });
+    let fire = first.iter().find(|r| r["phase"] == "InProgress").unwrap()["scheduled_for"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The claim names the daemon running it; kill that one.
+    let claims = query_rows(
+        &url,
+        "SELECT holder, state, scheduled_for::text FROM fire_claims",
+    );
+    assert_eq!(claims.len(), 1, "one claim for the fire: {claims:?}");
+    let holder = claims[0].0.clone();
+    let pid: u32 = holder.split(':').nth(1).unwrap().parse().unwrap();
+    let victim = daemons
+        .iter()
+        .position(|d| d.0.id() == pid)
+        .expect("a daemon of this test");
+    let mut killed = daemons.remove(victim);
+    killed.0.kill().unwrap();
+    killed.0.wait().unwrap();
+
+    let done = wait("the killed daemon's fire was not taken over", &|r| {
+        r.iter()
+            .any(|r| r["scheduled_for"] == fire.as_str() && r["phase"] == "Completed")
+    });
+    let of_fire: Vec<&Value> = done
+        .iter()
+        .filter(|r| r["scheduled_for"] == fire.as_str())
+        .collect();
+    let phases: BTreeSet<&str> = of_fire
+        .iter()
+        .map(|r| r["phase"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        of_fire.len(),
+        2,
+        "the killed run and one re-run: {of_fire:#?}"
+    );
+    assert_eq!(
+        phases,
+        BTreeSet::from(["Completed", "Interrupted"]),
+        "{of_fire:#?}"
+    );
+    let claims = query_rows(
+        &url,
+        "SELECT holder, state, takeovers::text FROM fire_claims",
+    );
+    let taken = claims
+        .iter()
+        .find(|c| c.2 == "1")
+        .expect("the fire was taken over once");
+    assert_ne!(taken.0, holder, "by another daemon: {claims:?}");
+
+    // Every scheduled fire so far: exactly one run that is not the killed one, one point.
+    let all = runs(&s);
+    let mut per_fire: std::collections::BTreeMap<&str, usize> = Default::default();
+    for r in all
+        .iter()
+        .filter(|r| r["trigger"] == "schedule" && r["phase"] != "Interrupted")
+    {
+        *per_fire
+            .entry(r["scheduled_for"].as_str().unwrap())
+            .or_default() += 1;
+    }
+    assert!(
+        per_fire.values().all(|&n| n == 1),
+        "a fire ran twice: {all:#?}"
+    );
+    let (_, pts) = s.json(&["points", "--site", "shop", "--component", "files"]);
+    let names: Vec<&str> = pts["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["region"] == "us-east-1")
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    let unique: BTreeSet<&str> = names.iter().copied().collect();
+    assert_eq!(unique.len(), names.len(), "no point taken twice: {names:?}");
+
+    // SIGTERM: the survivors finish what runs and leave; no row is left behind.
+    for d in &mut daemons {
+        assert!(std::process::Command::new("kill")
+            .args(["-TERM", &d.0.id().to_string()])
+            .status()
+            .unwrap()
+            .success());
+    }
+    for d in &mut daemons {
+        assert_eq!(d.0.wait().unwrap().code(), Some(0));
+    }
+    let left = query_rows(
+        &url,
+        "SELECT holder, pid::text, expires_at::text FROM daemons",
+    );
+    assert!(
+        left.iter().all(|d| d.0 == holder),
+        "only the killed daemon's row may remain: {left:?}"
+    );
 }
