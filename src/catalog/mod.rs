@@ -192,6 +192,15 @@ pub fn supported_postgres_schema_version() -> i64 {
     postgres::supported_schema_version()
 }
 
+/// The advisory-lock key of a site's lock (PostgreSQL): 64 bits of SHA-256 of its name.
+fn site_lock_key(site: &str) -> i64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(format!("wpbackup-site:{site}").as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
+}
+
 /// `INSERT … RETURNING` statements are read with `fetch_all`, never `fetch_one`, on
 /// SQLite: sqlx leaves a statement that was not stepped to its end un-reset, which pins
 /// the WAL — checkpoints can then never reset it, and it grew by ~20 KB per commit (13 GB

@@ -31,6 +31,15 @@ pub trait CatalogStore:
     /// waiting: `None` when another process holds it. Released when the guard is dropped
     /// (or the process dies).
     async fn try_lock_restores(&self) -> CatalogResult<Option<RestoreLock>>;
+    /// A site's lock: shared by its backup runs, exclusive for a restore (or rollback,
+    /// finalize) of the site, so that the two never act on the site's components at once.
+    /// `wait`: block until it can be taken; otherwise `None` when it cannot now.
+    async fn lock_site(
+        &self,
+        site: &str,
+        exclusive: bool,
+        wait: bool,
+    ) -> CatalogResult<Option<RestoreLock>>;
     async fn close(&self);
 }
 
@@ -272,6 +281,15 @@ pub trait LeaseStore: Send + Sync {
         scheduled_for: DateTime<Utc>,
         holder: &str,
     ) -> CatalogResult<()>;
+
+    /// Whether a live daemon (row not expired at `now`) holds the claim of this fire: its
+    /// run is going on, on whatever host.
+    async fn fire_held_by_live_daemon(
+        &self,
+        component_id: i64,
+        scheduled_for: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> CatalogResult<bool>;
 
     /// Fires claimed, not done, by daemons whose rows are gone or expired at `now`.
     async fn orphaned_fires(&self, now: DateTime<Utc>) -> CatalogResult<Vec<OrphanedFire>>;

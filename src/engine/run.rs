@@ -231,8 +231,46 @@ impl Engine {
             .record_policy(component_id, &policy.source, started)
             .await?;
 
+        // A restore of the site holds its lock exclusively: no backup acts on the site's
+        // components meanwhile (held to the end of the run).
+        let Some(_site_lock) = self.catalog.lock_site(&site.name, false, false).await? else {
+            let reason = format!(
+                "a restore of site {} is executing; backups of the site wait for it to finish",
+                site.name
+            );
+            let run_id = self
+                .catalog
+                .record_skipped_run(
+                    component_id,
+                    policy_id,
+                    req.trigger.as_str(),
+                    req.scheduled_for,
+                    started,
+                    &reason,
+                )
+                .await?;
+            return Ok(RunReport::without_point(
+                site,
+                policy,
+                run_id,
+                RunPhase::Skipped,
+                req.scheduled_for,
+                reason,
+            ));
+        };
+
         if let Some((other, pid)) = self.catalog.run_in_progress(component_id).await? {
-            if pid.is_some_and(process_alive) {
+            // Alive: its process is, on this host, or a live daemon (on any host) holds
+            // the fire it runs.
+            let held = match self.catalog.run_by_id(other).await? {
+                Some(r) => {
+                    self.catalog
+                        .fire_held_by_live_daemon(component_id, r.scheduled_for, started)
+                        .await?
+                }
+                None => false,
+            };
+            if pid.is_some_and(process_alive) || held {
                 let reason = format!(
                     "run {other} of this policy is still in progress (process {})",
                     pid.unwrap_or_default()

@@ -287,6 +287,19 @@ impl Scheduler {
         at: DateTime<Utc>,
         reason: &str,
     ) -> Result<(), EngineError> {
+        self.record_skip(key, component, at, reason).await?;
+        Self::finish_claim(&self.engine, self.claims.as_deref(), component, at).await;
+        Ok(())
+    }
+
+    /// Record a scheduled fire that was not run, and why.
+    async fn record_skip(
+        &self,
+        key: &PolicyKey,
+        component: i64,
+        at: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<(), EngineError> {
         let now = self.engine.clock.now();
         let site = self.engine.site(&key.0)?;
         let Some(p) = site.policy(&key.1) else {
@@ -301,8 +314,7 @@ impl Scheduler {
             .catalog
             .record_skipped_run(component, policy_id, "schedule", at, now, reason)
             .await?;
-        tracing::warn!(site = %key.0, component = %key.1, %reason, "missed fire");
-        Self::finish_claim(&self.engine, self.claims.as_deref(), component, at).await;
+        tracing::warn!(site = %key.0, component = %key.1, fire = %at, %reason, "skipped fire");
         Ok(())
     }
 
@@ -531,35 +543,16 @@ impl Scheduler {
     }
 
     async fn record_overlap(&self, key: &PolicyKey, at: DateTime<Utc>) -> Result<(), EngineError> {
-        let now = self.engine.clock.now();
-        let site = self.engine.site(&key.0)?;
-        let Some(p) = site.policy(&key.1) else {
+        let Some(component) = self.component_id(key).await? else {
             return Ok(());
         };
-        let site_id = self.engine.catalog.upsert_site(site, now).await?;
-        let component = self
-            .engine
-            .catalog
-            .upsert_component(site_id, p, now)
-            .await?;
-        let policy_id = self
-            .engine
-            .catalog
-            .record_policy(component, &p.source, now)
-            .await?;
-        self.engine
-            .catalog
-            .record_skipped_run(
-                component,
-                policy_id,
-                "schedule",
-                at,
-                now,
-                "the previous run of this policy is still in progress",
-            )
-            .await?;
-        tracing::warn!(site = %key.0, component = %key.1, fire = %at, "skipped: previous run still in progress");
-        Ok(())
+        self.record_skip(
+            key,
+            component,
+            at,
+            "the previous run of this policy is still in progress",
+        )
+        .await
     }
 
     /// Re-read the configuration and policies; a bad edit keeps the old set.

@@ -66,6 +66,7 @@ on_both_backends!(
     restore_plans_steps_and_adoptions_round_trip,
     one_restore_at_a_time,
     each_fire_is_claimed_once_and_a_dead_daemons_fires_are_taken_over,
+    backups_share_a_site_and_a_restore_has_it_alone,
 );
 
 /// A recorded site with its `db` component and that policy's row: (site id, component, policy).
@@ -643,6 +644,67 @@ async fn each_fire_is_claimed_once_and_a_dead_daemons_fires_are_taken_over(backe
         won += usize::from(claim.unwrap().is_some());
     }
     assert_eq!(won, 1);
+}
+
+async fn backups_share_a_site_and_a_restore_has_it_alone(backend: Backend) {
+    let (catalog, _file) = backend.fresh().await;
+    let other = Catalog::connect(catalog.location(), false).await.unwrap();
+    let run1 = catalog
+        .lock_site("shop", false, false)
+        .await
+        .unwrap()
+        .expect("free");
+    let run2 = other
+        .lock_site("shop", false, false)
+        .await
+        .unwrap()
+        .expect("shared");
+    assert!(
+        other
+            .lock_site("shop", true, false)
+            .await
+            .unwrap()
+            .is_none(),
+        "runs in flight"
+    );
+    assert!(
+        other
+            .lock_site("blog", true, false)
+            .await
+            .unwrap()
+            .is_some(),
+        "another site"
+    );
+    // A restore waiting for the runs gets the site once both are done.
+    let waiting = {
+        let other = Catalog::connect(catalog.location(), false).await.unwrap();
+        tokio::spawn(async move { other.lock_site("shop", true, true).await.unwrap() })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!waiting.is_finished(), "waits while runs hold the site");
+    drop(run1);
+    drop(run2);
+    let restore = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("taken once the runs are done")
+        .unwrap()
+        .expect("exclusive");
+    let mut refused = None;
+    for _ in 0..20 {
+        refused = Some(
+            catalog
+                .lock_site("shop", false, false)
+                .await
+                .unwrap()
+                .is_none(),
+        );
+        if refused == Some(true) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(refused, Some(true), "no backup starts during the restore");
+    drop(restore);
 }
 
 fn plan(id: &str, point_id: i64) -> Plan {

@@ -770,3 +770,153 @@ fn three_daemons_share_the_schedule_and_take_over_a_killed_ones_fire() {
         "only the killed daemon's row may remain: {left:?}"
     );
 }
+
+/// A restore and a backup never act on a site's components at once: a backup started while
+/// the site's restore executes is skipped and says why; a rollback waits for the backup in
+/// flight to finish before it acts.
+#[test]
+fn a_restore_and_a_backup_of_the_same_site_never_act_at_once() {
+    let s = Sandbox::new();
+    s.wpb().args(["run", "--all"]).assert().success();
+    std::thread::sleep(Duration::from_millis(1100));
+    let t = chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    std::thread::sleep(Duration::from_millis(1100));
+    let spawn = |args: &[&str]| {
+        Child(
+            std::process::Command::new(assert_cmd::cargo::cargo_bin("wpbackup"))
+                .current_dir(s.path())
+                .args(["--config", "wpbackup.toml", "--json"])
+                .args(args)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    };
+    let until = |what: &str, done: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !done() {
+            assert!(std::time::Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+
+    // The restore's creations are slow; a backup of the shop meanwhile is skipped.
+    s.sim(&[
+        "fault",
+        "latency",
+        "--latency-ms",
+        "2500",
+        "--op",
+        "create",
+        "--times",
+        "2",
+    ]);
+    let mut restore = spawn(&[
+        "restore",
+        "--site",
+        "shop",
+        "--at",
+        &t,
+        "--execute",
+        "--yes",
+    ]);
+    until("the restore never started executing", &|| {
+        let (_, list) = s.json(&["restore", "list"]);
+        list["plans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["status"] == "executing")
+    });
+    s.wpb()
+        .args(["run", "--policy", "shop/media"])
+        .output()
+        .unwrap();
+    let (_, runs) = s.json(&[
+        "runs",
+        "--site",
+        "shop",
+        "--component",
+        "media",
+        "--limit",
+        "1",
+    ]);
+    let newest = &runs["runs"][0];
+    assert_eq!(newest["phase"], "Skipped", "{runs:#}");
+    assert!(
+        newest["failure_reason"]
+            .as_str()
+            .unwrap()
+            .contains("a restore of site shop is executing"),
+        "{runs:#}"
+    );
+    assert_eq!(restore.0.wait().unwrap().code(), Some(0));
+    let mut out = String::new();
+    std::io::Read::read_to_string(restore.0.stdout.as_mut().unwrap(), &mut out).unwrap();
+    let id = serde_json::from_str::<Value>(&out).unwrap()["plan_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // A slow backup of the database in flight: the rollback waits for it, then acts.
+    s.sim(&["clear-faults"]);
+    s.sim(&[
+        "fault",
+        "latency",
+        "--latency-ms",
+        "2500",
+        "--site",
+        "shop",
+        "--component",
+        "db",
+        "--op",
+        "create",
+        "--times",
+        "1",
+    ]);
+    let mut backup = spawn(&["run", "--policy", "shop/db"]);
+    until("the backup never started", &|| {
+        let (_, runs) = s.json(&[
+            "runs",
+            "--site",
+            "shop",
+            "--component",
+            "db",
+            "--limit",
+            "1",
+        ]);
+        runs["runs"][0]["phase"] == "InProgress"
+    });
+    let (code, rb) = s.json(&["restore", "rollback", &id, "--yes"]);
+    assert_eq!(code, 0, "{rb:#}");
+    backup.0.wait().unwrap();
+    let (_, runs) = s.json(&[
+        "runs",
+        "--site",
+        "shop",
+        "--component",
+        "db",
+        "--limit",
+        "1",
+    ]);
+    let finished: chrono::DateTime<chrono::Utc> = runs["runs"][0]["finished_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let (_, show) = s.json(&["restore", "show", &id]);
+    let rollback_started = show["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|st| st["key"].as_str().unwrap().starts_with("rollback"))
+        .filter_map(|st| st["started_at"].as_str())
+        .map(|t| t.parse::<chrono::DateTime<chrono::Utc>>().unwrap())
+        .min()
+        .expect("rollback steps ran");
+    assert!(
+        rollback_started >= finished,
+        "the rollback acted at {rollback_started} while the backup ran until {finished}"
+    );
+}

@@ -279,6 +279,24 @@ impl LeaseStore for PgCatalog {
         Ok(())
     }
 
+    async fn fire_held_by_live_daemon(
+        &self,
+        component_id: i64,
+        scheduled_for: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> CatalogResult<bool> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM fire_claims f JOIN daemons d ON d.holder = f.holder
+                            WHERE f.component_id = $1 AND f.scheduled_for = $2
+                              AND f.state = 'claimed' AND d.expires_at > $3)",
+        )
+        .bind(component_id)
+        .bind(scheduled_for)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     async fn orphaned_fires(&self, now: DateTime<Utc>) -> CatalogResult<Vec<OrphanedFire>> {
         let rows: Vec<(i64, String, String, DateTime<Utc>, String)> = sqlx::query_as(
             "SELECT f.component_id, s.name, c.name, f.scheduled_for, f.holder

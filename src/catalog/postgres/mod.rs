@@ -126,6 +126,27 @@ impl CatalogStore for PgCatalog {
         Ok(taken.then(|| RestoreLock::new(tx)))
     }
 
+    async fn lock_site(
+        &self,
+        site: &str,
+        exclusive: bool,
+        wait: bool,
+    ) -> CatalogResult<Option<RestoreLock>> {
+        let key = super::site_lock_key(site);
+        let mut tx = self.pool.begin().await?;
+        let sql = match (exclusive, wait) {
+            (true, true) => "SELECT pg_advisory_xact_lock($1) IS NOT NULL",
+            (true, false) => "SELECT pg_try_advisory_xact_lock($1)",
+            (false, true) => "SELECT pg_advisory_xact_lock_shared($1) IS NOT NULL",
+            (false, false) => "SELECT pg_try_advisory_xact_lock_shared($1)",
+        };
+        let taken: bool = sqlx::query_scalar(sql)
+            .bind(key)
+            .fetch_one(&mut *tx)
+            .await?;
+        Ok(taken.then(|| RestoreLock::new(tx)))
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }

@@ -151,6 +151,47 @@ impl CatalogStore for SqliteCatalog {
         })
     }
 
+    /// A shared or exclusive lock on `<catalog>.site-<name>.lock`, beside the file.
+    async fn lock_site(
+        &self,
+        site: &str,
+        exclusive: bool,
+        wait: bool,
+    ) -> CatalogResult<Option<RestoreLock>> {
+        use fs4::fs_std::FileExt;
+        let mut path = self.path.as_os_str().to_owned();
+        path.push(format!(".site-{site}.lock"));
+        let path = PathBuf::from(path);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| CatalogError::Open {
+                path: path.clone(),
+                source: sqlx::Error::Io(e),
+            })?;
+        let locked = tokio::task::spawn_blocking(move || {
+            let taken = match (exclusive, wait) {
+                (true, true) => FileExt::lock_exclusive(&file).map(|()| true),
+                (true, false) => FileExt::try_lock_exclusive(&file),
+                (false, true) => FileExt::lock_shared(&file).map(|()| true),
+                (false, false) => FileExt::try_lock_shared(&file),
+            };
+            (file, taken)
+        })
+        .await
+        .map_err(|e| CatalogError::Corrupt(format!("site lock: {e}")))?;
+        match locked {
+            (file, Ok(true)) => Ok(Some(RestoreLock::new(file))),
+            (_, Ok(false)) => Ok(None),
+            (_, Err(e)) => Err(CatalogError::Open {
+                path,
+                source: sqlx::Error::Io(e),
+            }),
+        }
+    }
+
     async fn close(&self) {
         self.pool.close().await;
     }

@@ -21,6 +21,12 @@ impl Engine {
                 rec.status
             )));
         }
+        // A restore acts on the site's components: no backup of them meanwhile. A drill
+        // works on copies under its own names and lets backups go on.
+        let _site_lock = match rec.purpose {
+            Purpose::Restore => Some(self.site_lock(&rec.site).await?),
+            Purpose::Drill => None,
+        };
         let plan = Arc::new(rec.plan()?);
         // As served when the execution starts: what a cutover replaces.
         let site = self.site_as_served(&plan.site).await?;

@@ -152,6 +152,19 @@ impl Engine {
             .await?
             .ok_or_else(|| RestoreError::Busy(self.catalog.location().to_string()))
     }
+
+    /// The site's lock, exclusively: waits for the site's backup runs in flight to finish,
+    /// and keeps new ones from starting until the restore step is done.
+    async fn site_lock(&self, site: &str) -> Result<crate::catalog::RestoreLock, RestoreError> {
+        if let Some(lock) = self.catalog.lock_site(site, true, false).await? {
+            return Ok(lock);
+        }
+        tracing::info!(%site, "waiting for the site's backup runs in flight to finish");
+        self.catalog
+            .lock_site(site, true, true)
+            .await?
+            .ok_or_else(|| RestoreError::Busy(format!("{} (site {site})", self.catalog.location())))
+    }
 }
 
 pub(crate) fn recovery_seconds(steps: &[StepRecord]) -> Option<i64> {

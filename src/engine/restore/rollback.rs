@@ -20,6 +20,7 @@ impl Engine {
                 "{id} is a drill; drills never cut over, there is nothing to roll back"
             )));
         }
+        let _site_lock = self.site_lock(&rec.site).await?;
         if rec.status == PlanStatus::RolledBack {
             return Err(RestoreError::Refused(format!(
                 "plan {id} is already rolled back"
