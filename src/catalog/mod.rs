@@ -16,7 +16,7 @@ pub use port::{
     ServingStore,
 };
 pub use records::{
-    Adoption, AuditRecord, HoldRecord, Lease, MetricsSnapshot, OrphanedFire, PlanRecord,
+    Adoption, AuditRecord, ClaimedFire, HoldRecord, Lease, MetricsSnapshot, PlanRecord,
     PointFilter, PointRecord, RunOutcome, RunRecord, StepRecord,
 };
 

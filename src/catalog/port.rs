@@ -4,7 +4,7 @@
 //! one suite against both.
 
 use super::{
-    Adoption, AuditRecord, CatalogResult, HoldRecord, Lease, MetricsSnapshot, OrphanedFire,
+    Adoption, AuditRecord, CatalogResult, ClaimedFire, HoldRecord, Lease, MetricsSnapshot,
     PlanRecord, PointFilter, PointRecord, RestoreLock, RunOutcome, RunRecord, StepRecord,
 };
 use crate::domain::audit::{Report, RunFacts};
@@ -291,8 +291,12 @@ pub trait LeaseStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> CatalogResult<bool>;
 
-    /// Fires claimed, not done, by daemons whose rows are gone or expired at `now`.
-    async fn orphaned_fires(&self, now: DateTime<Utc>) -> CatalogResult<Vec<OrphanedFire>>;
+    /// Fires claimed and not done: all of them, or with `dead_at`, only those of daemons
+    /// whose rows are gone or expired then (what to take over).
+    async fn claimed_fires(
+        &self,
+        dead_at: Option<DateTime<Utc>>,
+    ) -> CatalogResult<Vec<ClaimedFire>>;
 }
 
 /// What audits read (the catalog as it stood at an instant) and what they store.

@@ -169,9 +169,9 @@ pub struct Adoption {
     pub ended_at: Option<DateTime<Utc>>,
 }
 
-/// A fire claimed by a daemon that died before its run ended.
+/// A fire claimed by a daemon and not done yet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct OrphanedFire {
+pub struct ClaimedFire {
     pub component_id: i64,
     pub site: String,
     pub component: String,

@@ -59,10 +59,13 @@ pub async fn run(cli: &Cli, args: &StatusArgs) -> CliResult {
                 ),
                 c.state.to_uppercase(),
                 c.next_fire.map(when).unwrap_or_else(|| "-".into()),
-                c.last_run
-                    .as_ref()
-                    .map(|r| format!("{} {}", r.phase.as_str(), when(r.started_at)))
-                    .unwrap_or_else(|| "-".into()),
+                match (&c.last_run, &c.claimed_by) {
+                    (Some(r), Some(d)) => {
+                        format!("{} {} (daemon {d})", r.phase.as_str(), when(r.started_at))
+                    }
+                    (Some(r), None) => format!("{} {}", r.phase.as_str(), when(r.started_at)),
+                    (None, _) => "-".into(),
+                },
             ]);
         }
     }

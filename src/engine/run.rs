@@ -231,13 +231,8 @@ impl Engine {
             .record_policy(component_id, &policy.source, started)
             .await?;
 
-        // A restore of the site holds its lock exclusively: no backup acts on the site's
-        // components meanwhile (held to the end of the run).
-        let Some(_site_lock) = self.catalog.lock_site(&site.name, false, false).await? else {
-            let reason = format!(
-                "a restore of site {} is executing; backups of the site wait for it to finish",
-                site.name
-            );
+        // Record a run that does not start, and why.
+        let skip = |reason: String| async move {
             let run_id = self
                 .catalog
                 .record_skipped_run(
@@ -249,14 +244,23 @@ impl Engine {
                     &reason,
                 )
                 .await?;
-            return Ok(RunReport::without_point(
+            Ok::<_, EngineError>(RunReport::without_point(
                 site,
                 policy,
                 run_id,
                 RunPhase::Skipped,
                 req.scheduled_for,
                 reason,
-            ));
+            ))
+        };
+        // A restore of the site holds its lock exclusively: no backup acts on the site's
+        // components meanwhile (held to the end of the run).
+        let Some(_site_lock) = self.catalog.lock_site(&site.name, false, false).await? else {
+            return skip(format!(
+                "a restore of site {} is executing; backups of the site wait for it to finish",
+                site.name
+            ))
+            .await;
         };
 
         if let Some((other, pid)) = self.catalog.run_in_progress(component_id).await? {
@@ -271,29 +275,11 @@ impl Engine {
                 None => false,
             };
             if pid.is_some_and(process_alive) || held {
-                let reason = format!(
+                return skip(format!(
                     "run {other} of this policy is still in progress (process {})",
                     pid.unwrap_or_default()
-                );
-                let run_id = self
-                    .catalog
-                    .record_skipped_run(
-                        component_id,
-                        policy_id,
-                        req.trigger.as_str(),
-                        req.scheduled_for,
-                        started,
-                        &reason,
-                    )
-                    .await?;
-                return Ok(RunReport::without_point(
-                    site,
-                    policy,
-                    run_id,
-                    RunPhase::Skipped,
-                    req.scheduled_for,
-                    reason,
-                ));
+                ))
+                .await;
             }
             self.recover_interrupted_run(&cloud, other, pid).await?;
         }

@@ -216,7 +216,7 @@ impl Scheduler {
             return Ok(());
         };
         let now = self.engine.clock.now();
-        for o in self.engine.catalog.orphaned_fires(now).await? {
+        for o in self.engine.catalog.claimed_fires(Some(now)).await? {
             let key = (o.site.clone(), o.component.clone());
             if self
                 .engine

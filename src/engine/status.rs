@@ -50,6 +50,8 @@ pub struct ComponentStatus {
     pub state: &'static str,
     pub next_fire: Option<DateTime<Utc>>,
     pub last_run: Option<LastRun>,
+    /// The daemon holding a fire of this component that is not done (running it), if any.
+    pub claimed_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -111,6 +113,14 @@ impl Engine {
                 alive: true,
             })
             .collect();
+        // Open claims: which daemon runs which fire now.
+        let claimed: HashMap<(String, String), String> = self
+            .catalog
+            .claimed_fires(None)
+            .await?
+            .into_iter()
+            .map(|f| ((f.site, f.component), f.holder))
+            .collect();
         let mut out = Vec::with_capacity(sites.len());
         for site in &sites {
             let mut components = Vec::with_capacity(site.policies.len());
@@ -143,6 +153,7 @@ impl Engine {
                     },
                     next_fire: p.schedule.next_after(now),
                     last_run,
+                    claimed_by: claimed.get(&(site.name.clone(), p.name.clone())).cloned(),
                 });
             }
             let unfinished_plans = self

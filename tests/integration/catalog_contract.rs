@@ -558,6 +558,14 @@ async fn each_fire_is_claimed_once_and_a_dead_daemons_fires_are_taken_over(backe
         catalog.claim_fire(comp, fire, "a", t(1, 0)).await.unwrap(),
         Some(0)
     );
+    let open = catalog.claimed_fires(None).await.unwrap();
+    assert_eq!(
+        open.iter()
+            .map(|f| (f.holder.as_str(), f.scheduled_for))
+            .collect::<Vec<_>>(),
+        vec![("a", fire)],
+        "the open claims, whoever holds them"
+    );
     assert_eq!(
         catalog.claim_fire(comp, fire, "b", t(1, 0)).await.unwrap(),
         None,
@@ -568,7 +576,11 @@ async fn each_fire_is_claimed_once_and_a_dead_daemons_fires_are_taken_over(backe
         None,
         "once"
     );
-    assert!(catalog.orphaned_fires(t(1, 0)).await.unwrap().is_empty());
+    assert!(catalog
+        .claimed_fires(Some(t(1, 0)))
+        .await
+        .unwrap()
+        .is_empty());
     // b heartbeats, a does not: at 1:02 a's row has expired and its fire is orphaned.
     assert!(catalog
         .renew_daemon("b", t(1, 1), Duration::from_secs(600))
@@ -579,7 +591,7 @@ async fn each_fire_is_claimed_once_and_a_dead_daemons_fires_are_taken_over(backe
         live.iter().map(|d| d.holder.as_str()).collect::<Vec<_>>(),
         vec!["b"]
     );
-    let orphaned = catalog.orphaned_fires(t(1, 2)).await.unwrap();
+    let orphaned = catalog.claimed_fires(Some(t(1, 2))).await.unwrap();
     assert_eq!(orphaned.len(), 1);
     assert_eq!(
         (
@@ -594,7 +606,11 @@ async fn each_fire_is_claimed_once_and_a_dead_daemons_fires_are_taken_over(backe
         Some(1),
         "taken over"
     );
-    assert!(catalog.orphaned_fires(t(1, 2)).await.unwrap().is_empty());
+    assert!(catalog
+        .claimed_fires(Some(t(1, 2)))
+        .await
+        .unwrap()
+        .is_empty());
     catalog.finish_fire(comp, fire, "b").await.unwrap();
     catalog.join_daemons("c", 3, t(1, 2), ttl).await.unwrap();
     assert_eq!(
@@ -614,7 +630,7 @@ async fn each_fire_is_claimed_once_and_a_dead_daemons_fires_are_taken_over(backe
         "gone"
     );
     assert_eq!(
-        catalog.orphaned_fires(t(1, 2)).await.unwrap()[0].scheduled_for,
+        catalog.claimed_fires(Some(t(1, 2))).await.unwrap()[0].scheduled_for,
         next
     );
     assert_eq!(

@@ -683,6 +683,17 @@ fn three_daemons_share_the_schedule_and_take_over_a_killed_ones_fire() {
     );
     assert_eq!(claims.len(), 1, "one claim for the fire: {claims:?}");
     let holder = claims[0].0.clone();
+    // `status` shows the three daemons, and which one runs the fire.
+    let (_, st) = s.json(&["status", "--site", "shop"]);
+    assert_eq!(st["daemons"].as_array().unwrap().len(), 3, "{st:#}");
+    let files = st["sites"][0]["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["component"] == "files")
+        .unwrap()
+        .clone();
+    assert_eq!(files["claimed_by"], holder.as_str(), "{files:#}");
     let pid: u32 = holder.split(':').nth(1).unwrap().parse().unwrap();
     let victim = daemons
         .iter()

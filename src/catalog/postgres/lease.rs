@@ -2,7 +2,7 @@
 
 use super::PgCatalog;
 use crate::catalog::rows::lease_from_row;
-use crate::catalog::{CatalogResult, Lease, LeaseStore, MetricsSnapshot, OrphanedFire};
+use crate::catalog::{CatalogResult, ClaimedFire, Lease, LeaseStore, MetricsSnapshot};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
@@ -297,22 +297,27 @@ impl LeaseStore for PgCatalog {
         .await?)
     }
 
-    async fn orphaned_fires(&self, now: DateTime<Utc>) -> CatalogResult<Vec<OrphanedFire>> {
+    async fn claimed_fires(
+        &self,
+        dead_at: Option<DateTime<Utc>>,
+    ) -> CatalogResult<Vec<ClaimedFire>> {
         let rows: Vec<(i64, String, String, DateTime<Utc>, String)> = sqlx::query_as(
             "SELECT f.component_id, s.name, c.name, f.scheduled_for, f.holder
              FROM fire_claims f JOIN components c ON c.id = f.component_id
                                 JOIN sites s ON s.id = c.site_id
              WHERE f.state = 'claimed'
-               AND NOT EXISTS (SELECT 1 FROM daemons d WHERE d.holder = f.holder AND d.expires_at > $1)
+               AND ($1::timestamptz IS NULL
+                    OR NOT EXISTS (SELECT 1 FROM daemons d
+                                   WHERE d.holder = f.holder AND d.expires_at > $1))
              ORDER BY f.scheduled_for, f.component_id",
         )
-        .bind(now)
+        .bind(dead_at)
         .fetch_all(&self.pool)
         .await?;
         Ok(rows
             .into_iter()
             .map(
-                |(component_id, site, component, scheduled_for, holder)| OrphanedFire {
+                |(component_id, site, component, scheduled_for, holder)| ClaimedFire {
                     component_id,
                     site,
                     component,

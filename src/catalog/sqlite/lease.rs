@@ -3,7 +3,7 @@
 use super::SqliteCatalog;
 use crate::catalog::rows::lease_from_row;
 use crate::catalog::{
-    parse_ts, ts, CatalogResult, Lease, LeaseStore, MetricsSnapshot, OrphanedFire,
+    parse_ts, ts, CatalogResult, ClaimedFire, Lease, LeaseStore, MetricsSnapshot,
 };
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -303,21 +303,25 @@ impl LeaseStore for SqliteCatalog {
         Ok(held.is_some())
     }
 
-    async fn orphaned_fires(&self, now: DateTime<Utc>) -> CatalogResult<Vec<OrphanedFire>> {
+    async fn claimed_fires(
+        &self,
+        dead_at: Option<DateTime<Utc>>,
+    ) -> CatalogResult<Vec<ClaimedFire>> {
         let rows: Vec<(i64, String, String, String, String)> = sqlx::query_as(
             "SELECT f.component_id, s.name, c.name, f.scheduled_for, f.holder
              FROM fire_claims f JOIN components c ON c.id = f.component_id
                                 JOIN sites s ON s.id = c.site_id
              WHERE f.state = 'claimed'
-               AND NOT EXISTS (SELECT 1 FROM daemons d WHERE d.holder = f.holder AND d.expires_at > ?1)
+               AND (?1 IS NULL OR NOT EXISTS (SELECT 1 FROM daemons d
+                                              WHERE d.holder = f.holder AND d.expires_at > ?1))
              ORDER BY f.scheduled_for, f.component_id",
         )
-        .bind(ts(now))
+        .bind(dead_at.map(ts))
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter()
             .map(|(component_id, site, component, at, holder)| {
-                Ok(OrphanedFire {
+                Ok(ClaimedFire {
                     component_id,
                     site,
                     component,

@@ -87,6 +87,23 @@ impl SqliteCatalog {
         Ok(catalog)
     }
 
+    /// The file `<catalog><suffix>` beside the catalog, opened for locking.
+    fn lock_file(&self, suffix: &str) -> CatalogResult<(std::fs::File, PathBuf)> {
+        let mut path = self.path.as_os_str().to_owned();
+        path.push(suffix);
+        let path = PathBuf::from(path);
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| CatalogError::Open {
+                path: path.clone(),
+                source: sqlx::Error::Io(e),
+            })?;
+        Ok((file, path))
+    }
+
     async fn refuse_newer_schema(&self) -> CatalogResult<()> {
         let has_table: Option<i64> = sqlx::query_scalar(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
@@ -133,18 +150,7 @@ impl CatalogStore for SqliteCatalog {
     /// An exclusive lock on `<catalog>.restore.lock`, beside the file.
     async fn try_lock_restores(&self) -> CatalogResult<Option<RestoreLock>> {
         use fs4::fs_std::FileExt;
-        let mut path = self.path.as_os_str().to_owned();
-        path.push(".restore.lock");
-        let path = PathBuf::from(path);
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| CatalogError::Open {
-                path: path.clone(),
-                source: sqlx::Error::Io(e),
-            })?;
+        let (file, _) = self.lock_file(".restore.lock")?;
         Ok(match file.try_lock_exclusive() {
             Ok(true) => Some(RestoreLock::new(file)),
             _ => None,
@@ -159,18 +165,7 @@ impl CatalogStore for SqliteCatalog {
         wait: bool,
     ) -> CatalogResult<Option<RestoreLock>> {
         use fs4::fs_std::FileExt;
-        let mut path = self.path.as_os_str().to_owned();
-        path.push(format!(".site-{site}.lock"));
-        let path = PathBuf::from(path);
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| CatalogError::Open {
-                path: path.clone(),
-                source: sqlx::Error::Io(e),
-            })?;
+        let (file, path) = self.lock_file(&format!(".site-{site}.lock"))?;
         let locked = tokio::task::spawn_blocking(move || {
             let taken = match (exclusive, wait) {
                 (true, true) => FileExt::lock_exclusive(&file).map(|()| true),
