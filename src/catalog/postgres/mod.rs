@@ -34,6 +34,8 @@ const RESTORE_LOCK_KEY: i64 = 0x7770_6272;
 
 pub(crate) struct PgCatalog {
     pub(super) pool: PgPool,
+    /// For the connections that hold locks (outside the pool).
+    options: PgConnectOptions,
     /// The URL without its password, for messages.
     shown: String,
 }
@@ -53,10 +55,14 @@ impl PgCatalog {
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(30))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(connect_err)?;
-        let catalog = Self { pool, shown };
+        let catalog = Self {
+            pool,
+            options,
+            shown,
+        };
         let found: Option<i64> = if catalog.has_schema().await? {
             sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations")
                 .fetch_one(&catalog.pool)
@@ -84,6 +90,20 @@ impl PgCatalog {
                 source,
             })?;
         Ok(catalog)
+    }
+
+    /// A session-level advisory lock on a connection of its own (not the pool's: a backup
+    /// holds its site's lock for the whole run, and must not starve the pool). Dropping
+    /// the guard closes the connection, and the server releases the lock with the session —
+    /// as it does when the process dies.
+    async fn session_lock(&self, sql: &str, key: i64) -> CatalogResult<Option<RestoreLock>> {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect_with(&self.options).await?;
+        let taken: bool = sqlx::query_scalar(sql)
+            .bind(key)
+            .fetch_one(&mut conn)
+            .await?;
+        Ok(taken.then(|| RestoreLock::new(conn)))
     }
 
     async fn has_schema(&self) -> CatalogResult<bool> {
@@ -115,15 +135,8 @@ impl CatalogStore for PgCatalog {
     }
 
     async fn try_lock_restores(&self) -> CatalogResult<Option<RestoreLock>> {
-        // A transaction-level lock, held as long as the transaction: dropping the guard
-        // rolls the transaction back and the lock goes with it, even if the process dies
-        // (the server ends the session).
-        let mut tx = self.pool.begin().await?;
-        let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_xact_lock($1)")
-            .bind(RESTORE_LOCK_KEY)
-            .fetch_one(&mut *tx)
-            .await?;
-        Ok(taken.then(|| RestoreLock::new(tx)))
+        self.session_lock("SELECT pg_try_advisory_lock($1)", RESTORE_LOCK_KEY)
+            .await
     }
 
     async fn lock_site(
@@ -132,19 +145,13 @@ impl CatalogStore for PgCatalog {
         exclusive: bool,
         wait: bool,
     ) -> CatalogResult<Option<RestoreLock>> {
-        let key = super::site_lock_key(site);
-        let mut tx = self.pool.begin().await?;
         let sql = match (exclusive, wait) {
-            (true, true) => "SELECT pg_advisory_xact_lock($1) IS NOT NULL",
-            (true, false) => "SELECT pg_try_advisory_xact_lock($1)",
-            (false, true) => "SELECT pg_advisory_xact_lock_shared($1) IS NOT NULL",
-            (false, false) => "SELECT pg_try_advisory_xact_lock_shared($1)",
+            (true, true) => "SELECT pg_advisory_lock($1) IS NOT NULL",
+            (true, false) => "SELECT pg_try_advisory_lock($1)",
+            (false, true) => "SELECT pg_advisory_lock_shared($1) IS NOT NULL",
+            (false, false) => "SELECT pg_try_advisory_lock_shared($1)",
         };
-        let taken: bool = sqlx::query_scalar(sql)
-            .bind(key)
-            .fetch_one(&mut *tx)
-            .await?;
-        Ok(taken.then(|| RestoreLock::new(tx)))
+        self.session_lock(sql, super::site_lock_key(site)).await
     }
 
     async fn close(&self) {
