@@ -201,7 +201,7 @@ impl Scheduler {
     ) {
         if let Some(holder) = holder {
             if let Err(e) = engine.catalog.finish_fire(component, at, holder).await {
-                tracing::warn!(error = %e, fire = %at, "cannot mark the claimed fire done; it will be taken over and found done");
+                tracing::warn!(error = %e, fire = %at, "cannot mark the claimed fire done; should this daemon stop first, another runs it again (adopting its point)");
             }
         }
     }
@@ -256,6 +256,19 @@ impl Scheduler {
                         .mark_interrupted(run, &reason, now)
                         .await?;
                 }
+            }
+            // A fire a later one has superseded (recorded missed by a catch-up, or followed
+            // by a fire that ran) is closed, not run again.
+            if self
+                .engine
+                .catalog
+                .last_scheduled_fire(o.component_id)
+                .await?
+                .is_some_and(|last| last >= o.scheduled_for)
+            {
+                Self::finish_claim(&self.engine, Some(holder), o.component_id, o.scheduled_for)
+                    .await;
+                continue;
             }
             tracing::warn!(site = %o.site, component = %o.component, fire = %o.scheduled_for, from = %o.holder, "taking over a fire");
             let late = (now - o.scheduled_for).to_std().unwrap_or_default();
