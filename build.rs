@@ -1,5 +1,5 @@
-//! Embeds the catalog migrations — `migrations/sqlite/NNNN_description.sql` and
-//! `migrations/postgres/NNNN_description.sql` — into the binary, as `sqlx::migrate!` would,
+//! Embeds the catalog migrations — SQLite's `migrations/NNNN_description.sql` and
+//! PostgreSQL's `migrations/postgres/NNNN_description.sql` — into the binary, as `sqlx::migrate!` would,
 //! without sqlx's proc macros: those compile sqlx, SQLite (C) and tokio a second time for
 //! the host. `src/catalog/mod.rs` builds each backend's `Migrator` from the tables written
 //! here; version and description are parsed from the file name as sqlx does, and the
@@ -13,11 +13,11 @@ fn main() {
     let root = Path::new(&env::var("CARGO_MANIFEST_DIR").expect("set by cargo")).join("migrations");
     println!("cargo:rerun-if-changed={}", root.display());
     let mut out = String::new();
-    for (backend, constant) in [
-        ("sqlite", "SQLITE_MIGRATIONS"),
-        ("postgres", "POSTGRES_MIGRATIONS"),
+    // SQLite's migrations stay where they shipped, in `migrations/` itself.
+    for (backend, constant, dir) in [
+        ("sqlite", "SQLITE_MIGRATIONS", root.clone()),
+        ("postgres", "POSTGRES_MIGRATIONS", root.join("postgres")),
     ] {
-        let dir = root.join(backend);
         println!("cargo:rerun-if-changed={}", dir.display());
         writeln!(
             out,

@@ -1,5 +1,5 @@
 -- wpbackup catalog on PostgreSQL, schema 1: the SQLite catalog's tables as of its
--- migration 6 (migrations/sqlite/), in PostgreSQL's types. Append-only, like the SQLite
+-- migration 6 (migrations/*.sql), in PostgreSQL's types. Append-only, like the SQLite
 -- migrations: never edit one that has shipped; add a new numbered file instead.
 -- Instants are TIMESTAMPTZ; JSON documents that are read back whole are JSONB, except a
 -- restore plan, which is kept as TEXT because it is executed byte for byte as reviewed.

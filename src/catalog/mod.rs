@@ -2,7 +2,7 @@
 //! tables into [`RunStore`], [`PointStore`], …), with two implementations: SQLite, the
 //! embedded default (`sqlite/`: one file, WAL mode and a busy timeout so the daemon and a
 //! CLI can share it), and PostgreSQL for fleets (`postgres/`: several daemons on several
-//! hosts). Each has its own append-only migrations, embedded from `migrations/sqlite/` and
+//! hosts). Each has its own append-only migrations, embedded from `migrations/` (SQLite) and
 //! `migrations/postgres/`. Schema described in `docs/catalog.md`, fleets in `docs/fleet.md`.
 
 mod copy;

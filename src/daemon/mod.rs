@@ -116,11 +116,6 @@ impl Daemon {
         }
     }
 
-    /// This daemon's name (`<host>:<pid>:<start>:<n>`).
-    pub fn holder(&self) -> &str {
-        &self.holder
-    }
-
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
     }

@@ -186,14 +186,20 @@ async fn migrations_are_recorded_as_the_sqlx_macro_recorded_them() {
         rows.last().unwrap().0,
         wpbackup::catalog::supported_schema_version()
     );
-    let migrations =
-        std::fs::read_dir(env!("CARGO_MANIFEST_DIR").to_owned() + "/migrations/sqlite")
-            .unwrap()
-            .count();
+    let migrations = std::fs::read_dir(env!("CARGO_MANIFEST_DIR").to_owned() + "/migrations")
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "sql")
+        })
+        .count();
     assert_eq!(
         rows.len(),
         migrations,
-        "every file in migrations/sqlite/ is applied"
+        "every SQL file in migrations/ is applied"
     );
 }
 
@@ -232,12 +238,10 @@ async fn the_components_rebuild_keeps_rows_and_references() {
     // The migration again, on populated tables (what an old catalog goes through), in a
     // transaction with foreign keys on, as the migrator runs it.
     let mut tx = conn.begin().await.unwrap();
-    sqlx::raw_sql(include_str!(
-        "../../migrations/sqlite/0006_auto_scaling_kind.sql"
-    ))
-    .execute(&mut *tx)
-    .await
-    .unwrap();
+    sqlx::raw_sql(include_str!("../../migrations/0006_auto_scaling_kind.sql"))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
     tx.commit().await.expect("no reference left dangling");
     let after = (
         count("SELECT count(*) FROM components").await,

@@ -1,6 +1,6 @@
 //! The catalog in one SQLite file, the embedded default: sqlx's SQLite driver, WAL mode
 //! and a busy timeout so the daemon and a CLI can share the file; append-only migrations
-//! embedded from `migrations/sqlite/`.
+//! embedded from `migrations/` (the `*.sql` files there; `postgres/` is PostgreSQL's).
 
 mod audit;
 mod holds;
