@@ -122,7 +122,9 @@ pub trait RunStore: Send + Sync {
 /// Recovery points: recorded, updated as they progress, read by filter, by component and by id.
 #[async_trait]
 pub trait PointStore: Send + Sync {
-    /// Insert a point, or update the one with the same (region, kind, provider id).
+    /// Insert a point, or update the one with the same (region, kind, provider id). A run
+    /// that adopts a known point becomes its run, so that the recovery of that run, if it
+    /// is interrupted, reconciles the point too.
     async fn upsert_point(&self, p: &PointRecord, now: DateTime<Utc>) -> CatalogResult<i64>;
     /// Upsert many points in one transaction (all or none): imports and large syncs.
     async fn upsert_points(

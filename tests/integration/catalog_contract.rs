@@ -186,6 +186,25 @@ async fn runs_are_skipped_interrupted_and_failed_and_read_back_after_a_restart(b
             .collect::<Vec<_>>(),
         vec![p]
     );
+    // A later run adopting the same point (same provider id) becomes its run: the
+    // recovery of that run, should it be interrupted too, finds the point.
+    let adopting = catalog
+        .start_run(comp, pol, "manual", t(3, 0), t(3, 1))
+        .await
+        .unwrap();
+    let mut again = point(comp, Some(adopting), "snap-crashed", 3);
+    again.state = PointState::Creating;
+    assert_eq!(catalog.upsert_point(&again, t(3, 1)).await.unwrap(), p);
+    assert_eq!(
+        catalog.points_of_run(adopting).await.unwrap()[0].id,
+        p,
+        "the adopting run's point"
+    );
+    assert!(catalog.points_of_run(crashed).await.unwrap().is_empty());
+    catalog
+        .mark_interrupted(adopting, "killed too", t(3, 2))
+        .await
+        .unwrap();
     catalog
         .mark_interrupted(crashed, "the daemon died", t(3, 2))
         .await
@@ -223,6 +242,7 @@ async fn runs_are_skipped_interrupted_and_failed_and_read_back_after_a_restart(b
         runs.iter().map(|r| (r.id, r.phase)).collect::<Vec<_>>(),
         vec![
             (own, RunPhase::Failed),
+            (adopting, RunPhase::Interrupted),
             (crashed, RunPhase::Interrupted),
             (skipped, RunPhase::Skipped),
             (done, RunPhase::Completed)

@@ -128,6 +128,7 @@ where
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
          ON CONFLICT (region, kind, provider_id) DO UPDATE SET
              state = $9, arn = COALESCE($7, recovery_points.arn), metadata = $14,
+             run_id = COALESCE($2, recovery_points.run_id),
              failure_reason = $15, encrypted = $12, size_bytes = $13,
              completed_at = COALESCE(recovery_points.completed_at, $17)
          RETURNING id",

@@ -124,6 +124,7 @@ where
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
          ON CONFLICT (region, kind, provider_id) DO UPDATE SET
              state = ?9, arn = COALESCE(?7, arn), metadata = ?14, failure_reason = ?15,
+             run_id = COALESCE(?2, run_id),
              encrypted = ?12, size_bytes = ?13,
              completed_at = COALESCE(completed_at, ?17)
          RETURNING id",
