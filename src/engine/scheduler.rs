@@ -15,7 +15,7 @@ use crate::domain::model::{RunPhase, MISSED_FIRE};
 use crate::engine::run::{RunRequest, Trigger};
 use crate::engine::{Engine, EngineError};
 use chrono::{DateTime, Utc};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -111,6 +111,11 @@ pub struct Scheduler {
     /// The daemon's name when every fire is claimed before it runs (so that several
     /// daemons on one catalog run each fire once); `None` (`simulate`): no claims.
     claims: Option<String>,
+    /// Each policy's next fire, kept between turns: only those that have fired are
+    /// computed again (a fleet has tens of thousands of policies; a cron walk costs µs).
+    upcoming: BTreeMap<PolicyKey, DateTime<Utc>>,
+    /// Catalog ids of the policies' components, recorded once per configuration.
+    component_ids: Mutex<HashMap<PolicyKey, i64>>,
 }
 
 type PolicyKey = (String, String);
@@ -126,6 +131,8 @@ impl Scheduler {
             running: Arc::default(),
             limit,
             claims: None,
+            upcoming: BTreeMap::new(),
+            component_ids: Mutex::default(),
         }
     }
 
@@ -137,18 +144,25 @@ impl Scheduler {
 
     /// The catalog id of a policy's component (recorded on first use).
     async fn component_id(&self, key: &PolicyKey) -> Result<Option<i64>, EngineError> {
+        if let Some(id) = self.component_ids.lock().expect("ids").get(key) {
+            return Ok(Some(*id));
+        }
         let now = self.engine.clock.now();
         let site = self.engine.site(&key.0)?;
         let Some(p) = site.policy(&key.1) else {
             return Ok(None);
         };
         let site_id = self.engine.catalog.upsert_site(site, now).await?;
-        Ok(Some(
-            self.engine
-                .catalog
-                .upsert_component(site_id, p, now)
-                .await?,
-        ))
+        let id = self
+            .engine
+            .catalog
+            .upsert_component(site_id, p, now)
+            .await?;
+        self.component_ids
+            .lock()
+            .expect("ids")
+            .insert(key.clone(), id);
+        Ok(Some(id))
     }
 
     /// Claim a fire (with claims on): `Some(component id)` when this daemon is to run it.
@@ -477,20 +491,44 @@ impl Scheduler {
         Ok(due)
     }
 
-    /// The next fire of every policy after `as_of`.
-    fn next_fires(&self, as_of: DateTime<Utc>) -> BTreeMap<PolicyKey, DateTime<Utc>> {
-        let mut out = BTreeMap::new();
+    /// Bring every policy's next fire after `as_of` up to date; the earliest of them.
+    ///
+    /// A kept fire later than `as_of` is still the next one (it was the first after an
+    /// earlier instant); only fires at or before `as_of` are computed again.
+    fn refresh_upcoming(&mut self, as_of: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let mut earliest: Option<DateTime<Utc>> = None;
         for s in &self.engine.config.sites {
             for p in &s.policies {
-                if let Some(t) = p.schedule.next_after(as_of) {
-                    out.insert((s.name.clone(), p.name.clone()), t);
-                }
+                let key = (s.name.clone(), p.name.clone());
+                let next = match self.upcoming.get(&key) {
+                    Some(t) if *t > as_of => Some(*t),
+                    _ => {
+                        let t = p.schedule.next_after(as_of);
+                        match t {
+                            Some(t) => self.upcoming.insert(key, t),
+                            None => self.upcoming.remove(&key),
+                        };
+                        t
+                    }
+                };
+                earliest = match (earliest, next) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
             }
         }
-        out
+        earliest
     }
 
-    /// Start a run unless that policy is still running (then record the skip).
+    /// The kept fires due at `now`.
+    fn due(&self, now: DateTime<Utc>) -> Vec<(PolicyKey, DateTime<Utc>)> {
+        self.upcoming
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(k, at)| (k.clone(), *at))
+            .collect()
+    }
+
     /// Start a run unless that policy is still running (then record the skip). With
     /// claims, the fire is claimed first (`claimed`: already, by catch-up or a takeover)
     /// and the claim is closed when the run ends.
@@ -583,6 +621,9 @@ impl Scheduler {
                 engine.poll_interval = self.engine.poll_interval;
                 engine.sim_memory = self.engine.sim_memory.clone();
                 self.engine = engine;
+                // Policies, schedules and components may have changed: compute them again.
+                self.upcoming.clear();
+                self.component_ids.lock().expect("ids").clear();
                 let mut st = self.status.lock().expect("status");
                 st.reloads += 1;
                 st.policies = n;
@@ -640,8 +681,7 @@ impl Scheduler {
             if let Err(e) = self.take_over_orphans(&mut tasks).await {
                 tracing::warn!(error = %e, "could not look for fires of stopped daemons; trying again at the next turn");
             }
-            let fires = self.next_fires(as_of);
-            let next = fires.values().min().copied();
+            let next = self.refresh_upcoming(as_of);
             {
                 let mut st = self.status.lock().expect("status");
                 st.last_loop_at = Some(now);
@@ -678,11 +718,12 @@ impl Scheduler {
                 }
             }
             let now = self.engine.clock.now();
-            for (key, at) in fires.iter().filter(|(_, at)| **at <= now) {
+            let due = self.due(now);
+            for (key, at) in &due {
                 self.fire(key, *at, &mut tasks, None).await;
             }
             // Everything at or before `now` has fired; the next search starts there.
-            if fires.values().any(|at| *at <= now) {
+            if !due.is_empty() {
                 as_of = now.max(as_of);
             }
         }
