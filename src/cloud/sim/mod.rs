@@ -214,6 +214,21 @@ impl Default for SimMemory {
     }
 }
 
+impl SimMemory {
+    /// Write the state as a state file (what `SimCloud::new` reads), atomically: a process
+    /// that ran the simulator in memory hands its cloud to the `wpbackup` binary.
+    pub fn save_to(&self, state_file: &Path) -> std::io::Result<()> {
+        let bytes = {
+            let state = self.0.lock().expect("sim memory");
+            serde_json::to_vec(&*state).map_err(std::io::Error::other)?
+        };
+        let mut tmp = state_file.as_os_str().to_owned();
+        tmp.push(".tmp");
+        std::fs::write(&tmp, bytes)?;
+        std::fs::rename(&tmp, state_file)
+    }
+}
+
 /// The simulator. Every call locks the state file, so concurrent processes (the daemon
 /// and a CLI) see one consistent simulated cloud.
 pub struct SimCloud {
