@@ -68,6 +68,35 @@ async fn a_simulated_day_runs_every_fire_once() {
     );
 }
 
+/// A reload follows the edited schedule from the next fire: the daemon keeps each policy's
+/// next fire between turns, and a reload computes them again (the old 01:00 does not fire).
+#[tokio::test]
+async fn a_reloaded_schedule_is_followed_from_the_next_fire() {
+    let sb = Sandbox::new();
+    let start = Utc.with_ymd_and_hms(2026, 11, 28, 0, 0, 30).unwrap();
+    let clock = Arc::new(ManualClock::new(start));
+    let engine = engine_at(&sb, clock.clone()).await;
+    let catalog = engine.catalog.clone();
+    let mut daemon = Daemon::new(engine, sb.config(), DaemonOptions::default());
+    daemon.acquire().await.unwrap();
+    sb.edit(
+        "policies/shop/media.toml",
+        "schedule = \"0 * * * *\"",
+        "schedule = \"45 * * * *\"",
+    );
+    let (tx, rx) = tokio::sync::watch::channel(Control::Run);
+    tx.send(Control::Reload).unwrap();
+    daemon
+        .run(rx, Some(start + chrono::Duration::hours(3)))
+        .await
+        .unwrap();
+    let mut media = fires_by_component(&catalog.runs(None, None, 1000).await.unwrap())
+        .remove("shop/media")
+        .unwrap_or_default();
+    media.sort();
+    assert_eq!(media, vec![at(0, 45), at(1, 45), at(2, 45)]);
+}
+
 fn at(h: u32, m: u32) -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 28, h, m, 0).unwrap()
 }
