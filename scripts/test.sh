@@ -4,7 +4,9 @@
 # for the HTML report screenshot), Debian's postgresql (once, for the PostgreSQL catalog)
 # and moto server in a virtualenv (once); starts moto server and a throwaway PostgreSQL
 # server (initdb into a temporary directory) on free 127.0.0.1 ports, runs the tests with
-# WPBACKUP_TEST_MOTO and WPBACKUP_TEST_POSTGRES pointing at them, and stops both again.
+# WPBACKUP_TEST_MOTO and WPBACKUP_TEST_POSTGRES pointing at them (the server also speaks
+# TLS, with a certificate from a CA of the run's own: WPBACKUP_TEST_POSTGRES_CA), and stops
+# both again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -137,13 +139,29 @@ if [ "$(id -u)" = 0 ]; then
     AS_PG=(runuser -u postgres --)
 fi
 PG_PORT="$(free_port)"
+# TLS on the same server: a CA of the run's own and a certificate for 127.0.0.1 and
+# localhost signed by it, so that a test can connect with sslmode=verify-full.
+pg_tls() {
+    local d="$PG_DIR/tls"
+    mkdir -p "$d"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=wpbackup test CA" \
+        -keyout "$d/ca.key" -out "$d/ca.crt"
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" -keyout "$d/server.key" -out "$d/server.csr"
+    printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' > "$d/server.ext"
+    openssl x509 -req -in "$d/server.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
+        -days 2 -extfile "$d/server.ext" -out "$d/server.crt"
+    chmod 600 "$d/server.key"
+    if [ "$(id -u)" = 0 ]; then chown -R postgres "$d"; fi
+}
+pg_tls > "$PG_DIR/tls.log" 2>&1 || { cat "$PG_DIR/tls.log" >&2; exit 1; }
 "${AS_PG[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U wpbackup --auth=trust -E UTF8 --no-sync > "$PG_DIR/initdb.log" 2>&1 \
     || { cat "$PG_DIR/initdb.log" >&2; exit 1; }
 "${AS_PG[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-    -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300" \
+    -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 -c ssl=on -c ssl_cert_file=$PG_DIR/tls/server.crt -c ssl_key_file=$PG_DIR/tls/server.key" \
     start > /dev/null || { cat "$PG_DIR/server.log" >&2; exit 1; }
 echo "PostgreSQL $("$PG_BIN/postgres" --version | awk '{print $NF}') on 127.0.0.1:$PG_PORT" >&2
 export WPBACKUP_TEST_POSTGRES="postgres://wpbackup@127.0.0.1:$PG_PORT/postgres"
+export WPBACKUP_TEST_POSTGRES_CA="$PG_DIR/tls/ca.crt"
 
 for _ in $(seq 1 100); do
     if "$VENV/bin/python" -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$PORT/moto-api/reset', data=b'')" 2>/dev/null; then

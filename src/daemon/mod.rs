@@ -219,15 +219,39 @@ impl Daemon {
         control: watch::Receiver<Control>,
         until: Option<DateTime<Utc>>,
     ) -> Result<(), DaemonError> {
-        let now = self.scheduler.engine.clock.now();
-        let mut lease = Lease {
-            catalog: self.catalog.clone(),
-            holder: self.holder.clone(),
-            ttl: self.lease_ttl,
-            last_renewed: now,
-            shared: self.shared,
-        };
-        if let Err(e) = self.scheduler.run(control, until, &mut lease).await {
+        let engine = &self.scheduler.engine;
+        let mut lease = Lease::new(
+            self.catalog.clone(),
+            self.holder.clone(),
+            self.lease_ttl,
+            self.shared,
+            engine.clock.now(),
+        );
+        // The heartbeat on a task of its own, so that no turn of the loop — claiming the
+        // thousands of fires a fleet has due at 02:00 on a busy machine, catching up at
+        // start — and no wait for the runs in flight at stop lets the row expire while this
+        // daemon works (the others would take its fires over and run them twice). On a
+        // virtual clock that only moves when the loop sleeps, the loop's own beats suffice
+        // (a task sleeping there would move the clock itself).
+        let beating = (!engine.sleeper.moves_clock()).then(|| {
+            let lease = lease.clone();
+            let clock = engine.clock.clone();
+            let sleeper = engine.sleeper.clone();
+            let every = self.lease_ttl / 6;
+            tokio::spawn(async move {
+                loop {
+                    sleeper.sleep(every).await;
+                    if lease.beat_in_background(clock.now()).await.is_break() {
+                        break;
+                    }
+                }
+            })
+        });
+        let result = self.scheduler.run(control, until, &mut lease).await;
+        if let Some(task) = beating {
+            task.abort();
+        }
+        if let Err(e) = result {
             tracing::error!(error = %e, "stopped");
             // Hand back what it can: its row (its claims go to the others), not a lease
             // that is another daemon's now.
@@ -242,57 +266,86 @@ impl Daemon {
 }
 
 /// The daemon's heartbeat: renew the lease (SQLite) and its row in `daemons` every third
-/// of the TTL.
-struct Lease {
+/// of the TTL — from the task that beats in the background, and at every turn of the
+/// scheduling loop and before each fire it claims, which is also where the loop learns
+/// that the lease was lost (it then claims nothing more).
+#[derive(Clone)]
+struct Lease(Arc<LeaseInner>);
+
+struct LeaseInner {
     catalog: Catalog,
     holder: String,
     ttl: Duration,
-    last_renewed: DateTime<Utc>,
     shared: bool,
+    state: tokio::sync::Mutex<LeaseState>,
+}
+
+struct LeaseState {
+    last_renewed: DateTime<Utc>,
+    /// Found by the background task, for the loop's next beat.
+    lost: Option<DaemonError>,
+    /// The lease is gone (the loop has been told, or is about to be): renew no more.
+    ended: bool,
 }
 
 impl Lease {
+    fn new(
+        catalog: Catalog,
+        holder: String,
+        ttl: Duration,
+        shared: bool,
+        now: DateTime<Utc>,
+    ) -> Self {
+        Self(Arc::new(LeaseInner {
+            catalog,
+            holder,
+            ttl,
+            shared,
+            state: tokio::sync::Mutex::new(LeaseState {
+                last_renewed: now,
+                lost: None,
+                ended: false,
+            }),
+        }))
+    }
+
     /// Renew; `Ok(false)`: it is no longer this daemon's.
     async fn renew(&self, now: DateTime<Utc>) -> Result<bool, crate::catalog::CatalogError> {
-        if self.shared {
-            return self.catalog.renew_daemon(&self.holder, now, self.ttl).await;
+        let l = &self.0;
+        if l.shared {
+            return l.catalog.renew_daemon(&l.holder, now, l.ttl).await;
         }
-        if !self
-            .catalog
-            .renew_lease(&self.holder, now, self.ttl)
-            .await?
-        {
+        if !l.catalog.renew_lease(&l.holder, now, l.ttl).await? {
             return Ok(false);
         }
-        self.catalog
-            .join_daemons(&self.holder, i64::from(std::process::id()), now, self.ttl)
+        l.catalog
+            .join_daemons(&l.holder, i64::from(std::process::id()), now, l.ttl)
             .await?;
         Ok(true)
     }
-}
 
-impl Heartbeat for Lease {
-    type Error = DaemonError;
-
-    fn every(&self) -> Option<Duration> {
-        Some(self.ttl / 3)
-    }
-
-    async fn beat(&mut self, now: DateTime<Utc>) -> Result<(), DaemonError> {
-        let since = now - self.last_renewed;
-        if since < chrono::Duration::from_std(self.ttl / 3).unwrap_or_default() {
+    /// Renew when a third of the TTL has passed since the last renewal.
+    async fn renew_if_due(
+        &self,
+        state: &mut LeaseState,
+        now: DateTime<Utc>,
+    ) -> Result<(), DaemonError> {
+        let ttl = self.0.ttl;
+        let since = now - state.last_renewed;
+        if since < chrono::Duration::from_std(ttl / 3).unwrap_or_default() {
             return Ok(());
         }
         match self.renew(now).await {
             Ok(true) => {
-                self.last_renewed = now;
+                state.last_renewed = now;
                 Ok(())
             }
-            Ok(false) if self.shared => Err(DaemonError::LeaseLost(
+            Ok(false) if self.0.shared => Err(DaemonError::LeaseLost(
                 "the other daemons: its row had expired (no heartbeat for longer than the lease) and its fires were taken over".into(),
             )),
             Ok(false) => {
                 let who = self
+                    .0
                     .catalog
                     .current_lease()
                     .await
@@ -303,13 +356,56 @@ impl Heartbeat for Lease {
                 Err(DaemonError::LeaseLost(who))
             }
             // A busy or briefly unavailable catalog: the lease is still ours until it
-            // expires; try again at the next turn until then.
-            Err(e) if since < chrono::Duration::from_std(self.ttl).unwrap_or_default() => {
+            // expires; try again at the next beat until then.
+            Err(e) if since < chrono::Duration::from_std(ttl).unwrap_or_default() => {
                 tracing::warn!(error = %e, "could not renew the lease; trying again");
                 Ok(())
             }
             Err(e) => Err(DaemonError::LeaseExpired(e)),
         }
+    }
+
+    /// The background task's beat: `Break` once the lease is gone (what went wrong is kept
+    /// for the loop).
+    async fn beat_in_background(&self, now: DateTime<Utc>) -> std::ops::ControlFlow<()> {
+        let mut state = self.0.state.lock().await;
+        if state.ended {
+            return std::ops::ControlFlow::Break(());
+        }
+        match self.renew_if_due(&mut state, now).await {
+            Ok(()) => std::ops::ControlFlow::Continue(()),
+            Err(e) => {
+                tracing::error!(error = %e, "the lease is lost: no new work");
+                state.lost = Some(e);
+                state.ended = true;
+                std::ops::ControlFlow::Break(())
+            }
+        }
+    }
+}
+
+impl Heartbeat for Lease {
+    type Error = DaemonError;
+
+    fn every(&self) -> Option<Duration> {
+        Some(self.0.ttl / 3)
+    }
+
+    async fn beat(&mut self, now: DateTime<Utc>) -> Result<(), DaemonError> {
+        let mut state = self.0.state.lock().await;
+        if let Some(e) = state.lost.take() {
+            return Err(e);
+        }
+        if state.ended {
+            return Err(DaemonError::LeaseLost(
+                "the lease was already lost; no new work".into(),
+            ));
+        }
+        let result = self.renew_if_due(&mut state, now).await;
+        if result.is_err() {
+            state.ended = true;
+        }
+        result
     }
 }
 

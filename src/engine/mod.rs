@@ -37,6 +37,11 @@ pub enum EngineError {
 #[async_trait]
 pub trait Sleeper: Send + Sync {
     async fn sleep(&self, d: Duration);
+    /// Sleeping is what moves the clock (virtual time): only one task may sleep, or time
+    /// runs at the sum of their sleeps.
+    fn moves_clock(&self) -> bool {
+        false
+    }
 }
 
 pub struct TokioSleeper;
@@ -56,6 +61,9 @@ impl Sleeper for VirtualSleeper {
     async fn sleep(&self, d: Duration) {
         self.0.advance(d);
         tokio::task::yield_now().await;
+    }
+    fn moves_clock(&self) -> bool {
+        true
     }
 }
 

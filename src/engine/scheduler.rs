@@ -76,8 +76,9 @@ pub enum Control {
     Stop,
 }
 
-/// Called at every turn of the loop: the daemon renews its lease here. An error stops the
-/// loop — no new work; the runs in flight finish and are recorded — and is returned.
+/// Called at every turn of the loop and before each fire is claimed: the daemon renews its
+/// lease here (when due; it also beats on a task of its own). An error stops the loop — no
+/// new work; the runs in flight finish and are recorded — and is returned.
 pub trait Heartbeat {
     type Error: From<EngineError>;
     /// The longest the loop may sleep between two calls (`None`: as long as it likes).
@@ -720,7 +721,16 @@ impl Scheduler {
             let now = self.engine.clock.now();
             let due = self.due(now);
             for (key, at) in &due {
+                // A fleet's turn can claim thousands of fires: a lease lost meanwhile
+                // (found by the daemon's background beat) stops the claiming at once.
+                if let Err(e) = heartbeat.beat(self.engine.clock.now()).await {
+                    lost = Some(e);
+                    break;
+                }
                 self.fire(key, *at, &mut tasks, None).await;
+            }
+            if lost.is_some() {
+                break;
             }
             // Everything at or before `now` has fired; the next search starts there.
             if !due.is_empty() {

@@ -959,15 +959,7 @@ fn scheduled_files_runs(sb: &Sandbox) -> Vec<Value> {
 
 /// Polls `scheduled_files_runs` until `done` holds (90 s at most: a fire is a minute away).
 fn wait_for_runs(sb: &Sandbox, what: &str, done: &dyn Fn(&[Value]) -> bool) -> Vec<Value> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(90);
-    loop {
-        let runs = scheduled_files_runs(sb);
-        if done(&runs) {
-            return runs;
-        }
-        assert!(std::time::Instant::now() < deadline, "{what}: {runs:#?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    super::support::poll_until(what, 90, || scheduled_files_runs(sb), done)
 }
 
 #[test]

@@ -185,6 +185,80 @@ fn an_unreachable_postgresql_catalog_says_where_it_tried() {
 /// PostgreSQL: every table's rows, the same `points`, `runs`, `hold list` and `restore list`
 /// afterwards, the plan reviewed before the move applies after it, new rows continue after
 /// the copied ids, and a second copy into the same database is refused.
+/// A catalog over TLS (the test server speaks it with a certificate from a CA of the run's
+/// own): with `sslmode=verify-full` and that CA every connection is encrypted, as the server
+/// reports in `pg_stat_ssl`, and the binary works over it; a CA that did not sign the
+/// server's certificate is refused, saying it is the certificate.
+#[test]
+fn a_postgresql_catalog_over_tls_checks_the_servers_certificate() {
+    let ca = std::env::var("WPBACKUP_TEST_POSTGRES_CA").expect(
+        "WPBACKUP_TEST_POSTGRES_CA is not set: run the tests with ./scripts/test.sh, which starts the PostgreSQL server with TLS",
+    );
+    let (s, url) = sandbox_on_postgres();
+    let database = url.rsplit('/').next().unwrap().to_string();
+    let tls_url = format!("{url}?sslmode=verify-full&sslrootcert={ca}");
+    s.edit(
+        "wpbackup.toml",
+        &format!("catalog = \"{url}\""),
+        &format!("catalog = \"{tls_url}\""),
+    );
+    s.wpb()
+        .args(["run", "--site", "shop", "--policy", "db"])
+        .assert()
+        .success();
+    let (_, pts) = s.json(&["points", "--site", "shop", "--component", "db"]);
+    assert!(!pts["points"].as_array().unwrap().is_empty(), "{pts:#}");
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let location = wpbackup::domain::site::CatalogLocation::Postgres(tls_url.clone());
+        let catalog = wpbackup::catalog::Catalog::connect(&location, false)
+            .await
+            .expect("the catalog over TLS");
+        assert!(!catalog.identity().await.unwrap().is_empty());
+        let admin = sqlx::PgPool::connect(&url).await.unwrap();
+        let (encrypted, all): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE s.ssl), count(*) FROM pg_stat_ssl s \
+             JOIN pg_stat_activity a ON a.pid = s.pid \
+             WHERE a.datname = $1 AND a.application_name = 'wpbackup'",
+        )
+        .bind(&database)
+        .fetch_one(&admin)
+        .await
+        .unwrap();
+        assert!(all > 0, "the catalog's connections are listed");
+        assert_eq!(
+            encrypted, all,
+            "every connection of the catalog is encrypted"
+        );
+        admin.close().await;
+    });
+
+    // A CA of another's: the server's certificate is not trusted.
+    let other = s.path().join("other-ca");
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args(["-subj", "/CN=not the server's CA", "-keyout"])
+        .arg(other.with_extension("key"))
+        .arg("-out")
+        .arg(other.with_extension("crt"))
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{made:?}");
+    s.edit(
+        "wpbackup.toml",
+        &format!("sslrootcert={ca}"),
+        &format!("sslrootcert={}", other.with_extension("crt").display()),
+    );
+    let out = s.wpb().args(["status"]).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("certificate"), "{err}");
+    assert!(err.contains(&database), "says which catalog: {err}");
+}
+
 #[test]
 fn a_sqlite_catalog_is_copied_to_postgresql_and_reads_the_same() {
     let s = Sandbox::new();
@@ -600,89 +674,106 @@ fn query_rows(url: &str, sql: &str) -> Vec<(String, String, String)> {
     })
 }
 
-/// Three daemons on one PostgreSQL catalog share a fire every minute: each fire is claimed
-/// by exactly one; the daemon running a fire is killed (SIGKILL) mid-run, and another takes
-/// the fire over once the dead one's row expires, re-runs it — adopting the point the
-/// killed run had started — and SIGTERM hands the survivors' rows back.
-#[test]
-fn three_daemons_share_the_schedule_and_take_over_a_killed_ones_fire() {
-    let (s, url) = sandbox_on_postgres();
-    s.edit(
-        "wpbackup.toml",
-        "creating_for = \"300ms\"",
-        "creating_for = \"6s\"",
-    );
-    s.edit(
-        "policies/shop/files.toml",
-        "schedule = \"15 */6 * * *\"",
-        "schedule = \"* * * * *\"",
-    );
-    let start = || {
-        Child(
-            std::process::Command::new(assert_cmd::cargo::cargo_bin("wpbackup"))
-                .current_dir(s.path())
-                .args([
-                    "--config",
-                    "wpbackup.toml",
-                    "daemon",
-                    "--listen",
-                    "off",
-                    "--lease-ttl",
-                    "6s",
-                ])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap(),
-        )
-    };
-    let mut daemons: Vec<Child> = (0..3).map(|_| start()).collect();
-    // Empty until a daemon has made the catalog.
-    let runs = |s: &Sandbox| {
-        let out = s
-            .wpb()
+/// `wpbackup daemon` on the sandbox, with no HTTP endpoint and the lease TTL given.
+fn spawn_daemon(s: &Sandbox, lease_ttl: &str) -> Child {
+    Child(
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("wpbackup"))
+            .current_dir(s.path())
             .args([
-                "--json",
-                "runs",
-                "--site",
-                "shop",
-                "--component",
-                "files",
-                "--limit",
-                "100",
+                "--config",
+                "wpbackup.toml",
+                "daemon",
+                "--listen",
+                "off",
+                "--lease-ttl",
+                lease_ttl,
             ])
-            .output()
-            .unwrap();
-        match serde_json::from_slice::<Value>(&out.stdout) {
-            Ok(v) if out.status.success() => v["runs"].as_array().unwrap().clone(),
-            _ => Vec::new(),
-        }
-    };
-    let wait = |what: &str, done: &dyn Fn(&[Value]) -> bool| {
-        let deadline = std::time::Instant::now() + Duration::from_secs(100);
-        loop {
-            let r = runs(&s);
-            if done(&r) {
-                return r;
-            }
-            assert!(std::time::Instant::now() < deadline, "{what}: {r:#?}");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    };
-    let first = wait("no daemon started the fire", &|r| {
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// The runs of shop/files (empty until a daemon has made the catalog).
+fn files_runs(s: &Sandbox) -> Vec<Value> {
+    let out = s
+        .wpb()
+        .args([
+            "--json",
+            "runs",
+            "--site",
+            "shop",
+            "--component",
+            "files",
+            "--limit",
+            "100",
+        ])
+        .output()
+        .unwrap();
+    match serde_json::from_slice::<Value>(&out.stdout) {
+        Ok(v) if out.status.success() => v["runs"].as_array().unwrap().clone(),
+        _ => Vec::new(),
+    }
+}
+
+/// The runs of shop/files once `done` holds for them (at most 100 s).
+fn wait_for_runs(s: &Sandbox, what: &str, done: &dyn Fn(&[Value]) -> bool) -> Vec<Value> {
+    super::support::poll_until(what, 100, || files_runs(s), done)
+}
+
+/// The first fire of shop/files to start: its instant and the daemon that claimed it.
+fn first_fire_in_progress(s: &Sandbox, url: &str) -> (String, String) {
+    let first = wait_for_runs(s, "no daemon started the fire", &|r| {
         r.iter().any(|r| r["phase"] == "InProgress")
     });
     let fire = first.iter().find(|r| r["phase"] == "InProgress").unwrap()["scheduled_for"]
         .as_str()
         .unwrap()
         .to_string();
-    // The claim names the daemon running it; kill that one.
     let claims = query_rows(
-        &url,
+        url,
         "SELECT holder, state, scheduled_for::text FROM fire_claims",
     );
     assert_eq!(claims.len(), 1, "one claim for the fire: {claims:?}");
-    let holder = claims[0].0.clone();
+    (fire, claims[0].0.clone())
+}
+
+/// A sandbox on PostgreSQL whose shop/files fires every minute and takes `creating_for`.
+fn files_every_minute(creating_for: &str) -> (Sandbox, String) {
+    let (s, url) = sandbox_on_postgres();
+    s.edit(
+        "wpbackup.toml",
+        "creating_for = \"300ms\"",
+        &format!("creating_for = \"{creating_for}\""),
+    );
+    s.edit(
+        "policies/shop/files.toml",
+        "schedule = \"15 */6 * * *\"",
+        "schedule = \"* * * * *\"",
+    );
+    (s, url)
+}
+
+fn sigterm(d: &Child) {
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &d.0.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+}
+
+/// Three daemons on one PostgreSQL catalog share a fire every minute: each fire is claimed
+/// by exactly one; the daemon running a fire is killed (SIGKILL) mid-run, and another takes
+/// the fire over once the dead one's row expires, re-runs it — adopting the point the
+/// killed run had started — and SIGTERM hands the survivors' rows back.
+#[test]
+fn three_daemons_share_the_schedule_and_take_over_a_killed_ones_fire() {
+    let (s, url) = files_every_minute("6s");
+    let mut daemons: Vec<Child> = (0..3).map(|_| spawn_daemon(&s, "6s")).collect();
+    let wait = |what: &str, done: &dyn Fn(&[Value]) -> bool| wait_for_runs(&s, what, done);
+    // The claim names the daemon running it; kill that one.
+    let (fire, holder) = first_fire_in_progress(&s, &url);
     // `status` shows the three daemons, and which one runs the fire.
     let (_, st) = s.json(&["status", "--site", "shop"]);
     assert_eq!(st["daemons"].as_array().unwrap().len(), 3, "{st:#}");
@@ -736,7 +827,7 @@ fn three_daemons_share_the_schedule_and_take_over_a_killed_ones_fire() {
     assert_ne!(taken.0, holder, "by another daemon: {claims:?}");
 
     // Every scheduled fire so far: exactly one run that is not the killed one, one point.
-    let all = runs(&s);
+    let all = files_runs(&s);
     let mut per_fire: std::collections::BTreeMap<&str, usize> = Default::default();
     for r in all
         .iter()
@@ -762,12 +853,8 @@ fn three_daemons_share_the_schedule_and_take_over_a_killed_ones_fire() {
     assert_eq!(unique.len(), names.len(), "no point taken twice: {names:?}");
 
     // SIGTERM: the survivors finish what runs and leave; no row is left behind.
-    for d in &mut daemons {
-        assert!(std::process::Command::new("kill")
-            .args(["-TERM", &d.0.id().to_string()])
-            .status()
-            .unwrap()
-            .success());
+    for d in &daemons {
+        sigterm(d);
     }
     for d in &mut daemons {
         assert_eq!(d.0.wait().unwrap().code(), Some(0));
@@ -780,6 +867,37 @@ fn three_daemons_share_the_schedule_and_take_over_a_killed_ones_fire() {
         left.iter().all(|d| d.0 == holder),
         "only the killed daemon's row may remain: {left:?}"
     );
+}
+
+/// A daemon told to stop while a run of its is in flight keeps its row alive until the run
+/// ends — longer than its lease lasts — so no other daemon takes that fire over and runs it
+/// a second time (the heartbeat beats on a task of its own, not only between the loop's
+/// turns, which have ended).
+#[test]
+fn a_stopping_daemon_keeps_its_fire_while_the_run_outlasts_its_lease() {
+    let (s, url) = files_every_minute("12s");
+    let daemons: Vec<Child> = (0..2).map(|_| spawn_daemon(&s, "3s")).collect();
+    let (fire, holder) = first_fire_in_progress(&s, &url);
+    let pid: u32 = holder.split(':').nth(1).unwrap().parse().unwrap();
+    let (mut stopping, other): (Vec<Child>, Vec<Child>) =
+        daemons.into_iter().partition(|d| d.0.id() == pid);
+    let mut stopping = stopping.pop().expect("a daemon of this test runs the fire");
+    sigterm(&stopping);
+    // It exits once its run has ended, and only then.
+    assert_eq!(stopping.0.wait().unwrap().code(), Some(0));
+    let runs = files_runs(&s);
+    let of_fire: Vec<&Value> = runs
+        .iter()
+        .filter(|r| r["scheduled_for"] == fire.as_str())
+        .collect();
+    assert_eq!(of_fire.len(), 1, "one run of the fire: {of_fire:#?}");
+    assert_eq!(of_fire[0]["phase"], "Completed", "{of_fire:#?}");
+    let taken = query_rows(
+        &url,
+        "SELECT holder, state, takeovers::text FROM fire_claims WHERE takeovers > 0",
+    );
+    assert!(taken.is_empty(), "no fire was taken over: {taken:?}");
+    drop(other);
 }
 
 /// A restore and a backup never act on a site's components at once: a backup started while

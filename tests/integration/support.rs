@@ -219,3 +219,21 @@ pub async fn postgres_database() -> String {
     url.set_path(&name);
     url.to_string()
 }
+
+/// Polls `fetch` (every 200 ms, `secs` at most) until `done` holds for what it returns.
+pub fn poll_until(
+    what: &str,
+    secs: u64,
+    fetch: impl Fn() -> Vec<serde_json::Value>,
+    done: &dyn Fn(&[serde_json::Value]) -> bool,
+) -> Vec<serde_json::Value> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        let got = fetch();
+        if done(&got) {
+            return got;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: {got:#?}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
