@@ -235,6 +235,32 @@ async fn simulator_honours_the_contract() {
     .await;
 }
 
+/// The simulator in memory (`simulate`, the benchmarks) keeps its index of points between
+/// calls: a point created, copied or deleted after a lookup built it is found (or not) as
+/// it should be.
+#[tokio::test]
+async fn simulator_in_memory_honours_the_contract() {
+    let clock = Arc::new(ManualClock::new(
+        Utc.with_ymd_and_hms(2026, 11, 27, 14, 0, 0).unwrap(),
+    ));
+    let sim = SimCloud::in_memory(
+        wpbackup::cloud::sim::SimMemory::default(),
+        clock.clone(),
+        Duration::from_secs(120),
+    );
+    // Built before anything exists: every later point has to be added to it.
+    assert!(sim
+        .list_managed_points("shop", PRIMARY)
+        .await
+        .unwrap()
+        .is_empty());
+    let c = clock.clone();
+    contract(&sim, "shop", &targets(), &move || {
+        c.advance(Duration::from_secs(121))
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn simulator_state_persists_across_instances() {
     let dir = tempfile::tempdir().unwrap();

@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use content::{content_at, Content};
 use fs4::fs_std::FileExt;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -163,6 +163,48 @@ pub(crate) struct SimState {
     /// listeners.
     #[serde(default)]
     web: web_tier::SimWebTier,
+    /// Where to look for points by name, site and resource, built on first use (never
+    /// stored). A fleet's simulated account holds 100,000 points: without it every listing
+    /// for a site and every name check walked all of them, so a fleet audit cost
+    /// sites × points.
+    #[serde(skip)]
+    index: Option<PointIndex>,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum IndexBy {
+    Name,
+    Site,
+    Resource,
+}
+
+/// Candidates, not answers: every lookup still checks the point's own fields (a point
+/// stored again under its id may have another name).
+#[derive(Debug, Default)]
+struct PointIndex {
+    by_name: HashMap<String, BTreeSet<String>>,
+    by_site: HashMap<String, BTreeSet<String>>,
+    by_resource: HashMap<String, BTreeSet<String>>,
+}
+
+impl PointIndex {
+    fn add(&mut self, p: &SimPoint) {
+        let id = &p.provider_id;
+        self.by_name
+            .entry(p.name.clone())
+            .or_default()
+            .insert(id.clone());
+        if let Some(site) = p.tags.get(TAG_SITE) {
+            self.by_site
+                .entry(site.clone())
+                .or_default()
+                .insert(id.clone());
+        }
+        self.by_resource
+            .entry(p.resource.clone())
+            .or_default()
+            .insert(id.clone());
+    }
 }
 
 /// Something that happened to a live resource: a defacement, a bad plugin, a changed row.
@@ -174,6 +216,52 @@ pub struct SimDamage {
 }
 
 impl SimState {
+    /// Store a point (new, or again under its id), keeping the index.
+    fn insert_point(&mut self, p: SimPoint) {
+        if let Some(index) = &mut self.index {
+            index.add(&p);
+        }
+        self.points.insert(p.provider_id.clone(), p);
+    }
+
+    fn point_index(&mut self) -> &PointIndex {
+        let points = &self.points;
+        self.index.get_or_insert_with(|| {
+            let mut index = PointIndex::default();
+            for p in points.values() {
+                index.add(p);
+            }
+            index
+        })
+    }
+
+    /// The points whose name, site tag or resource (`by`) is `key`, in id order.
+    fn points_by<'a>(
+        &'a mut self,
+        by: IndexBy,
+        key: &str,
+    ) -> impl Iterator<Item = &'a SimPoint> + 'a {
+        self.point_index();
+        let ids = self
+            .index
+            .as_ref()
+            .and_then(|i| match by {
+                IndexBy::Name => i.by_name.get(key),
+                IndexBy::Site => i.by_site.get(key),
+                IndexBy::Resource => i.by_resource.get(key),
+            })
+            .into_iter()
+            .flatten();
+        let points = &self.points;
+        ids.filter_map(move |id| points.get(id))
+    }
+
+    /// A live point of this kind and name in `region`.
+    fn live_named(&mut self, kind: PointKind, region: &str, name: &str) -> Option<&SimPoint> {
+        self.points_by(IndexBy::Name, name)
+            .find(|p| p.name == name && p.region == region && p.kind == kind && !p.deleted)
+    }
+
     /// What `resource` held at `at`: the content model plus any damage done by then.
     pub(crate) fn content_of(
         &self,
@@ -496,28 +584,25 @@ impl SimCloud {
             let (provider_id, arn) = provider_id(kind, region, id, name);
             let content = s.content_of(component_kind, target.resource_id(), now);
             let metadata = metadata_for(target, region, id, &content);
-            s.points.insert(
-                provider_id.clone(),
-                SimPoint {
-                    snapshots_left: false,
-                    kind,
-                    component_kind,
-                    resource: target.resource_id().to_string(),
-                    region: region.to_string(),
-                    name: name.to_string(),
-                    provider_id: provider_id.clone(),
-                    arn,
-                    tags: Tags::new(),
-                    created_at: now,
-                    ready_at: now,
-                    point_time: now,
-                    will_fail: false,
-                    deleted: false,
-                    source: None,
-                    content,
-                    metadata,
-                },
-            );
+            s.insert_point(SimPoint {
+                snapshots_left: false,
+                kind,
+                component_kind,
+                resource: target.resource_id().to_string(),
+                region: region.to_string(),
+                name: name.to_string(),
+                provider_id: provider_id.clone(),
+                arn,
+                tags: Tags::new(),
+                created_at: now,
+                ready_at: now,
+                point_time: now,
+                will_fail: false,
+                deleted: false,
+                source: None,
+                content,
+                metadata,
+            });
             provider_id
         })
     }
@@ -743,11 +828,7 @@ impl RecoveryPoints for SimCloud {
                 let component_kind = component_kind_of(target);
                 let kind = component_kind.point_kind();
                 // Checkpoints are catalog records on AWS, with no name to collide on; so here.
-                if kind != PointKind::S3Checkpoint
-                    && s.points.values().any(|p| {
-                        p.name == name && p.region == region && p.kind == kind && !p.deleted
-                    })
-                {
+                if kind != PointKind::S3Checkpoint && s.live_named(kind, region, name).is_some() {
                     return Err(sim_error(
                         CloudErrorKind::AlreadyExists,
                         "CreatePoint",
@@ -807,7 +888,7 @@ impl RecoveryPoints for SimCloud {
                     metadata,
                 };
                 let view = Self::view(&p, now);
-                s.points.insert(provider_id, p);
+                s.insert_point(p);
                 Ok(view)
             },
         )
@@ -847,16 +928,10 @@ impl RecoveryPoints for SimCloud {
         name: &str,
     ) -> CloudResult<Option<ProviderPoint>> {
         self.faulted(None, FaultOp::Describe, "FindPoint", |s, _, now| {
-            Ok(s.points
-                .values()
-                .find(|p| {
-                    p.name == name
-                        && p.region == region
-                        && p.kind == kind
-                        && !p.deleted
-                        && kind != PointKind::S3Checkpoint
-                })
-                .map(|p| Self::view(p, now)))
+            if kind == PointKind::S3Checkpoint {
+                return Ok(None);
+            }
+            Ok(s.live_named(kind, region, name).map(|p| Self::view(p, now)))
         })
         .await
     }
@@ -899,12 +974,7 @@ impl RecoveryPoints for SimCloud {
                     ));
                 }
                 if src.kind != PointKind::S3Checkpoint
-                    && s.points.values().any(|p| {
-                        p.name == name
-                            && p.region == copy.region
-                            && p.kind == src.kind
-                            && !p.deleted
-                    })
+                    && s.live_named(src.kind, &copy.region, name).is_some()
                 {
                     return Err(sim_error(
                         CloudErrorKind::AlreadyExists,
@@ -948,7 +1018,7 @@ impl RecoveryPoints for SimCloud {
                     metadata,
                 };
                 let view = Self::view(&p, now);
-                s.points.insert(provider_id, p);
+                s.insert_point(p);
                 Ok(view)
             },
         )
@@ -1000,8 +1070,7 @@ impl RecoveryPoints for SimCloud {
             FaultOp::Describe,
             "ListPoints",
             |s, _, now| {
-                Ok(s.points
-                    .values()
+                Ok(s.points_by(IndexBy::Resource, &resource)
                     .filter(|p| !p.deleted && p.region == region && p.resource == resource)
                     .filter(|p| p.tags.get(TAG_MANAGED).map(String::as_str) != Some("true"))
                     .map(|p| Self::view(p, now))
@@ -1017,8 +1086,7 @@ impl RecoveryPoints for SimCloud {
         region: &str,
     ) -> CloudResult<Vec<ProviderPoint>> {
         self.faulted(None, FaultOp::Describe, "ListPoints", |s, _, now| {
-            Ok(s.points
-                .values()
+            Ok(s.points_by(IndexBy::Site, site)
                 .filter(|p| !p.deleted && p.region == region && p.kind != PointKind::S3Checkpoint)
                 .filter(|p| p.tags.get(TAG_MANAGED).map(String::as_str) == Some("true"))
                 .filter(|p| p.tags.get(TAG_SITE).map(String::as_str) == Some(site))
@@ -1034,8 +1102,7 @@ impl RecoveryPoints for SimCloud {
         region: &str,
     ) -> CloudResult<Vec<ProviderPoint>> {
         self.faulted(None, FaultOp::Describe, "DescribeSnapshots", |s, _, now| {
-            Ok(s.points
-                .values()
+            Ok(s.points_by(IndexBy::Site, site)
                 .filter(|p| p.deleted && p.snapshots_left && p.region == region)
                 .filter(|p| p.tags.get(TAG_SITE).map(String::as_str) == Some(site))
                 .flat_map(|p| {
