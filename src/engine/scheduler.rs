@@ -117,6 +117,9 @@ pub struct Scheduler {
     upcoming: BTreeMap<PolicyKey, DateTime<Utc>>,
     /// Catalog ids of the policies' components, recorded once per configuration.
     component_ids: Mutex<HashMap<PolicyKey, i64>>,
+    /// Told to stop (or the lease is lost): fires claimed but still waiting for a run slot
+    /// are not started — their claims are handed back.
+    stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 type PolicyKey = (String, String);
@@ -134,6 +137,7 @@ impl Scheduler {
             claims: None,
             upcoming: BTreeMap::new(),
             component_ids: Mutex::default(),
+            stopping: Arc::default(),
         }
     }
 
@@ -568,6 +572,7 @@ impl Scheduler {
         let limit = self.limit.clone();
         let prune = self.options.prune;
         let key = key.clone();
+        let stopping = self.stopping.clone();
         tasks.spawn(async move {
             let req = RunRequest {
                 site: key.0.clone(),
@@ -577,6 +582,14 @@ impl Scheduler {
             };
             let _slot = engine.service_slot(&req).await;
             let _permit = limit.acquire_owned().await.expect("semaphore open");
+            if stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                // Claimed, never started: the claim stays open, and the other daemons take
+                // it over as soon as this one has left (on SQLite, the next start does) —
+                // a stop does not wait for a queue of fires that others can run now.
+                tracing::info!(site = %key.0, component = %key.1, fire = %at, "not started before the stop; the fire is handed back");
+                running.lock().expect("running").remove(&key);
+                return;
+            }
             match engine.run_policy_isolated(req).await {
                 Ok(r) => {
                     if prune && matches!(r.phase, RunPhase::Completed | RunPhase::PartiallyFailed) {
@@ -709,10 +722,16 @@ impl Scheduler {
             tokio::select! {
                 _ = self.engine.sleeper.sleep(wake) => {}
                 changed = control.changed() => {
-                    if changed.is_err() { break; }
+                    if changed.is_err() {
+                        self.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+                        break;
+                    }
                     let c = *control.borrow_and_update();
                     match c {
-                        Control::Stop => break,
+                        Control::Stop => {
+                            self.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+                            break;
+                        }
                         Control::Reload => { self.reload(); as_of = self.engine.clock.now(); continue; }
                         Control::Run => {}
                     }
@@ -736,6 +755,10 @@ impl Scheduler {
             if !due.is_empty() {
                 as_of = now.max(as_of);
             }
+        }
+        if lost.is_some() {
+            self.stopping
+                .store(true, std::sync::atomic::Ordering::SeqCst);
         }
         tracing::info!("stopping: waiting for runs in flight");
         while tasks.join_next().await.is_some() {}

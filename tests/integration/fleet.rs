@@ -666,16 +666,22 @@ impl Drop for Child {
 }
 
 fn query_rows(url: &str, sql: &str) -> Vec<(String, String, String)> {
+    try_query_rows(url, sql).unwrap()
+}
+
+/// As `query_rows`; an error (e.g. no tables before a daemon made the catalog) returned.
+fn try_query_rows(url: &str, sql: &str) -> Result<Vec<(String, String, String)>, sqlx::Error> {
     tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let pool = sqlx::PgPool::connect(url).await.unwrap();
-        let rows = sqlx::query_as(sql).fetch_all(&pool).await.unwrap();
+        let pool = sqlx::PgPool::connect(url).await?;
+        let rows = sqlx::query_as(sql).fetch_all(&pool).await;
         pool.close().await;
         rows
     })
 }
 
-/// `wpbackup daemon` on the sandbox, with no HTTP endpoint and the lease TTL given.
-fn spawn_daemon(s: &Sandbox, lease_ttl: &str) -> Child {
+/// `wpbackup daemon` on the sandbox, with no HTTP endpoint, the lease TTL given and `extra`
+/// arguments.
+fn spawn_daemon(s: &Sandbox, lease_ttl: &str, extra: &[&str]) -> Child {
     Child(
         std::process::Command::new(assert_cmd::cargo::cargo_bin("wpbackup"))
             .current_dir(s.path())
@@ -688,6 +694,7 @@ fn spawn_daemon(s: &Sandbox, lease_ttl: &str) -> Child {
                 "--lease-ttl",
                 lease_ttl,
             ])
+            .args(extra)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -770,7 +777,7 @@ fn sigterm(d: &Child) {
 #[test]
 fn three_daemons_share_the_schedule_and_take_over_a_killed_ones_fire() {
     let (s, url) = files_every_minute("6s");
-    let mut daemons: Vec<Child> = (0..3).map(|_| spawn_daemon(&s, "6s")).collect();
+    let mut daemons: Vec<Child> = (0..3).map(|_| spawn_daemon(&s, "6s", &[])).collect();
     let wait = |what: &str, done: &dyn Fn(&[Value]) -> bool| wait_for_runs(&s, what, done);
     // The claim names the daemon running it; kill that one.
     let (fire, holder) = first_fire_in_progress(&s, &url);
@@ -876,7 +883,7 @@ fn three_daemons_share_the_schedule_and_take_over_a_killed_ones_fire() {
 #[test]
 fn a_stopping_daemon_keeps_its_fire_while_the_run_outlasts_its_lease() {
     let (s, url) = files_every_minute("12s");
-    let daemons: Vec<Child> = (0..2).map(|_| spawn_daemon(&s, "3s")).collect();
+    let daemons: Vec<Child> = (0..2).map(|_| spawn_daemon(&s, "3s", &[])).collect();
     let (fire, holder) = first_fire_in_progress(&s, &url);
     let pid: u32 = holder.split(':').nth(1).unwrap().parse().unwrap();
     let (mut stopping, other): (Vec<Child>, Vec<Child>) =
@@ -898,6 +905,95 @@ fn a_stopping_daemon_keeps_its_fire_while_the_run_outlasts_its_lease() {
     );
     assert!(taken.is_empty(), "no fire was taken over: {taken:?}");
     drop(other);
+}
+
+/// SIGTERM hands back the fires a daemon claimed and has not started: a daemon running one
+/// backup at a time claims the four fires of a minute and starts one; told to stop, it
+/// lets that run finish and leaves the three others, which a second daemon takes over at
+/// once — it does not keep the operator (or systemd's stop timeout) waiting for a queue
+/// that others can run. Every fire runs exactly once.
+#[test]
+fn sigterm_hands_back_the_fires_a_daemon_has_not_started() {
+    let (s, url) = files_every_minute("8s");
+    for (policy, schedule) in [
+        ("db", "0 */4 * * *"),
+        ("media", "0 * * * *"),
+        ("web", "30 2 * * *"),
+    ] {
+        s.edit(
+            &format!("policies/shop/{policy}.toml"),
+            &format!("schedule = \"{schedule}\""),
+            "schedule = \"* * * * *\"",
+        );
+    }
+    let mut first = spawn_daemon(&s, "4s", &["--concurrency", "1"]);
+    let first_pid = first.0.id().to_string();
+    // The first minute's four fires claimed, one of them running.
+    let deadline = std::time::Instant::now() + Duration::from_secs(100);
+    let fire = loop {
+        // Empty until the daemon has made the catalog.
+        let started = try_query_rows(
+            &url,
+            "SELECT r.scheduled_for::text, r.phase, c.name FROM runs r \
+             JOIN components c ON c.id = r.component_id WHERE r.phase = 'InProgress'",
+        )
+        .unwrap_or_default();
+        if let Some((fire, _, _)) = started.first() {
+            break fire.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "no fire started");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let of_fire = |sql: &str| query_rows(&url, &sql.replace("$FIRE", &fire));
+    let claims = of_fire(
+        "SELECT holder, state, takeovers::text FROM fire_claims WHERE scheduled_for = '$FIRE'",
+    );
+    assert_eq!(claims.len(), 4, "the minute's four fires: {claims:?}");
+    assert!(claims
+        .iter()
+        .all(|c| c.0.split(':').nth(1) == Some(first_pid.as_str())));
+
+    let _second = spawn_daemon(&s, "4s", &["--concurrency", "4"]);
+    std::thread::sleep(Duration::from_secs(1));
+    sigterm(&first);
+    assert_eq!(first.0.wait().unwrap().code(), Some(0));
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(100);
+    let runs = loop {
+        let runs = of_fire(
+            "SELECT c.name, r.phase, r.pid::text FROM runs r JOIN components c ON c.id = r.component_id \
+             WHERE r.trigger = 'schedule' AND r.scheduled_for = '$FIRE' ORDER BY c.name",
+        );
+        if runs.len() == 4 && runs.iter().all(|r| r.1 == "Completed") {
+            break runs;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the fires handed back were not run: {runs:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let by_first = runs.iter().filter(|r| r.2 == first_pid).count();
+    assert_eq!(
+        by_first, 1,
+        "the stopping daemon ran only the fire it had started: {runs:?}"
+    );
+    let claims = of_fire(
+        "SELECT holder, state, takeovers::text FROM fire_claims WHERE scheduled_for = '$FIRE'",
+    );
+    let taken: Vec<_> = claims.iter().filter(|c| c.2 == "1").collect();
+    assert_eq!(
+        taken.len(),
+        3,
+        "three fires handed back and taken over: {claims:?}"
+    );
+    assert!(
+        taken
+            .iter()
+            .all(|c| c.0.split(':').nth(1) != Some(first_pid.as_str())),
+        "{claims:?}"
+    );
+    assert!(claims.iter().all(|c| c.1 == "done"), "{claims:?}");
 }
 
 /// A restore and a backup never act on a site's components at once: a backup started while
