@@ -679,6 +679,9 @@ impl Scheduler {
         // Set when the heartbeat says stop: no new work; runs in flight finish and are
         // recorded.
         let mut lost: Option<H::Error> = None;
+        // Set when a bounded run reached `until`: every other way out of the loop (told to
+        // stop, the control channel gone, the lease lost) hands back the fires not started.
+        let mut reached_until = false;
         let heartbeat_every = heartbeat.every();
         loop {
             if until.is_some() {
@@ -709,6 +712,7 @@ impl Scheduler {
                     .collect();
             }
             if until.is_some_and(|u| next.is_none_or(|n| n > u)) {
+                reached_until = true;
                 break;
             }
             let wake = match next {
@@ -722,16 +726,10 @@ impl Scheduler {
             tokio::select! {
                 _ = self.engine.sleeper.sleep(wake) => {}
                 changed = control.changed() => {
-                    if changed.is_err() {
-                        self.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
-                        break;
-                    }
+                    if changed.is_err() { break; }
                     let c = *control.borrow_and_update();
                     match c {
-                        Control::Stop => {
-                            self.stopping.store(true, std::sync::atomic::Ordering::SeqCst);
-                            break;
-                        }
+                        Control::Stop => break,
                         Control::Reload => { self.reload(); as_of = self.engine.clock.now(); continue; }
                         Control::Run => {}
                     }
@@ -756,7 +754,7 @@ impl Scheduler {
                 as_of = now.max(as_of);
             }
         }
-        if lost.is_some() {
+        if !reached_until {
             self.stopping
                 .store(true, std::sync::atomic::Ordering::SeqCst);
         }

@@ -939,21 +939,10 @@ fn start_daemon(sb: &Sandbox) -> KillOnDrop {
 
 /// shop/files runs started by the schedule, newest first.
 fn scheduled_files_runs(sb: &Sandbox) -> Vec<Value> {
-    let (_, runs) = sb.json(&[
-        "runs",
-        "--site",
-        "shop",
-        "--component",
-        "files",
-        "--limit",
-        "1000",
-    ]);
-    runs["runs"]
-        .as_array()
-        .unwrap()
-        .iter()
+    super::support::shop_files_runs(sb, 1000)
+        .expect("wpbackup --json runs")
+        .into_iter()
         .filter(|r| r["trigger"] == "schedule")
-        .cloned()
         .collect()
 }
 

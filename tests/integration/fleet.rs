@@ -704,24 +704,7 @@ fn spawn_daemon(s: &Sandbox, lease_ttl: &str, extra: &[&str]) -> Child {
 
 /// The runs of shop/files (empty until a daemon has made the catalog).
 fn files_runs(s: &Sandbox) -> Vec<Value> {
-    let out = s
-        .wpb()
-        .args([
-            "--json",
-            "runs",
-            "--site",
-            "shop",
-            "--component",
-            "files",
-            "--limit",
-            "100",
-        ])
-        .output()
-        .unwrap();
-    match serde_json::from_slice::<Value>(&out.stdout) {
-        Ok(v) if out.status.success() => v["runs"].as_array().unwrap().clone(),
-        _ => Vec::new(),
-    }
+    super::support::shop_files_runs(s, 100).unwrap_or_default()
 }
 
 /// The runs of shop/files once `done` holds for them (at most 100 s).

@@ -237,3 +237,19 @@ pub fn poll_until(
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 }
+
+/// `wpbackup --json runs` of shop/files, newest first (at most `limit`); `None` when the
+/// command fails (e.g. before a daemon has made the catalog).
+pub fn shop_files_runs(sb: &Sandbox, limit: usize) -> Option<Vec<serde_json::Value>> {
+    let out = sb
+        .wpb()
+        .args(["--json", "runs", "--site", "shop", "--component", "files"])
+        .args(["--limit", &limit.to_string()])
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return None;
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    v["runs"].as_array().cloned()
+}

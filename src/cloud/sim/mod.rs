@@ -224,15 +224,15 @@ impl SimState {
         self.points.insert(p.provider_id.clone(), p);
     }
 
-    fn point_index(&mut self) -> &PointIndex {
-        let points = &self.points;
-        self.index.get_or_insert_with(|| {
+    /// Build the index of the points if this state has none yet (just loaded).
+    fn ensure_index(&mut self) {
+        if self.index.is_none() {
             let mut index = PointIndex::default();
-            for p in points.values() {
+            for p in self.points.values() {
                 index.add(p);
             }
-            index
-        })
+            self.index = Some(index);
+        }
     }
 
     /// The points whose name, site tag or resource (`by`) is `key`, in id order.
@@ -241,7 +241,7 @@ impl SimState {
         by: IndexBy,
         key: &str,
     ) -> impl Iterator<Item = &'a SimPoint> + 'a {
-        self.point_index();
+        self.ensure_index();
         let ids = self
             .index
             .as_ref()
