@@ -135,6 +135,7 @@ async fn end_to_end(
             expect_status: 200,
             timeout: std::time::Duration::from_secs(10),
         },
+        drill: Default::default(),
         aws: Default::default(),
         audit: AuditParams::default(),
         policies: policies.to_vec(),

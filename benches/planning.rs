@@ -77,6 +77,7 @@ fn main() {
                 .map(|p| (p.name.clone(), &p.target))
                 .collect::<BTreeMap<_, _>>(),
             points: &by_component,
+            drill_health_check_from: &[],
         };
         let plan = build_plan(
             &selection,

@@ -422,11 +422,36 @@ fn report_execution(cli: &Cli, exec: &Execution) -> CliResult {
         print_steps(&exec.steps);
         match exec.status {
             PlanStatus::Completed => println!("Plan {} completed. Roll back with: wpbackup restore rollback {}", exec.plan_id, exec.plan_id),
-            PlanStatus::TornDown => println!(
-                "Drill {} passed and was torn down. Measured recovery time: {}.",
-                exec.plan_id,
-                exec.recovery_seconds.map(|s| format_duration(chrono::Duration::seconds(s))).unwrap_or_else(|| "n/a".into())
-            ),
+            PlanStatus::TornDown => {
+                if !exec.drill_resources.is_empty() {
+                    let mut t = table(&["created", "id", "by step", "deleted", "verified gone"]);
+                    for r in &exec.drill_resources {
+                        t.add_row(vec![
+                            r.kind.clone(),
+                            r.id.clone(),
+                            r.step.clone(),
+                            if r.deleted { "yes" } else { "no" }.to_string(),
+                            if r.gone { "yes" } else { "NO" }.to_string(),
+                        ]);
+                    }
+                    println!("{t}");
+                }
+                let took = exec.recovery_seconds;
+                println!(
+                    "Drill {} passed and was torn down. Measured recovery time: {}{}.",
+                    exec.plan_id,
+                    took.map(|s| format_duration(chrono::Duration::seconds(s)))
+                        .unwrap_or_else(|| "n/a".into()),
+                    match (took, exec.recovery_target_seconds) {
+                        (Some(s), Some(rto)) => format!(
+                            " ({} the recovery-time objective of {})",
+                            if s <= rto { "within" } else { "OVER" },
+                            format_duration(chrono::Duration::seconds(rto))
+                        ),
+                        _ => String::new(),
+                    }
+                )
+            }
             PlanStatus::RolledBack => println!("Plan {} rolled back: address and DB endpoint are back on the old resources (restored ones kept).", exec.plan_id),
             PlanStatus::Executing => println!("Plan {} stopped before finishing. Continue with: wpbackup restore resume {}", exec.plan_id, exec.plan_id),
             PlanStatus::Failed | PlanStatus::Planned => println!(

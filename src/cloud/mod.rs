@@ -2,6 +2,7 @@
 //! (the embedded simulator) and, in its own module, AWS. No SDK type crosses this line.
 
 pub mod aws;
+pub mod network;
 pub mod probe;
 pub mod retry;
 pub mod sim;
@@ -193,6 +194,7 @@ pub struct Cloud {
     pub restores: Arc<dyn Restores>,
     pub probe: Arc<dyn HealthProbe>,
     pub web: Arc<dyn web_tier::WebTiers>,
+    pub net: Arc<dyn network::Networks>,
 }
 
 /// One HTTP health check: `url` fetched from `address` (the restored instance, or `None`

@@ -4,6 +4,7 @@
 //! seconds) with longer delays, for throttling that outlasts the SDK's attempts — a restore
 //! under sustained rate limiting slows down instead of failing.
 
+use super::network::{IsolatedGroupRequest, Networks, SecurityGroupInfo, VpcOf};
 use super::web_tier::{
     Forward, GroupInfo, GroupRequest, LaunchTemplateData, TargetGroupInfo, TargetHealth, WebTiers,
 };
@@ -542,6 +543,44 @@ impl<P: WebTiers + ?Sized> WebTiers for Retrying<P> {
     async fn delete_launch_template(&self, region: &str, id: &str) -> CloudResult<()> {
         self.run("delete_launch_template", || {
             self.inner.delete_launch_template(region, id)
+        })
+        .await
+    }
+}
+
+// Network calls: the group's creation is idempotent on its name, rules are ensured, and
+// deleting a group still in use is transient (its interfaces are going away).
+#[async_trait]
+impl<P: Networks + ?Sized> Networks for Retrying<P> {
+    async fn vpc_of(&self, region: &str, of: &VpcOf) -> CloudResult<String> {
+        self.run("vpc_of", || self.inner.vpc_of(region, of)).await
+    }
+
+    async fn create_isolated_group(
+        &self,
+        region: &str,
+        req: &IsolatedGroupRequest,
+    ) -> CloudResult<SecurityGroupInfo> {
+        self.run("create_isolated_group", || {
+            self.inner.create_isolated_group(region, req)
+        })
+        .await
+    }
+
+    async fn describe_security_group(
+        &self,
+        region: &str,
+        id: &str,
+    ) -> CloudResult<SecurityGroupInfo> {
+        self.run("describe_security_group", || {
+            self.inner.describe_security_group(region, id)
+        })
+        .await
+    }
+
+    async fn delete_security_group(&self, region: &str, id: &str) -> CloudResult<()> {
+        self.run("delete_security_group", || {
+            self.inner.delete_security_group(region, id)
         })
         .await
     }

@@ -8,7 +8,8 @@ pub mod reader;
 use crate::domain::names::check_identifier;
 use crate::domain::policy::Policy;
 use crate::domain::site::{
-    AwsSettings, CatalogLocation, Config, EntryPoint, HealthCheck, Provider, SimSettings, Site,
+    AwsSettings, CatalogLocation, Config, DrillSettings, EntryPoint, HealthCheck, Provider,
+    SimSettings, Site,
 };
 use chrono::{DateTime, Utc};
 use policy::{check_region, read_policy, PolicyContext};
@@ -490,6 +491,7 @@ fn read_site(t: &TableReader<'_, '_>, base: &Path) -> Option<Site> {
         }
         None => AwsSettings::default(),
     };
+    let drill = t.opt_table("drill").map(read_drill).unwrap_or_default();
     let audit = t.opt_table("audit").map(read_audit).unwrap_or_default();
     Some(Site {
         name: name?.value,
@@ -500,10 +502,51 @@ fn read_site(t: &TableReader<'_, '_>, base: &Path) -> Option<Site> {
         policies_dir: policies?,
         entry_point: entry_point?,
         health_check: health_check?,
+        drill,
         aws,
         audit,
         policies: Vec::new(),
     })
+}
+
+/// `[sites.drill]`: where the health check reaches a drill's isolated web tier from.
+fn read_drill(t: TableReader<'_, '_>) -> DrillSettings {
+    let mut out = DrillSettings::default();
+    if let Some(list) = t.opt_str_list("health_check_from") {
+        for item in &list.value {
+            if is_security_group_id(item) || is_cidr(item) {
+                out.health_check_from.push(item.clone());
+            } else {
+                t.file.error(
+                    list.span.clone(),
+                    &list.key,
+                    format!("{item:?} is neither a CIDR block nor a security group id; expected e.g. \"203.0.113.7/32\", \"10.0.0.0/16\" or \"sg-0123456789abcdef0\" (where wpbackup runs)"),
+                );
+            }
+        }
+    }
+    t.finish();
+    out
+}
+
+fn is_security_group_id(s: &str) -> bool {
+    s.strip_prefix("sg-")
+        .is_some_and(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric()))
+}
+
+/// An IPv4 or IPv6 CIDR block (`address/prefix`).
+fn is_cidr(s: &str) -> bool {
+    let Some((addr, len)) = s.split_once('/') else {
+        return false;
+    };
+    let Ok(len) = len.parse::<u8>() else {
+        return false;
+    };
+    match addr.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(_)) => len <= 32,
+        Ok(std::net::IpAddr::V6(_)) => len <= 128,
+        Err(_) => false,
+    }
 }
 
 /// A Lightsail resource name: 2–255 of `[A-Za-z0-9_.-]`, starting with a letter or digit.

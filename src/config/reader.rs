@@ -464,6 +464,35 @@ impl<'a, 'i> TableReader<'a, 'i> {
         out
     }
 
+    /// An array of strings; every element that is not a string is reported.
+    pub fn opt_str_list(&self, key: &str) -> Option<At<Vec<String>>> {
+        let v = self.raw(key)?;
+        let DeValue::Array(items) = v.get_ref() else {
+            self.wrong_type(key, v, "an array of strings");
+            return None;
+        };
+        let mut out = Vec::new();
+        let mut ok = true;
+        for item in items.iter() {
+            match item.get_ref() {
+                DeValue::String(s) => out.push(s.to_string()),
+                other => {
+                    ok = false;
+                    self.file.error(
+                        item.span(),
+                        &self.key_path(key),
+                        format!("expected a string, found {}", type_name(other)),
+                    );
+                }
+            }
+        }
+        ok.then(|| At {
+            value: out,
+            span: v.span(),
+            key: self.key_path(key),
+        })
+    }
+
     /// A command: one string (run by `sh -c`) or an array of strings (argv).
     pub fn opt_command(&self, key: &str) -> Option<At<Vec<String>>> {
         let v = self.raw(key)?;

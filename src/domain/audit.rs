@@ -127,6 +127,10 @@ pub struct DrillFacts {
     pub status: PlanStatus,
     pub recovery_seconds: Option<i64>,
     pub failure: Option<String>,
+    /// Why the drill does not count although it ended torn down: it was not isolated from
+    /// production (made by an older wpbackup) or its teardown did not verify that
+    /// everything it created is gone. `None`: isolated and verified.
+    pub not_isolated: Option<String>,
 }
 
 /// A resource that costs money and that the audit found (orphans, leftovers, unmanaged).
@@ -984,10 +988,10 @@ fn live_findings(p: &Policy, checks: &[SettingCheck], params: &AuditParams) -> V
 
 fn drill_findings(facts: &AuditFacts<'_>, params: &AuditParams) -> Vec<Finding> {
     let as_of = facts.as_of;
-    let good = facts
-        .drills
-        .iter()
-        .find(|d| d.status == PlanStatus::TornDown && d.recovery_seconds.is_some());
+    // Only a drill that touched nothing of production and left nothing behind counts.
+    let good = facts.drills.iter().find(|d| {
+        d.status == PlanStatus::TornDown && d.recovery_seconds.is_some() && d.not_isolated.is_none()
+    });
     let mut evidence: Vec<String> = facts
         .drills
         .iter()
@@ -1003,6 +1007,7 @@ fn drill_findings(facts: &AuditFacts<'_>, params: &AuditParams) -> Vec<Finding> 
                     .unwrap_or_default(),
                 d.failure
                     .as_deref()
+                    .or(d.not_isolated.as_deref())
                     .map(|f| format!(" ({f})"))
                     .unwrap_or_default()
             )
@@ -1017,7 +1022,18 @@ fn drill_findings(facts: &AuditFacts<'_>, params: &AuditParams) -> Vec<Finding> 
     let (status, summary) = match good {
         None => (
             Status::Fail,
-            "no successful restore drill on record".to_string(),
+            match facts
+                .drills
+                .iter()
+                .find(|d| d.status == PlanStatus::TornDown && d.not_isolated.is_some())
+            {
+                Some(d) => format!(
+                    "no isolated, verified restore drill on record (drill {} does not count: {})",
+                    d.plan_id,
+                    d.not_isolated.as_deref().unwrap_or_default()
+                ),
+                None => "no successful restore drill on record".to_string(),
+            },
         ),
         Some(d) => {
             let age = as_of - d.created_at;
@@ -1479,6 +1495,7 @@ mod tests {
             status: PlanStatus::TornDown,
             recovery_seconds: Some(seconds),
             failure: None,
+            not_isolated: None,
         }
     }
 
@@ -1689,8 +1706,26 @@ mod tests {
             status: PlanStatus::Failed,
             recovery_seconds: None,
             failure: Some("site.health-check: 500".into()),
+            not_isolated: None,
         };
         assert_eq!(st(&[failed, good_drill(t(27, 0), 600)]), Status::Fail);
+        // A drill in production's security groups (an older wpbackup's) does not count.
+        let shared = DrillFacts {
+            not_isolated: Some("not isolated from production".into()),
+            ..good_drill(t(27, 0), 600)
+        };
+        assert_eq!(st(std::slice::from_ref(&shared)), Status::Fail);
+        let report = run(&p, &points, &[], &[shared], None, at);
+        let f = report
+            .findings
+            .iter()
+            .find(|f| f.control == "drill")
+            .unwrap();
+        assert!(
+            f.evidence.iter().any(|e| e.contains("not isolated")),
+            "{:?}",
+            f.evidence
+        );
     }
 
     #[test]

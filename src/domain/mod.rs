@@ -1,6 +1,7 @@
 //! The pure core: no I/O, no async, no SQL, no SDK types. Time is always passed in.
 
 pub mod audit;
+pub mod isolation;
 pub mod model;
 pub mod names;
 pub mod planner;

@@ -192,6 +192,26 @@ pub enum Action {
     /// The cutover of an Auto Scaling tier: the listener forwards to the restored target
     /// group; its previous forward is recorded for rollback.
     SwitchListener(SwitchListener),
+    /// Drill: a security group of the drill's own, which every resource it creates is put
+    /// in instead of production's: its members reach each other (web → database, web →
+    /// file system), the health check reaches the web tier, nothing else gets in or out.
+    Isolate(Isolate),
+}
+
+/// Drill: the drill's own security group (see [`Action::Isolate`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Isolate {
+    pub region: String,
+    pub name: String,
+    pub vpc: super::isolation::VpcOf,
+    /// Where wpbackup's health check comes from (CIDR blocks, `sg-…` groups): let in on
+    /// `port` only.
+    pub health_check_from: Vec<String>,
+    pub port: u16,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// Auto Scaling: the restored tier, created under names fixed by the plan.
@@ -202,7 +222,9 @@ pub struct LaunchGroup {
     pub image: String,
     pub group: String,
     pub launch_template: String,
-    pub target_group: String,
+    /// `None` in a drill: the drill's group is in no target group, so no load balancer can
+    /// send it traffic.
+    pub target_group: Option<String>,
     /// The point's launch template data (its image replaced by the point's AMI).
     pub template: Box<super::web_tier::LaunchTemplateData>,
     pub user_data: Option<UserData>,
@@ -214,6 +236,10 @@ pub struct LaunchGroup {
     pub like: Box<super::web_tier::TargetGroupInfo>,
     pub health_check_type: Option<String>,
     pub health_check_grace_period: Option<i32>,
+    /// A drill: the instances get the security group made by this step instead of the
+    /// recorded ones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_group_from: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -223,6 +249,9 @@ pub struct CheckTargets {
     pub url: String,
     pub expect_status: u16,
     pub timeout_secs: u64,
+    /// A drill: the group is in no target group; each running instance is asked directly.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub direct: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -245,6 +274,9 @@ pub struct RestoreCluster {
     pub engine: Option<String>,
     pub subnet_group: Option<String>,
     pub security_group_ids: Vec<String>,
+    /// A drill: the security group made by this step instead of `security_group_ids`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_group_from: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -266,6 +298,9 @@ pub struct RestoreFileSystem {
     pub token: String,
     pub subnets: Vec<String>,
     pub security_group_ids: Vec<String>,
+    /// A drill: the mount targets get the security group made by this step instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_group_from: Option<String>,
 }
 
 /// EC2 from an AMI / Lightsail from an instance snapshot, with the recorded settings.
@@ -285,6 +320,9 @@ pub struct LaunchInstance {
     /// EC2: what the server runs at boot, wired to the plan's restored data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_data: Option<UserData>,
+    /// A drill: the security group made by this step instead of `security_group_ids`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_group_from: Option<String>,
 }
 
 /// A web server's user data: the policy's template and where each placeholder's value
@@ -422,6 +460,7 @@ impl Action {
             Action::LaunchGroup(_) => "launch-group",
             Action::CheckTargets(_) => "health-check",
             Action::SwitchListener(_) => "switch-listener",
+            Action::Isolate(_) => "isolate",
         }
     }
 
@@ -452,6 +491,7 @@ impl Action {
             Action::LaunchGroup(_) => 420,
             Action::CheckTargets(_) => 60,
             Action::SwitchListener(_) => 10,
+            Action::Isolate(_) => 10,
         }
     }
 
@@ -596,31 +636,74 @@ impl Action {
                 desired_capacity,
                 subnets,
                 like,
+                security_group_from,
                 ..
-            }) => vec![
-                format!(
-                    "ec2:CreateLaunchTemplate({launch_template}: ImageId={image}, InstanceType={}, UserData below)",
-                    template.instance_type.as_deref().unwrap_or("as recorded")
-                ),
-                format!(
-                    "elasticloadbalancing:CreateTargetGroup({target_group}, like {}: health check {} {})",
-                    like.name,
-                    like.health_check_protocol.as_deref().unwrap_or("HTTP"),
-                    like.health_check_path.as_deref().unwrap_or("/")
-                ),
-                format!(
+            }) => {
+                let mut v = vec![format!(
+                    "ec2:CreateLaunchTemplate({launch_template}: ImageId={image}, InstanceType={}, {}UserData below)",
+                    template.instance_type.as_deref().unwrap_or("as recorded"),
+                    match security_group_from {
+                        Some(s) => format!("SecurityGroups=the group of {s}, "),
+                        None => String::new(),
+                    }
+                )];
+                match target_group {
+                    Some(tg) => v.push(format!(
+                        "elasticloadbalancing:CreateTargetGroup({tg}, like {}: health check {} {})",
+                        like.name,
+                        like.health_check_protocol.as_deref().unwrap_or("HTTP"),
+                        like.health_check_path.as_deref().unwrap_or("/")
+                    )),
+                    None => v.push(
+                        "no target group: no load balancer can send the group traffic".into(),
+                    ),
+                }
+                v.push(format!(
                     "autoscaling:CreateAutoScalingGroup({group}, desired {desired_capacity}, subnets {})",
                     subnets.join(",")
-                ),
-                "autoscaling:DescribeAutoScalingGroups until every instance is InService".into(),
-            ],
+                ));
+                v.push(
+                    "autoscaling:DescribeAutoScalingGroups until every instance is InService"
+                        .into(),
+                );
+                v
+            }
             Action::CheckTargets(CheckTargets {
-                url, expect_status, ..
-            }) => vec![
-                "elasticloadbalancing:DescribeTargetHealth until every target is healthy".into(),
-                format!(
-                    "GET {url} from each target's address (Host: {}), expect {expect_status}",
+                url,
+                expect_status,
+                direct,
+                ..
+            }) => {
+                let mut v = Vec::new();
+                if !direct {
+                    v.push(
+                        "elasticloadbalancing:DescribeTargetHealth until every target is healthy"
+                            .into(),
+                    );
+                }
+                v.push(format!(
+                    "GET {url} from each {}'s address (Host: {}), expect {expect_status}",
+                    if *direct { "instance" } else { "target" },
                     host_of(url)
+                ));
+                v
+            }
+            Action::Isolate(Isolate {
+                name,
+                vpc,
+                health_check_from,
+                port,
+                ..
+            }) => vec![
+                format!("ec2:CreateSecurityGroup({name} in {vpc}, tagged {TAG_PLAN})"),
+                "ec2:RevokeSecurityGroupEgress(all to 0.0.0.0/0); ec2:AuthorizeSecurityGroupEgress(all to itself)".into(),
+                format!(
+                    "ec2:AuthorizeSecurityGroupIngress(all from itself{})",
+                    if health_check_from.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; tcp/{port} from {}", health_check_from.join(", "))
+                    }
                 ),
             ],
             Action::SwitchListener(SwitchListener { listener_arn, .. }) => vec![
@@ -832,6 +915,8 @@ pub struct SiteFacts<'a> {
     pub targets: BTreeMap<String, &'a Target>,
     /// The site's points by component: lookups stay within one component's points.
     pub points: &'a super::planner::PointsByComponent,
+    /// `[sites.drill] health_check_from`: where a drill's health check comes from.
+    pub drill_health_check_from: &'a [String],
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -899,6 +984,45 @@ pub fn build_plan(
         )
     });
     let wiring = Wiring::of(selection, facts, &region);
+    let mut warnings = selection.warnings.clone();
+
+    // A drill's resources go into a security group of its own, made first.
+    let isolate_key: Option<String> = match purpose {
+        Purpose::Drill => drill_vpc(selection, facts).map(|vpc| {
+            let key = "drill.isolate".to_string();
+            steps.push(step(
+                &key,
+                "",
+                vec![],
+                Action::Isolate(Isolate {
+                    region: region.clone(),
+                    name: format!("wpb-{}-{suffix}", facts.site),
+                    vpc,
+                    health_check_from: facts.drill_health_check_from.to_vec(),
+                    port: super::isolation::port_of(facts.health_url),
+                }),
+                history,
+            ));
+            created_steps.push(key.clone());
+            key
+        }),
+        Purpose::Restore => None,
+    };
+    let isolated = |mut deps: Vec<String>| {
+        if let Some(k) = &isolate_key {
+            deps.push(k.clone());
+            deps.sort();
+            dedup(&mut deps);
+        }
+        deps
+    };
+    let recorded_groups = |ids: &Vec<String>| {
+        if isolate_key.is_some() {
+            vec![]
+        } else {
+            ids.clone()
+        }
+    };
 
     for choice in ordered {
         let comp = &choice.component;
@@ -985,7 +1109,7 @@ pub fn build_plan(
                 steps.push(step(
                     &key,
                     comp,
-                    vec![],
+                    isolated(vec![]),
                     Action::RestoreCluster(RestoreCluster {
                         region: region.clone(),
                         cluster: restored.clone(),
@@ -994,7 +1118,8 @@ pub fn build_plan(
                         snapshot,
                         engine: engine.clone(),
                         subnet_group: meta.extra.get("db_subnet_group").cloned(),
-                        security_group_ids: meta.security_group_ids.clone(),
+                        security_group_ids: recorded_groups(&meta.security_group_ids),
+                        security_group_from: isolate_key.clone(),
                     }),
                     history,
                 ));
@@ -1045,7 +1170,7 @@ pub fn build_plan(
                 steps.push(step(
                     &key,
                     comp,
-                    vec![],
+                    isolated(vec![]),
                     Action::RestoreFileSystem(RestoreFileSystem {
                         region: region.clone(),
                         point_id: p.id,
@@ -1053,7 +1178,8 @@ pub fn build_plan(
                         role_arn: iam_role_arn.clone(),
                         token: format!("{id}-{comp}"),
                         subnets,
-                        security_group_ids: p.metadata.security_group_ids.clone(),
+                        security_group_ids: recorded_groups(&p.metadata.security_group_ids),
+                        security_group_from: isolate_key.clone(),
                     }),
                     history,
                 ));
@@ -1081,8 +1207,11 @@ pub fn build_plan(
                     }
                     _ => None,
                 };
+                if let (Purpose::Drill, Some(u)) = (purpose, &user_data) {
+                    refuse_shared(u, facts).map_err(err)?;
+                }
                 let deps = match user_data {
-                    Some(_) => wiring.ready_steps.clone(),
+                    Some(_) => isolated(wiring.ready_steps.clone()),
                     None => vec![],
                 };
                 steps.push(step(
@@ -1102,7 +1231,7 @@ pub fn build_plan(
                             .then(|| m.subnet_id.clone())
                             .flatten(),
                         security_group_ids: if selection.to == RestoreTo::Primary {
-                            m.security_group_ids.clone()
+                            recorded_groups(&m.security_group_ids)
                         } else {
                             vec![]
                         },
@@ -1111,6 +1240,10 @@ pub fn build_plan(
                             .flatten(),
                         key_name: m.extra.get("key_name").cloned(),
                         user_data,
+                        // Lightsail instances have no security groups (and share nothing).
+                        security_group_from: isolate_key
+                            .clone()
+                            .filter(|_| p.kind == PointKind::Ec2Ami),
                     }),
                     history,
                 ));
@@ -1176,21 +1309,28 @@ pub fn build_plan(
                 })?;
                 let mut template = settings.launch_template.clone();
                 template.image_id = Some(p.provider_id.clone());
+                template.security_group_ids = recorded_groups(&template.security_group_ids);
+                let user_data = wiring.user_data(facts.site, launch).map_err(err)?;
+                if purpose == Purpose::Drill {
+                    refuse_shared(&user_data, facts).map_err(err)?;
+                }
                 let key = format!("{comp}.launch-group");
                 let name = format!("wpb-{}-{comp}-{suffix}", facts.site);
                 steps.push(step(
                     &key,
                     comp,
-                    wiring.ready_steps.clone(),
+                    isolated(wiring.ready_steps.clone()),
                     Action::LaunchGroup(LaunchGroup {
                         region: region.clone(),
                         point_id: p.id,
                         image: p.provider_id.clone(),
                         group: name.clone(),
                         launch_template: name,
-                        target_group: target_group_name(facts.site, comp, &suffix),
+                        // A drill's group is in no target group: no load balancer reaches it.
+                        target_group: (purpose == Purpose::Restore)
+                            .then(|| target_group_name(facts.site, comp, &suffix)),
                         template: Box::new(template),
-                        user_data: Some(wiring.user_data(facts.site, launch).map_err(err)?),
+                        user_data: Some(user_data),
                         min_size: settings.min_size,
                         max_size: settings.max_size,
                         desired_capacity: settings.desired_capacity,
@@ -1198,6 +1338,7 @@ pub fn build_plan(
                         like: Box::new(like),
                         health_check_type: settings.health_check_type.clone(),
                         health_check_grace_period: settings.health_check_grace_period,
+                        security_group_from: isolate_key.clone(),
                     }),
                     history,
                 ));
@@ -1232,6 +1373,7 @@ pub fn build_plan(
             url: facts.health_url.to_string(),
             expect_status: facts.expect_status,
             timeout_secs: facts.health_timeout_secs,
+            direct: purpose == Purpose::Drill,
         })),
         (None, Some(inst)) => Some(Action::HealthCheck(HealthCheck {
             url: facts.health_url.to_string(),
@@ -1241,6 +1383,15 @@ pub fn build_plan(
         })),
         (None, None) => None,
     };
+    if isolate_key.is_some()
+        && (group_step.is_some() || instance_step.is_some())
+        && facts.drill_health_check_from.is_empty()
+    {
+        warnings.push(format!(
+            "the drill's web tier lets in only its own members: on AWS its health check reaches it only if [sites.drill] health_check_from names where wpbackup runs (a CIDR block or its security group; tcp/{})",
+            super::isolation::port_of(facts.health_url)
+        ));
+    }
     if let Some(check) = check {
         let mut deps: Vec<String> = restore_steps
             .iter()
@@ -1366,12 +1517,132 @@ pub fn build_plan(
         created_at,
         components,
         skew_seconds: selection.skew_seconds,
-        warnings: selection.warnings.clone(),
+        warnings,
         tags,
         steps,
         catalog_id: None,
         digest: None,
     })
+}
+
+/// The VPC a drill's own security group is made in: of the subnet its web tier or file
+/// system is recorded in, else of its cluster's DB subnet group. `None`: the drill creates
+/// nothing in a VPC (a Lightsail instance, buckets only counted).
+fn drill_vpc(selection: &Selection, facts: &SiteFacts<'_>) -> Option<super::isolation::VpcOf> {
+    use super::isolation::VpcOf;
+    let mut found: Option<VpcOf> = None;
+    let mut in_vpc = false;
+    for c in &selection.choices {
+        let list = facts.points.of(&c.component);
+        let p = match &c.source {
+            Source::Point { point_id, .. } => list.iter().find(|p| p.id == *point_id),
+            Source::PointInTime { .. } => list.last(),
+            Source::BucketAsOf { .. } => continue,
+        };
+        let m = p.map(|p| &p.metadata);
+        let subnet = match c.kind {
+            ComponentKind::Ec2Instance | ComponentKind::AutoScalingGroup => {
+                in_vpc = true;
+                m.and_then(|m| {
+                    m.subnet_id.clone().or_else(|| {
+                        super::web_tier::GroupPointSettings::from_extra(&m.extra)
+                            .and_then(|g| g.subnets.first().cloned())
+                    })
+                })
+            }
+            ComponentKind::Efs => {
+                in_vpc = true;
+                m.and_then(|m| {
+                    m.subnet_id.clone().or_else(|| {
+                        m.extra
+                            .get("mount_target_subnets")
+                            .and_then(|s| s.split(',').find(|s| !s.is_empty()))
+                            .map(str::to_string)
+                    })
+                })
+            }
+            ComponentKind::AuroraCluster => {
+                in_vpc = true;
+                if found.is_none() {
+                    found = m
+                        .and_then(|m| m.extra.get("db_subnet_group"))
+                        .map(|name| VpcOf::DbSubnetGroup { name: name.clone() });
+                }
+                None
+            }
+            _ => None,
+        };
+        if let Some(subnet) = subnet {
+            return Some(VpcOf::Subnet { subnet });
+        }
+    }
+    in_vpc.then(|| found.unwrap_or(VpcOf::Default))
+}
+
+/// A drill's web servers must be wired to the drill's own data: refuse user data that
+/// would mount a production file system or use a production database, naming them.
+fn refuse_shared(u: &UserData, facts: &SiteFacts<'_>) -> Result<(), String> {
+    let mut production: Vec<(String, String)> = Vec::new();
+    for (comp, target) in &facts.targets {
+        match target {
+            Target::Efs { file_system_id, .. } => production.push((
+                file_system_id.clone(),
+                format!("the production file system {file_system_id} (component {comp})"),
+            )),
+            Target::AuroraCluster {
+                cluster_identifier, ..
+            } => production.push((
+                cluster_identifier.clone(),
+                format!("the production database {cluster_identifier} (component {comp})"),
+            )),
+            _ => {}
+        }
+    }
+    let mut shared: Vec<String> = Vec::new();
+    let mut add: Vec<String> = Vec::new();
+    for (name, v) in &u.values {
+        match v {
+            WireValue::Value { value } if name == "file_system_id" => {
+                if let Some((_, what)) = production.iter().find(|(id, _)| id == value) {
+                    shared.push(format!("mount {what}"));
+                }
+            }
+            WireValue::ClusterEndpoint { cluster, .. } => {
+                if let Some((_, what)) = production.iter().find(|(id, _)| id == cluster) {
+                    shared.push(format!("use {what}"));
+                }
+            }
+            _ => continue,
+        }
+    }
+    for (_, what) in super::isolation::production_named_in(&u.template, &production) {
+        shared.push(format!("name {what} in its user-data template"));
+    }
+    if shared.is_empty() {
+        return Ok(());
+    }
+    for (comp, target) in &facts.targets {
+        if matches!(target, Target::Efs { .. } | Target::AuroraCluster { .. })
+            && shared
+                .iter()
+                .any(|s| s.contains(&format!("(component {comp})")))
+        {
+            add.push(comp.clone());
+        }
+    }
+    Err(format!(
+        "a drill shares nothing with production, but its web servers would {}; {}",
+        shared.join(" and "),
+        if add.is_empty() {
+            "use {{file_system_id}} and {{db_endpoint}} in the template instead of fixed ids"
+                .to_string()
+        } else {
+            format!(
+                "drill them together: leave out --only, or add --only {}",
+                add.join(",")
+            )
+        }
+    ))
 }
 
 /// Where a launched web server's user-data values come from in this plan: the restored
@@ -1701,6 +1972,7 @@ mod tests {
             health_timeout_secs: 10,
             targets: f.targets.iter().map(|(n, t)| (n.clone(), t)).collect(),
             points,
+            drill_health_check_from: &[],
         }
     }
 
@@ -1942,8 +2214,9 @@ mod tests {
                 assert_eq!(g.subnets, ["subnet-a", "subnet-b"]);
                 assert_eq!(g.like.health_check_path.as_deref(), Some("/wp-login.php"));
                 assert_eq!(g.group, "wpb-shop-web-r20261127t150000");
-                assert!(g.target_group.len() <= 32, "{}", g.target_group);
-                assert!(g.target_group.starts_with("wpb-r20261127t150000-"));
+                let tg = g.target_group.as_deref().unwrap();
+                assert!(tg.len() <= 32, "{tg}");
+                assert!(tg.starts_with("wpb-r20261127t150000-"));
                 assert!(g
                     .user_data
                     .as_ref()
@@ -2041,6 +2314,7 @@ mod tests {
             Action::Teardown(Teardown { steps }) => assert_eq!(
                 steps,
                 &[
+                    "drill.isolate",
                     "db.restore-cluster",
                     "files.restore-file-system",
                     "web.launch-instance"
@@ -2053,6 +2327,85 @@ mod tests {
             p.step("media.revert-bucket").unwrap().action,
             Action::RevertBucket(RevertBucket { dry_run: true, .. })
         ));
+        // Its own security group, made first in the VPC of the web tier's subnet, and no
+        // restored resource in production's groups.
+        assert_eq!(p.steps[0].key, "drill.isolate");
+        match &p.steps[0].action {
+            Action::Isolate(i) => {
+                assert_eq!(
+                    i.vpc,
+                    crate::domain::isolation::VpcOf::Subnet {
+                        subnet: "subnet-1".into()
+                    }
+                );
+                assert_eq!(i.port, 443);
+                assert!(i.name.starts_with("wpb-shop-drill"), "{}", i.name);
+            }
+            other => panic!("{other:?}"),
+        }
+        let isolate = Some("drill.isolate".to_string());
+        for s in &p.steps {
+            let (recorded, from) = match &s.action {
+                Action::RestoreCluster(c) => (&c.security_group_ids, &c.security_group_from),
+                Action::RestoreFileSystem(f) => (&f.security_group_ids, &f.security_group_from),
+                Action::LaunchInstance(l) => (&l.security_group_ids, &l.security_group_from),
+                _ => continue,
+            };
+            assert!(recorded.is_empty(), "{}: {recorded:?}", s.key);
+            assert_eq!(from, &isolate, "{}", s.key);
+            assert!(deps(&p, &s.key).contains(&"drill.isolate"), "{}", s.key);
+        }
+        assert!(
+            p.warnings.iter().any(|w| w.contains("health_check_from")),
+            "{:?}",
+            p.warnings
+        );
+        // A restore keeps the recorded groups and makes none.
+        let r = build(
+            &f,
+            Purpose::Restore,
+            RestoreTo::Primary,
+            &DurationHistory::new(),
+        );
+        assert!(r.step("drill.isolate").is_none());
+        match &r.step("web.launch-instance").unwrap().action {
+            Action::LaunchInstance(l) => {
+                assert_eq!(l.security_group_ids, ["sg-1"]);
+                assert_eq!(l.security_group_from, None);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_drill_of_a_web_tier_wired_to_production_data_is_refused_naming_it() {
+        let f = fixture();
+        let mut sel = selection(RestoreTo::Primary);
+        sel.choices
+            .retain(|c| c.component == "web" || c.component == "media");
+        let points = PointsByComponent::new(f.points.clone());
+        let facts = facts(&f, &points);
+        let err = build_plan(
+            &sel,
+            &facts,
+            Purpose::Drill,
+            t(15, 0),
+            &DurationHistory::new(),
+        )
+        .unwrap_err();
+        assert_eq!(err.component, "web");
+        for says in ["production file system", "production database", "--only"] {
+            assert!(err.reason.contains(says), "{says}: {}", err.reason);
+        }
+        // The same selection restores (a restore is meant to use the live data it keeps).
+        assert!(build_plan(
+            &sel,
+            &facts,
+            Purpose::Restore,
+            t(15, 0),
+            &DurationHistory::new()
+        )
+        .is_ok());
     }
 
     #[test]

@@ -45,6 +45,14 @@ pub struct HealthCheck {
     pub timeout: Duration,
 }
 
+/// How drills (and staging copies) are isolated (`[sites.drill]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DrillSettings {
+    /// Where wpbackup's health check reaches a drill's web tier from: CIDR blocks and
+    /// `sg-…` security groups, let in on the health-check URL's port only.
+    pub health_check_from: Vec<String>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AwsSettings {
     pub profile: Option<String>,
@@ -63,6 +71,7 @@ pub struct Site {
     pub policies_dir: PathBuf,
     pub entry_point: EntryPoint,
     pub health_check: HealthCheck,
+    pub drill: DrillSettings,
     pub aws: AwsSettings,
     /// Parameters of the audit's controls (`[sites.audit]`).
     pub audit: crate::domain::audit::AuditParams,

@@ -179,12 +179,23 @@ impl Engine {
                 .iter()
                 .find(|s| s.state == StepState::Failed)
                 .map(|s| format!("{}: {}", s.key, s.error.as_deref().unwrap_or("failed")));
+            let not_isolated = match plan.status {
+                PlanStatus::TornDown => match self.catalog.restore_plan(&plan.id).await? {
+                    Some(rec) => match rec.plan() {
+                        Ok(p) => super::restore::drill_isolation(&p, &steps),
+                        Err(e) => Some(format!("its plan cannot be read: {e}")),
+                    },
+                    None => Some("its plan is not in the catalog".into()),
+                },
+                _ => None,
+            };
             drills.push(DrillFacts {
                 plan_id: plan.id.clone(),
                 created_at: plan.created_at,
                 status: plan.status,
                 recovery_seconds: super::restore::recovery_seconds(&steps),
                 failure,
+                not_isolated,
             });
             if !matches!(plan.status, PlanStatus::TornDown | PlanStatus::Planned) {
                 leftovers.extend(drill_leftovers(&plan.id, &plan.to_region, &steps));
@@ -281,6 +292,10 @@ fn drill_leftovers(plan_id: &str, region: &str, steps: &[StepRecord]) -> Vec<Res
             ("efs-file-system", "file_system")
         } else if s.key.ends_with(".launch-instance") {
             ("instance", "instance")
+        } else if s.key.ends_with(".launch-group") {
+            ("auto-scaling-group", "group")
+        } else if s.key == "drill.isolate" {
+            ("security-group", "security_group")
         } else {
             continue;
         };

@@ -184,6 +184,7 @@ impl Engine {
                     restores: Arc::new(Retrying::new(self.sim(), retry)),
                     probe: Arc::new(Retrying::new(self.sim(), RetryPolicy::probe())),
                     web: Arc::new(Retrying::new(self.sim(), retry)),
+                    net: Arc::new(Retrying::new(self.sim(), retry)),
                 }
             }
             Provider::Aws => {
@@ -196,7 +197,8 @@ impl Engine {
                     points: Arc::new(Retrying::shared(aws.clone(), retry)),
                     settings: Arc::new(Retrying::shared(aws.clone(), retry)),
                     restores: Arc::new(Retrying::shared(aws.clone(), retry)),
-                    web: Arc::new(Retrying::shared(aws, retry)),
+                    web: Arc::new(Retrying::shared(aws.clone(), retry)),
+                    net: Arc::new(Retrying::shared(aws, retry)),
                     probe: Arc::new(Retrying::new(
                         crate::cloud::probe::HttpProbe,
                         RetryPolicy::probe(),

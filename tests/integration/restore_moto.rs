@@ -120,6 +120,7 @@ async fn a_restore_plan_runs_on_moto_and_rolls_back() {
                 restores: aws.clone(),
                 probe: probe.clone(),
                 web: aws.clone(),
+                net: aws.clone(),
             },
         )
         .await;
@@ -440,6 +441,7 @@ async fn an_auto_scaling_tier_is_restored_behind_its_listener_on_moto() {
                 restores: aws.clone(),
                 probe: probe.clone(),
                 web: aws.clone(),
+                net: aws.clone(),
             },
         )
         .await;

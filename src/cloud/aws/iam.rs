@@ -413,6 +413,30 @@ fn auto_scaling_scope(scope: Scope, target: &Target, x: &Ctx) -> Option<Resolved
     })
 }
 
+/// A drill's security group, in the site's region: created only with the managed tag,
+/// tagged only while being created, changed and deleted only when tagged wpbackup's.
+fn isolation_scope(scope: Scope, x: &Ctx) -> Option<Resolved> {
+    let acct = x.acct;
+    let r = x.primary();
+    let groups = vec![format!("arn:aws:ec2:{r}:{acct}:security-group/*")];
+    Some(match scope {
+        Scope::Regional => (vec!["*".to_string()], Some(in_regions(&[r.to_string()]))),
+        Scope::IsolationCreate => (
+            vec![
+                format!("arn:aws:ec2:{r}:{acct}:security-group/*"),
+                format!("arn:aws:ec2:{r}:{acct}:vpc/*"),
+            ],
+            Some(tagged("aws:RequestTag/wpbackup:managed")),
+        ),
+        Scope::IsolationTagOnCreate => (
+            groups,
+            Some(json!({ "StringEquals": { "ec2:CreateAction": "CreateSecurityGroup" } })),
+        ),
+        Scope::IsolationManaged => (groups, Some(tagged("ec2:ResourceTag/wpbackup:managed"))),
+        _ => return None,
+    })
+}
+
 /// The table parts a component's statements come from.
 fn parts_of(target: &Target) -> &'static [Part] {
     match target {
@@ -502,6 +526,23 @@ pub fn policy_document(sites: &[&Site], account: Option<&str>, purposes: &[Purpo
             regions: vec![site.region.clone()],
             prefix: format!("wpb-{}-", site.name),
         };
+        let in_vpc = site.policies.iter().any(|p| {
+            matches!(
+                p.target,
+                Target::Ec2Instance { .. }
+                    | Target::AutoScalingGroup { .. }
+                    | Target::AuroraCluster { .. }
+                    | Target::Efs { .. }
+            )
+        });
+        if in_vpc {
+            for (scope, actions) in actions_by_scope(Part::Isolation, purposes) {
+                if let Some(resolved) = isolation_scope(scope, &x) {
+                    let name = format!("{scope:?}");
+                    statements.push(statement(sid(&[&site.name, &name]), &actions, resolved));
+                }
+            }
+        }
         for (scope, actions) in actions_by_scope(entry_part(&site.entry_point), purposes) {
             if let Some(resolved) = entry_point_scope(scope, &site.entry_point, &x) {
                 let name = format!("{scope:?}");

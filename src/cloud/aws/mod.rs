@@ -7,6 +7,7 @@ pub mod ec2;
 pub mod error;
 pub mod iam;
 pub mod lightsail;
+pub mod network;
 pub mod operations;
 pub mod rds;
 pub mod restore;

@@ -91,6 +91,9 @@ pub enum Part {
     ElasticIp,
     /// The ALB listener in front of an Auto Scaling web tier.
     Listener,
+    /// A drill's (or staging copy's) own network isolation: a security group per drill
+    /// in the site's VPC (sites with EC2, Auto Scaling, Aurora or EFS components).
+    Isolation,
 }
 
 /// Which resources a statement names, resolved by `iam` against one component's
@@ -132,6 +135,12 @@ pub enum Scope {
     Objects,
     /// The site's entry point and the instances it can be moved to.
     EntryPoint,
+    /// Creating a drill's security group: only with the `wpbackup:managed` tag in the request.
+    IsolationCreate,
+    /// Tagging a security group, only as part of its creation.
+    IsolationTagOnCreate,
+    /// Changing the rules of, and deleting, security groups tagged `wpbackup:managed`.
+    IsolationManaged,
 }
 
 /// One row: an SDK operation, the IAM action(s) it needs, and for what.
@@ -285,6 +294,19 @@ pub const OPERATIONS: &[Operation] = &[
     op(V::Lightsail, "GetStaticIp", &["lightsail:GetStaticIp"], K::StaticIp, &[R, A], S::EntryPoint),
     op(V::Lightsail, "AttachStaticIp", &["lightsail:AttachStaticIp"], K::StaticIp, &[R], S::EntryPoint),
     op(V::Lightsail, "DetachStaticIp", &["lightsail:DetachStaticIp"], K::StaticIp, &[R], S::EntryPoint),
+    // ── Drill isolation: the drill's own security group in the site's VPC, its rules made
+    // exactly "its members and the health check in, its members out", deleted at teardown.
+    op(V::Ec2, "DescribeSubnets", &["ec2:DescribeSubnets"], K::Isolation, &[R], S::Regional),
+    op(V::Ec2, "DescribeVpcs", &["ec2:DescribeVpcs"], K::Isolation, &[R], S::Regional),
+    op(V::Rds, "DescribeDBSubnetGroups", &["rds:DescribeDBSubnetGroups"], K::Isolation, &[R], S::Regional),
+    op(V::Ec2, "DescribeSecurityGroups", &["ec2:DescribeSecurityGroups"], K::Isolation, &[R, A], S::Regional),
+    op(V::Ec2, "CreateSecurityGroup", &["ec2:CreateSecurityGroup"], K::Isolation, &[R], S::IsolationCreate),
+    op(V::Ec2, "CreateSecurityGroup", &["ec2:CreateTags"], K::Isolation, &[R], S::IsolationTagOnCreate),
+    op(V::Ec2, "RevokeSecurityGroupEgress", &["ec2:RevokeSecurityGroupEgress"], K::Isolation, &[R], S::IsolationManaged),
+    op(V::Ec2, "AuthorizeSecurityGroupEgress", &["ec2:AuthorizeSecurityGroupEgress"], K::Isolation, &[R], S::IsolationManaged),
+    op(V::Ec2, "RevokeSecurityGroupIngress", &["ec2:RevokeSecurityGroupIngress"], K::Isolation, &[R], S::IsolationManaged),
+    op(V::Ec2, "AuthorizeSecurityGroupIngress", &["ec2:AuthorizeSecurityGroupIngress"], K::Isolation, &[R], S::IsolationManaged),
+    op(V::Ec2, "DeleteSecurityGroup", &["ec2:DeleteSecurityGroup"], K::Isolation, &[R], S::IsolationManaged),
 ];
 
 /// The rows of one SDK operation.

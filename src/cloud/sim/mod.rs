@@ -3,6 +3,7 @@
 //! copies, injectable faults and an injectable clock. The embedded default.
 
 pub mod content;
+mod network;
 pub mod restore;
 mod web_tier;
 
@@ -163,6 +164,9 @@ pub(crate) struct SimState {
     /// listeners.
     #[serde(default)]
     web: web_tier::SimWebTier,
+    /// Security groups by `region/id`.
+    #[serde(default)]
+    security_groups: BTreeMap<String, crate::cloud::network::SecurityGroupInfo>,
     /// Where to look for points by name, site and resource, built on first use (never
     /// stored). A fleet's simulated account holds 100,000 points: without it every listing
     /// for a site and every name check walked all of them, so a fleet audit cost

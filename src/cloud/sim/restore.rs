@@ -29,6 +29,9 @@ pub struct SimResource {
     /// What a launched instance runs at boot (its wiring to a file system and database).
     #[serde(default)]
     pub user_data: Option<String>,
+    /// The security groups it was created in (instances, clusters, mount targets).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_groups: Vec<String>,
     #[serde(default)]
     pub deleted: bool,
     pub region: String,
@@ -60,6 +63,7 @@ impl SimResource {
             mount_targets: vec![],
             mount_subnets: vec![],
             user_data: None,
+            security_groups: vec![],
             deleted: false,
             region: region.into(),
             id: id.into(),
@@ -411,6 +415,7 @@ impl Restores for SimCloud {
                         failed: fail,
                         tags: req.tags.clone(),
                         user_data: req.user_data.clone(),
+                        security_groups: req.security_group_ids.clone(),
                         ..SimResource::new("instance", &point.region, &id, ready_at)
                     });
                 Ok(Self::status(r, now))
@@ -523,6 +528,7 @@ impl Restores for SimCloud {
                     content: Some(content),
                     failed: fail,
                     tags: req.tags.clone(),
+                    security_groups: req.security_group_ids.clone(),
                     ..SimResource::new("cluster", region, &req.cluster, ready_at)
                 };
                 let st = Self::status(&r, now);
@@ -741,7 +747,7 @@ impl Restores for SimCloud {
         region: &str,
         file_system: &str,
         subnets: &[String],
-        _security_group_ids: &[String],
+        security_group_ids: &[String],
         tags: &crate::cloud::Tags,
     ) -> CloudResult<Vec<String>> {
         let ready_at = self.ready_at(self.clock.now());
@@ -758,6 +764,9 @@ impl Restores for SimCloud {
                     )
                 })?;
             r.tags.extend(tags.clone());
+            if r.mount_targets.is_empty() {
+                r.security_groups = security_group_ids.to_vec();
+            }
             for subnet in subnets {
                 let id = format!(
                     "fsmt-{}",

@@ -114,6 +114,7 @@ impl SimState {
                 live_of: live.then(|| name.to_string()),
                 tags: g.request.tags.clone(),
                 user_data: t.data.user_data.clone(),
+                security_groups: t.data.security_group_ids.clone(),
                 ..SimResource::new("instance", region, &id, ready_at)
             };
             self.resources.insert(key_of(region, &id), r);

@@ -57,6 +57,7 @@ impl StepCtx {
             engine,
             subnet_group,
             security_group_ids,
+            security_group_from,
         } = s;
         let r = self.cloud.restores.clone();
         let key = &self.step.key;
@@ -79,7 +80,7 @@ impl StepCtx {
             source,
             engine: engine.clone(),
             subnet_group: subnet_group.clone(),
-            security_group_ids: security_group_ids.clone(),
+            security_group_ids: self.security_groups(security_group_ids, security_group_from)?,
             tags: self.tags(),
         };
         match r.restore_cluster(region, &req).await {

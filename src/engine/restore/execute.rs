@@ -177,12 +177,28 @@ impl Engine {
         } else {
             None
         };
+        let drill_resources: Vec<super::teardown::DrillResource> = steps
+            .iter()
+            .find(|s| s.key == "drill.teardown")
+            .and_then(|s| s.outputs.get("resources"))
+            .and_then(|v| serde_json::from_value(v.clone()).ok())
+            .unwrap_or_default();
+        let rec = self.plan_record(id).await?;
+        let recovery_target_seconds = match rec.purpose {
+            Purpose::Drill => self
+                .site(&rec.site)
+                .ok()
+                .map(|s| s.audit.max_recovery_time.as_secs() as i64),
+            Purpose::Restore => None,
+        };
         Ok(Execution {
             plan_id: id.to_string(),
             status,
             steps,
             failure,
             recovery_seconds,
+            recovery_target_seconds,
+            drill_resources,
         })
     }
 }
@@ -331,6 +347,7 @@ impl StepCtx {
             Action::LaunchGroup(s) => self.launch_group(s, out).await,
             Action::CheckTargets(s) => self.check_targets(s, out).await,
             Action::SwitchListener(s) => self.switch_listener(s, out).await,
+            Action::Isolate(s) => self.isolate(s, out).await,
         }
     }
 }

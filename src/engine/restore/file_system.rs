@@ -18,8 +18,10 @@ impl StepCtx {
             token,
             subnets,
             security_group_ids,
+            security_group_from,
             ..
         } = s;
+        let security_group_ids = &self.security_groups(security_group_ids, security_group_from)?;
         let r = self.cloud.restores.clone();
         let key = &self.step.key;
         let job = match out.get("job").and_then(Value::as_str) {

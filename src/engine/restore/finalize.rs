@@ -175,6 +175,8 @@ impl Engine {
             steps: self.catalog.restore_steps(id).await?,
             failure,
             recovery_seconds: None,
+            recovery_target_seconds: None,
+            drill_resources: vec![],
         })
     }
 

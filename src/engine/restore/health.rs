@@ -1,6 +1,6 @@
 //! Health checks: the restored instance directly (before any cutover), the public address after.
 
-use super::execute::{StepAct, StepCtx};
+use super::execute::{StepAct, StepCtx, StepError};
 use super::*;
 use crate::domain::restore_plan::{CheckTargets, HealthCheck, VerifyPublic};
 
@@ -43,54 +43,24 @@ impl StepCtx {
             url,
             expect_status,
             timeout_secs,
+            direct,
         } = s;
-        let tg = self
-            .dep_output(group_step, "target_group")
-            .ok_or_else(|| format!("{group_step} recorded no target group"))?;
-        // Targets of a new group start `initial` while they boot: waited for. Targets the
-        // load balancer finds `unhealthy` for as many polls as the URL check's attempts
-        // fail the step, with the load balancer's reasons.
-        const UNHEALTHY_POLLS: u32 = 10;
-        let started = self.engine.clock.now();
-        let mut unhealthy_polls = 0;
-        let targets: Vec<String> = loop {
-            let health = self.cloud.web.target_health(region, &tg).await?;
-            let sick: Vec<String> = health
-                .iter()
-                .filter(|t| t.state != "healthy")
-                .map(|t| {
-                    format!(
-                        "{} {}{}",
-                        t.instance,
-                        t.state,
-                        t.reason
-                            .as_deref()
-                            .map(|r| format!(" ({r})"))
-                            .unwrap_or_default()
-                    )
-                })
-                .collect();
-            if !health.is_empty() && sick.is_empty() {
-                break health.into_iter().map(|t| t.instance).collect();
-            }
-            if health.iter().any(|t| t.state == "unhealthy") {
-                unhealthy_polls += 1;
-            }
-            let waited = (self.engine.clock.now() - started)
-                .to_std()
+        // A drill's group is in no target group: its instances are asked directly.
+        let (targets, tg) = if *direct {
+            let instances = self
+                .outputs
+                .get(group_step)
+                .map(|o| Self::recorded_list(o, "instances"))
                 .unwrap_or_default();
-            if unhealthy_polls >= UNHEALTHY_POLLS || waited >= self.timeout() {
-                return Err(format!(
-                    "health check failed: the restored group's targets in {tg} are not all healthy: {}; nothing was cut over",
-                    if sick.is_empty() { "no target registered".to_string() } else { sick.join("; ") }
-                )
-                .into());
+            if instances.is_empty() {
+                return Err(format!("{group_step} recorded no instances to check").into());
             }
-            self.progress.note(
-                &self.step.key,
-                &format!("waiting for healthy targets: {}", sick.join("; ")),
-            );
-            self.engine.sleeper.sleep(self.interval()).await;
+            (instances, "the drill's group".to_string())
+        } else {
+            let tg = self
+                .dep_output(group_step, "target_group")
+                .ok_or_else(|| format!("{group_step} recorded no target group"))?;
+            (self.healthy_targets(region, &tg).await?, tg)
         };
         // A target that is not a running instance is not serving, whatever the load
         // balancer says (moto keeps terminated group instances `healthy`): not asked, and
@@ -130,10 +100,61 @@ impl StepCtx {
         Ok((
             StepState::Done,
             format!(
-                "{} target(s) healthy; {url} answered {expect_status} from each",
-                targets.len()
+                "{} {}(s) healthy; {url} answered {expect_status} from each",
+                targets.len(),
+                if *direct { "instance" } else { "target" }
             ),
         ))
+    }
+
+    /// Every target of the target group healthy in the load balancer's own check.
+    async fn healthy_targets(&self, region: &str, tg: &str) -> Result<Vec<String>, StepError> {
+        // Targets of a new group start `initial` while they boot: waited for. Targets the
+        // load balancer finds `unhealthy` for as many polls as the URL check's attempts
+        // fail the step, with the load balancer's reasons.
+        const UNHEALTHY_POLLS: u32 = 10;
+        let started = self.engine.clock.now();
+        let mut unhealthy_polls = 0;
+        let targets: Vec<String> = loop {
+            let health = self.cloud.web.target_health(region, tg).await?;
+            let sick: Vec<String> = health
+                .iter()
+                .filter(|t| t.state != "healthy")
+                .map(|t| {
+                    format!(
+                        "{} {}{}",
+                        t.instance,
+                        t.state,
+                        t.reason
+                            .as_deref()
+                            .map(|r| format!(" ({r})"))
+                            .unwrap_or_default()
+                    )
+                })
+                .collect();
+            if !health.is_empty() && sick.is_empty() {
+                break health.into_iter().map(|t| t.instance).collect();
+            }
+            if health.iter().any(|t| t.state == "unhealthy") {
+                unhealthy_polls += 1;
+            }
+            let waited = (self.engine.clock.now() - started)
+                .to_std()
+                .unwrap_or_default();
+            if unhealthy_polls >= UNHEALTHY_POLLS || waited >= self.timeout() {
+                return Err(format!(
+                    "health check failed: the restored group's targets in {tg} are not all healthy: {}; nothing was cut over",
+                    if sick.is_empty() { "no target registered".to_string() } else { sick.join("; ") }
+                )
+                .into());
+            }
+            self.progress.note(
+                &self.step.key,
+                &format!("waiting for healthy targets: {}", sick.join("; ")),
+            );
+            self.engine.sleeper.sleep(self.interval()).await;
+        };
+        Ok(targets)
     }
 
     pub(super) async fn verify_public(

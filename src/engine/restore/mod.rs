@@ -15,6 +15,7 @@ mod execute;
 mod file_system;
 mod finalize;
 mod health;
+mod isolate;
 mod prepare;
 mod rollback;
 mod teardown;
@@ -44,6 +45,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 pub use finalize::Replaced;
+pub use teardown::DrillResource;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
@@ -103,6 +105,12 @@ pub struct Execution {
     pub failure: Option<String>,
     /// Drills: from the first step's start to a healthy restored site.
     pub recovery_seconds: Option<i64>,
+    /// Drills: the site's recovery-time objective (`[sites.audit] max_recovery_time`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery_target_seconds: Option<i64>,
+    /// Drills: every resource the drill created, its deletion and its read-back.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub drill_resources: Vec<teardown::DrillResource>,
 }
 
 fn to_provider_point(p: &RecoveryPoint) -> ProviderPoint {
@@ -165,6 +173,34 @@ impl Engine {
             .await?
             .ok_or_else(|| RestoreError::Busy(format!("{} (site {site})", self.catalog.location())))
     }
+}
+
+/// Why a torn-down drill does not count as an isolated one (`None`: it does): it created
+/// resources in a VPC without a security group of its own (a drill made before drills
+/// were isolated), or its teardown did not read back that everything is gone.
+pub(crate) fn drill_isolation(plan: &Plan, steps: &[StepRecord]) -> Option<String> {
+    use crate::domain::restore_plan::LaunchInstance;
+    let in_vpc = plan.steps.iter().any(|s| {
+        matches!(
+            &s.action,
+            Action::RestoreCluster(_) | Action::RestoreFileSystem(_) | Action::LaunchGroup(_)
+        ) || matches!(&s.action, Action::LaunchInstance(LaunchInstance { point_kind, .. }) if *point_kind == crate::domain::model::PointKind::Ec2Ami)
+    });
+    let isolated = plan
+        .steps
+        .iter()
+        .any(|s| matches!(s.action, Action::Isolate(_)));
+    if in_vpc && !isolated {
+        return Some(
+            "not isolated from production: its resources were in production's security groups (a drill made before wpbackup isolated drills)".into(),
+        );
+    }
+    let verified = steps.iter().any(|s| {
+        s.key == "drill.teardown"
+            && s.state == StepState::Done
+            && s.outputs.get("verified_gone") == Some(&Value::Bool(true))
+    });
+    (!verified).then(|| "its teardown did not verify that everything it created is gone".into())
 }
 
 pub(crate) fn recovery_seconds(steps: &[StepRecord]) -> Option<i64> {

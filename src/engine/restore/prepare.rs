@@ -107,6 +107,7 @@ impl Engine {
                 .map(|p| (p.name.clone(), &p.target))
                 .collect(),
             points: &gathered.points,
+            drill_health_check_from: &site.drill.health_check_from,
         };
         let mut plan = build_plan(&selection, &facts, req.purpose, now, &history)?;
         plan.seal(&self.catalog.identity().await?);

@@ -20,6 +20,15 @@ impl StepCtx {
                         format!("{step} recorded no {output} for {{{{{name}}}}} in the user data")
                     })?
                 }
+                // A drill never uses a production database (refused when planning).
+                WireValue::ClusterEndpoint { cluster, .. }
+                    if self.plan.purpose == Purpose::Drill =>
+                {
+                    return Err(format!(
+                        "a drill's web server would use the production database {cluster}; nothing was launched"
+                    )
+                    .into())
+                }
                 WireValue::ClusterEndpoint { region, cluster } => self
                     .cloud
                     .restores
@@ -50,6 +59,7 @@ impl StepCtx {
             availability_zone,
             key_name,
             user_data,
+            security_group_from,
             ..
         } = s;
         let r = self.cloud.restores.clone();
@@ -72,7 +82,8 @@ impl StepCtx {
                     instance_type: instance_type.clone(),
                     bundle_id: bundle_id.clone(),
                     subnet_id: subnet_id.clone(),
-                    security_group_ids: security_group_ids.clone(),
+                    security_group_ids: self
+                        .security_groups(security_group_ids, security_group_from)?,
                     availability_zone: availability_zone.clone(),
                     key_name: key_name.clone(),
                     user_data,
@@ -122,6 +133,8 @@ impl StepCtx {
         let web = self.cloud.web.clone();
         let region = &s.region;
         let mut data = s.template.clone();
+        data.security_group_ids =
+            self.security_groups(&data.security_group_ids, &s.security_group_from)?;
         if let Some(u) = &s.user_data {
             let text = match out.get("user_data").and_then(Value::as_str) {
                 Some(t) => t.to_string(),
@@ -134,10 +147,16 @@ impl StepCtx {
             .create_launch_template(region, &s.launch_template, &data, &self.tags())
             .await?;
         out.insert("launch_template".into(), json!(lt));
-        let tg = web
-            .create_target_group(region, &s.target_group, &s.like, &self.tags())
-            .await?;
-        out.insert("target_group".into(), json!(tg));
+        let tg = match &s.target_group {
+            Some(name) => {
+                let tg = web
+                    .create_target_group(region, name, &s.like, &self.tags())
+                    .await?;
+                out.insert("target_group".into(), json!(tg));
+                Some(tg)
+            }
+            None => None,
+        };
         self.save(out).await?;
         let req = GroupRequest {
             name: s.group.clone(),
@@ -146,7 +165,7 @@ impl StepCtx {
             max_size: s.max_size,
             desired_capacity: s.desired_capacity,
             subnets: s.subnets.clone(),
-            target_group_arns: vec![tg],
+            target_group_arns: tg.into_iter().collect(),
             health_check_type: s.health_check_type.clone(),
             health_check_grace_period: s.health_check_grace_period,
             tags: self.tags(),
