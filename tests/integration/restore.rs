@@ -3,7 +3,7 @@
 //! roll back — plus failing health checks, drills, coverage errors and bad plan files.
 
 use crate::support::Sandbox;
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::time::Duration;
 
 /// Restore the shop site to now, without asking.
@@ -324,6 +324,17 @@ fn executing_without_confirmation_is_refused() {
 fn a_drill_restores_checks_measures_and_tears_down() {
     let s = Sandbox::new();
     s.wpb().args(["run", "--all"]).assert().success();
+    // What production is made of: where its address points, its bucket's writes, its
+    // web tier's listeners, its points.
+    let production = |state: &Value| {
+        json!({
+            "addresses": state["addresses"],
+            "object_writes": state["object_writes"],
+            "listeners": state["web"]["listeners"],
+            "points": state["points"].as_object().map(|p| p.len()),
+        })
+    };
+    let before = production(&sim_state(&s));
     let (code, exec) = s.json(&["drill", "--site", "shop"]);
     assert_eq!(code, 0, "{exec:#}");
     assert_eq!(exec["status"], "torn-down");
@@ -361,6 +372,100 @@ fn a_drill_restores_checks_measures_and_tears_down() {
     let (_, list) = s.json(&["restore", "list"]);
     assert_eq!(list["plans"][0]["status"], "torn-down");
     assert_eq!(list["plans"][0]["purpose"], "drill");
+
+    // Isolated: everything the drill restored was in its own security group, made first
+    // and deleted last; production is exactly as before.
+    let step = |key: &str| {
+        exec["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["key"] == key)
+            .unwrap_or_else(|| panic!("no step {key}: {exec:#}"))
+            .clone()
+    };
+    let sg = step("drill.isolate")["outputs"]["security_group"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rules = step("drill.isolate")["outputs"]["rules"].clone();
+    assert_eq!(
+        rules,
+        json!([format!("in all {sg}"), format!("out all {sg}")]),
+        "only its own members in and out: {rules}"
+    );
+    for r in &created {
+        if r["kind"] == "instance" || r["kind"] == "cluster" || r["kind"] == "file-system" {
+            assert_eq!(r["security_groups"], json!([sg]), "{r:#}");
+        }
+    }
+    assert!(
+        sim_state(&s)["security_groups"]
+            .as_object()
+            .unwrap()
+            .is_empty(),
+        "the drill's security group is deleted"
+    );
+    assert_eq!(production(&sim_state(&s)), before, "production unchanged");
+    // The report: every resource created, deleted and read back gone; the recovery time
+    // against the site's objective.
+    let report = exec["drill_resources"].as_array().unwrap();
+    let kinds: Vec<&str> = report.iter().map(|r| r["kind"].as_str().unwrap()).collect();
+    for k in [
+        "instance",
+        "aurora-cluster",
+        "efs-file-system",
+        "security-group",
+    ] {
+        assert!(kinds.contains(&k), "{k} in {kinds:?}");
+    }
+    assert_eq!(kinds.last(), Some(&"security-group"), "deleted last");
+    assert!(
+        report
+            .iter()
+            .all(|r| r["deleted"] == true && r["gone"] == true),
+        "{report:#?}"
+    );
+    assert_eq!(exec["recovery_target_seconds"], 4 * 3600);
+    let text = s.wpb().args(["drill", "--site", "shop"]).output().unwrap();
+    let out = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        out.contains("verified gone") && out.contains("recovery-time objective"),
+        "{out}"
+    );
+    // The audit counts it.
+    let (_, audit) = s.json(&["audit", "--site", "shop"]);
+    let drill = audit["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["control"] == "drill")
+        .unwrap()
+        .clone();
+    assert_eq!(drill["status"], "pass", "{drill:#}");
+}
+
+#[test]
+fn a_drill_that_would_share_production_data_is_refused_naming_it() {
+    let s = Sandbox::new();
+    s.wpb().args(["run", "--all"]).assert().success();
+    let out = s
+        .wpb()
+        .args(["drill", "--site", "shop", "--only", "web"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(65), "{err}");
+    for says in ["production file system", "production database", "--only"] {
+        assert!(err.contains(says), "{says}: {err}");
+    }
+    let (_, list) = s.json(&["restore", "list"]);
+    assert_eq!(list["plans"], json!([]), "no plan stored, nothing created");
+    // With the data it is wired to, it runs.
+    s.wpb()
+        .args(["drill", "--site", "shop", "--only", "web,files,db"])
+        .assert()
+        .success();
 }
 
 #[test]

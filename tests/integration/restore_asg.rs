@@ -221,6 +221,38 @@ fn a_drill_of_the_reference_architecture_tears_its_group_down() {
         before,
         "a drill never touches the listener"
     );
+    // In no target group (no load balancer can send it traffic), its instances in the
+    // drill's own security group and asked directly.
+    let launch = &steps["web.launch-group"];
+    assert!(launch["outputs"]["target_group"].is_null(), "{launch:#}");
+    let sg = steps["drill.isolate"]["outputs"]["security_group"]
+        .as_str()
+        .unwrap();
+    let instances = launch["outputs"]["instances"].as_array().unwrap().clone();
+    assert!(!instances.is_empty());
+    let state = sim_state(&s);
+    for i in &instances {
+        let r = state["resources"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(k, _)| k.ends_with(i.as_str().unwrap()))
+            .map(|(_, r)| r.clone())
+            .unwrap();
+        assert_eq!(r["security_groups"], serde_json::json!([sg]), "{r:#}");
+        assert_eq!(r["deleted"], true);
+    }
+    let checked = steps["site.health-check"]["outputs"]["targets"].clone();
+    assert_eq!(
+        checked,
+        Value::Array(instances),
+        "each instance asked directly"
+    );
+    let report = exec["drill_resources"].as_array().unwrap();
+    assert!(report.iter().all(|r| r["gone"] == true), "{report:#?}");
+    assert!(report
+        .iter()
+        .any(|r| r["kind"] == "auto-scaling-group" && r["id"] == group));
 }
 
 #[test]
