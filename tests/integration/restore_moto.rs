@@ -71,33 +71,22 @@ async fn plan_and_execute(
     (plan, exec)
 }
 
-#[tokio::test]
-async fn a_restore_plan_runs_on_moto_and_rolls_back() {
-    let prefix = format!(
-        "rst{}",
-        chrono::Utc::now().timestamp_subsec_nanos() % 1_000_000
-    );
-    let site = create_site(&prefix).await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), &site);
-    let c = clients(PRIMARY).await;
-    for (k, v) in [("a.jpg", "a-good"), ("b.jpg", "b-good")] {
-        c.s3.put_object()
-            .bucket(&site.bucket)
-            .key(k)
-            .body(v.as_bytes().to_vec().into())
-            .send()
-            .await
-            .unwrap();
-    }
-
-    let (config, _) = wpbackup::config::load(&cfg, chrono::Utc::now()).unwrap();
+/// An engine on the catalog and site of `cfg`, its AWS adapters on moto recording every
+/// call they make, health checks answered by a [`RecordingProbe`].
+async fn engine_on_moto(
+    cfg: &std::path::Path,
+) -> (
+    wpbackup::engine::Engine,
+    wpbackup::domain::site::Site,
+    CallLog,
+    Arc<RecordingProbe>,
+) {
+    let (config, _) = wpbackup::config::load(cfg, chrono::Utc::now()).unwrap();
     let catalog = wpbackup::catalog::Catalog::connect(&config.catalog, true)
         .await
         .unwrap();
     let mut engine = wpbackup::engine::Engine::new(config, catalog);
     engine.poll_interval = Some(std::time::Duration::from_millis(100));
-    let engine = engine;
     let s = engine.config.sites[0].clone();
     // Every call the adapters make, checked phase by phase against `iam-policy --for`.
     let log = CallLog::default();
@@ -124,6 +113,30 @@ async fn a_restore_plan_runs_on_moto_and_rolls_back() {
             },
         )
         .await;
+    (engine, s, log, probe)
+}
+
+#[tokio::test]
+async fn a_restore_plan_runs_on_moto_and_rolls_back() {
+    let prefix = format!(
+        "rst{}",
+        chrono::Utc::now().timestamp_subsec_nanos() % 1_000_000
+    );
+    let site = create_site(&prefix).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &site);
+    let c = clients(PRIMARY).await;
+    for (k, v) in [("a.jpg", "a-good"), ("b.jpg", "b-good")] {
+        c.s3.put_object()
+            .bucket(&site.bucket)
+            .key(k)
+            .body(v.as_bytes().to_vec().into())
+            .send()
+            .await
+            .unwrap();
+    }
+
+    let (engine, s, log, probe) = engine_on_moto(&cfg).await;
     let at = engine.manual_instant();
     let requests = s
         .policies
@@ -340,10 +353,25 @@ async fn a_restore_plan_runs_on_moto_and_rolls_back() {
     );
     assert!(engine.catalog.serving(&s.name).await.unwrap().is_empty());
 
-    // A drill to the same instant: launched, checked, then torn down (tagged deletes).
+    // A drill to the same instant while production serves: launched in its own security
+    // group, checked directly, then torn down (tagged deletes) — production as it was.
+    let before = production(&c, &site, None).await;
+    probe.0.lock().unwrap().clear();
     let (_, exec) = plan_and_execute(&engine, &s.name, t, Purpose::Drill).await;
     assert_eq!(exec.status, PlanStatus::TornDown, "{exec:#?}");
     assert_policy_grants(&log, &s, IamPurpose::Restore, "drill");
+    assert_eq!(
+        production(&c, &site, None).await,
+        before,
+        "production unchanged"
+    );
+    assert_isolated_and_gone(&c, &exec).await;
+    let asked = probe.0.lock().unwrap().clone();
+    assert!(
+        !asked.is_empty() && asked.iter().all(|r| r.address.is_some()),
+        "the drill is asked directly, never through the public address: {asked:#?}"
+    );
+    assert!(exec.recovery_seconds.is_some());
 
     // Reading back what the cloud has, and the audit's live controls.
     engine.sync_site(&s).await.unwrap();
@@ -413,38 +441,7 @@ async fn an_auto_scaling_tier_is_restored_behind_its_listener_on_moto() {
         );
     std::fs::write(&web, text).unwrap();
 
-    let (config, _) = wpbackup::config::load(&cfg, chrono::Utc::now()).unwrap();
-    let catalog = wpbackup::catalog::Catalog::connect(&config.catalog, true)
-        .await
-        .unwrap();
-    let mut engine = wpbackup::engine::Engine::new(config, catalog);
-    engine.poll_interval = Some(std::time::Duration::from_millis(100));
-    let engine = engine;
-    let s = engine.config.sites[0].clone();
-    let log = CallLog::default();
-    let aws = Arc::new(AwsCloud::with_clients(&s, engine.clock.clone(), {
-        let mut m = std::collections::HashMap::new();
-        m.insert(PRIMARY.to_string(), clients(PRIMARY).await.recorded(&log));
-        m.insert(
-            super::cloud_contract::DR.to_string(),
-            clients(super::cloud_contract::DR).await.recorded(&log),
-        );
-        m
-    }));
-    let probe = Arc::new(RecordingProbe::default());
-    engine
-        .set_cloud(
-            &s.name,
-            wpbackup::cloud::Cloud {
-                points: aws.clone(),
-                settings: aws.clone(),
-                restores: aws.clone(),
-                probe: probe.clone(),
-                web: aws.clone(),
-                net: aws.clone(),
-            },
-        )
-        .await;
+    let (engine, s, log, probe) = engine_on_moto(&cfg).await;
     let run_all = |at: chrono::DateTime<chrono::Utc>| {
         s.policies
             .iter()
@@ -610,9 +607,16 @@ async fn an_auto_scaling_tier_is_restored_behind_its_listener_on_moto() {
     assert!(engine.catalog.serving(&s.name).await.unwrap().is_empty());
 
     // A drill: its own group, checked, torn down; the listener untouched.
+    let before = production(&c, &site, Some(&tier.listener_arn)).await;
     let (drill, exec) = plan_and_execute(&engine, &s.name, t, Purpose::Drill).await;
     assert_eq!(exec.status, PlanStatus::TornDown, "{exec:#?}");
     assert_policy_grants(&log, &s, IamPurpose::Restore, "drill");
+    assert_eq!(
+        production(&c, &site, Some(&tier.listener_arn)).await,
+        before,
+        "production unchanged"
+    );
+    assert_isolated_and_gone(&c, &exec).await;
     let drill_group = drill
         .steps
         .iter()
@@ -629,4 +633,158 @@ async fn an_auto_scaling_tier_is_restored_behind_its_listener_on_moto() {
         .await
         .unwrap();
     assert!(left.auto_scaling_groups().is_empty(), "{left:?}");
+}
+
+/// Production as the AWS APIs show it: where the Elastic IP points (or the listener
+/// forwards), the site's instance (state, security groups), its cluster (status,
+/// security groups), its bucket's versions.
+async fn production(
+    c: &wpbackup::cloud::aws::Clients,
+    site: &super::aws_moto::MotoSite,
+    listener: Option<&str>,
+) -> String {
+    let eip = c
+        .ec2
+        .describe_addresses()
+        .allocation_ids(&site.allocation_id)
+        .send()
+        .await
+        .unwrap();
+    let inst = c
+        .ec2
+        .describe_instances()
+        .instance_ids(&site.instance_id)
+        .send()
+        .await
+        .unwrap();
+    let i = &inst.reservations()[0].instances()[0];
+    let cluster = c
+        .rds
+        .describe_db_clusters()
+        .db_cluster_identifier(&site.cluster)
+        .send()
+        .await
+        .unwrap();
+    let cl = &cluster.db_clusters()[0];
+    let versions =
+        c.s3.list_object_versions()
+            .bucket(&site.bucket)
+            .send()
+            .await
+            .unwrap();
+    let forward = match listener {
+        Some(arn) => format!(
+            "{:?}",
+            c.elbv2
+                .describe_listeners()
+                .listener_arns(arn)
+                .send()
+                .await
+                .unwrap()
+                .listeners()[0]
+                .default_actions()
+        ),
+        None => String::new(),
+    };
+    format!(
+        "eip → {:?}; instance {:?} {:?} {:?}; cluster {:?} {:?} {:?}; {} versions, {} delete markers; listener {forward}",
+        eip.addresses()[0].instance_id(),
+        i.instance_id(),
+        i.state().and_then(|s| s.name()),
+        i.security_groups().iter().map(|g| g.group_id()).collect::<Vec<_>>(),
+        cl.db_cluster_identifier(),
+        cl.status(),
+        cl.vpc_security_groups().iter().map(|g| g.vpc_security_group_id()).collect::<Vec<_>>(),
+        versions.versions().len(),
+        versions.delete_markers().len(),
+    )
+}
+
+/// Every resource the drill reports, read back through the AWS APIs: instances
+/// terminated (and in the drill's own security group only), clusters gone or deleting,
+/// the security group gone.
+async fn assert_isolated_and_gone(
+    c: &wpbackup::cloud::aws::Clients,
+    exec: &wpbackup::engine::restore::Execution,
+) {
+    let sg = exec
+        .steps
+        .iter()
+        .find(|s| s.key == "drill.isolate")
+        .and_then(|s| s.output("security_group"))
+        .expect("the drill made its own security group")
+        .to_string();
+    assert!(!exec.drill_resources.is_empty());
+    for r in &exec.drill_resources {
+        assert!(r.deleted && r.gone, "{r:?}");
+        match r.kind.as_str() {
+            "instance" | "group-instance" => {
+                let out = c
+                    .ec2
+                    .describe_instances()
+                    .instance_ids(&r.id)
+                    .send()
+                    .await
+                    .unwrap();
+                let i = &out.reservations()[0].instances()[0];
+                assert_eq!(
+                    i.state().and_then(|s| s.name()),
+                    Some(&aws_sdk_ec2::types::InstanceStateName::Terminated),
+                    "{r:?}"
+                );
+                let groups: Vec<&str> = i
+                    .security_groups()
+                    .iter()
+                    .filter_map(|g| g.group_id())
+                    .collect();
+                assert_eq!(groups, [sg.as_str()], "{r:?}: only the drill's group");
+            }
+            "aurora-cluster" => {
+                match c
+                    .rds
+                    .describe_db_clusters()
+                    .db_cluster_identifier(&r.id)
+                    .send()
+                    .await
+                {
+                    Err(_) => {}
+                    Ok(o) => assert!(
+                        o.db_clusters()
+                            .iter()
+                            .all(|d| d.status() == Some("deleting")),
+                        "{r:?}: {o:?}"
+                    ),
+                }
+            }
+            "security-group" => {
+                assert_eq!(r.id, sg);
+                let left = c
+                    .ec2
+                    .describe_security_groups()
+                    .group_ids(&r.id)
+                    .send()
+                    .await;
+                assert!(
+                    left.map(|o| o.security_groups().is_empty()).unwrap_or(true),
+                    "{r:?} still exists"
+                );
+            }
+            "auto-scaling-group" => {
+                let left = c
+                    .autoscaling
+                    .describe_auto_scaling_groups()
+                    .auto_scaling_group_names(&r.id)
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(left.auto_scaling_groups().is_empty(), "{r:?}");
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(
+        exec.drill_resources.last().map(|r| r.kind.as_str()),
+        Some("security-group"),
+        "deleted last"
+    );
 }
