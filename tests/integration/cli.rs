@@ -596,6 +596,34 @@ fn iam_policy_is_least_privilege_for_exactly_the_configured_components() {
         pass_role["Condition"]["StringEquals"]["iam:PassedToService"],
         "backup.amazonaws.com"
     );
+    // A drill's own security group: created only with the managed tag in the request,
+    // its rules changed (and it deleted) only when it carries the tag.
+    let granting = |action: &str| {
+        statements
+            .iter()
+            .find(|s| s["Action"].as_array().unwrap().iter().any(|a| a == action))
+            .unwrap_or_else(|| panic!("{action} granted"))
+    };
+    assert_eq!(
+        granting("ec2:CreateSecurityGroup")["Condition"]["StringEquals"]
+            ["aws:RequestTag/wpbackup:managed"],
+        "true"
+    );
+    for changes in [
+        "ec2:RevokeSecurityGroupEgress",
+        "ec2:AuthorizeSecurityGroupIngress",
+        "ec2:DeleteSecurityGroup",
+    ] {
+        let st = granting(changes);
+        assert_eq!(
+            st["Condition"]["StringEquals"]["ec2:ResourceTag/wpbackup:managed"], "true",
+            "{st:#}"
+        );
+        assert_eq!(
+            st["Resource"],
+            serde_json::json!(["arn:aws:ec2:us-east-1:123456789012:security-group/*"])
+        );
+    }
 
     // By purpose: backup grants no launch, restore no image creation, all is the union.
     let granted = |purposes: &[&str]| -> BTreeSet<String> {
