@@ -136,6 +136,7 @@ async fn end_to_end(
             timeout: std::time::Duration::from_secs(10),
         },
         drill: Default::default(),
+        dr_network: Default::default(),
         aws: Default::default(),
         audit: AuditParams::default(),
         policies: policies.to_vec(),

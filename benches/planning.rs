@@ -78,6 +78,7 @@ fn main() {
                 .collect::<BTreeMap<_, _>>(),
             points: &by_component,
             drill_health_check_from: &[],
+            dr_network: &Default::default(),
         };
         let plan = build_plan(
             &selection,

@@ -115,6 +115,13 @@ ec2_elastic_ip_allocation = "eipalloc-0123456789abcdef0"
 url = "https://shop.example.com/wp-login.php"
 expect_status = 200
 timeout = "10s"
+# Where `restore --to dr` creates the site in us-west-2 (the primary's network is not there).
+[sites.dr_network]
+subnets = ["subnet-0sim0dr01", "subnet-0sim0dr02"]
+security_group_ids = ["sg-0sim0drweb"]
+db_subnet_group = "wp-db-subnets-dr"
+db_security_group_ids = ["sg-0sim0drdb"]
+file_system_security_group_ids = ["sg-0sim0drnfs"]
 
 # The elastic reference architecture of the whitepaper: an Auto Scaling group of web
 # servers behind an Application Load Balancer, Aurora, EFS (WordPress code, themes,

@@ -323,6 +323,8 @@ pub trait Restores: Send + Sync {
         engine: &str,
     ) -> CloudResult<ResourceStatus>;
     async fn describe_cluster(&self, region: &str, cluster: &str) -> CloudResult<ResourceStatus>;
+    /// The cluster's tags (who made it: a restore adopts only a cluster its own plan created).
+    async fn cluster_tags(&self, region: &str, cluster: &str) -> CloudResult<Tags>;
     /// Rename (keeps the endpoint's DNS pattern, so "old away, restored in" keeps wp-config.php valid).
     async fn rename_cluster(&self, region: &str, from: &str, to: &str) -> CloudResult<()>;
 

@@ -308,6 +308,11 @@ impl<P: Restores + ?Sized> Restores for Retrying<P> {
         .await
     }
 
+    async fn cluster_tags(&self, region: &str, cluster: &str) -> CloudResult<Tags> {
+        self.run("cluster_tags", || self.inner.cluster_tags(region, cluster))
+            .await
+    }
+
     async fn rename_cluster(&self, region: &str, from: &str, to: &str) -> CloudResult<()> {
         self.run("rename_cluster", || {
             self.inner.rename_cluster(region, from, to)

@@ -8,8 +8,8 @@ pub mod reader;
 use crate::domain::names::check_identifier;
 use crate::domain::policy::Policy;
 use crate::domain::site::{
-    AwsSettings, CatalogLocation, Config, DrillSettings, EntryPoint, HealthCheck, Provider,
-    SimSettings, Site,
+    AwsSettings, CatalogLocation, Config, DrNetwork, DrillSettings, EntryPoint, HealthCheck,
+    Provider, SimSettings, Site,
 };
 use chrono::{DateTime, Utc};
 use policy::{check_region, read_policy, PolicyContext};
@@ -492,6 +492,10 @@ fn read_site(t: &TableReader<'_, '_>, base: &Path) -> Option<Site> {
         None => AwsSettings::default(),
     };
     let drill = t.opt_table("drill").map(read_drill).unwrap_or_default();
+    let dr_network = t
+        .opt_table("dr_network")
+        .map(read_dr_network)
+        .unwrap_or_default();
     let audit = t.opt_table("audit").map(read_audit).unwrap_or_default();
     Some(Site {
         name: name?.value,
@@ -503,6 +507,7 @@ fn read_site(t: &TableReader<'_, '_>, base: &Path) -> Option<Site> {
         entry_point: entry_point?,
         health_check: health_check?,
         drill,
+        dr_network,
         aws,
         audit,
         policies: Vec::new(),
@@ -525,6 +530,44 @@ fn read_drill(t: TableReader<'_, '_>) -> DrillSettings {
             }
         }
     }
+    t.finish();
+    out
+}
+
+/// `[sites.dr_network]`: the DR region's subnets, security groups and DB subnet group.
+fn read_dr_network(t: TableReader<'_, '_>) -> DrNetwork {
+    let ids = |key: &str, prefix: &str, example: &str| -> Vec<String> {
+        let Some(list) = t.opt_str_list(key) else {
+            return vec![];
+        };
+        let mut out = Vec::new();
+        for item in &list.value {
+            let ok = item
+                .strip_prefix(prefix)
+                .is_some_and(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_alphanumeric()));
+            if ok {
+                out.push(item.clone());
+            } else {
+                t.file.error(
+                    list.span.clone(),
+                    &list.key,
+                    format!("{item:?} is not a {prefix}… id; expected e.g. \"{example}\" (in the DR region)"),
+                );
+            }
+        }
+        out
+    };
+    let out = DrNetwork {
+        subnets: ids("subnets", "subnet-", "subnet-0123456789abcdef0"),
+        security_group_ids: ids("security_group_ids", "sg-", "sg-0123456789abcdef0"),
+        db_subnet_group: t.opt_str("db_subnet_group").map(|v| v.value),
+        db_security_group_ids: ids("db_security_group_ids", "sg-", "sg-0123456789abcdef0"),
+        file_system_security_group_ids: ids(
+            "file_system_security_group_ids",
+            "sg-",
+            "sg-0123456789abcdef0",
+        ),
+    };
     t.finish();
     out
 }

@@ -917,6 +917,8 @@ pub struct SiteFacts<'a> {
     pub points: &'a super::planner::PointsByComponent,
     /// `[sites.drill] health_check_from`: where a drill's health check comes from.
     pub drill_health_check_from: &'a [String],
+    /// `[sites.dr_network]`: what a DR restore creates its resources in.
+    pub dr_network: &'a super::site::DrNetwork,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -960,6 +962,10 @@ pub fn build_plan(
         RestoreTo::Dr => facts.dr_region,
     }
     .to_string();
+    if selection.to == RestoreTo::Dr {
+        dr_network_complete(selection, facts)?;
+    }
+    let dr = facts.dr_network;
     let mut tags = BTreeMap::new();
     tags.insert(TAG_MANAGED.to_string(), "true".to_string());
     tags.insert(TAG_SITE.to_string(), facts.site.to_string());
@@ -1117,8 +1123,14 @@ pub fn build_plan(
                         at,
                         snapshot,
                         engine: engine.clone(),
-                        subnet_group: meta.extra.get("db_subnet_group").cloned(),
-                        security_group_ids: recorded_groups(&meta.security_group_ids),
+                        subnet_group: match selection.to {
+                            RestoreTo::Primary => meta.extra.get("db_subnet_group").cloned(),
+                            RestoreTo::Dr => dr.db_subnet_group.clone(),
+                        },
+                        security_group_ids: match selection.to {
+                            RestoreTo::Primary => recorded_groups(&meta.security_group_ids),
+                            RestoreTo::Dr => dr.db_security_group_ids.clone(),
+                        },
                         security_group_from: isolate_key.clone(),
                     }),
                     history,
@@ -1155,17 +1167,20 @@ pub fn build_plan(
             (Target::Efs { iam_role_arn, .. }, Source::Point { provider_id, .. }) => {
                 let p = chosen
                     .ok_or_else(|| err(format!("point {provider_id} is not in the catalog")))?;
-                let subnets = p
-                    .metadata
-                    .extra
-                    .get("mount_target_subnets")
-                    .map(|s| {
-                        s.split(',')
-                            .filter(|s| !s.is_empty())
-                            .map(str::to_string)
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                let subnets = match selection.to {
+                    RestoreTo::Dr => dr.subnets.clone(),
+                    RestoreTo::Primary => p
+                        .metadata
+                        .extra
+                        .get("mount_target_subnets")
+                        .map(|s| {
+                            s.split(',')
+                                .filter(|s| !s.is_empty())
+                                .map(str::to_string)
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                };
                 let key = format!("{comp}.restore-file-system");
                 steps.push(step(
                     &key,
@@ -1178,7 +1193,10 @@ pub fn build_plan(
                         role_arn: iam_role_arn.clone(),
                         token: format!("{id}-{comp}"),
                         subnets,
-                        security_group_ids: recorded_groups(&p.metadata.security_group_ids),
+                        security_group_ids: match selection.to {
+                            RestoreTo::Primary => recorded_groups(&p.metadata.security_group_ids),
+                            RestoreTo::Dr => dr.file_system_security_group_ids.clone(),
+                        },
                         security_group_from: isolate_key.clone(),
                     }),
                     history,
@@ -1226,14 +1244,21 @@ pub fn build_plan(
                         name: format!("wpb-{}-{comp}-{suffix}", facts.site),
                         instance_type: m.instance_type.clone(),
                         bundle_id: m.bundle_id.clone(),
-                        // A DR launch cannot use the primary region's subnet and groups.
-                        subnet_id: (selection.to == RestoreTo::Primary)
-                            .then(|| m.subnet_id.clone())
-                            .flatten(),
-                        security_group_ids: if selection.to == RestoreTo::Primary {
-                            recorded_groups(&m.security_group_ids)
-                        } else {
-                            vec![]
+                        // A DR launch cannot use the primary region's subnet and groups: the
+                        // configured DR ones (Lightsail has none).
+                        subnet_id: match selection.to {
+                            RestoreTo::Primary => m.subnet_id.clone(),
+                            RestoreTo::Dr if p.kind == PointKind::Ec2Ami => {
+                                dr.subnets.first().cloned()
+                            }
+                            RestoreTo::Dr => None,
+                        },
+                        security_group_ids: match selection.to {
+                            RestoreTo::Primary => recorded_groups(&m.security_group_ids),
+                            RestoreTo::Dr if p.kind == PointKind::Ec2Ami => {
+                                dr.security_group_ids.clone()
+                            }
+                            RestoreTo::Dr => vec![],
                         },
                         availability_zone: (selection.to == RestoreTo::Primary)
                             .then(|| m.availability_zone.clone())
@@ -1522,6 +1547,57 @@ pub fn build_plan(
         steps,
         catalog_id: None,
         digest: None,
+    })
+}
+
+/// A DR restore creates every resource in the DR region, whose networking only the
+/// configuration can name: refuse to plan without it, naming each missing key and the
+/// components that need it.
+fn dr_network_complete(selection: &Selection, facts: &SiteFacts<'_>) -> Result<(), BuildError> {
+    let dr = facts.dr_network;
+    let mut missing: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for c in &selection.choices {
+        let needs: &[(&str, bool)] = match c.kind {
+            ComponentKind::Ec2Instance => &[
+                ("subnets", dr.subnets.is_empty()),
+                ("security_group_ids", dr.security_group_ids.is_empty()),
+            ],
+            ComponentKind::Efs => &[
+                ("subnets", dr.subnets.is_empty()),
+                (
+                    "file_system_security_group_ids",
+                    dr.file_system_security_group_ids.is_empty(),
+                ),
+            ],
+            ComponentKind::AuroraCluster => &[
+                ("db_subnet_group", dr.db_subnet_group.is_none()),
+                ("db_security_group_ids", dr.db_security_group_ids.is_empty()),
+            ],
+            _ => &[],
+        };
+        for (key, absent) in needs {
+            if *absent {
+                missing.entry(key).or_default().push(&c.component);
+            }
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let mut components: Vec<&str> = missing.values().flatten().copied().collect();
+    components.sort();
+    components.dedup();
+    Err(BuildError {
+        component: components.join(", "),
+        reason: format!(
+            "a restore --to dr creates them in {}, whose networking the configuration does not name (the primary region's subnets and security groups do not exist there); set in [sites.dr_network]: {}",
+            facts.dr_region,
+            missing
+                .iter()
+                .map(|(k, comps)| format!("{k} (for {})", comps.join(", ")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     })
 }
 
@@ -1973,8 +2049,17 @@ mod tests {
             targets: f.targets.iter().map(|(n, t)| (n.clone(), t)).collect(),
             points,
             drill_health_check_from: &[],
+            dr_network: &NO_DR_NETWORK,
         }
     }
+
+    static NO_DR_NETWORK: crate::domain::site::DrNetwork = crate::domain::site::DrNetwork {
+        subnets: Vec::new(),
+        security_group_ids: Vec::new(),
+        db_subnet_group: None,
+        db_security_group_ids: Vec::new(),
+        file_system_security_group_ids: Vec::new(),
+    };
 
     fn build(f: &Fixture, purpose: Purpose, to: RestoreTo, history: &DurationHistory) -> Plan {
         let points = PointsByComponent::new(f.points.clone());
@@ -2419,7 +2504,36 @@ mod tests {
             from_dr_copy: true,
         };
         let points = PointsByComponent::new(f.points.clone());
-        let facts = facts(&f, &points);
+        let mut facts = facts(&f, &points);
+        // Without the DR region's networking: refused, naming every missing key.
+        let err = build_plan(
+            &sel,
+            &facts,
+            Purpose::Restore,
+            t(15, 0),
+            &DurationHistory::new(),
+        )
+        .unwrap_err();
+        for key in [
+            "subnets",
+            "security_group_ids",
+            "db_subnet_group",
+            "db_security_group_ids",
+            "file_system_security_group_ids",
+            "[sites.dr_network]",
+            "us-west-2",
+        ] {
+            assert!(err.reason.contains(key), "{key}: {err}");
+        }
+        assert_eq!(err.component, "db, files, web");
+        let net = crate::domain::site::DrNetwork {
+            subnets: vec!["subnet-dr1".into(), "subnet-dr2".into()],
+            security_group_ids: vec!["sg-drweb".into()],
+            db_subnet_group: Some("dr-db".into()),
+            db_security_group_ids: vec!["sg-drdb".into()],
+            file_system_security_group_ids: vec!["sg-drnfs".into()],
+        };
+        facts.dr_network = &net;
         let p = build_plan(
             &sel,
             &facts,
@@ -2436,10 +2550,16 @@ mod tests {
         ));
         match &p.step("db.restore-cluster").unwrap().action {
             Action::RestoreCluster(RestoreCluster {
-                cluster, snapshot, ..
+                cluster,
+                snapshot,
+                subnet_group,
+                security_group_ids,
+                ..
             }) => {
                 assert_eq!(cluster, "wp-db");
                 assert_eq!(snapshot.as_deref(), Some("wp-db-snap"));
+                assert_eq!(subnet_group.as_deref(), Some("dr-db"));
+                assert_eq!(security_group_ids, &["sg-drdb"]);
             }
             other => panic!("{other:?}"),
         }
@@ -2447,12 +2567,23 @@ mod tests {
             Action::LaunchInstance(LaunchInstance {
                 subnet_id,
                 security_group_ids,
+                availability_zone,
                 ..
             }) => {
-                assert!(
-                    subnet_id.is_none() && security_group_ids.is_empty(),
-                    "primary-region network settings dropped"
-                );
+                assert_eq!(subnet_id.as_deref(), Some("subnet-dr1"));
+                assert_eq!(security_group_ids, &["sg-drweb"]);
+                assert!(availability_zone.is_none(), "the primary's AZ dropped");
+            }
+            other => panic!("{other:?}"),
+        }
+        match &p.step("files.restore-file-system").unwrap().action {
+            Action::RestoreFileSystem(RestoreFileSystem {
+                subnets,
+                security_group_ids,
+                ..
+            }) => {
+                assert_eq!(subnets, &["subnet-dr1", "subnet-dr2"]);
+                assert_eq!(security_group_ids, &["sg-drnfs"]);
             }
             other => panic!("{other:?}"),
         }

@@ -53,6 +53,22 @@ pub struct DrillSettings {
     pub health_check_from: Vec<String>,
 }
 
+/// The DR region's networking (`[sites.dr_network]`): what `restore --to dr` creates its
+/// resources in — the primary region's subnets and security groups do not exist there.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DrNetwork {
+    /// Subnets in the DR region: the restored web server launches in the first, a restored
+    /// file system gets a mount target in each.
+    pub subnets: Vec<String>,
+    /// The restored web server's security groups.
+    pub security_group_ids: Vec<String>,
+    /// The restored cluster's DB subnet group.
+    pub db_subnet_group: Option<String>,
+    pub db_security_group_ids: Vec<String>,
+    /// The restored file system's mount targets' security groups.
+    pub file_system_security_group_ids: Vec<String>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AwsSettings {
     pub profile: Option<String>,
@@ -72,6 +88,7 @@ pub struct Site {
     pub entry_point: EntryPoint,
     pub health_check: HealthCheck,
     pub drill: DrillSettings,
+    pub dr_network: DrNetwork,
     pub aws: AwsSettings,
     /// Parameters of the audit's controls (`[sites.audit]`).
     pub audit: crate::domain::audit::AuditParams,

@@ -623,6 +623,67 @@ fn a_dr_plan_uses_the_copies_and_leaves_dns_to_the_operator() {
         let src = c["source"].as_str().unwrap();
         assert!(src.contains("us-west-2") || src.contains("-dr"), "{src}");
     }
+    // Every component in the DR region's own network, as configured.
+    let action = |key: &str| {
+        plan["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["key"] == key)
+            .unwrap_or_else(|| panic!("{key}"))
+            .clone()
+    };
+    assert_eq!(
+        action("web.launch-instance")["subnet_id"],
+        "subnet-0sim0dr01"
+    );
+    assert_eq!(
+        action("web.launch-instance")["security_group_ids"],
+        json!(["sg-0sim0drweb"])
+    );
+    assert_eq!(
+        action("db.restore-cluster")["subnet_group"],
+        "wp-db-subnets-dr"
+    );
+    assert_eq!(
+        action("db.restore-cluster")["security_group_ids"],
+        json!(["sg-0sim0drdb"])
+    );
+    assert_eq!(
+        action("files.restore-file-system")["subnets"],
+        json!(["subnet-0sim0dr01", "subnet-0sim0dr02"])
+    );
+    assert_eq!(
+        action("files.restore-file-system")["security_group_ids"],
+        json!(["sg-0sim0drnfs"])
+    );
+
+    // Without [sites.dr_network]: refused, naming the keys.
+    s.edit(
+        "wpbackup.toml",
+        "db_subnet_group = \"wp-db-subnets-dr\"\n",
+        "",
+    );
+    s.edit(
+        "wpbackup.toml",
+        "security_group_ids = [\"sg-0sim0drweb\"]\n",
+        "",
+    );
+    let out = s
+        .wpb()
+        .args(["restore", "--site", "shop", "--at", "now", "--to", "dr"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(65), "{err}");
+    for says in [
+        "[sites.dr_network]",
+        "db_subnet_group (for db)",
+        "security_group_ids (for web)",
+        "us-west-2",
+    ] {
+        assert!(err.contains(says), "{says}: {err}");
+    }
 }
 
 #[test]

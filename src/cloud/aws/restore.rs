@@ -441,6 +441,15 @@ impl Restores for AwsCloud {
         ))
     }
 
+    async fn cluster_tags(&self, region: &str, cluster: &str) -> CloudResult<crate::cloud::Tags> {
+        let c = self.clients(region)?;
+        let d = super::rds::describe_cluster(&c.rds, cluster).await?;
+        Ok(d.tag_list()
+            .iter()
+            .filter_map(|t| Some((t.key()?.to_string(), t.value()?.to_string())))
+            .collect())
+    }
+
     async fn rename_cluster(&self, region: &str, from: &str, to: &str) -> CloudResult<()> {
         let c = self.clients(region)?;
         c.rds

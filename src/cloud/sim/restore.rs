@@ -568,6 +568,22 @@ impl Restores for SimCloud {
         .await
     }
 
+    async fn cluster_tags(&self, region: &str, cluster: &str) -> CloudResult<crate::cloud::Tags> {
+        self.faulted(
+            None,
+            super::FaultOp::Describe,
+            "DescribeDBClusters",
+            |s, _, _| {
+                Ok(s.resources
+                    .get(&key_of(region, cluster))
+                    .filter(|r| r.kind != "renamed-away" && !r.deleted)
+                    .map(|r| r.tags.clone())
+                    .unwrap_or_default())
+            },
+        )
+        .await
+    }
+
     async fn describe_cluster(&self, region: &str, cluster: &str) -> CloudResult<ResourceStatus> {
         let now = self.clock.now();
         self.faulted(

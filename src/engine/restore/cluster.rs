@@ -85,8 +85,22 @@ impl StepCtx {
         };
         match r.restore_cluster(region, &req).await {
             Ok(_) => {}
-            // Created by an earlier attempt of this plan (the name is the plan's own).
+            // Created by an earlier attempt of this plan: adopted. Anything else of that
+            // name (a DR region's own cluster, another plan's) is not.
             Err(e) if e.kind == CloudErrorKind::AlreadyExists => {
+                let tags = r.cluster_tags(region, cluster).await?;
+                if tags.get(crate::domain::restore_plan::TAG_PLAN) != Some(&self.plan.id) {
+                    return Err(format!(
+                        "a cluster named {cluster} already exists in {region} and this plan did not create it ({}); wpbackup does not adopt it: delete or rename it, then `wpbackup restore resume {}`",
+                        match tags.get(crate::domain::restore_plan::TAG_PLAN) {
+                            Some(other) => format!("plan {other} did"),
+                            None if tags.contains_key(crate::domain::names::TAG_MANAGED) => "it carries no plan tag".to_string(),
+                            None => format!("it is not tagged {}", crate::domain::names::TAG_MANAGED),
+                        },
+                        self.plan.id
+                    )
+                    .into());
+                }
                 self.progress.note(
                     key,
                     &format!("{cluster} exists from an earlier attempt; waiting for it"),

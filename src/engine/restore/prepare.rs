@@ -108,6 +108,7 @@ impl Engine {
                 .collect(),
             points: &gathered.points,
             drill_health_check_from: &site.drill.health_check_from,
+            dr_network: &site.dr_network,
         };
         let mut plan = build_plan(&selection, &facts, req.purpose, now, &history)?;
         plan.seal(&self.catalog.identity().await?);
