@@ -1100,11 +1100,9 @@ pub fn build_plan(
                     Source::Point { provider_id, .. } => (
                         None,
                         None,
-                        Some(
-                            chosen
-                                .and_then(|p| p.arn.clone())
-                                .unwrap_or_else(|| provider_id.clone()),
-                        ),
+                        // Its identifier: the snapshot is in the restore's own region and
+                        // account (an ARN is for snapshots shared from another account).
+                        Some(provider_id.clone()),
                     ),
                     Source::BucketAsOf { .. } => {
                         return Err(err("a bucket source for a cluster".into()))

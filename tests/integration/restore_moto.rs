@@ -71,6 +71,42 @@ async fn plan_and_execute(
     (plan, exec)
 }
 
+/// A run of every policy of the site at `at`, by hand.
+fn every_policy(
+    s: &wpbackup::domain::site::Site,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Vec<RunRequest> {
+    s.policies
+        .iter()
+        .map(|p| RunRequest {
+            site: s.name.clone(),
+            policy: p.name.clone(),
+            scheduled_for: at,
+            trigger: Trigger::Manual,
+        })
+        .collect()
+}
+
+/// A site on moto under a fresh prefix (`<tag><digits>`) and its configuration in a
+/// temporary directory (kept while it lives).
+async fn moto_site(
+    tag: &str,
+) -> (
+    String,
+    super::aws_moto::MotoSite,
+    tempfile::TempDir,
+    std::path::PathBuf,
+) {
+    let prefix = format!(
+        "{tag}{}",
+        chrono::Utc::now().timestamp_subsec_nanos() % 1_000_000
+    );
+    let site = create_site(&prefix).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), &site);
+    (prefix, site, dir, cfg)
+}
+
 /// An engine on the catalog and site of `cfg`, its AWS adapters on moto recording every
 /// call they make, health checks answered by a [`RecordingProbe`].
 async fn engine_on_moto(
@@ -118,13 +154,7 @@ async fn engine_on_moto(
 
 #[tokio::test]
 async fn a_restore_plan_runs_on_moto_and_rolls_back() {
-    let prefix = format!(
-        "rst{}",
-        chrono::Utc::now().timestamp_subsec_nanos() % 1_000_000
-    );
-    let site = create_site(&prefix).await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), &site);
+    let (prefix, site, _dir, cfg) = moto_site("rst").await;
     let c = clients(PRIMARY).await;
     for (k, v) in [("a.jpg", "a-good"), ("b.jpg", "b-good")] {
         c.s3.put_object()
@@ -137,18 +167,10 @@ async fn a_restore_plan_runs_on_moto_and_rolls_back() {
     }
 
     let (engine, s, log, probe) = engine_on_moto(&cfg).await;
-    let at = engine.manual_instant();
-    let requests = s
-        .policies
-        .iter()
-        .map(|p| RunRequest {
-            site: s.name.clone(),
-            policy: p.name.clone(),
-            scheduled_for: at,
-            trigger: Trigger::Manual,
-        })
-        .collect();
-    let reports = engine.run_many(requests, 3).await.unwrap();
+    let reports = engine
+        .run_many(every_policy(&s, engine.manual_instant()), 3)
+        .await
+        .unwrap();
     assert!(
         reports.iter().all(|r| r.failure_reason.is_none()),
         "{reports:#?}"
@@ -389,17 +411,10 @@ async fn a_restore_plan_runs_on_moto_and_rolls_back() {
 
     // A second run the same day: prune deletes the day's older points (daily keeps the
     // newest of each day).
-    let more = s
-        .policies
-        .iter()
-        .map(|p| RunRequest {
-            site: s.name.clone(),
-            policy: p.name.clone(),
-            scheduled_for: engine.manual_instant(),
-            trigger: Trigger::Manual,
-        })
-        .collect();
-    engine.run_many(more, 3).await.unwrap();
+    engine
+        .run_many(every_policy(&s, engine.manual_instant()), 3)
+        .await
+        .unwrap();
     log.clear();
     let pruned = engine.prune_site(&s, None, false).await.unwrap();
     assert!(
@@ -417,14 +432,8 @@ async fn a_restore_plan_runs_on_moto_and_rolls_back() {
 #[tokio::test]
 async fn an_auto_scaling_tier_is_restored_behind_its_listener_on_moto() {
     use super::web_tier_contract::create_moto_web_tier;
-    let prefix = format!(
-        "asg{}",
-        chrono::Utc::now().timestamp_subsec_nanos() % 1_000_000
-    );
-    let site = create_site(&prefix).await;
+    let (prefix, site, dir, cfg) = moto_site("asg").await;
     let tier = create_moto_web_tier(&prefix).await;
-    let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), &site);
     // The web tier is the group, the entry point its listener.
     let text = std::fs::read_to_string(&cfg).unwrap().replace(
         &format!("ec2_elastic_ip_allocation = \"{}\"", site.allocation_id),
@@ -442,17 +451,7 @@ async fn an_auto_scaling_tier_is_restored_behind_its_listener_on_moto() {
     std::fs::write(&web, text).unwrap();
 
     let (engine, s, log, probe) = engine_on_moto(&cfg).await;
-    let run_all = |at: chrono::DateTime<chrono::Utc>| {
-        s.policies
-            .iter()
-            .map(|p| RunRequest {
-                site: s.name.clone(),
-                policy: p.name.clone(),
-                scheduled_for: at,
-                trigger: Trigger::Manual,
-            })
-            .collect::<Vec<_>>()
-    };
+    let run_all = |at| every_policy(&s, at);
     let reports = engine
         .run_many(run_all(engine.manual_instant()), 3)
         .await
@@ -786,5 +785,214 @@ async fn assert_isolated_and_gone(
         exec.drill_resources.last().map(|r| r.kind.as_str()),
         Some("security-group"),
         "deleted last"
+    );
+}
+
+/// The DR region's own network on moto: a VPC with two subnets, security groups for the
+/// web server and the database, a DB subnet group. Returns the `[sites.dr_network]` table.
+async fn create_dr_network(c: &wpbackup::cloud::aws::Clients, prefix: &str) -> (String, DrIds) {
+    let vpc = c
+        .ec2
+        .create_vpc()
+        .cidr_block("10.42.0.0/16")
+        .send()
+        .await
+        .unwrap();
+    let vpc = vpc.vpc().unwrap().vpc_id().unwrap().to_string();
+    let mut subnets = Vec::new();
+    for (i, az) in ["us-west-2a", "us-west-2b"].iter().enumerate() {
+        let s = c
+            .ec2
+            .create_subnet()
+            .vpc_id(&vpc)
+            .cidr_block(format!("10.42.{i}.0/24"))
+            .availability_zone(*az)
+            .send()
+            .await
+            .unwrap();
+        subnets.push(s.subnet().unwrap().subnet_id().unwrap().to_string());
+    }
+    let group = |name: &'static str| {
+        let c = c.clone();
+        let vpc = vpc.clone();
+        let prefix = prefix.to_string();
+        async move {
+            c.ec2
+                .create_security_group()
+                .group_name(format!("{prefix}-{name}"))
+                .description("wordpress in the DR region")
+                .vpc_id(&vpc)
+                .send()
+                .await
+                .unwrap()
+                .group_id()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let web = group("web").await;
+    let db = group("db").await;
+    let subnet_group = format!("{prefix}-dr-db");
+    c.rds
+        .create_db_subnet_group()
+        .db_subnet_group_name(&subnet_group)
+        .db_subnet_group_description("wordpress in the DR region")
+        .set_subnet_ids(Some(subnets.clone()))
+        .send()
+        .await
+        .unwrap();
+    let table = format!(
+        "[sites.dr_network]\nsubnets = [\"{}\", \"{}\"]\nsecurity_group_ids = [\"{web}\"]\ndb_subnet_group = \"{subnet_group}\"\ndb_security_group_ids = [\"{db}\"]\n",
+        subnets[0], subnets[1]
+    );
+    (
+        table,
+        DrIds {
+            subnet: subnets[0].clone(),
+            web,
+            db,
+            subnet_group,
+        },
+    )
+}
+
+struct DrIds {
+    subnet: String,
+    web: String,
+    db: String,
+    subnet_group: String,
+}
+
+#[tokio::test]
+async fn a_dr_restore_on_moto_uses_the_dr_regions_network_and_adopts_nothing() {
+    use super::cloud_contract::DR;
+    let (prefix, site, _dir, cfg) = moto_site("drn").await;
+    let (engine, s, log, _probe) = engine_on_moto(&cfg).await;
+    let reports = engine
+        .run_many(every_policy(&s, engine.manual_instant()), 3)
+        .await
+        .unwrap();
+    assert!(
+        reports
+            .iter()
+            .all(|r| r.failure_reason.is_none() && !r.copies.is_empty()),
+        "{reports:#?}"
+    );
+    let request = RestoreRequest {
+        site: s.name.clone(),
+        at: chrono::Utc::now(),
+        to: RestoreTo::Dr,
+        only: vec![],
+        purpose: Purpose::Restore,
+    };
+    // Planned without the DR keys: refused, naming them.
+    let err = engine
+        .prepare_restore(&request)
+        .await
+        .unwrap_err()
+        .to_string();
+    for key in [
+        "[sites.dr_network]",
+        "subnets",
+        "db_subnet_group",
+        "us-west-2",
+    ] {
+        assert!(err.contains(key), "{key}: {err}");
+    }
+
+    // With them.
+    let west = clients(DR).await;
+    let (table, ids) = create_dr_network(&west, &prefix).await;
+    let text = std::fs::read_to_string(&cfg).unwrap() + &table;
+    std::fs::write(&cfg, text).unwrap();
+    drop(engine);
+    let (engine, s, log2, _probe) = engine_on_moto(&cfg).await;
+    let plan = engine.prepare_restore(&request).await.unwrap();
+    assert_eq!(plan.region, DR);
+    engine
+        .store_plan(&plan, &serde_json::to_string_pretty(&plan).unwrap())
+        .await
+        .unwrap();
+    // A cluster of the original's name already in the DR region, not wpbackup's: the
+    // restore stops there instead of adopting it.
+    west.rds
+        .create_db_cluster()
+        .db_cluster_identifier(&site.cluster)
+        .engine("aurora-mysql")
+        .master_username("admin")
+        .master_user_password("someone-elses")
+        .send()
+        .await
+        .unwrap();
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let exec = engine
+        .execute_plan(&plan.id, Arc::new(NoProgress), rx.clone())
+        .await
+        .unwrap();
+    assert_eq!(exec.status, PlanStatus::Failed, "{exec:#?}");
+    let failure = exec.failure.clone().unwrap_or_default();
+    assert!(
+        failure.contains("does not adopt") && failure.contains(&site.cluster),
+        "{failure}"
+    );
+    west.rds
+        .delete_db_cluster()
+        .db_cluster_identifier(&site.cluster)
+        .skip_final_snapshot(true)
+        .send()
+        .await
+        .unwrap();
+    let exec = engine
+        .execute_plan(&plan.id, Arc::new(NoProgress), rx)
+        .await
+        .unwrap();
+    assert_eq!(exec.status, PlanStatus::Completed, "{exec:#?}");
+    assert_policy_grants(&log, &s, IamPurpose::Backup, "run");
+    assert_policy_grants(&log2, &s, IamPurpose::Restore, "restore --to dr");
+
+    // Every restored resource in the DR network.
+    let out = |k: &str, f: &str| {
+        exec.steps
+            .iter()
+            .find(|s| s.key == k)
+            .and_then(|s| s.output(f))
+            .map(str::to_string)
+            .unwrap_or_else(|| panic!("{k} {f}: {exec:#?}"))
+    };
+    let inst = west
+        .ec2
+        .describe_instances()
+        .instance_ids(out("web.launch-instance", "instance"))
+        .send()
+        .await
+        .unwrap();
+    let inst = &inst.reservations()[0].instances()[0];
+    assert_eq!(inst.subnet_id(), Some(ids.subnet.as_str()));
+    let groups: Vec<&str> = inst
+        .security_groups()
+        .iter()
+        .filter_map(|g| g.group_id())
+        .collect();
+    assert_eq!(groups, [ids.web.as_str()]);
+    let cl = west
+        .rds
+        .describe_db_clusters()
+        .db_cluster_identifier(&site.cluster)
+        .send()
+        .await
+        .unwrap();
+    let cl = &cl.db_clusters()[0];
+    assert_eq!(cl.db_subnet_group(), Some(ids.subnet_group.as_str()));
+    let groups: Vec<&str> = cl
+        .vpc_security_groups()
+        .iter()
+        .filter_map(|g| g.vpc_security_group_id())
+        .collect();
+    assert_eq!(groups, [ids.db.as_str()]);
+    assert!(
+        cl.tag_list().iter().any(
+            |t| t.key() == Some("wpbackup:restore-plan") && t.value() == Some(plan.id.as_str())
+        ),
+        "{cl:?}"
     );
 }

@@ -574,11 +574,19 @@ impl Restores for SimCloud {
             super::FaultOp::Describe,
             "DescribeDBClusters",
             |s, _, _| {
-                Ok(s.resources
+                // Only clusters a restore made are known by name here (the originals are
+                // implicit): any other name is not found.
+                s.resources
                     .get(&key_of(region, cluster))
-                    .filter(|r| r.kind != "renamed-away" && !r.deleted)
+                    .filter(|r| r.kind == "cluster" && !r.deleted)
                     .map(|r| r.tags.clone())
-                    .unwrap_or_default())
+                    .ok_or_else(|| {
+                        sim_error(
+                            CloudErrorKind::NotFound,
+                            "DescribeDBClusters",
+                            format!("no DB cluster {cluster} in {region}"),
+                        )
+                    })
             },
         )
         .await

@@ -43,6 +43,32 @@ pub(super) async fn rename_tolerant(
 }
 
 impl StepCtx {
+    /// Whether an existing cluster named `cluster` is this plan's own (else an error that
+    /// says whose it is).
+    fn check_adoptable(
+        &self,
+        region: &str,
+        cluster: &str,
+        tags: &crate::cloud::Tags,
+    ) -> Result<(), super::execute::StepError> {
+        use crate::domain::restore_plan::TAG_PLAN;
+        if tags.get(TAG_PLAN) == Some(&self.plan.id) {
+            return Ok(());
+        }
+        Err(format!(
+            "a cluster named {cluster} already exists in {region} and this plan did not create it ({}); wpbackup does not adopt it: delete or rename it, then `wpbackup restore resume {}`",
+            match tags.get(TAG_PLAN) {
+                Some(other) => format!("plan {other} did"),
+                None if tags.contains_key(crate::domain::names::TAG_MANAGED) => {
+                    "it carries no plan tag".to_string()
+                }
+                None => format!("it is not tagged {}", crate::domain::names::TAG_MANAGED),
+            },
+            self.plan.id
+        )
+        .into())
+    }
+
     pub(super) async fn restore_cluster(
         &self,
         s: &RestoreCluster,
@@ -83,30 +109,32 @@ impl StepCtx {
             security_group_ids: self.security_groups(security_group_ids, security_group_from)?,
             tags: self.tags(),
         };
-        match r.restore_cluster(region, &req).await {
-            Ok(_) => {}
-            // Created by an earlier attempt of this plan: adopted. Anything else of that
-            // name (a DR region's own cluster, another plan's) is not.
-            Err(e) if e.kind == CloudErrorKind::AlreadyExists => {
-                let tags = r.cluster_tags(region, cluster).await?;
-                if tags.get(crate::domain::restore_plan::TAG_PLAN) != Some(&self.plan.id) {
-                    return Err(format!(
-                        "a cluster named {cluster} already exists in {region} and this plan did not create it ({}); wpbackup does not adopt it: delete or rename it, then `wpbackup restore resume {}`",
-                        match tags.get(crate::domain::restore_plan::TAG_PLAN) {
-                            Some(other) => format!("plan {other} did"),
-                            None if tags.contains_key(crate::domain::names::TAG_MANAGED) => "it carries no plan tag".to_string(),
-                            None => format!("it is not tagged {}", crate::domain::names::TAG_MANAGED),
-                        },
-                        self.plan.id
-                    )
-                    .into());
-                }
-                self.progress.note(
-                    key,
-                    &format!("{cluster} exists from an earlier attempt; waiting for it"),
-                );
+        // A cluster of that name already there is adopted only if this plan created it
+        // (an earlier attempt); anything else of that name — the DR region's own cluster,
+        // another plan's — is not. Checked before the call too: not every API refuses
+        // the name (moto replaces the cluster).
+        let adopt = match r.cluster_tags(region, cluster).await {
+            Ok(tags) => {
+                self.check_adoptable(region, cluster, &tags)?;
+                true
             }
+            Err(e) if e.kind == CloudErrorKind::NotFound => false,
             Err(e) => return Err(e.into()),
+        };
+        if adopt {
+            self.progress.note(
+                key,
+                &format!("{cluster} exists from an earlier attempt; waiting for it"),
+            );
+        } else {
+            match r.restore_cluster(region, &req).await {
+                Ok(_) => {}
+                Err(e) if e.kind == CloudErrorKind::AlreadyExists => {
+                    let tags = r.cluster_tags(region, cluster).await?;
+                    self.check_adoptable(region, cluster, &tags)?;
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         out.insert("cluster".into(), json!(cluster));
         self.save(out).await?;
