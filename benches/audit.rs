@@ -137,6 +137,7 @@ async fn end_to_end(
         },
         drill: Default::default(),
         dr_network: Default::default(),
+        cloudfront_distribution_id: None,
         aws: Default::default(),
         audit: AuditParams::default(),
         policies: policies.to_vec(),

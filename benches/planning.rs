@@ -79,6 +79,7 @@ fn main() {
             points: &by_component,
             drill_health_check_from: &[],
             dr_network: &Default::default(),
+            cloudfront_distribution_id: None,
         };
         let plan = build_plan(
             &selection,

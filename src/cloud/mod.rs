@@ -2,6 +2,7 @@
 //! (the embedded simulator) and, in its own module, AWS. No SDK type crosses this line.
 
 pub mod aws;
+pub mod cdn;
 pub mod network;
 pub mod probe;
 pub mod retry;
@@ -195,6 +196,7 @@ pub struct Cloud {
     pub probe: Arc<dyn HealthProbe>,
     pub web: Arc<dyn web_tier::WebTiers>,
     pub net: Arc<dyn network::Networks>,
+    pub cdn: Arc<dyn cdn::Cdn>,
 }
 
 /// One HTTP health check: `url` fetched from `address` (the restored instance, or `None`

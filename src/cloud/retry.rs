@@ -591,6 +591,39 @@ impl<P: Networks + ?Sized> Networks for Retrying<P> {
     }
 }
 
+// CDN calls: an invalidation is idempotent on its caller reference; the rest reads.
+#[async_trait]
+impl<P: super::cdn::Cdn + ?Sized> super::cdn::Cdn for Retrying<P> {
+    async fn create_invalidation(
+        &self,
+        distribution: &str,
+        paths: &[String],
+        caller_reference: &str,
+    ) -> CloudResult<String> {
+        self.run("create_invalidation", || {
+            self.inner
+                .create_invalidation(distribution, paths, caller_reference)
+        })
+        .await
+    }
+
+    async fn invalidation_state(
+        &self,
+        distribution: &str,
+        id: &str,
+    ) -> CloudResult<super::ResourceState> {
+        self.run("invalidation_state", || {
+            self.inner.invalidation_state(distribution, id)
+        })
+        .await
+    }
+
+    async fn origins(&self, distribution: &str) -> CloudResult<Vec<String>> {
+        self.run("origins", || self.inner.origins(distribution))
+            .await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -491,6 +491,17 @@ fn read_site(t: &TableReader<'_, '_>, base: &Path) -> Option<Site> {
         }
         None => AwsSettings::default(),
     };
+    let cloudfront_distribution_id = t
+        .opt_parsed("cloudfront_distribution_id", |s| {
+            if (6..=32).contains(&s.len())
+                && s.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+            {
+                Ok(s.to_string())
+            } else {
+                Err(format!("{s:?} is not a CloudFront distribution id; expected upper-case letters and digits, e.g. \"E2QWRUHAPOMQZL\""))
+            }
+        })
+        .map(|a| a.value);
     let drill = t.opt_table("drill").map(read_drill).unwrap_or_default();
     let dr_network = t
         .opt_table("dr_network")
@@ -508,6 +519,7 @@ fn read_site(t: &TableReader<'_, '_>, base: &Path) -> Option<Site> {
         health_check: health_check?,
         drill,
         dr_network,
+        cloudfront_distribution_id,
         aws,
         audit,
         policies: Vec::new(),

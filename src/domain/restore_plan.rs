@@ -196,6 +196,31 @@ pub enum Action {
     /// in instead of production's: its members reach each other (web → database, web →
     /// file system), the health check reaches the web tier, nothing else gets in or out.
     Isolate(Isolate),
+    /// CloudFront: after the cutover, the paths of the objects the restore reverted are
+    /// invalidated (waited for until completed); when the web tier changed, whether the
+    /// distribution's origins still resolve. A drill: skipped, saying what it would do.
+    InvalidateCdn(InvalidateCdn),
+}
+
+/// At most this many paths are invalidated one by one (in batches of
+/// [`CDN_BATCH_PATHS`]); past it, one `/*` (CloudFront allows 3,000 file paths in
+/// progress at a time).
+pub const CDN_MAX_PATHS: usize = 3000;
+/// Paths per invalidation request.
+pub const CDN_BATCH_PATHS: usize = 1000;
+
+/// See [`Action::InvalidateCdn`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InvalidateCdn {
+    pub distribution_id: String,
+    /// The bucket reverts whose `reverted` keys are invalidated.
+    pub bucket_steps: Vec<String>,
+    /// Past this many paths, one `/*`.
+    pub max_paths: usize,
+    /// The plan changes the web tier: read the origins and resolve them.
+    pub check_origins: bool,
+    /// A drill: nothing is invalidated.
+    pub dry_run: bool,
 }
 
 /// Drill: the drill's own security group (see [`Action::Isolate`]).
@@ -461,6 +486,7 @@ impl Action {
             Action::CheckTargets(_) => "health-check",
             Action::SwitchListener(_) => "switch-listener",
             Action::Isolate(_) => "isolate",
+            Action::InvalidateCdn(_) => "invalidate-cdn",
         }
     }
 
@@ -492,6 +518,7 @@ impl Action {
             Action::CheckTargets(_) => 60,
             Action::SwitchListener(_) => 10,
             Action::Isolate(_) => 10,
+            Action::InvalidateCdn(_) => 300,
         }
     }
 
@@ -706,6 +733,34 @@ impl Action {
                     }
                 ),
             ],
+            Action::InvalidateCdn(InvalidateCdn {
+                distribution_id,
+                bucket_steps,
+                max_paths,
+                check_origins,
+                dry_run,
+            }) => {
+                let mut v = Vec::new();
+                if *dry_run {
+                    v.push(format!(
+                        "skipped in a drill: nothing is invalidated in {distribution_id}"
+                    ));
+                    return v;
+                }
+                if *check_origins {
+                    v.push(format!(
+                        "cloudfront:GetDistribution({distribution_id}); resolve each origin's domain name"
+                    ));
+                }
+                v.push(format!(
+                    "cloudfront:CreateInvalidation({distribution_id}, the paths of the objects {} reverted, {CDN_BATCH_PATHS} per request; \"/*\" past {max_paths})",
+                    bucket_steps.join(", ")
+                ));
+                v.push(format!(
+                    "cloudfront:GetInvalidation({distribution_id}) until Completed"
+                ));
+                v
+            }
             Action::SwitchListener(SwitchListener { listener_arn, .. }) => vec![
                 format!("elasticloadbalancing:DescribeListeners({listener_arn}) (the forward kept for rollback)"),
                 format!("elasticloadbalancing:ModifyListener({listener_arn}, forward to the restored target group)"),
@@ -919,6 +974,8 @@ pub struct SiteFacts<'a> {
     pub drill_health_check_from: &'a [String],
     /// `[sites.dr_network]`: what a DR restore creates its resources in.
     pub dr_network: &'a super::site::DrNetwork,
+    /// The CloudFront distribution in front of the site.
+    pub cloudfront_distribution_id: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -1497,6 +1554,31 @@ pub fn build_plan(
                     }),
                     history,
                 ));
+                last = vec!["site.verify-public".into()];
+            }
+            // The CDN last: what it serves is what the restore put back.
+            let buckets: Vec<String> = restore_steps
+                .iter()
+                .filter(|k| k.ends_with(".revert-bucket"))
+                .cloned()
+                .collect();
+            if let (Some(dist), false) = (facts.cloudfront_distribution_id, buckets.is_empty()) {
+                let mut deps = last.clone();
+                deps.extend(buckets.iter().cloned());
+                dedup(&mut deps);
+                steps.push(step(
+                    "site.invalidate-cdn",
+                    "",
+                    deps,
+                    Action::InvalidateCdn(InvalidateCdn {
+                        distribution_id: dist.to_string(),
+                        bucket_steps: buckets,
+                        max_paths: CDN_MAX_PATHS,
+                        check_origins: instance_step.is_some() || group_step.is_some(),
+                        dry_run: false,
+                    }),
+                    history,
+                ));
             }
         }
         (Purpose::Restore, RestoreTo::Dr) => {
@@ -1510,6 +1592,26 @@ pub fn build_plan(
             }
         }
         (Purpose::Drill, _) => {
+            let buckets: Vec<String> = restore_steps
+                .iter()
+                .filter(|k| k.ends_with(".revert-bucket"))
+                .cloned()
+                .collect();
+            if let (Some(dist), false) = (facts.cloudfront_distribution_id, buckets.is_empty()) {
+                steps.push(step(
+                    "site.invalidate-cdn",
+                    "",
+                    buckets.clone(),
+                    Action::InvalidateCdn(InvalidateCdn {
+                        distribution_id: dist.to_string(),
+                        bucket_steps: buckets,
+                        max_paths: CDN_MAX_PATHS,
+                        check_origins: false,
+                        dry_run: true,
+                    }),
+                    history,
+                ));
+            }
             let mut deps: Vec<String> = gate.clone();
             deps.extend(created_steps.iter().cloned());
             deps.extend(restore_steps.iter().cloned());
@@ -2048,6 +2150,7 @@ mod tests {
             points,
             drill_health_check_from: &[],
             dr_network: &NO_DR_NETWORK,
+            cloudfront_distribution_id: None,
         }
     }
 
@@ -2458,6 +2561,60 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_site_behind_cloudfront_invalidates_what_the_restore_reverted_last() {
+        let f = fixture();
+        let points = PointsByComponent::new(f.points.clone());
+        let mut facts = facts(&f, &points);
+        facts.cloudfront_distribution_id = Some("E2QWRUHAPOMQZL");
+        let sel = selection(RestoreTo::Primary);
+        let p = build_plan(
+            &sel,
+            &facts,
+            Purpose::Restore,
+            t(15, 0),
+            &DurationHistory::new(),
+        )
+        .unwrap();
+        let last = p.steps.last().unwrap();
+        assert_eq!(last.key, "site.invalidate-cdn");
+        assert!(deps(&p, "site.invalidate-cdn").contains(&"site.verify-public"));
+        assert!(deps(&p, "site.invalidate-cdn").contains(&"media.revert-bucket"));
+        match &last.action {
+            Action::InvalidateCdn(c) => {
+                assert_eq!(c.bucket_steps, ["media.revert-bucket"]);
+                assert!(c.check_origins, "the web tier changes");
+                assert!(!c.dry_run);
+                assert_eq!(c.max_paths, CDN_MAX_PATHS);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(last.calls.iter().any(|c| c.contains("CreateInvalidation")));
+        // A drill shows it, skipped; without a distribution there is no such step.
+        let d = build_plan(
+            &sel,
+            &facts,
+            Purpose::Drill,
+            t(15, 0),
+            &DurationHistory::new(),
+        )
+        .unwrap();
+        assert!(matches!(
+            d.step("site.invalidate-cdn").unwrap().action,
+            Action::InvalidateCdn(InvalidateCdn { dry_run: true, .. })
+        ));
+        facts.cloudfront_distribution_id = None;
+        let n = build_plan(
+            &sel,
+            &facts,
+            Purpose::Restore,
+            t(15, 0),
+            &DurationHistory::new(),
+        )
+        .unwrap();
+        assert!(n.step("site.invalidate-cdn").is_none());
     }
 
     #[test]

@@ -89,6 +89,9 @@ pub struct Site {
     pub health_check: HealthCheck,
     pub drill: DrillSettings,
     pub dr_network: DrNetwork,
+    /// The CloudFront distribution in front of the site, if any: a restore that reverts
+    /// objects invalidates their paths.
+    pub cloudfront_distribution_id: Option<String>,
     pub aws: AwsSettings,
     /// Parameters of the audit's controls (`[sites.audit]`).
     pub audit: crate::domain::audit::AuditParams,

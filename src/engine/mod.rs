@@ -185,6 +185,7 @@ impl Engine {
                     probe: Arc::new(Retrying::new(self.sim(), RetryPolicy::probe())),
                     web: Arc::new(Retrying::new(self.sim(), retry)),
                     net: Arc::new(Retrying::new(self.sim(), retry)),
+                    cdn: Arc::new(Retrying::new(self.sim(), retry)),
                 }
             }
             Provider::Aws => {
@@ -198,7 +199,8 @@ impl Engine {
                     settings: Arc::new(Retrying::shared(aws.clone(), retry)),
                     restores: Arc::new(Retrying::shared(aws.clone(), retry)),
                     web: Arc::new(Retrying::shared(aws.clone(), retry)),
-                    net: Arc::new(Retrying::shared(aws, retry)),
+                    net: Arc::new(Retrying::shared(aws.clone(), retry)),
+                    cdn: Arc::new(Retrying::shared(aws, retry)),
                     probe: Arc::new(Retrying::new(
                         crate::cloud::probe::HttpProbe,
                         RetryPolicy::probe(),

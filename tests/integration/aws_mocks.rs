@@ -64,6 +64,7 @@ fn idle_clients() -> Clients {
         lightsail: idle!(aws_sdk_lightsail),
         autoscaling: idle!(aws_sdk_autoscaling),
         elbv2: idle!(aws_sdk_elasticloadbalancingv2),
+        cloudfront: idle!(aws_sdk_cloudfront),
     }
 }
 

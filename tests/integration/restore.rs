@@ -1171,3 +1171,61 @@ pub(super) fn apply_killed_mid_way(s: &Sandbox, plan_path: &std::path::Path, id:
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn a_restore_behind_cloudfront_invalidates_exactly_what_it_reverted_before_it_reports_success() {
+    let (s, t) = backed_up_then(&[("media", "images overwritten"), ("web", "defaced theme")]);
+    s.edit(
+        "wpbackup.toml",
+        "policies = \"policies/shop\"\n",
+        "policies = \"policies/shop\"\ncloudfront_distribution_id = \"E2QWRUHAPOMQZL\"\n",
+    );
+    let (code, exec) = s.json(&[
+        "restore",
+        "--site",
+        "shop",
+        "--at",
+        &t,
+        "--execute",
+        "--yes",
+    ]);
+    assert_eq!(code, 0, "{exec:#}");
+    assert_eq!(exec["status"], "completed");
+    let steps = steps_by_key(&exec);
+    let reverted: Vec<String> = steps["media.revert-bucket"]["outputs"]["reverted"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| format!("/{}", k.as_str().unwrap()))
+        .collect();
+    assert!(!reverted.is_empty(), "the damage was reverted");
+    let cdn = &steps["site.invalidate-cdn"];
+    assert_eq!(cdn["state"], "done", "{cdn:#}");
+    let mut paths: Vec<String> = serde_json::from_value(cdn["outputs"]["paths"].clone()).unwrap();
+    paths.sort();
+    let mut want = reverted.clone();
+    want.sort();
+    assert_eq!(paths, want, "exactly the reverted objects");
+    assert_eq!(cdn["outputs"]["origins"][0]["resolves"], true, "{cdn:#}");
+    // The invalidation exists with those paths, and completed before the step (the last
+    // of the restore) finished.
+    let state = sim_state(&s);
+    let inv = state["invalidations"].as_array().unwrap();
+    assert_eq!(inv.len(), 1, "{inv:#?}");
+    let mut inv_paths: Vec<String> = serde_json::from_value(inv[0]["paths"].clone()).unwrap();
+    inv_paths.sort();
+    assert_eq!(inv_paths, want);
+    assert_eq!(inv[0]["distribution"], "E2QWRUHAPOMQZL");
+    let completed =
+        chrono::DateTime::parse_from_rfc3339(inv[0]["completed_at"].as_str().unwrap()).unwrap();
+    let finished =
+        chrono::DateTime::parse_from_rfc3339(cdn["finished_at"].as_str().unwrap()).unwrap();
+    assert!(completed <= finished, "{completed} after {finished}");
+    let order: Vec<&str> = exec["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(order.last(), Some(&"site.invalidate-cdn"), "{order:?}");
+}

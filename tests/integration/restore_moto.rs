@@ -146,6 +146,7 @@ async fn engine_on_moto(
                 probe: probe.clone(),
                 web: aws.clone(),
                 net: aws.clone(),
+                cdn: aws.clone(),
             },
         )
         .await;

@@ -543,6 +543,20 @@ pub fn policy_document(sites: &[&Site], account: Option<&str>, purposes: &[Purpo
                 }
             }
         }
+        if let Some(dist) = &site.cloudfront_distribution_id {
+            for (scope, actions) in actions_by_scope(Part::Cdn, purposes) {
+                if scope == Scope::Distribution {
+                    statements.push(statement(
+                        sid(&[&site.name, "Cdn"]),
+                        &actions,
+                        (
+                            vec![format!("arn:aws:cloudfront::{acct}:distribution/{dist}")],
+                            None,
+                        ),
+                    ));
+                }
+            }
+        }
         for (scope, actions) in actions_by_scope(entry_part(&site.entry_point), purposes) {
             if let Some(resolved) = entry_point_scope(scope, &site.entry_point, &x) {
                 let name = format!("{scope:?}");

@@ -3,6 +3,7 @@
 //! retry mode), never a second loop here.
 
 pub mod backup;
+pub mod cdn;
 pub mod ec2;
 pub mod error;
 pub mod iam;
@@ -43,6 +44,8 @@ pub struct Clients {
     pub lightsail: aws_sdk_lightsail::Client,
     pub autoscaling: aws_sdk_autoscaling::Client,
     pub elbv2: aws_sdk_elasticloadbalancingv2::Client,
+    /// CloudFront is global: the client of any region reaches it.
+    pub cloudfront: aws_sdk_cloudfront::Client,
 }
 
 impl Clients {
@@ -94,6 +97,11 @@ impl Clients {
             ),
             elbv2: aws_sdk_elasticloadbalancingv2::Client::from_conf(
                 aws_sdk_elasticloadbalancingv2::config::Builder::from(base)
+                    .region(region.clone())
+                    .build(),
+            ),
+            cloudfront: aws_sdk_cloudfront::Client::from_conf(
+                aws_sdk_cloudfront::config::Builder::from(base)
                     .region(region)
                     .build(),
             ),
@@ -125,6 +133,7 @@ impl Clients {
             lightsail: with_log!(aws_sdk_lightsail, self.lightsail),
             autoscaling: with_log!(aws_sdk_autoscaling, self.autoscaling),
             elbv2: with_log!(aws_sdk_elasticloadbalancingv2, self.elbv2),
+            cloudfront: with_log!(aws_sdk_cloudfront, self.cloudfront),
         }
     }
 }

@@ -22,10 +22,11 @@ pub enum Service {
     Lightsail,
     AutoScaling,
     Elbv2,
+    CloudFront,
 }
 
 impl Service {
-    pub const ALL: [Service; 8] = [
+    pub const ALL: [Service; 9] = [
         Service::Ec2,
         Service::Rds,
         Service::S3,
@@ -34,6 +35,7 @@ impl Service {
         Service::Lightsail,
         Service::AutoScaling,
         Service::Elbv2,
+        Service::CloudFront,
     ];
 
     /// The service name in the SDK's operation metadata.
@@ -47,6 +49,7 @@ impl Service {
             Service::Lightsail => "Lightsail",
             Service::AutoScaling => "Auto Scaling",
             Service::Elbv2 => "Elastic Load Balancing v2",
+            Service::CloudFront => "CloudFront",
         }
     }
 
@@ -91,6 +94,8 @@ pub enum Part {
     ElasticIp,
     /// The ALB listener in front of an Auto Scaling web tier.
     Listener,
+    /// The CloudFront distribution in front of the site (`cloudfront_distribution_id`).
+    Cdn,
     /// A drill's (or staging copy's) own network isolation: a security group per drill
     /// in the site's VPC (sites with EC2, Auto Scaling, Aurora or EFS components).
     Isolation,
@@ -135,6 +140,8 @@ pub enum Scope {
     Objects,
     /// The site's entry point and the instances it can be moved to.
     EntryPoint,
+    /// The site's CloudFront distribution.
+    Distribution,
     /// Creating a drill's security group: only with the `wpbackup:managed` tag in the request.
     IsolationCreate,
     /// Tagging a security group, only as part of its creation.
@@ -294,6 +301,11 @@ pub const OPERATIONS: &[Operation] = &[
     op(V::Lightsail, "GetStaticIp", &["lightsail:GetStaticIp"], K::StaticIp, &[R, A], S::EntryPoint),
     op(V::Lightsail, "AttachStaticIp", &["lightsail:AttachStaticIp"], K::StaticIp, &[R], S::EntryPoint),
     op(V::Lightsail, "DetachStaticIp", &["lightsail:DetachStaticIp"], K::StaticIp, &[R], S::EntryPoint),
+    // ── CloudFront: after a restore reverted objects, their paths are invalidated (and
+    // waited for); a restore that changed the web tier reads the origins.
+    op(V::CloudFront, "CreateInvalidation", &["cloudfront:CreateInvalidation"], K::Cdn, &[R], S::Distribution),
+    op(V::CloudFront, "GetInvalidation", &["cloudfront:GetInvalidation"], K::Cdn, &[R], S::Distribution),
+    op(V::CloudFront, "GetDistribution", &["cloudfront:GetDistribution"], K::Cdn, &[R], S::Distribution),
     // ── Drill isolation: the drill's own security group in the site's VPC, its rules made
     // exactly "its members and the health check in, its members out", deleted at teardown.
     op(V::Ec2, "DescribeSubnets", &["ec2:DescribeSubnets"], K::Isolation, &[R], S::Regional),
@@ -400,6 +412,7 @@ mod tests {
                 Service::Lightsail => "lightsail",
                 Service::AutoScaling => "autoscaling",
                 Service::Elbv2 => "elasticloadbalancing",
+                Service::CloudFront => "cloudfront",
             };
             let own = RENAMED
                 .iter()

@@ -2,6 +2,7 @@
 //! JSON file beside the catalog, points that stay `creating` for a while, cross-region
 //! copies, injectable faults and an injectable clock. The embedded default.
 
+pub mod cdn;
 pub mod content;
 mod network;
 pub mod restore;
@@ -164,6 +165,9 @@ pub(crate) struct SimState {
     /// listeners.
     #[serde(default)]
     web: web_tier::SimWebTier,
+    /// CloudFront invalidations, oldest first.
+    #[serde(default)]
+    invalidations: Vec<cdn::SimInvalidation>,
     /// Security groups by `region/id`.
     #[serde(default)]
     security_groups: BTreeMap<String, crate::cloud::network::SecurityGroupInfo>,

@@ -348,6 +348,7 @@ impl StepCtx {
             Action::CheckTargets(s) => self.check_targets(s, out).await,
             Action::SwitchListener(s) => self.switch_listener(s, out).await,
             Action::Isolate(s) => self.isolate(s, out).await,
+            Action::InvalidateCdn(s) => self.invalidate_cdn(s, out).await,
         }
     }
 }

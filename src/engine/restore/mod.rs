@@ -9,6 +9,7 @@
 //! `teardown` (drills).
 
 mod bucket;
+mod cdn;
 mod cluster;
 mod cutover;
 mod execute;

@@ -109,6 +109,7 @@ impl Engine {
             points: &gathered.points,
             drill_health_check_from: &site.drill.health_check_from,
             dr_network: &site.dr_network,
+            cloudfront_distribution_id: site.cloudfront_distribution_id.as_deref(),
         };
         let mut plan = build_plan(&selection, &facts, req.purpose, now, &history)?;
         plan.seal(&self.catalog.identity().await?);
