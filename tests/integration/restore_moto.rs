@@ -153,6 +153,55 @@ async fn engine_on_moto(
     (engine, s, log, probe)
 }
 
+/// A CloudFront distribution on moto in front of the site; its id.
+async fn create_distribution(c: &wpbackup::cloud::aws::Clients, prefix: &str) -> String {
+    use aws_sdk_cloudfront::types::{
+        CustomOriginConfig, DefaultCacheBehavior, DistributionConfig, Origin, OriginProtocolPolicy,
+        Origins, ViewerProtocolPolicy,
+    };
+    let origin = Origin::builder()
+        .id("web")
+        .domain_name(format!("{prefix}.example.com"))
+        .custom_origin_config(
+            CustomOriginConfig::builder()
+                .http_port(80)
+                .https_port(443)
+                .origin_protocol_policy(OriginProtocolPolicy::HttpsOnly)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let config = DistributionConfig::builder()
+        .caller_reference(prefix)
+        .comment("wpbackup test")
+        .enabled(true)
+        .origins(
+            Origins::builder()
+                .quantity(1)
+                .items(origin)
+                .build()
+                .unwrap(),
+        )
+        .default_cache_behavior(
+            DefaultCacheBehavior::builder()
+                .target_origin_id("web")
+                .viewer_protocol_policy(ViewerProtocolPolicy::RedirectToHttps)
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let out = c
+        .cloudfront
+        .create_distribution()
+        .distribution_config(config)
+        .send()
+        .await
+        .unwrap();
+    out.distribution().unwrap().id().to_string()
+}
+
 #[tokio::test]
 async fn a_restore_plan_runs_on_moto_and_rolls_back() {
     let (prefix, site, _dir, cfg) = moto_site("rst").await;
@@ -166,6 +215,15 @@ async fn a_restore_plan_runs_on_moto_and_rolls_back() {
             .await
             .unwrap();
     }
+
+    // The site is behind a CloudFront distribution (on moto).
+    let distribution = create_distribution(&c, &prefix).await;
+    let text = std::fs::read_to_string(&cfg).unwrap().replacen(
+        "policies = \"policies\"\n",
+        &format!("policies = \"policies\"\ncloudfront_distribution_id = \"{distribution}\"\n"),
+        1,
+    );
+    std::fs::write(&cfg, text).unwrap();
 
     let (engine, s, log, probe) = engine_on_moto(&cfg).await;
     let reports = engine
@@ -355,6 +413,51 @@ async fn a_restore_plan_runs_on_moto_and_rolls_back() {
             .await
             .unwrap();
     assert!(versions.versions().len() >= 3, "history kept");
+
+    // CloudFront: one invalidation of exactly the reverted paths, completed before the
+    // restore reported success (the step is the plan's last and waits for it).
+    let invalidations = c
+        .cloudfront
+        .list_invalidations()
+        .distribution_id(&distribution)
+        .send()
+        .await
+        .unwrap();
+    let items = invalidations
+        .invalidation_list()
+        .map(|l| l.items().to_vec())
+        .unwrap_or_default();
+    assert_eq!(items.len(), 1, "{items:#?}");
+    let step = exec
+        .steps
+        .iter()
+        .find(|s| s.key == "site.invalidate-cdn")
+        .unwrap();
+    assert_eq!(
+        step.outputs.get("invalidations"),
+        Some(&serde_json::json!([items[0].id()]))
+    );
+    let inv = c
+        .cloudfront
+        .get_invalidation()
+        .distribution_id(&distribution)
+        .id(items[0].id())
+        .send()
+        .await
+        .unwrap();
+    let inv = inv.invalidation().unwrap();
+    assert!(inv.status().eq_ignore_ascii_case("completed"), "{inv:?}");
+    let mut paths: Vec<String> = inv
+        .invalidation_batch()
+        .and_then(|b| b.paths())
+        .map(|p| p.items().to_vec())
+        .unwrap_or_default();
+    paths.sort();
+    assert_eq!(paths, ["/a.jpg", "/b.jpg", "/spam.html"]);
+    assert_eq!(
+        plan.steps.last().map(|st| st.key.as_str()),
+        Some("site.invalidate-cdn")
+    );
 
     // Rollback: the Elastic IP goes back, and with it what the backups protect.
     let rb = engine

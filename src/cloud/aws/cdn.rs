@@ -62,8 +62,9 @@ impl Cdn for AwsCloud {
             .send()
             .await
             .map_err(|e| map_sdk(Service::CloudFront, "GetInvalidation", e))?;
+        // AWS says `Completed` (and `InProgress` before); moto 5.2.5 says `COMPLETED`.
         Ok(match out.invalidation().map(|i| i.status()) {
-            Some("Completed") => ResourceState::Ready,
+            Some(s) if s.eq_ignore_ascii_case("completed") => ResourceState::Ready,
             _ => ResourceState::Pending,
         })
     }
