@@ -67,6 +67,7 @@ fn main() {
                 .collect(),
             drills: &[],
             drill_leftovers: vec![],
+            stagings: &[],
             inventory: Some(Inventory::default()),
             guards: &Default::default(),
             served: vec![],

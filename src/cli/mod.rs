@@ -17,6 +17,7 @@ mod run;
 mod runs;
 mod sim;
 mod simulate;
+mod staging;
 mod status;
 mod sync;
 
@@ -96,6 +97,10 @@ pub enum Command {
     /// Rehearse a restore: restore into isolated names, health-check, measure the recovery
     /// time, tear down. Never cuts over.
     Drill(restore::DrillArgs),
+    /// A copy of the site in an isolated stack that stays up (test an upgrade there
+    /// first): `up`, `list`, `down`. Never a cutover, never production data.
+    #[command(subcommand)]
+    Staging(staging::StagingCommand),
     /// Take a point of every component now (before a risky change), held from retention.
     Snapshot(restore::SnapshotArgs),
     /// Audit backups: RPO, DR copies, retention, live protection settings, failed runs,
@@ -245,6 +250,7 @@ async fn dispatch(cli: &Cli) -> CliResult {
         Command::Sim(c) => sim::run(cli, c).await,
         Command::Restore(a) => restore::run(cli, a).await,
         Command::Drill(a) => restore::drill(cli, a).await,
+        Command::Staging(c) => staging::run(cli, c).await,
         Command::Snapshot(a) => restore::snapshot(cli, a).await,
         Command::Audit(a) => audit::run(cli, a).await,
         Command::Catalog(c) => catalog::run(cli, c).await,

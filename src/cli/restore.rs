@@ -191,7 +191,7 @@ pub async fn run(cli: &Cli, args: &RestoreArgs) -> CliResult {
     }
 }
 
-async fn plan_for(
+pub(super) async fn plan_for(
     engine: &Engine,
     args: &PlanArgs,
     at: &str,
@@ -232,7 +232,7 @@ async fn plan_for(
     Ok(engine.prepare_restore(&req).await?)
 }
 
-fn plan_json(plan: &Plan) -> String {
+pub(super) fn plan_json(plan: &Plan) -> String {
     serde_json::to_string_pretty(plan).expect("plans serialise")
 }
 
@@ -383,7 +383,7 @@ fn stamp() -> String {
     chrono::Utc::now().format("%H:%M:%S").to_string()
 }
 
-fn progress() -> Arc<dyn RestoreProgress> {
+pub(super) fn progress() -> Arc<dyn RestoreProgress> {
     if std::io::stderr().is_terminal() {
         Arc::new(TerminalProgress {
             multi: indicatif::MultiProgress::new(),
@@ -395,7 +395,7 @@ fn progress() -> Arc<dyn RestoreProgress> {
 }
 
 /// Ctrl-C: the first stops starting steps (in-flight ones finish and are recorded).
-fn stop_on_ctrl_c() -> tokio::sync::watch::Receiver<bool> {
+pub(super) fn stop_on_ctrl_c() -> tokio::sync::watch::Receiver<bool> {
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
@@ -423,19 +423,7 @@ fn report_execution(cli: &Cli, exec: &Execution) -> CliResult {
         match exec.status {
             PlanStatus::Completed => println!("Plan {} completed. Roll back with: wpbackup restore rollback {}", exec.plan_id, exec.plan_id),
             PlanStatus::TornDown => {
-                if !exec.drill_resources.is_empty() {
-                    let mut t = table(&["created", "id", "by step", "deleted", "verified gone"]);
-                    for r in &exec.drill_resources {
-                        t.add_row(vec![
-                            r.kind.clone(),
-                            r.id.clone(),
-                            r.step.clone(),
-                            if r.deleted { "yes" } else { "no" }.to_string(),
-                            if r.gone { "yes" } else { "NO" }.to_string(),
-                        ]);
-                    }
-                    println!("{t}");
-                }
+                print_torn_down(&exec.drill_resources);
                 let took = exec.recovery_seconds;
                 println!(
                     "Drill {} passed and was torn down. Measured recovery time: {}{}.",
@@ -469,12 +457,31 @@ fn report_execution(cli: &Cli, exec: &Execution) -> CliResult {
     })
 }
 
-fn print_plan(plan: &Plan) {
+/// What a teardown deleted and read back as gone, one row per resource.
+pub(super) fn print_torn_down(resources: &[crate::engine::restore::DrillResource]) {
+    if resources.is_empty() {
+        return;
+    }
+    let mut t = table(&["created", "id", "by step", "deleted", "verified gone"]);
+    for r in resources {
+        t.add_row(vec![
+            r.kind.clone(),
+            r.id.clone(),
+            r.step.clone(),
+            if r.deleted { "yes" } else { "no" }.to_string(),
+            if r.gone { "yes" } else { "NO" }.to_string(),
+        ]);
+    }
+    println!("{t}");
+}
+
+pub(super) fn print_plan(plan: &Plan) {
     println!(
         "{} plan {} — site {} as of {} ({} region {})",
         match plan.purpose {
             Purpose::Restore => "Restore",
             Purpose::Drill => "Drill",
+            Purpose::Staging => "Staging",
         },
         plan.id,
         plan.site,
@@ -548,7 +555,7 @@ fn print_plan(plan: &Plan) {
     }
 }
 
-fn print_steps(steps: &[StepRecord]) {
+pub(super) fn print_steps(steps: &[StepRecord]) {
     let mut t = table(&["step", "state", "attempts", "took", "provider ids / error"]);
     for s in steps {
         let took = match (s.started_at, s.finished_at) {
@@ -694,20 +701,30 @@ pub async fn drill(cli: &Cli, args: &DrillArgs) -> CliResult {
     };
     let at = args.at.clone().unwrap_or_else(|| "now".into());
     let plan = plan_for(&engine, &plan_args, &at, Purpose::Drill).await?;
-    if args.dry_run {
-        if cli.json {
-            println!("{}", plan_json(&plan));
-        } else {
-            print_plan(&plan);
-        }
+    // A drill touches nothing visitors see and deletes only what it created: no prompt.
+    if !show_and_store(cli, &engine, &plan, args.dry_run).await? {
         return Ok(exit::OK);
     }
-    if !cli.json {
-        print_plan(&plan);
-    }
-    // A drill touches nothing visitors see and deletes only what it created: no prompt.
-    engine.store_plan(&plan, &plan_json(&plan)).await?;
     execute(cli, &engine, &plan.id).await
+}
+
+/// An isolated plan (drill, staging copy) printed — as JSON alone with `--dry-run --json`
+/// — and, unless `dry_run`, stored to be executed at once: whether it was stored.
+pub(super) async fn show_and_store(
+    cli: &Cli,
+    engine: &Engine,
+    plan: &Plan,
+    dry_run: bool,
+) -> Result<bool, Failure> {
+    if dry_run && cli.json {
+        println!("{}", plan_json(plan));
+    } else if !cli.json {
+        print_plan(plan);
+    }
+    if !dry_run {
+        engine.store_plan(plan, &plan_json(plan)).await?;
+    }
+    Ok(!dry_run)
 }
 
 pub async fn snapshot(cli: &Cli, args: &SnapshotArgs) -> CliResult {

@@ -73,6 +73,9 @@ pub struct AuditParams {
     pub max_drill_age: std::time::Duration,
     /// A drill's measured recovery time must be within this (the RTO).
     pub max_recovery_time: std::time::Duration,
+    /// A staging copy (`wpbackup staging up`) up for longer than this is flagged: it costs
+    /// what a second site costs and its data grows stale.
+    pub max_staging_age: std::time::Duration,
     /// Days drawn on the coverage timeline.
     pub timeline_days: u32,
     /// The AWS Backup vaults of EFS policies must be locked (WORM).
@@ -92,6 +95,7 @@ impl Default for AuditParams {
             max_consecutive_failures: 2,
             max_drill_age: h(30 * 24),
             max_recovery_time: h(4),
+            max_staging_age: h(7 * 24),
             timeline_days: 14,
             require_vault_lock: true,
             missed_fires_window: h(7 * 24),
@@ -131,6 +135,17 @@ pub struct DrillFacts {
     /// production (made by an older wpbackup) or its teardown did not verify that
     /// everything it created is gone. `None`: isolated and verified.
     pub not_isolated: Option<String>,
+}
+
+/// A staging copy that was up at the audit instant, as the audit needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StagingFacts {
+    pub plan_id: String,
+    pub created_at: DateTime<Utc>,
+    /// `completed`: up; `failed` or `executing`: partly up.
+    pub status: PlanStatus,
+    /// What it restored and its teardown has not deleted.
+    pub resources: Vec<Resource>,
 }
 
 /// A resource that costs money and that the audit found (orphans, leftovers, unmanaged).
@@ -183,6 +198,8 @@ pub struct AuditFacts<'a> {
     pub drills: &'a [DrillFacts],
     /// Resources restored by drills that were never torn down (from the catalog).
     pub drill_leftovers: Vec<Resource>,
+    /// Staging copies up at the audit instant, newest first.
+    pub stagings: &'a [StagingFacts],
     /// `None` when live controls were not evaluated.
     pub inventory: Option<Inventory>,
     /// Holds and restore plans that keep points beyond the rules, as prune honours them:
@@ -465,6 +482,7 @@ pub fn audit(facts: &AuditFacts<'_>, params: &AuditParams, created_at: DateTime<
     }
 
     findings.extend(drill_findings(facts, params));
+    findings.extend(staging_findings(facts, params));
     findings.extend(waste_findings(facts));
     findings.extend(served_findings(facts));
 
@@ -489,6 +507,12 @@ pub fn audit(facts: &AuditFacts<'_>, params: &AuditParams, created_at: DateTime<
             w.size_bytes += r.size_bytes.unwrap_or(0);
         };
         facts.drill_leftovers.iter().for_each(&mut add);
+        facts
+            .stagings
+            .iter()
+            .filter(|st| stale_staging(facts, params, st))
+            .flat_map(|st| &st.resources)
+            .for_each(&mut add);
         if let Some(inv) = &facts.inventory {
             inv.unknown_managed
                 .iter()
@@ -1085,6 +1109,88 @@ fn drill_findings(facts: &AuditFacts<'_>, params: &AuditParams) -> Vec<Finding> 
     )]
 }
 
+/// Up for longer than `max_staging_age` at the audit instant.
+fn stale_staging(facts: &AuditFacts<'_>, params: &AuditParams, st: &StagingFacts) -> bool {
+    facts.as_of - st.created_at > std_dur(params.max_staging_age)
+}
+
+/// Control `staging`: staging copies left up for longer than `max_staging_age` (their
+/// resources counted as waste); the ones younger are listed and pass.
+fn staging_findings(facts: &AuditFacts<'_>, params: &AuditParams) -> Vec<Finding> {
+    let max = std_dur(params.max_staging_age);
+    let stale: Vec<&StagingFacts> = facts
+        .stagings
+        .iter()
+        .filter(|st| stale_staging(facts, params, st))
+        .collect();
+    let evidence: Vec<String> = facts
+        .stagings
+        .iter()
+        .map(|st| {
+            let resources: Vec<String> = st
+                .resources
+                .iter()
+                .map(|r| format!("{} {}", r.kind, r.id))
+                .collect();
+            format!(
+                "staging copy {} up since {} ({} old, {}): {}",
+                st.plan_id,
+                stamp(st.created_at),
+                format_duration(facts.as_of - st.created_at),
+                st.status,
+                if resources.is_empty() {
+                    "no resource left".to_string()
+                } else {
+                    resources.join(", ")
+                }
+            )
+        })
+        .collect();
+    let (status, summary) = match stale.as_slice() {
+        [] if facts.stagings.is_empty() => (Status::Pass, "no staging copy up".to_string()),
+        [] => (
+            Status::Pass,
+            format!(
+                "{} staging cop{} up, none older than {}",
+                facts.stagings.len(),
+                if facts.stagings.len() == 1 {
+                    "y"
+                } else {
+                    "ies"
+                },
+                format_duration(max)
+            ),
+        ),
+        stale => (
+            Status::Warn,
+            format!(
+                "{} staging cop{} up for longer than {} (oldest: {}, {} old)",
+                stale.len(),
+                if stale.len() == 1 { "y" } else { "ies" },
+                format_duration(max),
+                stale[stale.len() - 1].plan_id,
+                format_duration(facts.as_of - stale[stale.len() - 1].created_at)
+            ),
+        ),
+    };
+    let remediation = match stale.last() {
+        Some(st) => format!(
+            "once the test on it is done, `wpbackup staging down {}` tears it down (`wpbackup staging list` shows them all)",
+            st.plan_id
+        ),
+        None => "tear staging copies down when their test is done: `wpbackup staging down ID`"
+            .to_string(),
+    };
+    vec![finding(
+        "staging",
+        None,
+        status,
+        summary,
+        evidence,
+        Some(&remediation),
+    )]
+}
+
 /// Control `restored-resources`: what a restore adopted, so an operator reading the audit
 /// knows which resource each component's backups protect; warns when the replaced ones
 /// have been kept (and billed) for long after the restore.
@@ -1434,11 +1540,82 @@ mod tests {
             }],
             drills,
             drill_leftovers: vec![],
+            stagings: &[],
             inventory: None,
             guards,
             served: vec![],
         };
         audit(&facts, &AuditParams::default(), as_of)
+    }
+
+    #[test]
+    fn a_staging_copy_up_longer_than_the_limit_warns_and_counts_as_waste() {
+        let as_of = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).unwrap();
+        let guards = Guards::default();
+        let copy = |id: &str, days: i64| StagingFacts {
+            plan_id: id.into(),
+            created_at: as_of - Duration::days(days),
+            status: PlanStatus::Completed,
+            resources: vec![Resource {
+                kind: "instance".into(),
+                region: "us-east-1".into(),
+                id: format!("i-{id}"),
+                component: Some("web".into()),
+                size_bytes: Some(1000),
+                note: "staging".into(),
+            }],
+        };
+        let report = |stagings: &[StagingFacts]| {
+            let facts = AuditFacts {
+                site: "shop",
+                primary_region: "us-east-1",
+                as_of,
+                components: vec![],
+                drills: &[],
+                drill_leftovers: vec![],
+                stagings,
+                inventory: None,
+                guards: &guards,
+                served: vec![],
+            };
+            audit(&facts, &AuditParams::default(), as_of)
+        };
+        let control = |r: &Report| {
+            r.findings
+                .iter()
+                .find(|f| f.control == "staging")
+                .cloned()
+                .expect("the staging control is always there")
+        };
+        let none = report(&[]);
+        assert_eq!(control(&none).status, Status::Pass);
+        assert_eq!(control(&none).summary, "no staging copy up");
+        let fresh = report(&[copy("stg-new", 2)]);
+        assert_eq!(
+            control(&fresh).status,
+            Status::Pass,
+            "{:?}",
+            control(&fresh)
+        );
+        assert_eq!(fresh.waste.resources, 0);
+        assert!(control(&fresh).evidence[0].contains("i-stg-new"));
+        // Default limit 7 days: 8 days old warns, names it, counts its resources.
+        let old = report(&[copy("stg-new", 2), copy("stg-old", 8)]);
+        let f = control(&old);
+        assert_eq!(f.status, Status::Warn);
+        assert!(
+            f.summary.contains("1 staging copy up for longer than 7d"),
+            "{}",
+            f.summary
+        );
+        assert!(f.summary.contains("stg-old"), "{}", f.summary);
+        assert!(f
+            .remediation
+            .as_deref()
+            .unwrap()
+            .contains("wpbackup staging down stg-old"));
+        assert_eq!(f.evidence.len(), 2);
+        assert_eq!((old.waste.resources, old.waste.size_bytes), (1, 1000));
     }
 
     #[test]
@@ -1459,6 +1636,7 @@ mod tests {
             components: vec![],
             drills: &[],
             drill_leftovers: vec![],
+            stagings: &[],
             inventory: None,
             guards: &guards,
             served: vec![s],

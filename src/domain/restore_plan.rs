@@ -23,6 +23,9 @@ pub enum Purpose {
     Restore,
     /// Restore into isolated names, health-check, measure, tear down. No cutover.
     Drill,
+    /// A drill's isolated stack that stays up (testing an upgrade on a copy of the site)
+    /// until `staging down` tears it down. No cutover.
+    Staging,
 }
 
 impl Purpose {
@@ -30,11 +33,18 @@ impl Purpose {
         match self {
             Purpose::Restore => "restore",
             Purpose::Drill => "drill",
+            Purpose::Staging => "staging",
         }
     }
 
+    /// Restored into a security group of its own, wired only to its own restored data,
+    /// health-checked directly, never cut over: a drill or a staging copy.
+    pub fn is_isolated(self) -> bool {
+        matches!(self, Purpose::Drill | Purpose::Staging)
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
-        [Purpose::Restore, Purpose::Drill]
+        [Purpose::Restore, Purpose::Drill, Purpose::Staging]
             .into_iter()
             .find(|p| p.as_str() == s)
     }
@@ -995,6 +1005,7 @@ pub fn plan_id(purpose: Purpose, site: &str, created_at: DateTime<Utc>) -> Strin
     let prefix = match purpose {
         Purpose::Restore => "rp",
         Purpose::Drill => "drill",
+        Purpose::Staging => "stg",
     };
     format!("{prefix}-{site}-{}", stamp(created_at))
 }
@@ -1013,6 +1024,7 @@ pub fn build_plan(
     let suffix = match purpose {
         Purpose::Restore => format!("r{st}"),
         Purpose::Drill => format!("drill{st}"),
+        Purpose::Staging => format!("stg{st}"),
     };
     let region = match selection.to {
         RestoreTo::Primary => facts.primary_region,
@@ -1051,8 +1063,8 @@ pub fn build_plan(
 
     // A drill's resources go into a security group of its own, made first.
     let isolate_key: Option<String> = match purpose {
-        Purpose::Drill => drill_vpc(selection, facts).map(|vpc| {
-            let key = "drill.isolate".to_string();
+        Purpose::Drill | Purpose::Staging => drill_vpc(selection, facts).map(|vpc| {
+            let key = format!("{}.isolate", purpose.as_str());
             steps.push(step(
                 &key,
                 "",
@@ -1280,7 +1292,7 @@ pub fn build_plan(
                     }
                     _ => None,
                 };
-                if let (Purpose::Drill, Some(u)) = (purpose, &user_data) {
+                if let (true, Some(u)) = (purpose.is_isolated(), &user_data) {
                     refuse_shared(u, facts).map_err(err)?;
                 }
                 let deps = match user_data {
@@ -1353,7 +1365,7 @@ pub fn build_plan(
                         region: r.clone(),
                         bucket: bucket.clone(),
                         at: *at,
-                        dry_run: purpose == Purpose::Drill,
+                        dry_run: purpose.is_isolated(),
                     }),
                     history,
                 ));
@@ -1391,7 +1403,7 @@ pub fn build_plan(
                 template.image_id = Some(p.provider_id.clone());
                 template.security_group_ids = recorded_groups(&template.security_group_ids);
                 let user_data = wiring.user_data(facts.site, launch).map_err(err)?;
-                if purpose == Purpose::Drill {
+                if purpose.is_isolated() {
                     refuse_shared(&user_data, facts).map_err(err)?;
                 }
                 let key = format!("{comp}.launch-group");
@@ -1453,7 +1465,7 @@ pub fn build_plan(
             url: facts.health_url.to_string(),
             expect_status: facts.expect_status,
             timeout_secs: facts.health_timeout_secs,
-            direct: purpose == Purpose::Drill,
+            direct: purpose.is_isolated(),
         })),
         (None, Some(inst)) => Some(Action::HealthCheck(HealthCheck {
             url: facts.health_url.to_string(),
@@ -1468,8 +1480,14 @@ pub fn build_plan(
         && facts.drill_health_check_from.is_empty()
     {
         warnings.push(format!(
-            "the drill's web tier lets in only its own members: on AWS its health check reaches it only if [sites.drill] health_check_from names where wpbackup runs (a CIDR block or its security group; tcp/{})",
-            super::isolation::port_of(facts.health_url)
+            "the {}'s web tier lets in only its own members: on AWS its health check reaches it only if [sites.drill] health_check_from names where wpbackup runs (a CIDR block or its security group; tcp/{}){}",
+            if purpose == Purpose::Staging { "staging copy" } else { "drill" },
+            super::isolation::port_of(facts.health_url),
+            if purpose == Purpose::Staging {
+                " — and where you test it from"
+            } else {
+                ""
+            }
         ));
     }
     if let Some(check) = check {
@@ -1591,7 +1609,7 @@ pub fn build_plan(
                 }), history));
             }
         }
-        (Purpose::Drill, _) => {
+        (Purpose::Drill | Purpose::Staging, _) => {
             let buckets: Vec<String> = restore_steps
                 .iter()
                 .filter(|k| k.ends_with(".revert-bucket"))
@@ -1612,12 +1630,20 @@ pub fn build_plan(
                     history,
                 ));
             }
-            let mut deps: Vec<String> = gate.clone();
-            deps.extend(created_steps.iter().cloned());
-            deps.extend(restore_steps.iter().cloned());
-            dedup(&mut deps);
+            // A staging copy's teardown names only what it deletes: the executor holds
+            // it until `staging down`, which runs it whatever state those steps are in
+            // (it also takes down a copy that failed half-way up).
+            let deps = if purpose == Purpose::Staging {
+                created_steps.clone()
+            } else {
+                let mut deps: Vec<String> = gate.clone();
+                deps.extend(created_steps.iter().cloned());
+                deps.extend(restore_steps.iter().cloned());
+                dedup(&mut deps);
+                deps
+            };
             steps.push(step(
-                "drill.teardown",
+                &format!("{}.teardown", purpose.as_str()),
                 "",
                 deps,
                 Action::Teardown(Teardown {
@@ -2560,6 +2586,68 @@ mod tests {
                 assert_eq!(l.security_group_from, None);
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_staging_copy_is_isolated_like_a_drill_and_its_teardown_waits_for_staging_down() {
+        let f = fixture();
+        let p = build(
+            &f,
+            Purpose::Staging,
+            RestoreTo::Primary,
+            &DurationHistory::new(),
+        );
+        assert!(p.id.starts_with("stg-shop-"), "{}", p.id);
+        assert_eq!(p.purpose, Purpose::Staging);
+        assert!(p.steps.iter().all(|s| !s.action.is_cutover()), "{p:#?}");
+        // Its own security group first; every restored resource in it, none in production's.
+        assert_eq!(p.steps[0].key, "staging.isolate");
+        match &p.steps[0].action {
+            Action::Isolate(i) => assert!(i.name.starts_with("wpb-shop-stg"), "{}", i.name),
+            other => panic!("{other:?}"),
+        }
+        let isolate = Some("staging.isolate".to_string());
+        let mut restored = 0;
+        for s in &p.steps {
+            let (recorded, from) = match &s.action {
+                Action::RestoreCluster(c) => (&c.security_group_ids, &c.security_group_from),
+                Action::RestoreFileSystem(f) => (&f.security_group_ids, &f.security_group_from),
+                Action::LaunchInstance(l) => (&l.security_group_ids, &l.security_group_from),
+                _ => continue,
+            };
+            restored += 1;
+            assert!(recorded.is_empty(), "{}: {recorded:?}", s.key);
+            assert_eq!(from, &isolate, "{}", s.key);
+        }
+        assert_eq!(restored, 3);
+        // S3 is not copied (nothing of production's bucket is changed).
+        assert!(matches!(
+            p.step("media.revert-bucket").unwrap().action,
+            Action::RevertBucket(RevertBucket { dry_run: true, .. })
+        ));
+        // The teardown lists everything it made and depends on nothing else (the executor
+        // holds it until `staging down`, which runs it whatever state those steps are in).
+        let teardown = p.step("staging.teardown").unwrap();
+        assert!(!teardown
+            .depends_on
+            .contains(&"site.health-check".to_string()));
+        match &teardown.action {
+            Action::Teardown(Teardown { steps }) => assert_eq!(
+                steps,
+                &[
+                    "staging.isolate",
+                    "db.restore-cluster",
+                    "files.restore-file-system",
+                    "web.launch-instance"
+                ]
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(p.step("drill.teardown").is_none() && p.step("drill.isolate").is_none());
+        match &p.step("site.health-check").map(|s| &s.action) {
+            Some(Action::HealthCheck(_)) => {}
+            other => panic!("a staging copy is health-checked directly: {other:?}"),
         }
     }
 

@@ -6,6 +6,7 @@ use crate::catalog::StepRecord;
 use crate::cloud::{Cloud, ProviderPoint};
 use crate::domain::audit::{
     audit, changes, AuditFacts, ComponentFacts, DrillFacts, Inventory, Report, Resource, Since,
+    StagingFacts,
 };
 use crate::domain::model::PointState;
 use crate::domain::restore_plan::{PlanStatus, Purpose, StepState};
@@ -89,7 +90,7 @@ impl Engine {
             .catalog
             .missed_fires(&site.name, missed_since, as_of, RUNS_PER_COMPONENT as usize)
             .await?;
-        let (drills, drill_leftovers) = self.drills(&site, as_of).await?;
+        let (drills, drill_leftovers, stagings) = self.drills(&site, as_of).await?;
         let guards = self.guards(&site, as_of).await?;
         let cloud = if live {
             Some(self.cloud_for(&site).await?)
@@ -126,6 +127,7 @@ impl Engine {
             components,
             drills: &drills,
             drill_leftovers,
+            stagings: &stagings,
             inventory,
             guards: &guards,
             served: self
@@ -161,15 +163,32 @@ impl Engine {
         Ok(AuditOutcome { id, report })
     }
 
-    /// The site's drills created by `as_of` (newest first), and what unfinished ones left.
+    /// The site's drills created by `as_of` (newest first), what unfinished ones left, and
+    /// the staging copies up at `as_of` (newest first) with what they hold.
     async fn drills(
         &self,
         site: &Site,
         as_of: DateTime<Utc>,
-    ) -> Result<(Vec<DrillFacts>, Vec<Resource>), EngineError> {
+    ) -> Result<(Vec<DrillFacts>, Vec<Resource>, Vec<StagingFacts>), EngineError> {
         let plans = self.catalog.restore_plans(Some(&site.name), 1000).await?;
         let mut drills = Vec::new();
         let mut leftovers = Vec::new();
+        let mut stagings = Vec::new();
+        for plan in plans.iter().filter(|p| {
+            p.purpose == Purpose::Staging
+                && p.created_at <= as_of
+                // Up at `as_of`: not torn down yet, or torn down (last changed) after it.
+                && (p.status != PlanStatus::TornDown || p.updated_at > as_of)
+                && p.status != PlanStatus::Planned
+        }) {
+            let steps = self.catalog.restore_steps(&plan.id).await?;
+            stagings.push(StagingFacts {
+                plan_id: plan.id.clone(),
+                created_at: plan.created_at,
+                status: plan.status,
+                resources: restored_not_deleted(plan.purpose, &plan.id, &plan.to_region, &steps),
+            });
+        }
         for plan in plans
             .iter()
             .filter(|p| p.purpose == Purpose::Drill && p.created_at <= as_of)
@@ -198,10 +217,15 @@ impl Engine {
                 not_isolated,
             });
             if !matches!(plan.status, PlanStatus::TornDown | PlanStatus::Planned) {
-                leftovers.extend(drill_leftovers(&plan.id, &plan.to_region, &steps));
+                leftovers.extend(restored_not_deleted(
+                    plan.purpose,
+                    &plan.id,
+                    &plan.to_region,
+                    &steps,
+                ));
             }
         }
-        Ok((drills, leftovers))
+        Ok((drills, leftovers, stagings))
     }
 
     /// What the cloud holds for the site beyond what the catalog knows.
@@ -275,11 +299,17 @@ impl Engine {
     }
 }
 
-/// Resources a drill restored that its teardown did not delete.
-fn drill_leftovers(plan_id: &str, region: &str, steps: &[StepRecord]) -> Vec<Resource> {
+/// Resources a drill or staging copy restored that its teardown did not delete (its
+/// cost-bearing resources).
+pub(crate) fn restored_not_deleted(
+    purpose: Purpose,
+    plan_id: &str,
+    region: &str,
+    steps: &[StepRecord],
+) -> Vec<Resource> {
     let deleted: BTreeSet<&str> = steps
         .iter()
-        .filter(|s| s.key == "drill.teardown")
+        .filter(|s| s.key.ends_with(".teardown"))
         .filter_map(|s| s.outputs.get("deleted").and_then(|v| v.as_array()))
         .flatten()
         .filter_map(|v| v.as_str())
@@ -294,7 +324,7 @@ fn drill_leftovers(plan_id: &str, region: &str, steps: &[StepRecord]) -> Vec<Res
             ("instance", "instance")
         } else if s.key.ends_with(".launch-group") {
             ("auto-scaling-group", "group")
-        } else if s.key == "drill.isolate" {
+        } else if s.key.ends_with(".isolate") {
             ("security-group", "security_group")
         } else {
             continue;
@@ -306,7 +336,10 @@ fn drill_leftovers(plan_id: &str, region: &str, steps: &[StepRecord]) -> Vec<Res
                 id: id.to_string(),
                 component: s.key.split('.').next().map(str::to_string),
                 size_bytes: None,
-                note: format!("restored by drill {plan_id}, never torn down"),
+                note: match purpose {
+                    Purpose::Staging => format!("restored by staging copy {plan_id}"),
+                    _ => format!("restored by drill {plan_id}, never torn down"),
+                },
             });
         }
     }

@@ -82,6 +82,7 @@ fn a_healthy_site_passes_clean_and_the_audit_is_stored() {
         ("vault-lock", Some("files")),
         ("drill", None),
         ("drill-leftovers", None),
+        ("staging", None),
         ("orphaned-points", None),
         ("orphaned-ebs-snapshots", None),
         ("expired-points", None),

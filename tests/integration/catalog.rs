@@ -203,6 +203,40 @@ async fn migrations_are_recorded_as_the_sqlx_macro_recorded_them() {
     );
 }
 
+/// The sandbox's catalog opened as the migrator opens it: one connection, foreign keys on.
+async fn catalog_with_foreign_keys(path: &std::path::Path) -> sqlx::SqlitePool {
+    sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(
+            sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(path)
+                .foreign_keys(true),
+        )
+        .await
+        .unwrap()
+}
+
+async fn count(conn: &sqlx::SqlitePool, sql: &str) -> i64 {
+    sqlx::query_scalar::<_, i64>(sql)
+        .fetch_one(conn)
+        .await
+        .unwrap()
+}
+
+/// A migration run again on populated tables (what an old catalog goes through), in a
+/// transaction with foreign keys on, as the migrator runs it: it commits (no reference
+/// left dangling) and the foreign-key check finds nothing.
+async fn migrate_again(conn: &sqlx::SqlitePool, migration: &str) {
+    let mut tx = conn.begin().await.unwrap();
+    sqlx::raw_sql(migration).execute(&mut *tx).await.unwrap();
+    tx.commit().await.expect("no reference left dangling");
+    let dangling: Vec<(String, i64, String, i64)> = sqlx::query_as("PRAGMA foreign_key_check")
+        .fetch_all(conn)
+        .await
+        .unwrap();
+    assert!(dangling.is_empty(), "{dangling:?}");
+}
+
 /// Migration 0006 rebuilds `components` (a CHECK constraint cannot change in place): on a
 /// catalog with runs and points, every row and every reference to a component survives,
 /// and the new kind is accepted while an unknown one is still refused.
@@ -211,53 +245,28 @@ async fn the_components_rebuild_keeps_rows_and_references() {
     let s = super::support::Sandbox::new();
     s.wpb().args(["run", "--all"]).assert().success();
     let path = s.path().join("wpbackup.db");
-    let conn = sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect_with(
-            sqlx::sqlite::SqliteConnectOptions::new()
-                .filename(&path)
-                .foreign_keys(true),
+    let conn = catalog_with_foreign_keys(&path).await;
+    let counts = || async {
+        (
+            count(&conn, "SELECT count(*) FROM components").await,
+            count(&conn, "SELECT count(*) FROM runs").await,
+            count(&conn, "SELECT count(*) FROM recovery_points").await,
         )
-        .await
-        .unwrap();
-    let count = |sql: &'static str| {
-        let conn = conn.clone();
-        async move {
-            sqlx::query_scalar::<_, i64>(sql)
-                .fetch_one(&conn)
-                .await
-                .unwrap()
-        }
     };
-    let before = (
-        count("SELECT count(*) FROM components").await,
-        count("SELECT count(*) FROM runs").await,
-        count("SELECT count(*) FROM recovery_points").await,
-    );
+    let before = counts().await;
     assert!(before.0 > 0 && before.1 > 0 && before.2 > 0, "{before:?}");
-    // The migration again, on populated tables (what an old catalog goes through), in a
-    // transaction with foreign keys on, as the migrator runs it.
-    let mut tx = conn.begin().await.unwrap();
-    sqlx::raw_sql(include_str!("../../migrations/0006_auto_scaling_kind.sql"))
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    tx.commit().await.expect("no reference left dangling");
-    let after = (
-        count("SELECT count(*) FROM components").await,
-        count("SELECT count(*) FROM runs").await,
-        count("SELECT count(*) FROM recovery_points").await,
-    );
-    assert_eq!(before, after);
-    let dangling: Vec<(String, i64, String, i64)> = sqlx::query_as("PRAGMA foreign_key_check")
-        .fetch_all(&conn)
-        .await
-        .unwrap();
-    assert!(dangling.is_empty(), "{dangling:?}");
-    let joined =
-        count("SELECT count(*) FROM recovery_points p JOIN components c ON c.id = p.component_id")
-            .await;
-    assert_eq!(joined, after.2);
+    migrate_again(
+        &conn,
+        include_str!("../../migrations/0006_auto_scaling_kind.sql"),
+    )
+    .await;
+    assert_eq!(counts().await, before);
+    let joined = count(
+        &conn,
+        "SELECT count(*) FROM recovery_points p JOIN components c ON c.id = p.component_id",
+    )
+    .await;
+    assert_eq!(joined, before.2);
     let insert = |kind: &'static str| {
         let conn = conn.clone();
         async move {
@@ -274,5 +283,57 @@ async fn the_components_rebuild_keeps_rows_and_references() {
     assert!(insert("bogus-kind").await.is_err());
     conn.close().await;
     // And the catalog still opens.
+    Catalog::open(&path, false).await.unwrap().close().await;
+}
+
+/// 0008 rebuilds `restore_plans` for the staging purpose: on a catalog with a drill (its
+/// steps, its pinned points), every plan and every reference to it survives, and a plan
+/// may now be a staging copy but nothing else.
+#[tokio::test]
+async fn the_restore_plans_rebuild_keeps_plans_and_references() {
+    let s = super::support::Sandbox::new();
+    s.wpb().args(["run", "--all"]).assert().success();
+    s.wpb().args(["drill", "--site", "shop"]).assert().success();
+    let path = s.path().join("wpbackup.db");
+    let conn = catalog_with_foreign_keys(&path).await;
+    let counts = || async {
+        (
+            count(&conn, "SELECT count(*) FROM restore_plans").await,
+            count(&conn, "SELECT count(*) FROM restore_steps").await,
+            count(&conn, "SELECT count(*) FROM restore_plan_points").await,
+        )
+    };
+    let before = counts().await;
+    assert!(before.0 > 0 && before.1 > 0 && before.2 > 0, "{before:?}");
+    migrate_again(
+        &conn,
+        include_str!("../../migrations/0008_staging_purpose.sql"),
+    )
+    .await;
+    assert_eq!(counts().await, before);
+    let joined = count(
+        &conn,
+        "SELECT count(*) FROM restore_steps s JOIN restore_plans p ON p.id = s.plan_id",
+    )
+    .await;
+    assert_eq!(joined, before.1);
+    let insert = |purpose: &'static str| {
+        let conn = conn.clone();
+        async move {
+            sqlx::query(
+                "INSERT INTO restore_plans (id, site_id, purpose, target_time, to_region,
+                     plan_version, plan, status, created_at, updated_at)
+                 SELECT 'p-' || ?1, id, ?1, '2026-12-01T00:00:00Z', 'us-east-1', 1, '{}',
+                     'planned', '2026-12-01T00:00:00Z', '2026-12-01T00:00:00Z'
+                 FROM sites LIMIT 1",
+            )
+            .bind(purpose)
+            .execute(&conn)
+            .await
+        }
+    };
+    insert("staging").await.unwrap();
+    assert!(insert("bogus").await.is_err());
+    conn.close().await;
     Catalog::open(&path, false).await.unwrap().close().await;
 }

@@ -1229,3 +1229,183 @@ fn a_restore_behind_cloudfront_invalidates_exactly_what_it_reverted_before_it_re
         .collect();
     assert_eq!(order.last(), Some(&"site.invalidate-cdn"), "{order:?}");
 }
+
+/// Appendix D's staging environment on the single-instance elastic site: `staging up`
+/// restores the newest points into an isolated stack that stays up and says how to reach
+/// it; `staging list` shows it with what it costs; the audit flags it once it is older
+/// than `max_staging_age`; `staging down` deletes everything it made and reads it back
+/// gone. Production — address, bucket, listeners, points, database and files — is exactly
+/// as before throughout.
+#[test]
+fn a_staging_copy_comes_up_isolated_is_listed_flagged_when_old_and_torn_down() {
+    let s = Sandbox::new();
+    s.wpb().args(["run", "--all"]).assert().success();
+    let production = |s: &Sandbox| {
+        let state = sim_state(s);
+        json!({
+            "addresses": state["addresses"],
+            "object_writes": state["object_writes"],
+            "listeners": state["web"]["listeners"],
+            "points": state["points"].as_object().map(|p| p.len()),
+            // What serves production's data (its content moves on with the wall clock).
+            "db": content(s, "db", None)["resource"],
+            "files": content(s, "files", None)["resource"],
+        })
+    };
+    let before = production(&s);
+
+    let (code, up) = s.json(&["staging", "up", "--site", "shop"]);
+    assert_eq!(code, 0, "{up:#}");
+    let exec = &up["execution"];
+    assert_eq!(exec["status"], "completed", "{exec:#}");
+    let id = exec["plan_id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("stg-shop-"), "{id}");
+    let steps = steps_by_key(exec);
+    assert!(
+        !steps.contains_key("site.move-address"),
+        "never a cutover: {:?}",
+        steps.keys()
+    );
+    assert_eq!(
+        steps["staging.teardown"]["state"], "pending",
+        "held until staging down"
+    );
+    // Up, in its own security group, reachable at the restored server's address with the
+    // site's Host header.
+    let copy = &up["staging"];
+    assert_eq!(copy["state"], "up", "{copy:#}");
+    let address = steps["web.launch-instance"]["outputs"]["address"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(copy["access"]["addresses"], json!([address]));
+    assert_eq!(copy["access"]["host"], "shop.example.com");
+    let sg = steps["staging.isolate"]["outputs"]["security_group"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let created = resources_of_plan(&s, &id);
+    let mut kinds: Vec<&str> = Vec::new();
+    for r in &created {
+        assert_eq!(r["deleted"], false, "up: {r:#}");
+        if let Some(k) = r["kind"].as_str() {
+            kinds.push(k);
+        }
+        if r["kind"] == "instance" || r["kind"] == "cluster" || r["kind"] == "file-system" {
+            assert_eq!(r["security_groups"], json!([sg]), "{r:#}");
+        }
+    }
+    for k in ["instance", "cluster", "file-system"] {
+        assert!(kinds.contains(&k), "{k} in {kinds:?}");
+    }
+    assert_eq!(production(&s), before, "production unchanged by staging up");
+
+    // Listed with its address and resources; the text says how to reach it.
+    let (_, list) = s.json(&["staging", "list", "--site", "shop"]);
+    let listed = list["staging"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{list:#}");
+    assert_eq!(listed[0]["id"], id.as_str());
+    let listed_ids: Vec<&str> = listed[0]["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert!(listed_ids.contains(&sg.as_str()), "{listed_ids:?}");
+    let text = s.wpb().args(["staging", "list"]).output().unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains(&id) && text.contains(&address) && text.contains("up"),
+        "{text}"
+    );
+    // Not a restore: nothing to roll back, nothing to resume.
+    let out = s
+        .wpb()
+        .args(["restore", "rollback", &id, "--yes"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!("wpbackup staging down {id}")),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = s
+        .wpb()
+        .args(["restore", "resume", &id, "--yes"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is up"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The audit: fine while young, flagged past max_staging_age.
+    let staging_finding = |s: &Sandbox| {
+        let (_, audit) = s.json(&["audit", "--site", "shop", "--no-store"]);
+        audit["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["control"] == "staging")
+            .cloned()
+            .unwrap_or_else(|| panic!("no staging control: {audit:#}"))
+    };
+    assert_eq!(staging_finding(&s)["status"], "pass");
+    s.edit(
+        "wpbackup.toml",
+        "timeout = \"10s\"\n",
+        "timeout = \"10s\"\n[sites.audit]\nmax_staging_age = \"1s\"\n",
+    );
+    std::thread::sleep(Duration::from_millis(1100));
+    let flagged = staging_finding(&s);
+    assert_eq!(flagged["status"], "warn", "{flagged:#}");
+    assert!(
+        flagged["summary"].as_str().unwrap().contains(&id),
+        "{flagged:#}"
+    );
+    assert!(
+        flagged["evidence"].to_string().contains(&address)
+            || flagged["evidence"].to_string().contains(&sg),
+        "{flagged:#}"
+    );
+    assert!(flagged["remediation"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("wpbackup staging down {id}")));
+
+    // Down: every resource deleted and read back gone; production still as before.
+    let (code, down) = s.json(&["staging", "down", &id]);
+    assert_eq!(code, 0, "{down:#}");
+    assert_eq!(down["execution"]["status"], "torn-down");
+    let report = down["execution"]["drill_resources"].as_array().unwrap();
+    assert!(report.len() >= 4, "{report:#?}");
+    assert!(
+        report
+            .iter()
+            .all(|r| r["deleted"] == true && r["gone"] == true),
+        "{report:#?}"
+    );
+    assert!(resources_of_plan(&s, &id)
+        .iter()
+        .all(|r| r["deleted"] == true));
+    assert!(sim_state(&s)["security_groups"]
+        .as_object()
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        production(&s),
+        before,
+        "production unchanged by staging down"
+    );
+    let (_, list) = s.json(&["staging", "list"]);
+    assert_eq!(list["staging"], json!([]));
+    let (_, all) = s.json(&["staging", "list", "--all"]);
+    assert_eq!(all["staging"][0]["state"], "torn down");
+    assert_eq!(staging_finding(&s)["status"], "pass");
+    let again = s.wpb().args(["staging", "down", &id]).output().unwrap();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already torn down"));
+}

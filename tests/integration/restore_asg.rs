@@ -289,3 +289,75 @@ fn a_tier_wired_to_the_damaged_files_never_receives_traffic() {
     );
     assert_eq!(listener_forward(&s), before);
 }
+
+/// A staging copy of the reference architecture: its own group in no target group (no load
+/// balancer sends it traffic), every instance health-checked directly and printed as where
+/// to reach it; the listener never changes; `staging down` removes the group and all it made.
+#[test]
+fn a_staging_copy_of_the_reference_architecture_stays_off_the_listener_and_comes_down() {
+    let s = Sandbox::as_shipped();
+    s.wpb().args(["run", "--all"]).assert().success();
+    let before = listener_forward(&s);
+    let out = s
+        .wpb()
+        .args(["staging", "up", "--site", "news"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (_, list) = s.json(&["staging", "list", "--site", "news"]);
+    let copy = list["staging"][0].clone();
+    let id = copy["id"].as_str().unwrap().to_string();
+    assert_eq!(copy["state"], "up", "{copy:#}");
+    let (_, show) = s.json(&["restore", "show", &id]);
+    let steps = steps_by_key(&show);
+    let launch = &steps["web.launch-group"];
+    assert!(launch["outputs"]["target_group"].is_null(), "{launch:#}");
+    let group = launch["outputs"]["group"].as_str().unwrap().to_string();
+    let addresses = steps["site.health-check"]["outputs"]["addresses"].clone();
+    assert_eq!(
+        addresses.as_array().unwrap().len(),
+        launch["outputs"]["instances"].as_array().unwrap().len()
+    );
+    assert_eq!(copy["access"]["addresses"], addresses);
+    let first = addresses[0].as_str().unwrap();
+    assert!(
+        text.contains(&format!("curl --resolve 'news.example.com:443:{first}'")),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("wpbackup staging down {id}")),
+        "{text}"
+    );
+    assert_eq!(
+        listener_forward(&s),
+        before,
+        "staging up never touches the listener"
+    );
+
+    let (code, down) = s.json(&["staging", "down", &id]);
+    assert_eq!(code, 0, "{down:#}");
+    let report = down["execution"]["drill_resources"].as_array().unwrap();
+    assert!(report
+        .iter()
+        .any(|r| r["kind"] == "auto-scaling-group" && r["id"] == group.as_str()));
+    assert!(report.iter().all(|r| r["gone"] == true), "{report:#?}");
+    let web = &sim_state(&s)["web"];
+    assert!(
+        !web["groups"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .any(|k| k.ends_with(&group)),
+        "the staging group is gone"
+    );
+    assert_eq!(
+        listener_forward(&s),
+        before,
+        "staging down never touches the listener"
+    );
+}

@@ -498,6 +498,7 @@ async fn a_restore_plan_runs_on_moto_and_rolls_back() {
         "the drill is asked directly, never through the public address: {asked:#?}"
     );
     assert!(exec.recovery_seconds.is_some());
+    staging_up_and_down(&engine, &s, &site, None, t, &log).await;
 
     // Reading back what the cloud has, and the audit's live controls.
     engine.sync_site(&s).await.unwrap();
@@ -736,6 +737,98 @@ async fn an_auto_scaling_tier_is_restored_behind_its_listener_on_moto() {
         .await
         .unwrap();
     assert!(left.auto_scaling_groups().is_empty(), "{left:?}");
+    staging_up_and_down(&engine, &s, &site, Some(&tier.listener_arn), t, &log).await;
+}
+
+/// A staging copy of the site at `t` while production serves: up and left up (its
+/// instances running in its own security group, listed with where to reach them), then
+/// torn down with everything read back gone; production as before, every call granted.
+async fn staging_up_and_down(
+    engine: &wpbackup::engine::Engine,
+    s: &wpbackup::domain::site::Site,
+    site: &super::aws_moto::MotoSite,
+    listener: Option<&str>,
+    t: chrono::DateTime<chrono::Utc>,
+    log: &CallLog,
+) {
+    let c = clients(PRIMARY).await;
+    let before = production(&c, site, listener).await;
+    let (plan, up) = plan_and_execute(engine, &s.name, t, Purpose::Staging).await;
+    assert_eq!(up.status, PlanStatus::Completed, "{up:#?}");
+    assert_policy_grants(log, s, IamPurpose::Restore, "staging up");
+    assert_eq!(
+        production(&c, site, listener).await,
+        before,
+        "production unchanged by staging up"
+    );
+    let sg = up
+        .steps
+        .iter()
+        .find(|st| st.key == "staging.isolate")
+        .and_then(|st| st.output("security_group"))
+        .unwrap()
+        .to_string();
+    let copies = engine.staging_copies(Some(&s.name), false).await.unwrap();
+    let copy = copies.iter().find(|x| x.id == plan.id).expect("listed");
+    assert_eq!(copy.state, "up");
+    let access = copy.access.as_ref().unwrap();
+    assert!(!access.addresses.is_empty(), "{access:?}");
+    assert_eq!(access.security_group.as_deref(), Some(sg.as_str()));
+    // Up on AWS: its web servers running, in its own security group only.
+    let instances: Vec<String> = up
+        .steps
+        .iter()
+        .filter(|st| st.key.ends_with(".launch-instance") || st.key.ends_with(".launch-group"))
+        .flat_map(|st| {
+            st.output("instance")
+                .map(|i| vec![i.to_string()])
+                .or_else(|| {
+                    st.outputs
+                        .get("instances")
+                        .and_then(|v| serde_json::from_value::<Vec<String>>(v.clone()).ok())
+                })
+                .unwrap_or_default()
+        })
+        .collect();
+    assert!(!instances.is_empty());
+    let described = c
+        .ec2
+        .describe_instances()
+        .set_instance_ids(Some(instances.clone()))
+        .send()
+        .await
+        .unwrap();
+    for i in described.reservations().iter().flat_map(|r| r.instances()) {
+        assert_eq!(
+            i.state().and_then(|st| st.name()),
+            Some(&aws_sdk_ec2::types::InstanceStateName::Running),
+            "{i:?}"
+        );
+        let groups: Vec<&str> = i
+            .security_groups()
+            .iter()
+            .filter_map(|g| g.group_id())
+            .collect();
+        assert_eq!(groups, [sg.as_str()]);
+    }
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let down = engine
+        .staging_down(&plan.id, Arc::new(NoProgress), rx)
+        .await
+        .unwrap();
+    assert_eq!(down.status, PlanStatus::TornDown, "{down:#?}");
+    assert_policy_grants(log, s, IamPurpose::Restore, "staging down");
+    assert_isolated_and_gone(&c, &down).await;
+    assert_eq!(
+        production(&c, site, listener).await,
+        before,
+        "production unchanged by staging down"
+    );
+    assert!(engine
+        .staging_copies(Some(&s.name), false)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 /// Production as the AWS APIs show it: where the Elastic IP points (or the listener
@@ -813,9 +906,9 @@ async fn assert_isolated_and_gone(
     let sg = exec
         .steps
         .iter()
-        .find(|s| s.key == "drill.isolate")
+        .find(|s| s.key.ends_with(".isolate"))
         .and_then(|s| s.output("security_group"))
-        .expect("the drill made its own security group")
+        .expect("the drill or staging copy made its own security group")
         .to_string();
     assert!(!exec.drill_resources.is_empty());
     for r in &exec.drill_resources {

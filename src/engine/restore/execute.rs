@@ -7,25 +7,67 @@ use std::collections::HashMap;
 impl Engine {
     /// Execute (or resume) a stored plan. `stop` turning true (Ctrl-C) starts no new step;
     /// steps in flight finish and are recorded, and the plan can be resumed.
+    ///
+    /// A staging copy's teardown step is held: the plan completes with the copy up, and
+    /// [`Engine::staging_down`] runs the teardown.
     pub async fn execute_plan(
         &self,
         id: &str,
         progress: Arc<dyn RestoreProgress>,
+        stop: watch::Receiver<bool>,
+    ) -> Result<Execution, RestoreError> {
+        self.run_plan(id, progress, stop, false).await
+    }
+
+    /// Tear down a staging copy: its teardown step, whatever state the rest of the copy is
+    /// in (up, failed half-way or stopped); every resource it created deleted and read back
+    /// until gone. Run again after a failure, it continues where the deletions stopped.
+    pub async fn staging_down(
+        &self,
+        id: &str,
+        progress: Arc<dyn RestoreProgress>,
+        stop: watch::Receiver<bool>,
+    ) -> Result<Execution, RestoreError> {
+        self.run_plan(id, progress, stop, true).await
+    }
+
+    async fn run_plan(
+        &self,
+        id: &str,
+        progress: Arc<dyn RestoreProgress>,
         mut stop: watch::Receiver<bool>,
+        down: bool,
     ) -> Result<Execution, RestoreError> {
         let _lock = self.restore_lock().await?;
         let rec = self.plan_record(id).await?;
-        if rec.status.is_final() {
+        let staging = rec.purpose == Purpose::Staging;
+        if down && !staging {
+            return Err(RestoreError::Refused(format!(
+                "{id} is a {} plan, not a staging copy; `wpbackup staging list` shows the staging copies",
+                rec.purpose.as_str()
+            )));
+        }
+        if down && rec.status == PlanStatus::TornDown {
+            return Err(RestoreError::Refused(format!(
+                "staging copy {id} is already torn down"
+            )));
+        }
+        if !down && staging && rec.status == PlanStatus::Completed {
+            return Err(RestoreError::Refused(format!(
+                "staging copy {id} is up; `wpbackup staging down {id}` tears it down"
+            )));
+        }
+        if !down && rec.status.is_final() {
             return Err(RestoreError::Refused(format!(
                 "plan {id} is {}; there is nothing left to execute",
                 rec.status
             )));
         }
         // A restore acts on the site's components: no backup of them meanwhile. A drill
-        // works on copies under its own names and lets backups go on.
+        // or a staging copy works on copies under its own names and lets backups go on.
         let _site_lock = match rec.purpose {
             Purpose::Restore => Some(self.site_lock(&rec.site).await?),
-            Purpose::Drill => None,
+            Purpose::Drill | Purpose::Staging => None,
         };
         let plan = Arc::new(rec.plan()?);
         // As served when the execution starts: what a cutover replaces.
@@ -41,6 +83,19 @@ impl Engine {
             .into_iter()
             .map(|s| (s.key.clone(), s))
             .collect();
+        if staging && !down {
+            let tearing = plan.steps.iter().any(|s| {
+                matches!(s.action, Action::Teardown(_))
+                    && records
+                        .get(&s.key)
+                        .is_some_and(|r| r.state != StepState::Pending)
+            });
+            if tearing {
+                return Err(RestoreError::Refused(format!(
+                    "staging copy {id} is being torn down; `wpbackup staging down {id}` finishes it"
+                )));
+            }
+        }
         let mut attempted: BTreeSet<String> = BTreeSet::new();
         let mut inflight = tokio::task::JoinSet::new();
         // Which step each task runs: a step that panics (a bug) still fails as that step.
@@ -51,11 +106,20 @@ impl Engine {
             if !stopping && failure.is_none() {
                 for step in &plan.steps {
                     let r = &records[&step.key];
+                    // Bringing a staging copy up never starts its teardown; taking it
+                    // down starts nothing else.
+                    let teardown = matches!(step.action, Action::Teardown(_));
+                    if staging && teardown != down {
+                        continue;
+                    }
                     let finished = r.state.is_finished();
-                    let ready = step
-                        .depends_on
-                        .iter()
-                        .all(|d| records.get(d).is_some_and(|r| r.state.is_finished()));
+                    // `staging down` deletes whatever the copy's steps made, finished or
+                    // not (nothing of it runs meanwhile: the restore lock is held).
+                    let ready = (staging && down)
+                        || step
+                            .depends_on
+                            .iter()
+                            .all(|d| records.get(d).is_some_and(|r| r.state.is_finished()));
                     if finished || !ready || attempted.contains(&step.key) {
                         continue;
                     }
@@ -142,13 +206,19 @@ impl Engine {
                 }
             }
         }
-        let all_done = plan
-            .steps
-            .iter()
-            .all(|s| records.get(&s.key).is_some_and(|r| r.state.is_finished()));
-        let status = if all_done {
+        let done = |pick: &dyn Fn(&Step) -> bool| {
+            plan.steps
+                .iter()
+                .filter(|s| pick(s))
+                .all(|s| records.get(&s.key).is_some_and(|r| r.state.is_finished()))
+        };
+        let is_teardown = |s: &Step| matches!(s.action, Action::Teardown(_));
+        let status = if down && done(&is_teardown) {
+            PlanStatus::TornDown
+        } else if !down && done(&|s| !staging || !is_teardown(s)) {
             match plan.purpose {
-                Purpose::Restore => PlanStatus::Completed,
+                // A staging copy up: every step but its teardown done.
+                Purpose::Restore | Purpose::Staging => PlanStatus::Completed,
                 Purpose::Drill => PlanStatus::TornDown,
             }
         } else if failure.is_some() {
@@ -179,13 +249,13 @@ impl Engine {
         };
         let drill_resources: Vec<super::teardown::DrillResource> = steps
             .iter()
-            .find(|s| s.key == "drill.teardown")
+            .find(|s| s.key.ends_with(".teardown"))
             .and_then(|s| s.outputs.get("resources"))
             .and_then(|v| serde_json::from_value(v.clone()).ok())
             .unwrap_or_default();
         let rec = self.plan_record(id).await?;
         let recovery_target_seconds = match rec.purpose {
-            Purpose::Drill => self
+            Purpose::Drill | Purpose::Staging => self
                 .site(&rec.site)
                 .ok()
                 .map(|s| s.audit.max_recovery_time.as_secs() as i64),

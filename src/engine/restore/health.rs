@@ -66,6 +66,7 @@ impl StepCtx {
         // balancer says (moto keeps terminated group instances `healthy`): not asked, and
         // at least one running target must answer.
         let mut answered = Vec::new();
+        let mut addresses = Vec::new();
         let mut skipped = Vec::new();
         for t in &targets {
             let inst = self
@@ -81,9 +82,10 @@ impl StepCtx {
                 .address
                 .ok_or_else(|| format!("target {t} has no address to ask"))?;
             let answer = self
-                .check(url, Some(address), *expect_status, *timeout_secs)
+                .check(url, Some(address.clone()), *expect_status, *timeout_secs)
                 .await?;
             answered.push(format!("{t}: {} from {}", answer.0, answer.1));
+            addresses.push(address);
         }
         if answered.is_empty() {
             return Err(format!(
@@ -94,6 +96,8 @@ impl StepCtx {
         }
         out.insert("targets".into(), json!(targets));
         out.insert("answers".into(), json!(answered));
+        // Where the healthy instances answer (a staging copy prints them).
+        out.insert("addresses".into(), json!(addresses));
         if !skipped.is_empty() {
             out.insert("not_running".into(), json!(skipped));
         }

@@ -19,6 +19,7 @@ mod health;
 mod isolate;
 mod prepare;
 mod rollback;
+mod staging;
 mod teardown;
 mod web;
 
@@ -46,6 +47,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 pub use finalize::Replaced;
+pub use staging::{staging_state, StagingCopy};
 pub use teardown::DrillResource;
 
 #[derive(Debug, thiserror::Error)]
@@ -197,11 +199,90 @@ pub(crate) fn drill_isolation(plan: &Plan, steps: &[StepRecord]) -> Option<Strin
         );
     }
     let verified = steps.iter().any(|s| {
-        s.key == "drill.teardown"
+        s.key.ends_with(".teardown")
             && s.state == StepState::Done
             && s.outputs.get("verified_gone") == Some(&Value::Bool(true))
     });
     (!verified).then(|| "its teardown did not verify that everything it created is gone".into())
+}
+
+/// How to reach a staging copy: where its web tier answered the health check, and the
+/// site's URL (its Host header) to ask there.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StagingAccess {
+    /// The restored instance's address, or each healthy instance of a restored group.
+    pub addresses: Vec<String>,
+    /// The site's health-check URL: its host is the Host header to send.
+    pub url: String,
+    pub host: String,
+    /// Who its security group lets in on `port` besides its own members
+    /// (`[sites.drill] health_check_from`); empty: only hosts in `security_group`.
+    pub allowed_from: Vec<String>,
+    pub port: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub security_group: Option<String>,
+}
+
+impl StagingAccess {
+    /// A command that asks the copy for the site's URL (`curl --resolve` sends the site's
+    /// Host header, and its SNI name over https, to the copy's address).
+    pub fn curl(&self) -> Option<String> {
+        let address = self.addresses.first()?;
+        let url = reqwest::Url::parse(&self.url).ok()?;
+        let port = url.port_or_known_default()?;
+        Some(format!(
+            "curl --resolve '{}:{port}:{address}' '{}'",
+            self.host, self.url
+        ))
+    }
+}
+
+/// Where a plan's web tier answered (a staging copy's), from its recorded steps; `None`
+/// when the plan checked no web tier.
+pub fn staging_access(plan: &Plan, steps: &[StepRecord]) -> Option<StagingAccess> {
+    let url = plan.steps.iter().find_map(|s| match &s.action {
+        Action::HealthCheck(h) => Some(h.url.clone()),
+        Action::CheckTargets(c) => Some(c.url.clone()),
+        _ => None,
+    })?;
+    let mut addresses = Vec::new();
+    for s in steps {
+        if s.key.ends_with(".launch-instance") {
+            addresses.extend(s.output("address").map(str::to_string));
+        }
+        if let Some(list) = s.outputs.get("addresses").and_then(Value::as_array) {
+            addresses.extend(list.iter().filter_map(Value::as_str).map(str::to_string));
+        }
+    }
+    addresses.dedup();
+    let parsed = reqwest::Url::parse(&url).ok();
+    let host = parsed
+        .as_ref()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_default();
+    let isolate = plan.steps.iter().find_map(|s| match &s.action {
+        Action::Isolate(i) => Some((s.key.as_str(), i)),
+        _ => None,
+    });
+    Some(StagingAccess {
+        addresses,
+        host,
+        allowed_from: isolate
+            .map(|(_, i)| i.health_check_from.clone())
+            .unwrap_or_default(),
+        port: isolate
+            .map(|(_, i)| i.port)
+            .or_else(|| parsed.as_ref().and_then(|u| u.port_or_known_default()))
+            .unwrap_or(443),
+        security_group: isolate.and_then(|(key, _)| {
+            steps
+                .iter()
+                .find(|s| s.key == key)
+                .and_then(|s| s.output("security_group"))
+                .map(str::to_string)
+        }),
+        url,
+    })
 }
 
 pub(crate) fn recovery_seconds(steps: &[StepRecord]) -> Option<i64> {

@@ -16,9 +16,12 @@ impl Engine {
         let _lock = self.restore_lock().await?;
         let rec = self.plan_record(id).await?;
         if rec.purpose != Purpose::Restore {
-            return Err(RestoreError::Refused(format!(
-                "{id} is a drill; drills never cut over, there is nothing to roll back"
-            )));
+            return Err(RestoreError::Refused(match rec.purpose {
+                Purpose::Staging => format!(
+                    "{id} is a staging copy; it never cut over, there is nothing to roll back — `wpbackup staging down {id}` tears it down"
+                ),
+                _ => format!("{id} is a drill; drills never cut over, there is nothing to roll back"),
+            }));
         }
         let _site_lock = self.site_lock(&rec.site).await?;
         if rec.status == PlanStatus::RolledBack {

@@ -20,9 +20,9 @@ impl StepCtx {
                         format!("{step} recorded no {output} for {{{{{name}}}}} in the user data")
                     })?
                 }
-                // A drill never uses a production database (refused when planning).
+                // A drill or staging copy never uses a production database (refused when planning).
                 WireValue::ClusterEndpoint { cluster, .. }
-                    if self.plan.purpose == Purpose::Drill =>
+                    if self.plan.purpose.is_isolated() =>
                 {
                     return Err(format!(
                         "a drill's web server would use the production database {cluster}; nothing was launched"
