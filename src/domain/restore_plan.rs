@@ -1380,13 +1380,12 @@ pub fn build_plan(
                             "point {provider_id} records no Auto Scaling group settings (launch template, size); restore to the instant of a newer point"
                         ))
                     })?;
-                if selection.to == RestoreTo::Dr {
-                    return Err(err(
-                        "an Auto Scaling tier restored in the DR region needs that region's subnets and load balancer, which the configuration does not name yet; restore the other components with --only"
-                            .into(),
-                    ));
-                }
+                // In the DR region the primary's listener does not exist: the group is
+                // launched on the DR network, checked directly, and put behind a load
+                // balancer there by hand (like DNS).
+                let dr_tier = selection.to == RestoreTo::Dr;
                 if purpose == Purpose::Restore
+                    && !dr_tier
                     && !matches!(facts.address, Address::AlbListener { .. })
                 {
                     return Err(err(
@@ -1401,7 +1400,11 @@ pub fn build_plan(
                 })?;
                 let mut template = settings.launch_template.clone();
                 template.image_id = Some(p.provider_id.clone());
-                template.security_group_ids = recorded_groups(&template.security_group_ids);
+                template.security_group_ids = if dr_tier {
+                    dr.security_group_ids.clone()
+                } else {
+                    recorded_groups(&template.security_group_ids)
+                };
                 let user_data = wiring.user_data(facts.site, launch).map_err(err)?;
                 if purpose.is_isolated() {
                     refuse_shared(&user_data, facts).map_err(err)?;
@@ -1418,15 +1421,20 @@ pub fn build_plan(
                         image: p.provider_id.clone(),
                         group: name.clone(),
                         launch_template: name,
-                        // A drill's group is in no target group: no load balancer reaches it.
-                        target_group: (purpose == Purpose::Restore)
+                        // A drill's group is in no target group: no load balancer reaches
+                        // it; nor, until the operator puts it behind one, a DR group.
+                        target_group: (purpose == Purpose::Restore && !dr_tier)
                             .then(|| target_group_name(facts.site, comp, &suffix)),
                         template: Box::new(template),
                         user_data: Some(user_data),
                         min_size: settings.min_size,
                         max_size: settings.max_size,
                         desired_capacity: settings.desired_capacity,
-                        subnets: settings.subnets.clone(),
+                        subnets: if dr_tier {
+                            dr.subnets.clone()
+                        } else {
+                            settings.subnets.clone()
+                        },
                         like: Box::new(like),
                         health_check_type: settings.health_check_type.clone(),
                         health_check_grace_period: settings.health_check_grace_period,
@@ -1465,7 +1473,7 @@ pub fn build_plan(
             url: facts.health_url.to_string(),
             expect_status: facts.expect_status,
             timeout_secs: facts.health_timeout_secs,
-            direct: purpose.is_isolated(),
+            direct: purpose.is_isolated() || selection.to == RestoreTo::Dr,
         })),
         (None, Some(inst)) => Some(Action::HealthCheck(HealthCheck {
             url: facts.health_url.to_string(),
@@ -1600,7 +1608,22 @@ pub fn build_plan(
             }
         }
         (Purpose::Restore, RestoreTo::Dr) => {
-            if instance_step.is_some() {
+            if let Some(group) = &group_step {
+                let name = steps
+                    .iter()
+                    .find(|s| &s.key == group)
+                    .and_then(|s| match &s.action {
+                        Action::LaunchGroup(l) => Some(l.group.clone()),
+                        _ => None,
+                    })
+                    .unwrap_or_default();
+                steps.push(step("site.manual", "", gate.clone(), Action::Manual(Manual {
+                    instruction: format!(
+                        "the primary region's load balancer does not serve {region}: register the restored Auto Scaling group {name} (health-checked, in no target group) with a target group of a load balancer in {region} (`aws autoscaling attach-load-balancer-target-groups`), point DNS for {} at that load balancer, and DB_HOST in wp-config.php at the restored cluster's endpoint (the group's user data already names it)",
+                        host_of(facts.health_url)
+                    ),
+                }), history));
+            } else if instance_step.is_some() {
                 steps.push(step("site.manual", "", gate.clone(), Action::Manual(Manual {
                     instruction: format!(
                         "static and Elastic IPs are regional: point DNS for {} at the restored instance's public address in {region} (shown by `wpbackup restore show {id}`), and DB_HOST in wp-config.php at the restored cluster's endpoint",
@@ -1684,7 +1707,7 @@ fn dr_network_complete(selection: &Selection, facts: &SiteFacts<'_>) -> Result<(
     let mut missing: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for c in &selection.choices {
         let needs: &[(&str, bool)] = match c.kind {
-            ComponentKind::Ec2Instance => &[
+            ComponentKind::Ec2Instance | ComponentKind::AutoScalingGroup => &[
                 ("subnets", dr.subnets.is_empty()),
                 ("security_group_ids", dr.security_group_ids.is_empty()),
             ],

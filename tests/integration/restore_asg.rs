@@ -361,3 +361,122 @@ fn a_staging_copy_of_the_reference_architecture_stays_off_the_listener_and_comes
         "staging down never touches the listener"
     );
 }
+
+const NEWS_DR_NETWORK: &str = "[sites.dr_network]
+subnets = [\"subnet-0sim0dr01\", \"subnet-0sim0dr02\"]
+security_group_ids = [\"sg-0sim0drweb\"]
+db_subnet_group = \"wp-db-subnets-dr\"
+db_security_group_ids = [\"sg-0sim0drdb\"]
+file_system_security_group_ids = [\"sg-0sim0drnfs\"]
+";
+
+/// `restore --to dr` of the reference architecture: refused without the DR network (naming
+/// the keys the group needs), then with it — the group launched from the DR copy of its AMI
+/// on the DR subnets and security groups, in no target group (the primary's listener does
+/// not serve the DR region), each instance checked directly, and the last step by hand
+/// naming the group and where its instances answer. The primary listener is untouched.
+#[test]
+fn a_dr_restore_of_the_reference_architecture_launches_its_group_on_the_dr_network() {
+    let s = Sandbox::as_shipped();
+    s.wpb().args(["run", "--all"]).assert().success();
+    let dr = ["restore", "--site", "news", "--at", "now", "--to", "dr"];
+    let out = s.wpb().args(dr).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(65), "{err}");
+    for says in [
+        "[sites.dr_network]",
+        "subnets (for",
+        "security_group_ids (for",
+        "web",
+    ] {
+        assert!(err.contains(says), "{says}: {err}");
+    }
+    s.edit(
+        "wpbackup.toml",
+        "url = \"https://news.example.com/wp-login.php\"\n",
+        &format!("url = \"https://news.example.com/wp-login.php\"\n{NEWS_DR_NETWORK}"),
+    );
+    let before = listener_forward(&s);
+    let (code, plan) = s.json(&dr);
+    assert_eq!(code, 0, "{plan:#}");
+    assert_eq!(plan["region"], "us-west-2");
+    let step = |key: &str| {
+        plan["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|st| st["key"] == key)
+            .unwrap_or_else(|| panic!("no step {key}: {plan:#}"))
+            .clone()
+    };
+    let launch = step("web.launch-group");
+    assert_eq!(launch["region"], "us-west-2");
+    assert_eq!(
+        launch["subnets"],
+        serde_json::json!(["subnet-0sim0dr01", "subnet-0sim0dr02"])
+    );
+    assert_eq!(
+        launch["template"]["security_group_ids"],
+        serde_json::json!(["sg-0sim0drweb"])
+    );
+    assert!(launch["target_group"].is_null(), "{launch:#}");
+    assert_eq!(step("site.health-check")["direct"], true);
+    assert!(step("site.manual")["instruction"]
+        .as_str()
+        .unwrap()
+        .contains(launch["group"].as_str().unwrap()));
+    let keys: Vec<&str> = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|st| st["key"].as_str().unwrap())
+        .collect();
+    assert!(!keys.contains(&"site.switch-listener"), "{keys:?}");
+
+    let mut exec_args = dr.to_vec();
+    exec_args.extend(["--execute", "--yes"]);
+    let (code, exec) = s.json(&exec_args);
+    assert_eq!(code, 0, "{exec:#}");
+    assert_eq!(exec["status"], "completed");
+    let steps = steps_by_key(&exec);
+    let addresses = steps["site.health-check"]["outputs"]["addresses"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(!addresses.is_empty());
+    let said = steps["site.manual"]["outputs"]["instruction"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for a in &addresses {
+        assert!(said.contains(a.as_str().unwrap()), "{said}");
+    }
+    let group = steps["web.launch-group"]["outputs"]["group"]
+        .as_str()
+        .unwrap();
+    let state = sim_state(&s);
+    let instances = steps["web.launch-group"]["outputs"]["instances"]
+        .as_array()
+        .unwrap();
+    for i in instances {
+        let r = state["resources"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .find(|(k, _)| k.ends_with(i.as_str().unwrap()))
+            .map(|(_, r)| r.clone())
+            .unwrap();
+        assert_eq!(
+            r["security_groups"],
+            serde_json::json!(["sg-0sim0drweb"]),
+            "{r:#}"
+        );
+        assert_eq!(r["region"], "us-west-2", "{r:#}");
+    }
+    assert!(!group.is_empty());
+    assert_eq!(
+        listener_forward(&s),
+        before,
+        "the primary listener is untouched"
+    );
+}

@@ -534,18 +534,22 @@ async fn a_restore_plan_runs_on_moto_and_rolls_back() {
 /// restore to T — a separate group launched from the AMI of T with user data naming the
 /// restored cluster, every target checked, the listener switched — the next backup of the
 /// restored group, rollback, and a drill torn down; every call granted by `iam-policy`.
-#[tokio::test]
-async fn an_auto_scaling_tier_is_restored_behind_its_listener_on_moto() {
-    use super::web_tier_contract::create_moto_web_tier;
-    let (prefix, site, dir, cfg) = moto_site("asg").await;
-    let tier = create_moto_web_tier(&prefix).await;
-    // The web tier is the group, the entry point its listener.
-    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+/// The moto site's web tier made an Auto Scaling group behind an ALB listener (the
+/// reference architecture): the group and listener created, the policy and entry point
+/// rewritten to name them.
+async fn with_auto_scaling_tier(
+    prefix: &str,
+    site: &super::aws_moto::MotoSite,
+    dir: &std::path::Path,
+    cfg: &std::path::Path,
+) -> super::web_tier_contract::WebSite {
+    let tier = super::web_tier_contract::create_moto_web_tier(prefix).await;
+    let text = std::fs::read_to_string(cfg).unwrap().replace(
         &format!("ec2_elastic_ip_allocation = \"{}\"", site.allocation_id),
         &format!("alb_listener_arn = \"{}\"", tier.listener_arn),
     );
-    std::fs::write(&cfg, text).unwrap();
-    let web = dir.path().join("policies/web.toml");
+    std::fs::write(cfg, text).unwrap();
+    let web = dir.join("policies/web.toml");
     let text = std::fs::read_to_string(&web).unwrap();
     let text = text
         .replace("kind = \"ec2-instance\"", "kind = \"auto-scaling-group\"")
@@ -554,6 +558,13 @@ async fn an_auto_scaling_tier_is_restored_behind_its_listener_on_moto() {
             &format!("[auto_scaling]\ngroup_name = \"{}\"", tier.group),
         );
     std::fs::write(&web, text).unwrap();
+    tier
+}
+
+#[tokio::test]
+async fn an_auto_scaling_tier_is_restored_behind_its_listener_on_moto() {
+    let (prefix, site, dir, cfg) = moto_site("asg").await;
+    let tier = with_auto_scaling_tier(&prefix, &site, dir.path(), &cfg).await;
 
     let (engine, s, log, probe) = engine_on_moto(&cfg).await;
     let run_all = |at| every_policy(&s, at);
@@ -1046,6 +1057,7 @@ async fn create_dr_network(c: &wpbackup::cloud::aws::Clients, prefix: &str) -> (
         table,
         DrIds {
             subnet: subnets[0].clone(),
+            subnets: subnets.clone(),
             web,
             db,
             subnet_group,
@@ -1055,6 +1067,8 @@ async fn create_dr_network(c: &wpbackup::cloud::aws::Clients, prefix: &str) -> (
 
 struct DrIds {
     subnet: String,
+    /// Every subnet of `[sites.dr_network]` (a group spreads over them).
+    subnets: Vec<String>,
     web: String,
     db: String,
     subnet_group: String,
@@ -1191,5 +1205,115 @@ async fn a_dr_restore_on_moto_uses_the_dr_regions_network_and_adopts_nothing() {
             |t| t.key() == Some("wpbackup:restore-plan") && t.value() == Some(plan.id.as_str())
         ),
         "{cl:?}"
+    );
+}
+
+/// `restore --to dr` of an Auto Scaling tier on moto: the group launched in the DR region
+/// from the copy of its AMI, on the DR subnets and security group, in no target group,
+/// its instances checked directly; the primary listener untouched; every call granted.
+#[tokio::test]
+async fn a_dr_restore_of_an_auto_scaling_tier_on_moto_launches_it_on_the_dr_network() {
+    use super::cloud_contract::DR;
+    let (prefix, site, dir, cfg) = moto_site("drg").await;
+    let tier = with_auto_scaling_tier(&prefix, &site, dir.path(), &cfg).await;
+    let west = clients(DR).await;
+    let (table, ids) = create_dr_network(&west, &prefix).await;
+    let text = std::fs::read_to_string(&cfg).unwrap() + &table;
+    std::fs::write(&cfg, text).unwrap();
+    let (engine, s, log, _probe) = engine_on_moto(&cfg).await;
+    let reports = engine
+        .run_many(every_policy(&s, engine.manual_instant()), 3)
+        .await
+        .unwrap();
+    assert!(
+        reports
+            .iter()
+            .all(|r| r.failure_reason.is_none() && !r.copies.is_empty()),
+        "{reports:#?}"
+    );
+    let c = clients(PRIMARY).await;
+    let before = production(&c, &site, Some(&tier.listener_arn)).await;
+    log.clear();
+    let plan = engine
+        .prepare_restore(&RestoreRequest {
+            site: s.name.clone(),
+            at: chrono::Utc::now(),
+            to: RestoreTo::Dr,
+            only: vec![],
+            purpose: Purpose::Restore,
+        })
+        .await
+        .unwrap();
+    engine
+        .store_plan(&plan, &serde_json::to_string_pretty(&plan).unwrap())
+        .await
+        .unwrap();
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let exec = engine
+        .execute_plan(&plan.id, Arc::new(NoProgress), rx)
+        .await
+        .unwrap();
+    assert_eq!(exec.status, PlanStatus::Completed, "{exec:#?}");
+    assert_policy_grants(&log, &s, IamPurpose::Restore, "restore --to dr");
+    let launch = exec
+        .steps
+        .iter()
+        .find(|st| st.key == "web.launch-group")
+        .unwrap();
+    assert!(launch.output("target_group").is_none(), "{launch:?}");
+    let group = launch.output("group").unwrap();
+    let g = west
+        .autoscaling
+        .describe_auto_scaling_groups()
+        .auto_scaling_group_names(group)
+        .send()
+        .await
+        .unwrap();
+    let g = &g.auto_scaling_groups()[0];
+    assert!(g.target_group_arns().is_empty(), "{g:?}");
+    let ids_of: Vec<String> = g
+        .instances()
+        .iter()
+        .filter_map(|i| i.instance_id().map(str::to_string))
+        .collect();
+    assert!(!ids_of.is_empty(), "{g:?}");
+    let described = west
+        .ec2
+        .describe_instances()
+        .set_instance_ids(Some(ids_of))
+        .send()
+        .await
+        .unwrap();
+    let ami = plan.steps.iter().find_map(|st| match &st.action {
+        Action::LaunchGroup(l) => Some(l.image.clone()),
+        _ => None,
+    });
+    for i in described.reservations().iter().flat_map(|r| r.instances()) {
+        assert_eq!(i.image_id().map(str::to_string), ami, "the DR copy's AMI");
+        assert!(
+            i.subnet_id()
+                .is_some_and(|x| ids.subnets.iter().any(|s| s == x)),
+            "{i:?}"
+        );
+        let groups: Vec<&str> = i
+            .security_groups()
+            .iter()
+            .filter_map(|g| g.group_id())
+            .collect();
+        assert_eq!(groups, [ids.web.as_str()]);
+    }
+    let manual = exec
+        .steps
+        .iter()
+        .find(|st| st.key == "site.manual")
+        .unwrap();
+    assert!(
+        manual.output("instruction").unwrap().contains(group),
+        "{manual:?}"
+    );
+    assert_eq!(
+        production(&c, &site, Some(&tier.listener_arn)).await,
+        before,
+        "the primary listener untouched"
     );
 }

@@ -161,6 +161,13 @@ impl StepCtx {
             if let Some(a) = o.get("endpoint").and_then(Value::as_str) {
                 text.push_str(&format!("; {k}: {a}"));
             }
+            // A restored group's instances, where its check asked them.
+            if let Some(list) = o.get("addresses").and_then(Value::as_array) {
+                let list: Vec<&str> = list.iter().filter_map(Value::as_str).collect();
+                if !list.is_empty() {
+                    text.push_str(&format!("; {k}: {}", list.join(", ")));
+                }
+            }
         }
         out.insert("instruction".into(), json!(text));
         Ok((StepState::Skipped, format!("BY HAND: {text}")))
