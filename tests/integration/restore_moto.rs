@@ -51,16 +51,28 @@ async fn plan_and_execute(
     wpbackup::domain::restore_plan::Plan,
     wpbackup::engine::restore::Execution,
 ) {
-    let plan = engine
-        .prepare_restore(&RestoreRequest {
+    execute_request(
+        engine,
+        &RestoreRequest {
             site: site.to_string(),
             at,
             to: RestoreTo::Primary,
             only: vec![],
             purpose,
-        })
-        .await
-        .unwrap();
+        },
+    )
+    .await
+}
+
+/// Plan what `req` asks for, store the plan and execute it.
+async fn execute_request(
+    engine: &wpbackup::engine::Engine,
+    req: &RestoreRequest,
+) -> (
+    wpbackup::domain::restore_plan::Plan,
+    wpbackup::engine::restore::Execution,
+) {
+    let plan = engine.prepare_restore(req).await.unwrap();
     let json = serde_json::to_string_pretty(&plan).unwrap();
     engine.store_plan(&plan, &json).await.unwrap();
     let (_tx, rx) = tokio::sync::watch::channel(false);
@@ -69,6 +81,23 @@ async fn plan_and_execute(
         .await
         .unwrap();
     (plan, exec)
+}
+
+/// Every policy of the site run now, each with its point and its DR copy.
+async fn backed_up_with_dr_copies(
+    engine: &wpbackup::engine::Engine,
+    s: &wpbackup::domain::site::Site,
+) {
+    let reports = engine
+        .run_many(every_policy(s, engine.manual_instant()), 3)
+        .await
+        .unwrap();
+    assert!(
+        reports
+            .iter()
+            .all(|r| r.failure_reason.is_none() && !r.copies.is_empty()),
+        "{reports:#?}"
+    );
 }
 
 /// A run of every policy of the site at `at`, by hand.
@@ -1079,16 +1108,7 @@ async fn a_dr_restore_on_moto_uses_the_dr_regions_network_and_adopts_nothing() {
     use super::cloud_contract::DR;
     let (prefix, site, _dir, cfg) = moto_site("drn").await;
     let (engine, s, log, _probe) = engine_on_moto(&cfg).await;
-    let reports = engine
-        .run_many(every_policy(&s, engine.manual_instant()), 3)
-        .await
-        .unwrap();
-    assert!(
-        reports
-            .iter()
-            .all(|r| r.failure_reason.is_none() && !r.copies.is_empty()),
-        "{reports:#?}"
-    );
+    backed_up_with_dr_copies(&engine, &s).await;
     let request = RestoreRequest {
         site: s.name.clone(),
         at: chrono::Utc::now(),
@@ -1221,38 +1241,21 @@ async fn a_dr_restore_of_an_auto_scaling_tier_on_moto_launches_it_on_the_dr_netw
     let text = std::fs::read_to_string(&cfg).unwrap() + &table;
     std::fs::write(&cfg, text).unwrap();
     let (engine, s, log, _probe) = engine_on_moto(&cfg).await;
-    let reports = engine
-        .run_many(every_policy(&s, engine.manual_instant()), 3)
-        .await
-        .unwrap();
-    assert!(
-        reports
-            .iter()
-            .all(|r| r.failure_reason.is_none() && !r.copies.is_empty()),
-        "{reports:#?}"
-    );
+    backed_up_with_dr_copies(&engine, &s).await;
     let c = clients(PRIMARY).await;
     let before = production(&c, &site, Some(&tier.listener_arn)).await;
     log.clear();
-    let plan = engine
-        .prepare_restore(&RestoreRequest {
+    let (plan, exec) = execute_request(
+        &engine,
+        &RestoreRequest {
             site: s.name.clone(),
             at: chrono::Utc::now(),
             to: RestoreTo::Dr,
             only: vec![],
             purpose: Purpose::Restore,
-        })
-        .await
-        .unwrap();
-    engine
-        .store_plan(&plan, &serde_json::to_string_pretty(&plan).unwrap())
-        .await
-        .unwrap();
-    let (_tx, rx) = tokio::sync::watch::channel(false);
-    let exec = engine
-        .execute_plan(&plan.id, Arc::new(NoProgress), rx)
-        .await
-        .unwrap();
+        },
+    )
+    .await;
     assert_eq!(exec.status, PlanStatus::Completed, "{exec:#?}");
     assert_policy_grants(&log, &s, IamPurpose::Restore, "restore --to dr");
     let launch = exec
