@@ -165,14 +165,15 @@ pub enum PlanError {
         at: DateTime<Utc>,
         latest: DateTime<Utc>,
     },
-    #[error("{at} is before anything {component} can be restored to (its earliest is {component_earliest}); \
-             every component can be restored from {earliest} to {latest}")]
-    BeforeFirst {
+    /// Some component cannot be restored to T: each one named with why, then the instants
+    /// every selected component can be restored to.
+    #[error("{at} cannot be restored: {}; {restorable}", .reasons.join("; "))]
+    NotCovered {
         at: DateTime<Utc>,
-        component: String,
-        component_earliest: String,
-        earliest: String,
-        latest: String,
+        /// One per component that has no source at T, naming it.
+        reasons: Vec<String>,
+        /// "every component can be restored to any instant from … to …" (or why none is).
+        restorable: String,
     },
     #[error("no component matches --only {0:?}; components: {1}")]
     UnknownComponent(String, String),
@@ -202,6 +203,107 @@ fn range(
         hi = lo.map(|_| now);
     }
     lo.zip(hi)
+}
+
+/// The instants a component can be restored to, as disjoint intervals, oldest first: its
+/// continuous-backup window (Aurora, in place) and everything from its first point (a
+/// bucket: its first checkpoint) to now.
+fn restorable(
+    input: &ComponentInput<'_>,
+    regions: &[&str],
+    to: RestoreTo,
+    now: DateTime<Utc>,
+) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let first = input
+        .points
+        .iter()
+        .find(|p| usable(p) && regions.contains(&p.region.as_str()))
+        .map(|p| p.point_time);
+    let mut out: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+    if let (Some(w), RestoreTo::Primary) = (input.pitr_window, to) {
+        out.push(w);
+    }
+    if let Some(f) = first {
+        out.push((f, now.max(f)));
+    }
+    merge(out)
+}
+
+/// Sorted, overlapping intervals joined.
+fn merge(mut v: Vec<(DateTime<Utc>, DateTime<Utc>)>) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    v.sort();
+    let mut out: Vec<(DateTime<Utc>, DateTime<Utc>)> = Vec::new();
+    for (a, b) in v {
+        match out.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => out.push((a, b)),
+        }
+    }
+    out
+}
+
+/// The instants in both `a` and `b` (each disjoint, oldest first).
+fn intersect(
+    a: &[(DateTime<Utc>, DateTime<Utc>)],
+    b: &[(DateTime<Utc>, DateTime<Utc>)],
+) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+    let mut out = Vec::new();
+    for x in a {
+        for y in b {
+            let (lo, hi) = (x.0.max(y.0), x.1.min(y.1));
+            if lo <= hi {
+                out.push((lo, hi));
+            }
+        }
+    }
+    merge(out)
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Why `input` cannot be restored to `at` (`None`: it can).
+fn not_restorable_at(
+    input: &ComponentInput<'_>,
+    regions: &[&str],
+    to: RestoreTo,
+    at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Option<String> {
+    let intervals = restorable(input, regions, to, now);
+    if intervals.iter().any(|(a, b)| *a <= at && at <= *b) {
+        return None;
+    }
+    let name = &input.policy.name;
+    let first = input
+        .points
+        .iter()
+        .find(|p| usable(p) && regions.contains(&p.region.as_str()))
+        .map(|p| p.point_time);
+    let window = input.pitr_window.filter(|_| to == RestoreTo::Primary);
+    let where_ = match to {
+        RestoreTo::Primary => String::new(),
+        RestoreTo::Dr => format!(" in {}", regions.join(", ")),
+    };
+    let points = match first {
+        None => format!("{name} has no recovery point yet{where_}"),
+        Some(f) => format!(
+            "{name} has no point at or before it{where_} (its first is {})",
+            rfc3339(ceil_second(f))
+        ),
+    };
+    Some(match window {
+        Some((_, b)) if at > b => format!(
+            "{points}, and its continuous-backup window ends at {} (Aurora's latest restorable time lags a few minutes)",
+            rfc3339(b.trunc_subsecs(0))
+        ),
+        Some((a, _)) => format!(
+            "{points}, and its continuous-backup window starts at {}",
+            rfc3339(ceil_second(a))
+        ),
+        None => points,
+    })
 }
 
 /// Points carry sub-second times; people type whole seconds. The earliest instant stated
@@ -298,16 +400,65 @@ pub fn choose_sources(
     if at > now {
         return Err(PlanError::Future { at, latest });
     }
+    // Every component that cannot be restored to T, named, with the instants that work.
+    let reasons: Vec<String> = selected
+        .iter()
+        .filter_map(|i| not_restorable_at(i, &regions, to, at, now))
+        .collect();
+    let not_covered = |reasons: Vec<String>| {
+        let mut all: Option<Vec<(DateTime<Utc>, DateTime<Utc>)>> = None;
+        for i in &selected {
+            let r = restorable(i, &regions, to, now);
+            all = Some(match all {
+                None => r,
+                Some(a) => intersect(&a, &r),
+            });
+        }
+        let all = all.unwrap_or_default();
+        let restorable = if all.is_empty() {
+            match earliest {
+                None => "some component has no recovery point yet: take one (`wpbackup run --all`)".to_string(),
+                Some(_) => format!(
+                    "no instant is restorable for every component together yet; every component has points from {}",
+                    fmt(earliest)
+                ),
+            }
+        } else {
+            let spans: Vec<String> = all
+                .iter()
+                .map(|(a, b)| {
+                    format!(
+                        "from {} to {}",
+                        rfc3339(ceil_second(*a)),
+                        rfc3339(b.trunc_subsecs(0))
+                    )
+                })
+                .collect();
+            format!(
+                "every component can be restored to any instant {}",
+                spans.join(" or ")
+            )
+        };
+        PlanError::NotCovered {
+            at,
+            reasons,
+            restorable,
+        }
+    };
+    if !reasons.is_empty() {
+        return Err(not_covered(reasons));
+    }
     let mut choices = Vec::new();
     let mut warnings = Vec::new();
     for (input, r) in selected.iter().zip(&ranges) {
         let p = input.policy;
-        let before_first = || PlanError::BeforeFirst {
-            at,
-            component: p.name.clone(),
-            component_earliest: fmt(r.map(|r| r.0)),
-            earliest: fmt(earliest),
-            latest: latest.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        let before_first = || {
+            not_covered(vec![format!(
+                "{} has no source at it (its range is {} to {})",
+                p.name,
+                fmt(r.map(|r| r.0)),
+                fmt(r.map(|r| r.1))
+            )])
         };
         let newest_in = |region: &str| {
             newest_at_or_before(input.points, at, |x| usable(x) && x.region == region)
@@ -728,13 +879,110 @@ mod tests {
         );
         let e = plan(&f, t(19, 0, 0), RestoreTo::Primary, None, &[]).unwrap_err();
         let msg = e.to_string();
-        assert!(matches!(e, PlanError::BeforeFirst { .. }));
+        match &e {
+            PlanError::NotCovered { reasons, .. } => {
+                // Every component lacking a point is named, each once, with its first.
+                assert_eq!(reasons.len(), 3, "{reasons:?}");
+                assert!(
+                    reasons[0].starts_with(
+                        "web has no point at or before it (its first is 2026-11-26T02:30:00Z)"
+                    ),
+                    "{reasons:?}"
+                );
+                assert!(
+                    reasons[1].starts_with(
+                        "db has no point at or before it (its first is 2026-11-20T00:00:00Z)"
+                    ),
+                    "{reasons:?}"
+                );
+                assert!(reasons[2].starts_with("media "), "{reasons:?}");
+            }
+            other => panic!("{other:?}"),
+        }
         // Web's first point is the 26th; the site as a whole from then on.
         assert!(
             msg.contains(
-                "every component can be restored from 2026-11-26T02:30:00Z to 2026-11-28T12:00:00Z"
+                "every component can be restored to any instant from 2026-11-26T02:30:00Z to 2026-11-28T12:00:00Z"
             ),
             "{msg}"
         );
+        // Between web's first point and db's: only web is fine.
+        let e = plan(
+            &f,
+            t(21, 12, 0),
+            RestoreTo::Primary,
+            None,
+            &["web", "media"],
+        )
+        .unwrap_err();
+        match &e {
+            PlanError::NotCovered { reasons, .. } => {
+                assert_eq!(reasons.len(), 1, "{reasons:?}");
+                assert!(reasons[0].starts_with("web "), "{reasons:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// Right after the first backups: T after the first web point but between the end of
+    /// db's continuous-backup window (it lags) and db's first snapshot — db, not web, is
+    /// named, and the instants that do work are stated, gap and all.
+    #[test]
+    fn a_refused_instant_names_the_component_that_lacks_a_point_not_another() {
+        let f = fixture();
+        let web = [point(
+            1,
+            "web",
+            PointKind::Ec2Ami,
+            "us-east-1",
+            t(28, 10, 50),
+            PointState::Available,
+        )];
+        let db = [point(
+            10,
+            "db",
+            PointKind::AuroraClusterSnapshot,
+            "us-east-1",
+            t(28, 11, 0),
+            PointState::Available,
+        )];
+        let inputs = [
+            ComponentInput {
+                policy: &f.web,
+                points: &web,
+                pitr_window: None,
+            },
+            ComponentInput {
+                policy: &f.db,
+                points: &db,
+                pitr_window: Some((t(21, 11, 0), t(28, 10, 55))),
+            },
+        ];
+        let choose = |at| {
+            choose_sources(
+                at,
+                t(28, 12, 0),
+                RestoreTo::Primary,
+                "us-east-1",
+                "us-west-2",
+                &inputs,
+                &[],
+            )
+        };
+        let e = choose(t(28, 10, 58)).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("db has no point at or before it (its first is 2026-11-28T11:00:00Z), and its continuous-backup window ends at 2026-11-28T10:55:00Z"),
+            "{msg}"
+        );
+        assert!(!msg.contains("web "), "web can be restored to T: {msg}");
+        assert!(
+            msg.contains("every component can be restored to any instant from 2026-11-28T10:50:00Z to 2026-11-28T10:55:00Z or from 2026-11-28T11:00:00Z to 2026-11-28T12:00:00Z"),
+            "{msg}"
+        );
+        // Inside the window or after the snapshot: fine.
+        for ok in [t(28, 10, 52), t(28, 11, 30)] {
+            choose(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+        }
     }
 }

@@ -474,7 +474,18 @@ fn instants_outside_coverage_fail_with_the_coverage_stated() {
     s.wpb().args(["run", "--all"]).assert().success();
     for (at, says) in [
         ("2099-01-01 00:00", "latest instant that can be restored"),
-        ("2020-01-01 00:00", "can be restored from"),
+        (
+            "2020-01-01 00:00",
+            "; web has no point at or before it (its first is",
+        ),
+        (
+            "2020-01-01 00:00",
+            "cannot be restored: db has no point at or before it",
+        ),
+        (
+            "2020-01-01 00:00",
+            "every component can be restored to any instant from",
+        ),
         ("last tuesday-ish", "can be restored to any instant from"),
     ] {
         let out = s
