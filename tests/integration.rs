@@ -21,6 +21,8 @@ mod cloud_contract;
 mod crash;
 #[path = "integration/daemon.rs"]
 mod daemon;
+#[path = "integration/doc_commands.rs"]
+mod doc_commands;
 #[path = "integration/fleet.rs"]
 mod fleet;
 #[path = "integration/no_panic.rs"]

@@ -935,11 +935,11 @@ fn live_findings(p: &Policy, checks: &[SettingCheck], params: &AuditParams) -> V
     let comp = Some(p.name.as_str());
     let control_of = |setting: &str| -> (&'static str, &'static str) {
         match setting {
-            s if s.starts_with("aurora.") => ("aurora-pitr-window", "raise BackupRetentionPeriod (`aws rds modify-db-cluster --backup-retention-period N`) or set pitr_days in the policy and run `wpbackup policy apply`"),
+            s if s.starts_with("aurora.") => ("aurora-pitr-window", "raise BackupRetentionPeriod (`aws rds modify-db-cluster --backup-retention-period N`) or lower the policy's pitr_days to what the cluster keeps (`wpbackup policy check` validates it)"),
             "s3.versioning" | "s3.dr_bucket.versioning" => ("s3-versioning", "enable versioning on both buckets (`aws s3api put-bucket-versioning … Status=Enabled`)"),
             s if s.starts_with("s3.replication") => ("s3-replication", "enable the replication rule to the DR bucket, with delete-marker replication"),
             "s3.noncurrent_version_days" => ("s3-noncurrent-retention", "add a lifecycle rule expiring noncurrent versions after the policy's noncurrent_version_days"),
-            s if s.starts_with("lightsail.") => ("lightsail-auto-snapshot", "enable the auto-snapshot add-on (`wpbackup policy apply` does it)"),
+            s if s.starts_with("lightsail.") => ("lightsail-auto-snapshot", "enable the automatic-snapshot add-on (`aws lightsail enable-add-on --resource-name INSTANCE --add-on-request addOnType=AutoSnapshot`)"),
             s if s.starts_with("backup.vault_lock") => ("vault-lock", "put a vault lock on the EFS backup vault (`aws backup put-backup-vault-lock-configuration`)"),
             s if s.starts_with("backup.vault") => ("vault-lock", "create the AWS Backup vault named in the policy"),
             s if s.ends_with("encrypted") => ("encryption", "encrypt the resource (new recovery points inherit it)"),
