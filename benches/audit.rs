@@ -68,6 +68,7 @@ fn main() {
             drills: &[],
             drill_leftovers: vec![],
             stagings: &[],
+            unfinished_plans: &[],
             inventory: Some(Inventory::default()),
             guards: &Default::default(),
             served: vec![],

@@ -675,6 +675,12 @@ async fn list(cli: &Cli, engine: &Engine, site: Option<&str>, limit: i64) -> Cli
     let mut t = table(&[
         "id", "site", "purpose", "as of", "region", "status", "created", "updated",
     ]);
+    let unfinished = |s: PlanStatus| {
+        matches!(
+            s,
+            PlanStatus::Planned | PlanStatus::Executing | PlanStatus::Failed
+        )
+    };
     for p in &plans {
         t.add_row(vec![
             p.id.clone(),
@@ -682,12 +688,22 @@ async fn list(cli: &Cli, engine: &Engine, site: Option<&str>, limit: i64) -> Cli
             p.purpose.as_str().to_string(),
             when(p.target_time),
             p.to_region.clone(),
-            p.status.to_string(),
+            if unfinished(p.status) {
+                format!("{} (UNFINISHED)", p.status)
+            } else {
+                p.status.to_string()
+            },
             when(p.created_at),
             when(p.updated_at),
         ]);
     }
     println!("{t}");
+    let n = plans.iter().filter(|p| unfinished(p.status)).count();
+    if n > 0 {
+        println!(
+            "{n} unfinished plan(s) keep their points from retention: `wpbackup restore show ID` says where each stopped, `wpbackup restore resume ID` finishes it"
+        );
+    }
     Ok(exit::OK)
 }
 

@@ -668,6 +668,7 @@ fn read_audit(a: TableReader<'_, '_>) -> crate::domain::audit::AuditParams {
     positive_duration("max_drill_age", &mut p.max_drill_age);
     positive_duration("max_recovery_time", &mut p.max_recovery_time);
     positive_duration("max_staging_age", &mut p.max_staging_age);
+    positive_duration("max_unfinished_plan_age", &mut p.max_unfinished_plan_age);
     positive_duration("missed_fires_window", &mut p.missed_fires_window);
     if let Some(v) = a.opt_count("min_pitr_days") {
         if (1..=35).contains(&v.value) {

@@ -76,6 +76,9 @@ pub struct AuditParams {
     /// A staging copy (`wpbackup staging up`) up for longer than this is flagged: it costs
     /// what a second site costs and its data grows stale.
     pub max_staging_age: std::time::Duration,
+    /// A restore plan left planned, executing or failed for longer than this is flagged: it
+    /// keeps its points from retention.
+    pub max_unfinished_plan_age: std::time::Duration,
     /// Days drawn on the coverage timeline.
     pub timeline_days: u32,
     /// The AWS Backup vaults of EFS policies must be locked (WORM).
@@ -96,6 +99,7 @@ impl Default for AuditParams {
             max_drill_age: h(30 * 24),
             max_recovery_time: h(4),
             max_staging_age: h(7 * 24),
+            max_unfinished_plan_age: h(24),
             timeline_days: 14,
             require_vault_lock: true,
             missed_fires_window: h(7 * 24),
@@ -146,6 +150,21 @@ pub struct StagingFacts {
     pub status: PlanStatus,
     /// What it restored and its teardown has not deleted.
     pub resources: Vec<Resource>,
+}
+
+/// A restore plan, drill or staging copy left planned, executing or failed at the audit
+/// instant: it keeps the points it needs from retention.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnfinishedPlan {
+    pub plan_id: String,
+    /// restore | drill | staging
+    pub purpose: String,
+    pub status: PlanStatus,
+    pub created_at: DateTime<Utc>,
+    /// When it last changed (a step ran, it was stored).
+    pub updated_at: DateTime<Utc>,
+    /// The points it keeps from retention, described ("db wpb-shop-db-… (rds:…)").
+    pub pinned: Vec<String>,
 }
 
 /// A resource that costs money and that the audit found (orphans, leftovers, unmanaged).
@@ -200,6 +219,8 @@ pub struct AuditFacts<'a> {
     pub drill_leftovers: Vec<Resource>,
     /// Staging copies up at the audit instant, newest first.
     pub stagings: &'a [StagingFacts],
+    /// Plans unfinished at the audit instant, newest first.
+    pub unfinished_plans: &'a [UnfinishedPlan],
     /// `None` when live controls were not evaluated.
     pub inventory: Option<Inventory>,
     /// Holds and restore plans that keep points beyond the rules, as prune honours them:
@@ -483,6 +504,7 @@ pub fn audit(facts: &AuditFacts<'_>, params: &AuditParams, created_at: DateTime<
 
     findings.extend(drill_findings(facts, params));
     findings.extend(staging_findings(facts, params));
+    findings.extend(unfinished_plan_findings(facts, params));
     findings.extend(waste_findings(facts));
     findings.extend(served_findings(facts));
 
@@ -1191,6 +1213,84 @@ fn staging_findings(facts: &AuditFacts<'_>, params: &AuditParams) -> Vec<Finding
     )]
 }
 
+/// Control `unfinished-plans`: restore plans (and drills, staging copies) left planned,
+/// executing or failed — how long, and which points they keep from retention; warns past
+/// `max_unfinished_plan_age` without a change.
+fn unfinished_plan_findings(facts: &AuditFacts<'_>, params: &AuditParams) -> Vec<Finding> {
+    let max = std_dur(params.max_unfinished_plan_age);
+    let idle = |p: &UnfinishedPlan| facts.as_of - p.updated_at;
+    let stale: Vec<&UnfinishedPlan> = facts
+        .unfinished_plans
+        .iter()
+        .filter(|p| idle(p) > max)
+        .collect();
+    let evidence: Vec<String> = facts
+        .unfinished_plans
+        .iter()
+        .map(|p| {
+            format!(
+                "{} plan {} {} since {} (created {}, unchanged for {}); keeps {}",
+                p.purpose,
+                p.plan_id,
+                p.status,
+                stamp(p.updated_at),
+                stamp(p.created_at),
+                format_duration(idle(p)),
+                if p.pinned.is_empty() {
+                    "no point".to_string()
+                } else {
+                    format!("{} point(s): {}", p.pinned.len(), p.pinned.join(", "))
+                }
+            )
+        })
+        .collect();
+    let pinned: usize = stale.iter().map(|p| p.pinned.len()).sum();
+    let (status, summary) = match stale.last() {
+        None if facts.unfinished_plans.is_empty() => {
+            (Status::Pass, "no unfinished restore plan".to_string())
+        }
+        None => (
+            Status::Pass,
+            format!(
+                "{} unfinished plan(s), none unchanged for longer than {}",
+                facts.unfinished_plans.len(),
+                format_duration(max)
+            ),
+        ),
+        Some(oldest) => (
+            Status::Warn,
+            format!(
+                "{} plan(s) unfinished and unchanged for longer than {} (oldest: {} {}, {}), keeping {pinned} point(s) from retention",
+                stale.len(),
+                format_duration(max),
+                oldest.plan_id,
+                oldest.status,
+                format_duration(idle(oldest))
+            ),
+        ),
+    };
+    let remediation = match stale.last() {
+        Some(p) => format!(
+            "finish it: `wpbackup restore show {id}` says where it stopped, `wpbackup restore resume {id}` runs the rest{}",
+            if p.purpose == "staging" {
+                format!(" (or `wpbackup staging down {}` tears the copy down)", p.plan_id)
+            } else {
+                String::new()
+            },
+            id = p.plan_id
+        ),
+        None => "finish or resume restore plans soon: an unfinished plan keeps its points from retention (`wpbackup restore list` marks them)".to_string(),
+    };
+    vec![finding(
+        "unfinished-plans",
+        None,
+        status,
+        summary,
+        evidence,
+        Some(&remediation),
+    )]
+}
+
 /// Control `restored-resources`: what a restore adopted, so an operator reading the audit
 /// knows which resource each component's backups protect; warns when the replaced ones
 /// have been kept (and billed) for long after the restore.
@@ -1541,6 +1641,7 @@ mod tests {
             drills,
             drill_leftovers: vec![],
             stagings: &[],
+            unfinished_plans: &[],
             inventory: None,
             guards,
             served: vec![],
@@ -1574,6 +1675,7 @@ mod tests {
                 drills: &[],
                 drill_leftovers: vec![],
                 stagings,
+                unfinished_plans: &[],
                 inventory: None,
                 guards: &guards,
                 served: vec![],
@@ -1637,6 +1739,7 @@ mod tests {
             drills: &[],
             drill_leftovers: vec![],
             stagings: &[],
+            unfinished_plans: &[],
             inventory: None,
             guards: &guards,
             served: vec![s],

@@ -6,7 +6,7 @@ use crate::catalog::StepRecord;
 use crate::cloud::{Cloud, ProviderPoint};
 use crate::domain::audit::{
     audit, changes, AuditFacts, ComponentFacts, DrillFacts, Inventory, Report, Resource, Since,
-    StagingFacts,
+    StagingFacts, UnfinishedPlan,
 };
 use crate::domain::model::PointState;
 use crate::domain::restore_plan::{PlanStatus, Purpose, StepState};
@@ -91,6 +91,7 @@ impl Engine {
             .missed_fires(&site.name, missed_since, as_of, RUNS_PER_COMPONENT as usize)
             .await?;
         let (drills, drill_leftovers, stagings) = self.drills(&site, as_of).await?;
+        let unfinished_plans = self.unfinished_plans(&site, as_of, points.all()).await?;
         let guards = self.guards(&site, as_of).await?;
         let cloud = if live {
             Some(self.cloud_for(&site).await?)
@@ -128,6 +129,7 @@ impl Engine {
             drills: &drills,
             drill_leftovers,
             stagings: &stagings,
+            unfinished_plans: &unfinished_plans,
             inventory,
             guards: &guards,
             served: self
@@ -226,6 +228,53 @@ impl Engine {
             }
         }
         Ok((drills, leftovers, stagings))
+    }
+
+    /// The site's plans left planned, executing or failed at `as_of` (newest first), with
+    /// the points each keeps from retention.
+    async fn unfinished_plans(
+        &self,
+        site: &Site,
+        as_of: DateTime<Utc>,
+        points: &[crate::domain::model::RecoveryPoint],
+    ) -> Result<Vec<UnfinishedPlan>, EngineError> {
+        let plans = self.catalog.restore_plans(Some(&site.name), 1000).await?;
+        let unfinished: Vec<_> = plans
+            .into_iter()
+            .filter(|p| {
+                p.created_at <= as_of
+                    && matches!(
+                        p.status,
+                        PlanStatus::Planned | PlanStatus::Executing | PlanStatus::Failed
+                    )
+            })
+            .collect();
+        if unfinished.is_empty() {
+            return Ok(vec![]);
+        }
+        let pins = self.catalog.planned_points().await?;
+        let described = |id: i64| {
+            points
+                .iter()
+                .find(|p| p.id == id)
+                .map(|p| format!("{} {} ({})", p.component, p.name, p.provider_id))
+                .unwrap_or_else(|| format!("point {id}"))
+        };
+        Ok(unfinished
+            .into_iter()
+            .map(|p| UnfinishedPlan {
+                pinned: pins
+                    .iter()
+                    .filter(|(_, plan)| *plan == p.id)
+                    .map(|(point, _)| described(*point))
+                    .collect(),
+                plan_id: p.id,
+                purpose: p.purpose.as_str().to_string(),
+                status: p.status,
+                created_at: p.created_at,
+                updated_at: p.updated_at,
+            })
+            .collect())
     }
 
     /// What the cloud holds for the site beyond what the catalog knows.

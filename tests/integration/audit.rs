@@ -83,6 +83,7 @@ fn a_healthy_site_passes_clean_and_the_audit_is_stored() {
         ("drill", None),
         ("drill-leftovers", None),
         ("staging", None),
+        ("unfinished-plans", None),
         ("orphaned-points", None),
         ("orphaned-ebs-snapshots", None),
         ("expired-points", None),
@@ -804,4 +805,69 @@ async fn live_controls_are_read_from_moto() {
         .as_str()
         .unwrap()
         .contains("is 1"));
+}
+
+/// A restore plan left unfinished keeps its points from retention: the audit says so once
+/// it has been unchanged for longer than `max_unfinished_plan_age`, naming the plan, how
+/// long, and the points it keeps; `restore list` marks it; finished, it is no longer
+/// reported.
+#[test]
+fn an_unfinished_restore_plan_is_reported_with_the_points_it_pins() {
+    let s = Sandbox::new();
+    // A restore whose health check fails: it stops before the cutover, `failed`.
+    let exec = super::restore::backed_up_then_restored_failing_its_health_check(&s);
+    let id = exec["plan_id"].as_str().unwrap().to_string();
+    let (_, fresh) = audit(&s, &["--no-store"]);
+    let f = finding(&fresh, "unfinished-plans", None);
+    assert_eq!(f["status"], "pass", "{f:#}");
+    assert!(f["evidence"][0].as_str().unwrap().contains(&id), "{f:#}");
+    s.edit(
+        "wpbackup.toml",
+        "timeout = \"10s\"\n",
+        "timeout = \"10s\"\n[sites.audit]\nmax_unfinished_plan_age = \"1s\"\n",
+    );
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let (_, old) = audit(&s, &["--no-store"]);
+    let f = finding(&old, "unfinished-plans", None);
+    assert_eq!(f["status"], "warn", "{f:#}");
+    let summary = f["summary"].as_str().unwrap();
+    assert!(
+        summary.contains(&id) && summary.contains("failed"),
+        "{summary}"
+    );
+    assert!(summary.contains("point(s) from retention"), "{summary}");
+    let evidence = f["evidence"][0].as_str().unwrap();
+    // It restores every component of shop: it keeps their points (the bucket is reverted
+    // by time and keeps none).
+    for component in [
+        "web wpb-shop-web-",
+        "db wpb-shop-db-",
+        "files wpb-shop-files-",
+    ] {
+        assert!(evidence.contains(component), "{component}: {evidence}");
+    }
+    assert!(f["remediation"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("wpbackup restore resume {id}")));
+    let list = s.wpb().args(["restore", "list"]).output().unwrap();
+    let text = String::from_utf8_lossy(&list.stdout);
+    assert!(text.contains("failed (UNFINISHED)"), "{text}");
+    assert!(
+        text.contains("1 unfinished plan(s) keep their points"),
+        "{text}"
+    );
+    // Finished: nothing unfinished any more.
+    s.wpb()
+        .args(["sim", "health", "--site", "shop", "--status", "200"])
+        .assert()
+        .success();
+    s.wpb()
+        .args(["restore", "resume", &id, "--yes"])
+        .assert()
+        .success();
+    let (_, done) = audit(&s, &["--no-store"]);
+    let f = finding(&done, "unfinished-plans", None);
+    assert_eq!(f["status"], "pass", "{f:#}");
+    assert_eq!(f["summary"], "no unfinished restore plan");
 }

@@ -260,9 +260,9 @@ fn incident_restore_before_the_damage_survives_a_crash_and_rolls_back() {
     );
 }
 
-#[test]
-fn a_failing_health_check_stops_before_the_cutover() {
-    let s = Sandbox::new();
+/// Backups of every site, then a restore of shop to now whose health check answers 500:
+/// it stops before the cutover, `failed` (exit 2). Its execution report.
+pub(super) fn backed_up_then_restored_failing_its_health_check(s: &Sandbox) -> Value {
     s.wpb().args(["run", "--all"]).assert().success();
     s.wpb()
         .args(["sim", "health", "--site", "shop", "--status", "500"])
@@ -271,6 +271,13 @@ fn a_failing_health_check_stops_before_the_cutover() {
     let (code, exec) = s.json(RESTORE_SHOP_NOW);
     assert_eq!(code, 2, "{exec:#}");
     assert_eq!(exec["status"], "failed");
+    exec
+}
+
+#[test]
+fn a_failing_health_check_stops_before_the_cutover() {
+    let s = Sandbox::new();
+    let exec = backed_up_then_restored_failing_its_health_check(&s);
     let failure = exec["failure"].as_str().unwrap();
     assert!(
         failure.contains("site.health-check") && failure.contains("answered 500"),
