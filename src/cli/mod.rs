@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod audit_report;
 mod catalog;
+mod completions;
 mod daemon;
 mod hold;
 mod iam;
@@ -115,6 +116,11 @@ pub enum Command {
     /// Manage the catalog itself: `migrate` copies a SQLite catalog to PostgreSQL.
     #[command(subcommand)]
     Catalog(catalog::CatalogCommand),
+    /// Print shell completions (bash, zsh, fish, …): e.g.
+    /// `wpbackup completions bash > /etc/bash_completion.d/wpbackup`.
+    Completions(completions::CompletionsArgs),
+    /// Print the man page (roff), or with --out DIR write one page per command.
+    Man(completions::ManArgs),
 }
 
 /// An error with the exit code it maps to.
@@ -237,6 +243,8 @@ fn init_logging(format: LogFormat, default_level: &str) {
 async fn dispatch(cli: &Cli) -> CliResult {
     match &cli.command {
         Command::Init(a) => init::run(cli, a),
+        Command::Completions(a) => completions::completions(a),
+        Command::Man(a) => completions::man(a),
         Command::Policy(c) => policy::run(cli, c),
         Command::Run(a) => run::run(cli, a).await,
         Command::Points(a) => points::run(cli, a).await,

@@ -1048,3 +1048,61 @@ fn a_point_the_cloud_has_but_a_killed_run_never_recorded_is_adopted() {
     assert_eq!(adopted["run_id"], crashed_run);
     assert_eq!(adopted["state"], "available");
 }
+
+/// Completions and man pages come from the CLI's own definitions: bash sources the script
+/// and registers it, zsh and fish get theirs, every subcommand is in them; `man` prints a
+/// roff page and `man --out DIR` writes one per command.
+#[test]
+fn completions_source_in_bash_and_man_pages_cover_every_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let sb = Sandbox::new();
+    let out = sb.cmd().args(["completions", "bash"]).output().unwrap();
+    assert!(out.status.success());
+    let script = dir.path().join("wpbackup.bash");
+    std::fs::write(&script, &out.stdout).unwrap();
+    let registered = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source '{}' && complete -p wpbackup",
+            script.display()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        registered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&registered.stderr)
+    );
+    assert!(String::from_utf8_lossy(&registered.stdout).contains("_wpbackup wpbackup"));
+    let bash = String::from_utf8_lossy(&out.stdout).to_string();
+    for sub in ["restore", "staging", "drill", "audit", "completions"] {
+        assert!(bash.contains(sub), "{sub} in the bash completions");
+    }
+    let zsh = sb.cmd().args(["completions", "zsh"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&zsh.stdout).starts_with("#compdef wpbackup"));
+    let fish = sb.cmd().args(["completions", "fish"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&fish.stdout).contains("complete -c wpbackup"));
+    let bad = sb.cmd().args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(64), "a usage error");
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("possible values"));
+
+    let man = sb.cmd().arg("man").output().unwrap();
+    assert!(man.status.success());
+    let page = String::from_utf8_lossy(&man.stdout);
+    assert!(page.contains(".TH wpbackup 1"), "{page}");
+    assert!(page.contains("staging"), "{page}");
+    let pages = dir.path().join("man");
+    sb.cmd()
+        .args(["man", "--out"])
+        .arg(&pages)
+        .assert()
+        .success();
+    for name in [
+        "wpbackup.1",
+        "wpbackup-restore.1",
+        "wpbackup-staging-up.1",
+        "wpbackup-completions.1",
+    ] {
+        assert!(pages.join(name).exists(), "{name}");
+    }
+}

@@ -100,8 +100,11 @@ fn arguments(command: &str) -> Vec<String> {
         shlex::split(&s).unwrap_or_else(|| s.split_whitespace().map(String::from).collect());
     let mut args: Vec<String> = Vec::new();
     for w in words.into_iter().skip(1) {
-        if matches!(w.as_str(), "|" | "||" | "&&" | ";") {
-            break; // the first alternative of a whole command line, or the shell's next
+        if matches!(w.as_str(), "|" | "||" | "&&" | ";")
+            || w.starts_with('>')
+            || w.starts_with("2>")
+        {
+            break; // the first alternative of a whole command line, the shell's next, a redirection
         }
         if w == "…" || w == "..." {
             // A value left out ("--reason …"), else "and so on".
