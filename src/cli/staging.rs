@@ -93,11 +93,7 @@ async fn up(
 }
 
 async fn report(cli: &Cli, engine: &Engine, exec: &Execution) -> CliResult {
-    let copy = engine
-        .staging_copies(None, true)
-        .await?
-        .into_iter()
-        .find(|c| c.id == exec.plan_id);
+    let copy = engine.staging_copy(&exec.plan_id).await?;
     if cli.json {
         super::print_json(&serde_json::json!({ "execution": exec, "staging": copy }));
     } else {

@@ -844,11 +844,7 @@ async fn staging_up_and_down(
             Some(&aws_sdk_ec2::types::InstanceStateName::Running),
             "{i:?}"
         );
-        let groups: Vec<&str> = i
-            .security_groups()
-            .iter()
-            .filter_map(|g| g.group_id())
-            .collect();
+        let groups = group_ids(i);
         assert_eq!(groups, [sg.as_str()]);
     }
     let (_tx, rx) = tokio::sync::watch::channel(false);
@@ -869,6 +865,14 @@ async fn staging_up_and_down(
         .await
         .unwrap()
         .is_empty());
+}
+
+/// The security groups an instance is in.
+fn group_ids(i: &aws_sdk_ec2::types::Instance) -> Vec<&str> {
+    i.security_groups()
+        .iter()
+        .filter_map(|g| g.group_id())
+        .collect()
 }
 
 /// Production as the AWS APIs show it: where the Elastic IP points (or the listener
@@ -968,11 +972,7 @@ async fn assert_isolated_and_gone(
                     Some(&aws_sdk_ec2::types::InstanceStateName::Terminated),
                     "{r:?}"
                 );
-                let groups: Vec<&str> = i
-                    .security_groups()
-                    .iter()
-                    .filter_map(|g| g.group_id())
-                    .collect();
+                let groups = group_ids(i);
                 assert_eq!(groups, [sg.as_str()], "{r:?}: only the drill's group");
             }
             "aurora-cluster" => {
@@ -1199,11 +1199,7 @@ async fn a_dr_restore_on_moto_uses_the_dr_regions_network_and_adopts_nothing() {
         .unwrap();
     let inst = &inst.reservations()[0].instances()[0];
     assert_eq!(inst.subnet_id(), Some(ids.subnet.as_str()));
-    let groups: Vec<&str> = inst
-        .security_groups()
-        .iter()
-        .filter_map(|g| g.group_id())
-        .collect();
+    let groups = group_ids(inst);
     assert_eq!(groups, [ids.web.as_str()]);
     let cl = west
         .rds
@@ -1298,11 +1294,7 @@ async fn a_dr_restore_of_an_auto_scaling_tier_on_moto_launches_it_on_the_dr_netw
                 .is_some_and(|x| ids.subnets.iter().any(|s| s == x)),
             "{i:?}"
         );
-        let groups: Vec<&str> = i
-            .security_groups()
-            .iter()
-            .filter_map(|g| g.group_id())
-            .collect();
+        let groups = group_ids(i);
         assert_eq!(groups, [ids.web.as_str()]);
     }
     let manual = exec

@@ -49,28 +49,41 @@ impl Engine {
             if rec.purpose != Purpose::Staging || (!all && rec.status == PlanStatus::TornDown) {
                 continue;
             }
-            let steps = self.catalog.restore_steps(&rec.id).await?;
-            let access = match rec.status {
-                PlanStatus::Completed => staging_access(&rec.plan()?, &steps),
-                _ => None,
-            };
-            out.push(StagingCopy {
-                resources: crate::engine::audit::restored_not_deleted(
-                    rec.purpose,
-                    &rec.id,
-                    &rec.to_region,
-                    &steps,
-                ),
-                id: rec.id,
-                site: rec.site,
-                target_time: rec.target_time,
-                status: rec.status,
-                state: staging_state(rec.status),
-                created_at: rec.created_at,
-                updated_at: rec.updated_at,
-                access,
-            });
+            out.push(self.staging_copy_of(rec).await?);
         }
         Ok(out)
+    }
+
+    /// One staging copy by its plan id (`None`: that plan is not a staging copy).
+    pub async fn staging_copy(&self, id: &str) -> Result<Option<StagingCopy>, RestoreError> {
+        let rec = self.plan_record(id).await?;
+        if rec.purpose != Purpose::Staging {
+            return Ok(None);
+        }
+        Ok(Some(self.staging_copy_of(rec).await?))
+    }
+
+    async fn staging_copy_of(&self, rec: PlanRecord) -> Result<StagingCopy, RestoreError> {
+        let steps = self.catalog.restore_steps(&rec.id).await?;
+        let access = match rec.status {
+            PlanStatus::Completed => staging_access(&rec.plan()?, &steps),
+            _ => None,
+        };
+        Ok(StagingCopy {
+            resources: crate::engine::audit::restored_not_deleted(
+                rec.purpose,
+                &rec.id,
+                &rec.to_region,
+                &steps,
+            ),
+            id: rec.id,
+            site: rec.site,
+            target_time: rec.target_time,
+            status: rec.status,
+            state: staging_state(rec.status),
+            created_at: rec.created_at,
+            updated_at: rec.updated_at,
+            access,
+        })
     }
 }
