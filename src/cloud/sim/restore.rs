@@ -358,11 +358,13 @@ impl SimCloud {
             },
             address: Some(match r.kind.as_str() {
                 "cluster" => format!("{}.cluster-sim.{}.rds.amazonaws.com", r.id, r.region),
-                _ => format!(
-                    "10.0.{}.{}",
-                    r.id.len() % 250,
-                    r.id.bytes().map(u32::from).sum::<u32>() % 250
-                ),
+                // 24 bits of the id's digest: two instances of one test never share an
+                // address (a byte sum did, and a health check reached the wrong server).
+                _ => {
+                    let d = super::content::digest_of(&r.id);
+                    let b = |i: usize| u8::from_str_radix(&d[2 * i..2 * i + 2], 16).unwrap_or(0);
+                    format!("10.{}.{}.{}", b(0), b(1), 1 + b(2) % 254)
+                }
             }),
             detail: None,
         }
