@@ -136,6 +136,8 @@ async fn end_to_end(
             url: "https://shop.example.com/wp-login.php".into(),
             expect_status: 200,
             timeout: std::time::Duration::from_secs(10),
+            attempts: 10,
+            interval: None,
         },
         drill: Default::default(),
         dr_network: Default::default(),

@@ -71,7 +71,11 @@ fn main() {
             },
             health_url: "https://shop.example.com/wp-login.php",
             expect_status: 200,
-            health_timeout_secs: 10,
+            health: wpbackup::domain::restore_plan::Probing {
+                timeout_secs: 10,
+                attempts: 10,
+                interval_ms: Some(15_000),
+            },
             targets: policies
                 .iter()
                 .map(|p| (p.name.clone(), &p.target))

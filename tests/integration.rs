@@ -25,6 +25,8 @@ mod daemon;
 mod doc_commands;
 #[path = "integration/fleet.rs"]
 mod fleet;
+#[path = "integration/health_check.rs"]
+mod health_check;
 #[path = "integration/no_panic.rs"]
 mod no_panic;
 #[path = "integration/policy_validation.rs"]

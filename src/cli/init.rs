@@ -115,6 +115,8 @@ ec2_elastic_ip_allocation = "eipalloc-0123456789abcdef0"
 url = "https://shop.example.com/wp-login.php"
 expect_status = 200
 timeout = "10s"
+# attempts = 10     # GETs before a restore's health check fails
+# interval = "15s"  # between them (default: the wait interval; [sim] poll_interval here)
 # Where `restore --to dr` creates the site in us-west-2 (the primary's network is not there).
 [sites.dr_network]
 subnets = ["subnet-0sim0dr01", "subnet-0sim0dr02"]

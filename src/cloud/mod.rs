@@ -216,11 +216,16 @@ pub struct HealthAnswer {
     pub status: u16,
     /// Where the request went (address:port).
     pub peer: String,
+    /// The first bytes of the body when the status was not the one expected (whitespace
+    /// collapsed): WordPress's "critical error" page, a proxy's "Bad Gateway".
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub body: String,
 }
 
 /// Asks a web server whether the site answers. A connection failure is an error of kind
-/// `Transient` (the instance may still be booting); a wrong status is an `Ok` answer the
-/// caller judges.
+/// `Transient` (the instance may still be booting) whose message is the cause alone
+/// ("connection refused", "timed out after 10s", "DNS: …", "TLS: …"); a wrong status is an
+/// `Ok` answer the caller judges.
 #[async_trait]
 pub trait HealthProbe: Send + Sync {
     async fn probe(&self, req: &HealthRequest) -> CloudResult<HealthAnswer>;

@@ -472,11 +472,40 @@ fn read_site(t: &TableReader<'_, '_>, base: &Path) -> Option<Site> {
                 .opt_parsed("timeout", crate::domain::time::parse_positive_duration)
                 .map(|a| a.value)
                 .unwrap_or(Duration::from_secs(10));
+            let attempts = match h.opt_count("attempts") {
+                None => Some(crate::domain::site::DEFAULT_HEALTH_ATTEMPTS),
+                Some(a) if (1..=MAX_HEALTH_ATTEMPTS).contains(&a.value) => Some(a.value),
+                Some(a) => {
+                    file.error(
+                        a.span,
+                        &a.key,
+                        format!(
+                            "{} attempts cannot check anything; expected 1 to {MAX_HEALTH_ATTEMPTS}, e.g. 10",
+                            a.value
+                        ),
+                    );
+                    None
+                }
+            };
+            let interval = h
+                .opt_parsed("interval", |s| {
+                    let d = crate::domain::time::parse_positive_duration(s)?;
+                    if d > MAX_HEALTH_INTERVAL {
+                        return Err(format!(
+                            "{s:?} between attempts would keep a broken restore waiting; expected at most {}, e.g. \"15s\"",
+                            humantime::format_duration(MAX_HEALTH_INTERVAL)
+                        ));
+                    }
+                    Ok(d)
+                })
+                .map(|a| a.value);
             h.finish();
             Some(HealthCheck {
                 url: url?.value,
                 expect_status: expect_status?,
                 timeout,
+                attempts: attempts?,
+                interval,
             })
         });
     let aws = match t.opt_table("aws") {
@@ -636,6 +665,11 @@ fn is_allocation_id(s: &str) -> bool {
 }
 
 /// The health-check URL: http or https, a host, nothing a request line cannot carry.
+/// `[sites.health_check] attempts`: more would keep a broken restore waiting for hours.
+const MAX_HEALTH_ATTEMPTS: u32 = 100;
+/// `[sites.health_check] interval`: the longest pause between two attempts.
+const MAX_HEALTH_INTERVAL: Duration = Duration::from_secs(600);
+
 fn check_health_url(s: &str) -> Result<String, String> {
     let example = "write e.g. \"https://www.example.com/wp-login.php\"";
     if let Some(c) = s.chars().find(|c| c.is_whitespace() || c.is_control()) {

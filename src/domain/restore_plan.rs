@@ -283,7 +283,8 @@ pub struct CheckTargets {
     pub group_step: String,
     pub url: String,
     pub expect_status: u16,
-    pub timeout_secs: u64,
+    #[serde(flatten)]
+    pub probing: Probing,
     /// A drill: the group is in no target group; each running instance is asked directly.
     #[serde(default, skip_serializing_if = "is_false")]
     pub direct: bool,
@@ -436,8 +437,42 @@ pub struct RevertBucket {
 pub struct HealthCheck {
     pub url: String,
     pub expect_status: u16,
-    pub timeout_secs: u64,
+    #[serde(flatten)]
+    pub probing: Probing,
     pub instance_step: String,
+}
+
+/// How a health check asks (`[sites.health_check]`): each GET allowed `timeout_secs`, up
+/// to `attempts` of them, `interval_ms` apart — a booting web server refuses connections or
+/// answers 502 for a while.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Probing {
+    pub timeout_secs: u64,
+    #[serde(default = "default_attempts")]
+    pub attempts: u32,
+    /// Plans written before it could be configured: the wait interval of the provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_ms: Option<u64>,
+}
+
+/// What plans written before `attempts` could be configured did.
+fn default_attempts() -> u32 {
+    super::site::DEFAULT_HEALTH_ATTEMPTS
+}
+
+impl Probing {
+    /// "up to 10 attempts 15s apart, each allowed 10s" (the plan's description).
+    pub fn describe(&self) -> String {
+        let each = format!("each allowed {}s", self.timeout_secs);
+        match (self.attempts, self.interval_ms) {
+            (1, _) => format!("1 attempt, {each}"),
+            (n, Some(ms)) => format!(
+                "up to {n} attempts {} apart, {each}",
+                humantime::format_duration(std::time::Duration::from_millis(ms))
+            ),
+            (n, None) => format!("up to {n} attempts at the wait interval, {each}"),
+        }
+    }
 }
 
 /// Keep the DB endpoint: the original cluster renamed away, the restored one renamed in.
@@ -462,7 +497,8 @@ pub struct MoveAddress {
 pub struct VerifyPublic {
     pub url: String,
     pub expect_status: u16,
-    pub timeout_secs: u64,
+    #[serde(flatten)]
+    pub probing: Probing,
 }
 
 /// Something the operator does by hand (DNS for a DR restore); shown, not executed.
@@ -629,10 +665,14 @@ impl Action {
                 v
             }
             Action::HealthCheck(HealthCheck {
-                url, expect_status, ..
+                url,
+                expect_status,
+                probing,
+                ..
             }) => vec![format!(
-                "GET {url} from the restored instance's address (Host: {}), expect {expect_status}",
-                host_of(url)
+                "GET {url} from the restored instance's address (Host: {}), expect {expect_status}; {}",
+                host_of(url),
+                probing.describe()
             )],
             Action::SwapCluster(SwapCluster {
                 original,
@@ -657,8 +697,13 @@ impl Action {
                 )],
             },
             Action::VerifyPublic(VerifyPublic {
-                url, expect_status, ..
-            }) => vec![format!("GET {url} through the public address, expect {expect_status}")],
+                url,
+                expect_status,
+                probing,
+            }) => vec![format!(
+                "GET {url} through the public address, expect {expect_status}; {}",
+                probing.describe()
+            )],
             Action::Manual(Manual { instruction }) => vec![format!("by hand: {instruction}")],
             Action::Teardown(Teardown { steps }) => vec![format!(
                 "delete the resources created by {} (tag {TAG_PLAN} checked)",
@@ -709,6 +754,7 @@ impl Action {
                 url,
                 expect_status,
                 direct,
+                probing,
                 ..
             }) => {
                 let mut v = Vec::new();
@@ -719,9 +765,10 @@ impl Action {
                     );
                 }
                 v.push(format!(
-                    "GET {url} from each {}'s address (Host: {}), expect {expect_status}",
+                    "GET {url} from each {}'s address (Host: {}), expect {expect_status}; {}",
                     if *direct { "instance" } else { "target" },
-                    host_of(url)
+                    host_of(url),
+                    probing.describe()
                 ));
                 v
             }
@@ -975,7 +1022,8 @@ pub struct SiteFacts<'a> {
     pub address: Address,
     pub health_url: &'a str,
     pub expect_status: u16,
-    pub health_timeout_secs: u64,
+    /// How the health checks ask (attempts, interval, per-attempt timeout).
+    pub health: Probing,
     /// Per component: its target (policy) and its points (for recorded settings).
     pub targets: BTreeMap<String, &'a Target>,
     /// The site's points by component: lookups stay within one component's points.
@@ -1472,13 +1520,13 @@ pub fn build_plan(
             group_step: group.clone(),
             url: facts.health_url.to_string(),
             expect_status: facts.expect_status,
-            timeout_secs: facts.health_timeout_secs,
+            probing: facts.health,
             direct: purpose.is_isolated() || selection.to == RestoreTo::Dr,
         })),
         (None, Some(inst)) => Some(Action::HealthCheck(HealthCheck {
             url: facts.health_url.to_string(),
             expect_status: facts.expect_status,
-            timeout_secs: facts.health_timeout_secs,
+            probing: facts.health,
             instance_step: inst.clone(),
         })),
         (None, None) => None,
@@ -1576,7 +1624,7 @@ pub fn build_plan(
                     Action::VerifyPublic(VerifyPublic {
                         url: facts.health_url.to_string(),
                         expect_status: facts.expect_status,
-                        timeout_secs: facts.health_timeout_secs,
+                        probing: facts.health,
                     }),
                     history,
                 ));
@@ -2194,7 +2242,11 @@ mod tests {
             },
             health_url: "https://shop.example.com/wp-login.php",
             expect_status: 200,
-            health_timeout_secs: 10,
+            health: Probing {
+                timeout_secs: 10,
+                attempts: 10,
+                interval_ms: Some(15_000),
+            },
             targets: f.targets.iter().map(|(n, t)| (n.clone(), t)).collect(),
             points,
             drill_health_check_from: &[],

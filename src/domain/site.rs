@@ -42,8 +42,16 @@ pub struct HealthCheck {
     /// The public URL, e.g. `https://www.example.com/wp-login.php`.
     pub url: String,
     pub expect_status: u16,
+    /// Each GET's time limit.
     pub timeout: Duration,
+    /// How many GETs before the check fails (default [`DEFAULT_HEALTH_ATTEMPTS`]).
+    pub attempts: u32,
+    /// The pause between them; `None`: the provider's wait interval (15 s on AWS).
+    pub interval: Option<Duration>,
 }
+
+/// `[sites.health_check] attempts` when not set.
+pub const DEFAULT_HEALTH_ATTEMPTS: u32 = 10;
 
 /// How drills (and staging copies) are isolated (`[sites.drill]`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

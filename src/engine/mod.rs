@@ -201,10 +201,9 @@ impl Engine {
                     web: Arc::new(Retrying::shared(aws.clone(), retry)),
                     net: Arc::new(Retrying::shared(aws.clone(), retry)),
                     cdn: Arc::new(Retrying::shared(aws, retry)),
-                    probe: Arc::new(Retrying::new(
-                        crate::cloud::probe::HttpProbe,
-                        RetryPolicy::probe(),
-                    )),
+                    // Not retried: the health check's own attempts are what the site
+                    // configured, each within its timeout.
+                    probe: Arc::new(crate::cloud::probe::HttpProbe),
                 }
             }
         };

@@ -25,6 +25,7 @@ impl HealthProbe for RecordingProbe {
         Ok(HealthAnswer {
             status: 200,
             peer: req.address.clone().unwrap_or_else(|| "public".into()),
+            body: String::new(),
         })
     }
 }

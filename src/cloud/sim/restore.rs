@@ -971,6 +971,7 @@ impl crate::cloud::HealthProbe for SimCloud {
                         return Ok(crate::cloud::HealthAnswer {
                             status: 500,
                             peer: addr.clone(),
+                            body: "<p>There has been a critical error on this website.</p>".into(),
                         });
                     }
                 }
@@ -980,12 +981,18 @@ impl crate::cloud::HealthProbe for SimCloud {
                 .is_none()
                 .then(|| s.public_health.get(&host))
                 .flatten();
+            let status = public
+                .or_else(|| s.health.get(&host))
+                .copied()
+                .unwrap_or(200);
             Ok(crate::cloud::HealthAnswer {
-                status: public
-                    .or_else(|| s.health.get(&host))
-                    .copied()
-                    .unwrap_or(200),
+                status,
                 peer: req.address.clone().unwrap_or(host),
+                body: if status == req.expect_status {
+                    String::new()
+                } else {
+                    format!("<h1>{status}</h1> (set by wpbackup sim health)")
+                },
             })
         })?
     }

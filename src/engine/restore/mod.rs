@@ -35,7 +35,8 @@ use crate::domain::planner::{
 };
 use crate::domain::policy::Target;
 use crate::domain::restore_plan::{
-    build_plan, Action, Address, BuildError, Plan, PlanStatus, Purpose, SiteFacts, Step, StepState,
+    build_plan, Action, Address, BuildError, Plan, PlanStatus, Probing, Purpose, SiteFacts, Step,
+    StepState,
 };
 use crate::domain::selection::objects_as_of;
 use crate::domain::site::{EntryPoint, Site};
@@ -47,6 +48,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 pub use finalize::Replaced;
+pub use health::{ask_until_healthy, HealthFailure};
 pub use staging::{staging_state, StagingCopy};
 pub use teardown::DrillResource;
 

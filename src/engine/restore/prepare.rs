@@ -100,7 +100,19 @@ impl Engine {
             address: address_of(&site.entry_point),
             health_url: &site.health_check.url,
             expect_status: site.health_check.expect_status,
-            health_timeout_secs: site.health_check.timeout.as_secs().max(1),
+            health: Probing {
+                timeout_secs: site.health_check.timeout.as_secs().max(1),
+                attempts: site.health_check.attempts,
+                interval_ms: Some(
+                    u64::try_from(
+                        site.health_check
+                            .interval
+                            .unwrap_or_else(|| self.poll_interval_for(&site))
+                            .as_millis(),
+                    )
+                    .unwrap_or(u64::MAX),
+                ),
+            },
             targets: site
                 .policies
                 .iter()
