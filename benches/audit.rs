@@ -239,6 +239,7 @@ async fn end_to_end(
             state_file: dir.path().join("sim.json"),
             creating_for: std::time::Duration::ZERO,
             poll_interval: std::time::Duration::from_secs(1),
+            restore_durations: Default::default(),
         },
         sites: vec![site],
     };

@@ -330,6 +330,13 @@ pub trait Restores: Send + Sync {
         engine: &str,
     ) -> CloudResult<ResourceStatus>;
     async fn describe_cluster(&self, region: &str, cluster: &str) -> CloudResult<ResourceStatus>;
+    /// A cluster's DB instance: the cluster is `available` long before a new writer is —
+    /// a web server wired to it before then cannot connect.
+    async fn describe_cluster_instance(
+        &self,
+        region: &str,
+        instance: &str,
+    ) -> CloudResult<ResourceStatus>;
     /// The cluster's tags (who made it: a restore adopts only a cluster its own plan created).
     async fn cluster_tags(&self, region: &str, cluster: &str) -> CloudResult<Tags>;
     /// Rename (keeps the endpoint's DNS pattern, so "old away, restored in" keeps wp-config.php valid).

@@ -308,6 +308,17 @@ impl<P: Restores + ?Sized> Restores for Retrying<P> {
         .await
     }
 
+    async fn describe_cluster_instance(
+        &self,
+        region: &str,
+        instance: &str,
+    ) -> CloudResult<ResourceStatus> {
+        self.run("describe_cluster_instance", || {
+            self.inner.describe_cluster_instance(region, instance)
+        })
+        .await
+    }
+
     async fn cluster_tags(&self, region: &str, cluster: &str) -> CloudResult<Tags> {
         self.run("cluster_tags", || self.inner.cluster_tags(region, cluster))
             .await

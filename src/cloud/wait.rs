@@ -4,8 +4,19 @@ use super::{CloudError, CloudErrorKind, CloudResult, ResourceState, ResourceStat
 use std::future::Future;
 use std::time::Duration;
 
-/// Poll `describe` every `interval` until the resource is ready; fail when it ends failed or
-/// gone, or when `timeout` passes (the error names `what` and the last state seen).
+/// The pauses between polls of a wait capped at `cap` (the provider's wait interval, 15 s
+/// on AWS): an eighth of it first, then half as long again each time, up to the cap. A
+/// step that is ready in seconds is noticed within a second or two instead of up to a
+/// whole interval late; a step of many minutes is polled at the cap after about six polls
+/// (the SDK's RDS waiters poll every 30 s from the start).
+pub fn poll_delays(cap: Duration) -> impl Iterator<Item = Duration> {
+    let first = (cap / 8).max(Duration::from_millis(10)).min(cap);
+    std::iter::successors(Some(first), move |d| Some(d.mul_f64(1.5).min(cap)))
+}
+
+/// Poll `describe` until the resource is ready, at the [`poll_delays`] of `interval`; fail
+/// when it ends failed or gone, or when `timeout` passes (the error names `what` and the
+/// last state seen).
 pub async fn until_ready<F, Fut>(
     what: &str,
     timeout: Duration,
@@ -17,6 +28,7 @@ where
     Fut: Future<Output = CloudResult<ResourceStatus>>,
 {
     let deadline = tokio::time::Instant::now() + timeout;
+    let mut delays = poll_delays(interval);
     loop {
         let status = describe().await?;
         match status.state {
@@ -35,7 +47,8 @@ where
             }
             ResourceState::Pending => {}
         }
-        if tokio::time::Instant::now() + interval > deadline {
+        let delay = delays.next().unwrap_or(interval);
+        if tokio::time::Instant::now() + delay > deadline {
             return Err(CloudError::new(
                 CloudErrorKind::Transient,
                 "wait",
@@ -47,7 +60,7 @@ where
                 ),
             ));
         }
-        tokio::time::sleep(interval).await;
+        tokio::time::sleep(delay).await;
     }
 }
 
@@ -62,6 +75,27 @@ mod tests {
             address: None,
             detail: Some("creating".into()),
         }
+    }
+
+    #[test]
+    fn polls_back_off_from_an_eighth_of_the_interval_to_the_interval() {
+        let d: Vec<u128> = poll_delays(Duration::from_secs(15))
+            .take(9)
+            .map(|d| d.as_millis())
+            .collect();
+        assert_eq!(
+            d,
+            [1875, 2812, 4218, 6328, 9492, 14238, 15000, 15000, 15000]
+        );
+        // A tiny interval is never polled in a busy loop.
+        assert_eq!(
+            poll_delays(Duration::from_millis(40)).next(),
+            Some(Duration::from_millis(10))
+        );
+        assert_eq!(
+            poll_delays(Duration::from_millis(5)).next(),
+            Some(Duration::from_millis(5))
+        );
     }
 
     #[tokio::test]

@@ -210,6 +210,7 @@ fn read_config_into(
         )
         .map(|c| c.value);
     use crate::domain::time::{parse_duration, parse_positive_duration};
+    let mut restore_durations = BTreeMap::new();
     let (state_file, creating_for, poll_interval) = match r.opt_table("sim") {
         Some(t) => {
             let sf = t.opt_str("state_file").map(|s| base.join(s.value));
@@ -220,6 +221,14 @@ fn read_config_into(
                 cf.map_or(Duration::from_secs(2), |a| a.value),
                 pi.map_or(Duration::from_millis(500), |a| a.value),
             );
+            if let Some(d) = t.opt_table("restore_durations") {
+                for kind in crate::cloud::sim::RESTORE_DURATION_KINDS {
+                    if let Some(v) = d.opt_parsed(kind, parse_duration) {
+                        restore_durations.insert(kind.to_string(), v.value);
+                    }
+                }
+                d.finish();
+            }
             t.finish();
             (sf, cf, pi)
         }
@@ -304,6 +313,7 @@ fn read_config_into(
             state_file,
             creating_for,
             poll_interval,
+            restore_durations,
         },
         sites,
     })

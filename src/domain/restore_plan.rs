@@ -601,7 +601,7 @@ impl Action {
                 ..
             }) => vec![
                 format!("rds:CreateDBInstance(DBInstanceIdentifier={instance}, DBClusterIdentifier={cluster}, DBInstanceClass={class})"),
-                format!("rds:DescribeDBClusters({cluster}) until available"),
+                format!("rds:DescribeDBInstances({instance}) until available, then DescribeDBClusters({cluster})"),
             ],
             Action::RestoreFileSystem(RestoreFileSystem {
                 recovery_point,

@@ -120,6 +120,9 @@ pub struct SimSettings {
     pub creating_for: Duration,
     /// How often the engine polls a `creating` point.
     pub poll_interval: Duration,
+    /// `[sim.restore_durations]`: how long restored resources of a kind take to become
+    /// ready (the others: `creating_for`).
+    pub restore_durations: std::collections::BTreeMap<String, Duration>,
 }
 
 #[derive(Debug, Clone)]

@@ -141,13 +141,15 @@ impl Engine {
                 m.clone(),
                 self.clock.clone(),
                 self.config.sim.creating_for,
-            );
+            )
+            .with_restore_durations(self.config.sim.restore_durations.clone());
         }
         SimCloud::new(
             &self.config.sim.state_file,
             self.clock.clone(),
             self.config.sim.creating_for,
         )
+        .with_restore_durations(self.config.sim.restore_durations.clone())
     }
 
     /// The ports for one site's provider (built once per site and reused).

@@ -112,6 +112,30 @@ fn cluster_status(c: &aws_sdk_rds::types::DbCluster) -> ResourceStatus {
     }
 }
 
+/// A DB instance's state: `available` is ready; the states it passes through on its way
+/// (creating, backing-up, configuring-…, modifying, rebooting…) pending; the ones it does
+/// not come back from failed.
+fn db_instance_status(id: &str, i: &aws_sdk_rds::types::DbInstance) -> ResourceStatus {
+    let status = i.db_instance_status();
+    let state = match status {
+        Some("available") => ResourceState::Ready,
+        Some("deleting") => ResourceState::Gone,
+        Some("failed")
+        | Some("incompatible-parameters")
+        | Some("incompatible-network")
+        | Some("incompatible-restore")
+        | Some("inaccessible-encryption-credentials")
+        | Some("storage-full") => ResourceState::Failed,
+        _ => ResourceState::Pending,
+    };
+    ResourceStatus {
+        id: id.to_string(),
+        state,
+        address: i.endpoint().and_then(|e| e.address()).map(str::to_string),
+        detail: status.map(str::to_string),
+    }
+}
+
 #[async_trait]
 impl Restores for AwsCloud {
     async fn launch_instance(
@@ -422,16 +446,7 @@ impl Restores for AwsCloud {
                 "no instance returned",
             )
         })?;
-        Ok(ResourceStatus {
-            id: instance.to_string(),
-            state: if i.db_instance_status() == Some("available") {
-                ResourceState::Ready
-            } else {
-                ResourceState::Pending
-            },
-            address: i.endpoint().and_then(|e| e.address()).map(str::to_string),
-            detail: i.db_instance_status().map(str::to_string),
-        })
+        Ok(db_instance_status(instance, i))
     }
 
     async fn describe_cluster(&self, region: &str, cluster: &str) -> CloudResult<ResourceStatus> {
@@ -439,6 +454,29 @@ impl Restores for AwsCloud {
         Ok(cluster_status(
             &super::rds::describe_cluster(&c.rds, cluster).await?,
         ))
+    }
+
+    async fn describe_cluster_instance(
+        &self,
+        region: &str,
+        instance: &str,
+    ) -> CloudResult<ResourceStatus> {
+        let c = self.clients(region)?;
+        let out = c
+            .rds
+            .describe_db_instances()
+            .db_instance_identifier(instance)
+            .send()
+            .await
+            .map_err(|e| map_sdk(Service::Rds, "DescribeDBInstances", e))?;
+        let i = out.db_instances().first().ok_or_else(|| {
+            CloudError::new(
+                CloudErrorKind::NotFound,
+                "DescribeDBInstances",
+                format!("no DB instance {instance}"),
+            )
+        })?;
+        Ok(db_instance_status(instance, i))
     }
 
     async fn cluster_tags(&self, region: &str, cluster: &str) -> CloudResult<crate::cloud::Tags> {

@@ -29,7 +29,7 @@ impl Cdn for SimCloud {
         caller_reference: &str,
     ) -> CloudResult<String> {
         let now = self.clock.now();
-        let completed_at = self.ready_at(now);
+        let completed_at = self.restored_ready_at("invalidation", now);
         self.faulted(
             None,
             super::FaultOp::Create,

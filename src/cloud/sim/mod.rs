@@ -333,7 +333,21 @@ pub struct SimCloud {
     memory: Option<SimMemory>,
     pub(crate) clock: Arc<dyn Clock>,
     creating_for: Duration,
+    /// `[sim.restore_durations]`: how long a restored resource of a kind takes to become
+    /// ready (default `creating_for`) — the relative durations of a real restore.
+    restore_durations: Arc<BTreeMap<String, Duration>>,
 }
+
+/// The kinds `[sim.restore_durations]` names: what each restore step waits for.
+pub const RESTORE_DURATION_KINDS: [&str; 7] = [
+    "instance",
+    "cluster",
+    "cluster-instance",
+    "file-system",
+    "mount-target",
+    "group",
+    "invalidation",
+];
 
 pub(crate) fn sim_error(kind: CloudErrorKind, op: &str, msg: impl Into<String>) -> CloudError {
     CloudError::new(kind, op, msg)
@@ -346,7 +360,14 @@ impl SimCloud {
             state_file: state_file.to_path_buf(),
             clock,
             creating_for,
+            restore_durations: Arc::default(),
         }
+    }
+
+    /// Restored resources of these kinds ([`RESTORE_DURATION_KINDS`]) take this long.
+    pub fn with_restore_durations(mut self, d: BTreeMap<String, Duration>) -> Self {
+        self.restore_durations = Arc::new(d);
+        self
     }
 
     /// Run `f` on the state under an exclusive lock, saving it afterwards (atomically).
@@ -357,6 +378,7 @@ impl SimCloud {
             state_file: PathBuf::from("(memory)"),
             clock,
             creating_for,
+            restore_durations: Arc::default(),
         }
     }
 
@@ -747,6 +769,14 @@ impl SimCloud {
 
     pub(crate) fn ready_at(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         crate::domain::time::add_saturating(now, self.creating_for)
+    }
+
+    /// When a restored resource of `kind` created now is ready.
+    pub(crate) fn restored_ready_at(&self, kind: &str, now: DateTime<Utc>) -> DateTime<Utc> {
+        match self.restore_durations.get(kind) {
+            Some(d) => crate::domain::time::add_saturating(now, *d),
+            None => self.ready_at(now),
+        }
     }
 }
 

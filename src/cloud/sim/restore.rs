@@ -385,7 +385,7 @@ impl Restores for SimCloud {
                 format!("{} cannot be launched", point.kind),
             ));
         }
-        let ready_at = self.ready_at(self.clock.now());
+        let ready_at = self.restored_ready_at("instance", self.clock.now());
         let now = self.clock.now();
         self.faulted(
             None,
@@ -484,7 +484,7 @@ impl Restores for SimCloud {
             }
             ClusterSource::Snapshot { .. } => None,
         };
-        let ready_at = self.ready_at(self.clock.now());
+        let ready_at = self.restored_ready_at("cluster", self.clock.now());
         let now = self.clock.now();
         self.faulted(
             None,
@@ -549,7 +549,7 @@ impl Restores for SimCloud {
         _class: &str,
         _engine: &str,
     ) -> CloudResult<ResourceStatus> {
-        let ready_at = self.ready_at(self.clock.now());
+        let ready_at = self.restored_ready_at("cluster-instance", self.clock.now());
         let now = self.clock.now();
         self.faulted(
             None,
@@ -621,6 +621,28 @@ impl Restores for SimCloud {
         .await
     }
 
+    async fn describe_cluster_instance(
+        &self,
+        region: &str,
+        instance: &str,
+    ) -> CloudResult<ResourceStatus> {
+        let now = self.clock.now();
+        self.faulted(
+            None,
+            super::FaultOp::Describe,
+            "DescribeDBInstances",
+            |s, _, _| match s.resources.get(&key_of(region, instance)) {
+                Some(r) if r.kind == "cluster-instance" => Ok(Self::status(r, now)),
+                _ => Err(sim_error(
+                    CloudErrorKind::NotFound,
+                    "DescribeDBInstances",
+                    format!("no DB instance {instance}"),
+                )),
+            },
+        )
+        .await
+    }
+
     async fn rename_cluster(&self, region: &str, from: &str, to: &str) -> CloudResult<()> {
         let now = self.clock.now();
         self.faulted(None, super::FaultOp::Any, "ModifyDBCluster", |s, _, _| {
@@ -672,7 +694,7 @@ impl Restores for SimCloud {
         _role_arn: &str,
         token: &str,
     ) -> CloudResult<String> {
-        let ready_at = self.ready_at(self.clock.now());
+        let ready_at = self.restored_ready_at("file-system", self.clock.now());
         self.faulted(
             None,
             super::FaultOp::Create,
@@ -776,7 +798,7 @@ impl Restores for SimCloud {
         security_group_ids: &[String],
         tags: &crate::cloud::Tags,
     ) -> CloudResult<Vec<String>> {
-        let ready_at = self.ready_at(self.clock.now());
+        let ready_at = self.restored_ready_at("mount-target", self.clock.now());
         self.faulted(None, super::FaultOp::Any, "CreateMountTarget", |s, _, _| {
             let r = s
                 .resources

@@ -505,7 +505,7 @@ impl WebTiers for SimCloud {
     }
 
     async fn create_group(&self, region: &str, req: &GroupRequest) -> CloudResult<()> {
-        let ready_at = self.ready_at(self.clock.now());
+        let ready_at = self.restored_ready_at("group", self.clock.now());
         self.faulted(
             None,
             super::FaultOp::Create,

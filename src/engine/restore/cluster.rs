@@ -166,10 +166,27 @@ impl StepCtx {
         }
         out.insert("instance".into(), json!(instance));
         self.save(out).await?;
+        // The cluster stays `available` while its new writer is created (minutes on AWS):
+        // the web server is wired to it only once the instance is.
+        self.progress.note(
+            &self.step.key,
+            &format!("waiting for {instance} to become available"),
+        );
+        let rr = r.clone();
+        crate::cloud::wait::until_ready(
+            &format!("DB instance {instance}"),
+            self.timeout(),
+            self.interval(),
+            || {
+                let rr = rr.clone();
+                async move { rr.describe_cluster_instance(region, instance).await }
+            },
+        )
+        .await?;
         self.wait_cluster(region, cluster).await?;
         Ok((
             StepState::Done,
-            format!("instance {instance} of {cluster} created"),
+            format!("instance {instance} of {cluster} available"),
         ))
     }
 

@@ -126,6 +126,10 @@ impl StepCtx {
         // fail the step, with the load balancer's reasons.
         let started = self.engine.clock.now();
         let mut unhealthy_polls = 0;
+        // Booting (`initial`) targets are polled adaptively; unhealthy ones at the full
+        // interval, so that `attempts` polls give the load balancer's own check the time
+        // its thresholds need.
+        let mut delays = crate::cloud::wait::poll_delays(self.interval());
         let targets: Vec<String> = loop {
             let health = self.cloud.web.target_health(region, tg).await?;
             let sick: Vec<String> = health
@@ -146,7 +150,8 @@ impl StepCtx {
             if !health.is_empty() && sick.is_empty() {
                 break health.into_iter().map(|t| t.instance).collect();
             }
-            if health.iter().any(|t| t.state == "unhealthy") {
+            let unhealthy = health.iter().any(|t| t.state == "unhealthy");
+            if unhealthy {
                 unhealthy_polls += 1;
             }
             let waited = (self.engine.clock.now() - started)
@@ -163,7 +168,12 @@ impl StepCtx {
                 &self.step.key,
                 &format!("waiting for healthy targets: {}", sick.join("; ")),
             );
-            self.engine.sleeper.sleep(self.interval()).await;
+            let delay = if unhealthy {
+                self.interval()
+            } else {
+                delays.next().unwrap_or(self.interval())
+            };
+            self.engine.sleeper.sleep(delay).await;
         };
         Ok(targets)
     }
