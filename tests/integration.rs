@@ -27,6 +27,8 @@ mod doc_commands;
 mod fleet;
 #[path = "integration/health_check.rs"]
 mod health_check;
+#[path = "integration/monitoring.rs"]
+mod monitoring;
 #[path = "integration/no_panic.rs"]
 mod no_panic;
 #[path = "integration/policy_validation.rs"]

@@ -101,6 +101,8 @@ pub struct MetricsSnapshot {
     pub last_run_seconds: Vec<(String, String, f64)>,
     /// (site, component, records of scheduled fires that did not run).
     pub missed_fires: Vec<(String, String, i64)>,
+    /// (site, component, runs that ended failed).
+    pub run_failures: Vec<(String, String, i64)>,
 }
 
 /// A stored audit.

@@ -109,6 +109,26 @@ async fn respond(
     }
 }
 
+/// One series per (site, component).
+fn per_component<V: std::fmt::Display>(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    kind: &str,
+    rows: &[(String, String, V)],
+) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+    for (site, component, v) in rows {
+        let _ = writeln!(
+            out,
+            "{name}{{site=\"{}\",component=\"{}\"}} {v}",
+            label(site),
+            label(component)
+        );
+    }
+}
+
 fn label(s: &str) -> String {
     s.replace('\\', "\\\\")
         .replace('"', "\\\"")
@@ -129,16 +149,27 @@ pub fn render_metrics(m: &crate::catalog::MetricsSnapshot, st: &DaemonStatus) ->
             t.timestamp()
         );
     }
-    let _ = writeln!(out, "# HELP wpbackup_missed_fires_total Records of scheduled fires that did not run (daemon down past the start window, or interrupted twice); each names the fires it covers in `wpbackup runs`.");
-    let _ = writeln!(out, "# TYPE wpbackup_missed_fires_total counter");
-    for (site, component, n) in &m.missed_fires {
-        let _ = writeln!(
-            out,
-            "wpbackup_missed_fires_total{{site=\"{}\",component=\"{}\"}} {n}",
-            label(site),
-            label(component)
-        );
-    }
+    per_component(
+        &mut out,
+        "wpbackup_missed_fires_total",
+        "Records of scheduled fires that did not run (daemon down past the start window, or interrupted twice); each names the fires it covers in `wpbackup runs`.",
+        "counter",
+        &m.missed_fires,
+    );
+    per_component(
+        &mut out,
+        "wpbackup_run_failures_total",
+        "Runs that ended failed, per component (`wpbackup runs` says why).",
+        "counter",
+        &m.run_failures,
+    );
+    per_component(
+        &mut out,
+        "wpbackup_rpo_seconds",
+        "The recovery point objective of each policy in force: compare with time() - wpbackup_last_success_timestamp_seconds.",
+        "gauge",
+        &st.objectives,
+    );
     let _ = writeln!(
         out,
         "# HELP wpbackup_runs Runs recorded in the catalog, by phase."
@@ -232,6 +263,36 @@ pub fn render_metrics(m: &crate::catalog::MetricsSnapshot, st: &DaemonStatus) ->
         out,
         "wpbackup_daemon_fire_lag_seconds_max{{daemon=\"{daemon}\"}} {}",
         st.lag_seconds_max
+    );
+    let lease = st.lease.clone().unwrap_or_default();
+    let _ = writeln!(out, "# HELP wpbackup_daemon_lease_held 1 while this daemon holds its lease on the catalog (its row, on a shared catalog); 0 once lost — it claims no new work and stops after the runs in flight.");
+    let _ = writeln!(out, "# TYPE wpbackup_daemon_lease_held gauge");
+    let _ = writeln!(
+        out,
+        "wpbackup_daemon_lease_held{{daemon=\"{daemon}\"}} {}",
+        u8::from(lease.held)
+    );
+    let _ = writeln!(out, "# HELP wpbackup_daemon_lease_expires_timestamp_seconds When the lease expires unless renewed (renewed every third of its TTL).");
+    let _ = writeln!(
+        out,
+        "# TYPE wpbackup_daemon_lease_expires_timestamp_seconds gauge"
+    );
+    if let Some(t) = lease.expires_at {
+        let _ = writeln!(
+            out,
+            "wpbackup_daemon_lease_expires_timestamp_seconds{{daemon=\"{daemon}\"}} {}",
+            t.timestamp()
+        );
+    }
+    let _ = writeln!(out, "# HELP wpbackup_daemon_lease_renewal_failures_total Lease renewals that failed and were retried (a busy or unreachable catalog); the daemon stops when the lease expires.");
+    let _ = writeln!(
+        out,
+        "# TYPE wpbackup_daemon_lease_renewal_failures_total counter"
+    );
+    let _ = writeln!(
+        out,
+        "wpbackup_daemon_lease_renewal_failures_total{{daemon=\"{daemon}\"}} {}",
+        lease.renewal_failures
     );
     out
 }

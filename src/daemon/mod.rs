@@ -226,6 +226,7 @@ impl Daemon {
             self.lease_ttl,
             self.shared,
             engine.clock.now(),
+            self.status.clone(),
         );
         // The heartbeat on a task of its own, so that no turn of the loop — claiming the
         // thousands of fires a fleet has due at 02:00 on a busy machine, catching up at
@@ -278,6 +279,8 @@ struct LeaseInner {
     ttl: Duration,
     shared: bool,
     state: tokio::sync::Mutex<LeaseState>,
+    /// Where `/healthz` and `/metrics` see the lease.
+    status: Arc<Mutex<DaemonStatus>>,
 }
 
 struct LeaseState {
@@ -295,8 +298,9 @@ impl Lease {
         ttl: Duration,
         shared: bool,
         now: DateTime<Utc>,
+        status: Arc<Mutex<DaemonStatus>>,
     ) -> Self {
-        Self(Arc::new(LeaseInner {
+        let lease = Self(Arc::new(LeaseInner {
             catalog,
             holder,
             ttl,
@@ -306,7 +310,19 @@ impl Lease {
                 lost: None,
                 ended: false,
             }),
-        }))
+            status,
+        }));
+        lease.report(|l| {
+            l.held = true;
+            l.expires_at = Some(crate::domain::time::add_saturating(now, ttl));
+        });
+        lease
+    }
+
+    /// Update what `/healthz` and `/metrics` say about the lease.
+    fn report(&self, f: impl FnOnce(&mut crate::engine::scheduler::LeaseStatus)) {
+        let mut st = self.0.status.lock().expect("status");
+        f(st.lease.get_or_insert_with(Default::default));
     }
 
     /// Renew; `Ok(false)`: it is no longer this daemon's.
@@ -335,6 +351,24 @@ impl Lease {
         if since < chrono::Duration::from_std(ttl / 3).unwrap_or_default() {
             return Ok(());
         }
+        let result = self.renew_or_explain(state, now, since).await;
+        match &result {
+            Ok(()) if state.last_renewed == now => self.report(|l| {
+                l.expires_at = Some(crate::domain::time::add_saturating(now, ttl));
+            }),
+            Ok(()) => self.report(|l| l.renewal_failures += 1),
+            Err(_) => self.report(|l| l.held = false),
+        }
+        result
+    }
+
+    async fn renew_or_explain(
+        &self,
+        state: &mut LeaseState,
+        now: DateTime<Utc>,
+        since: chrono::Duration,
+    ) -> Result<(), DaemonError> {
+        let ttl = self.0.ttl;
         match self.renew(now).await {
             Ok(true) => {
                 state.last_renewed = now;

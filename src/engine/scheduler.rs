@@ -66,6 +66,20 @@ pub struct SchedulerStatus {
     pub lag_seconds_sum: f64,
     pub lag_count: u64,
     pub lag_seconds_max: f64,
+    /// (site, component, RPO seconds) of every policy in force (in `/metrics`, not in
+    /// `/healthz`: a fleet has thousands).
+    #[serde(skip)]
+    pub objectives: Vec<(String, String, f64)>,
+    /// The daemon's lease (its row, on a shared catalog): held, until when unless renewed,
+    /// and how many renewals failed. `None` before it has one.
+    pub lease: Option<LeaseStatus>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct LeaseStatus {
+    pub held: bool,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub renewal_failures: u64,
 }
 
 /// Control messages (signals, tests).
@@ -380,16 +394,25 @@ impl Scheduler {
         Ok(n)
     }
 
-    fn policy_keys(&self) -> Vec<PolicyKey> {
+    /// Every policy in force, with its site's name.
+    fn policies(&self) -> impl Iterator<Item = (&str, &crate::domain::policy::Policy)> {
         self.engine
             .config
             .sites
             .iter()
-            .flat_map(|s| {
-                s.policies
-                    .iter()
-                    .map(move |p| (s.name.clone(), p.name.clone()))
-            })
+            .flat_map(|s| s.policies.iter().map(move |p| (s.name.as_str(), p)))
+    }
+
+    /// Every policy's (site, component, RPO in seconds), for the metrics.
+    fn objectives(&self) -> Vec<(String, String, f64)> {
+        self.policies()
+            .map(|(s, p)| (s.to_string(), p.name.clone(), p.rpo.as_secs_f64()))
+            .collect()
+    }
+
+    fn policy_keys(&self) -> Vec<PolicyKey> {
+        self.policies()
+            .map(|(s, p)| (s.to_string(), p.name.clone()))
             .collect()
     }
 
@@ -641,6 +664,7 @@ impl Scheduler {
                 let mut st = self.status.lock().expect("status");
                 st.reloads += 1;
                 st.policies = n;
+                st.objectives = self.objectives();
                 st.last_reload_error = None;
                 tracing::info!(policies = n, "configuration reloaded");
             }
@@ -665,6 +689,7 @@ impl Scheduler {
             let mut st = self.status.lock().expect("status");
             st.started_at = Some(started);
             st.policies = self.policy_keys().len();
+            st.objectives = self.objectives();
         }
         let recovered = self.recover().await?;
         if recovered > 0 {

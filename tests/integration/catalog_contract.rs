@@ -438,6 +438,24 @@ async fn metrics_count_runs_points_and_missed_fires(backend: Backend) {
     assert_eq!(m.points_by_state, vec![("available".into(), 2)]);
     assert_eq!(m.last_run_seconds, vec![("shop".into(), "db".into(), 60.0)]);
     assert_eq!(m.missed_fires, vec![("shop".into(), "db".into(), 1)]);
+    assert_eq!(m.run_failures, vec![], "no run failed yet");
+
+    // A failed run: counted per component, and it is the newest finished run.
+    let failed = catalog
+        .start_run(comp, pol, "schedule", t(4, 0), t(4, 0))
+        .await
+        .unwrap();
+    catalog
+        .finish_run(failed, RunPhase::Failed, &RunOutcome::default(), t(4, 2))
+        .await
+        .unwrap();
+    let m = catalog.metrics().await.unwrap();
+    assert_eq!(m.run_failures, vec![("shop".into(), "db".into(), 1)]);
+    assert_eq!(
+        m.last_run_seconds,
+        vec![("shop".into(), "db".into(), 120.0)]
+    );
+    assert_eq!(m.last_success, vec![("shop".into(), "db".into(), t(2, 0))]);
 }
 
 async fn audits_are_stored_and_read_back_with_the_runs_they_count(backend: Backend) {

@@ -439,12 +439,22 @@ fn the_daemon_binary_serves_health_and_metrics_reloads_safely_and_stops_on_sigte
         "wpbackup_runs{phase=\"Completed\"} 5",
         "wpbackup_points{state=\"available\"} 10",
         "wpbackup_last_run_duration_seconds{site=\"blog\",component=\"wordpress\"}",
+        "wpbackup_rpo_seconds{site=\"shop\",component=\"db\"} 14400",
+        "# TYPE wpbackup_run_failures_total counter",
+        "wpbackup_daemon_lease_renewal_failures_total{daemon=",
     ] {
         assert!(
             metrics.contains(needle),
             "{needle} missing from:\n{metrics}"
         );
     }
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("wpbackup_daemon_lease_held{") && l.ends_with(" 1")),
+        "{metrics}"
+    );
+    crate::monitoring::assert_dashboard_and_alerts_use_only(&metrics);
 
     // A second daemon on the same catalog refuses, saying why.
     let second = std::process::Command::new(&bin)

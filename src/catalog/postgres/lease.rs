@@ -157,6 +157,13 @@ impl LeaseStore for PgCatalog {
         .bind(crate::domain::model::MISSED_FIRE)
         .fetch_all(&self.pool)
         .await?;
+        let run_failures = sqlx::query_as(
+            "SELECT s.name, c.name, COUNT(*) FROM runs r
+             JOIN components c ON c.id = r.component_id JOIN sites s ON s.id = c.site_id
+             WHERE r.phase = 'Failed' GROUP BY s.name, c.name ORDER BY s.name, c.name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         let last_run_seconds = sqlx::query_as(
             "SELECT DISTINCT ON (r.component_id) s.name, c.name,
                     EXTRACT(EPOCH FROM r.finished_at - r.started_at)::float8
@@ -172,6 +179,7 @@ impl LeaseStore for PgCatalog {
             points_by_state,
             last_run_seconds,
             missed_fires,
+            run_failures,
         })
     }
 

@@ -166,6 +166,13 @@ impl LeaseStore for SqliteCatalog {
         .bind(crate::domain::model::MISSED_FIRE)
         .fetch_all(&self.pool)
         .await?;
+        snapshot.run_failures = sqlx::query_as(
+            "SELECT s.name, c.name, COUNT(*) FROM runs r
+             JOIN components c ON c.id = r.component_id JOIN sites s ON s.id = c.site_id
+             WHERE r.phase = 'Failed' GROUP BY s.name, c.name ORDER BY s.name, c.name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
         let durations: Vec<(String, String, String, String)> = sqlx::query_as(
             "SELECT s.name, c.name, r.started_at, r.finished_at FROM runs r
              JOIN components c ON c.id = r.component_id JOIN sites s ON s.id = c.site_id
