@@ -33,6 +33,8 @@ mod monitoring;
 mod no_panic;
 #[path = "integration/policy_validation.rs"]
 mod policy_validation;
+#[path = "integration/progress.rs"]
+mod progress;
 #[path = "integration/restore.rs"]
 mod restore;
 #[path = "integration/restore_asg.rs"]

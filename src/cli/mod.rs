@@ -11,6 +11,7 @@ mod iam;
 mod init;
 mod points;
 mod policy;
+mod progress;
 mod prune;
 mod render;
 mod restore;

@@ -19,7 +19,8 @@ pub struct PruneArgs {
 }
 
 pub async fn run(cli: &Cli, args: &PruneArgs) -> CliResult {
-    let engine = super::engine(cli, true).await?;
+    let mut engine = super::engine(cli, true).await?;
+    engine.progress = super::progress::display(cli);
     let sites: Vec<_> = match &args.site {
         Some(s) => vec![engine.site(s)?.clone()],
         None => engine.config.sites.clone(),

@@ -5,16 +5,15 @@ use super::render::{table, when};
 use super::{Cli, CliResult, Failure};
 use crate::catalog::StepRecord;
 use crate::domain::planner::RestoreTo;
-use crate::domain::restore_plan::{Plan, PlanStatus, Purpose, Step, StepState};
+use crate::domain::restore_plan::{Plan, PlanStatus, Purpose};
 use crate::domain::time::{format_duration, parse_duration, parse_instant};
-use crate::engine::restore::{Execution, RestoreError, RestoreProgress, RestoreRequest};
+use crate::engine::restore::{Execution, RestoreError, RestoreRequest};
 use crate::engine::run::{RunRequest, Trigger};
 use crate::engine::Engine;
 use crate::exit;
 use clap::ValueEnum;
 use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ToChoice {
@@ -293,107 +292,6 @@ fn confirm(plan: &Plan, yes: bool, verb: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Progress on a terminal: a line per step that updates in place.
-struct TerminalProgress {
-    multi: indicatif::MultiProgress,
-    bars: Mutex<std::collections::HashMap<String, indicatif::ProgressBar>>,
-}
-
-impl RestoreProgress for TerminalProgress {
-    fn started(&self, step: &Step, attempt: i64) {
-        let bar = self.multi.add(indicatif::ProgressBar::new_spinner());
-        bar.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} {prefix:32} {elapsed:>5} {wide_msg}",
-            )
-            .expect("template"),
-        );
-        bar.set_prefix(step.key.clone());
-        bar.set_message(format!(
-            "{}(expected ~{}){}",
-            step.calls
-                .first()
-                .cloned()
-                .unwrap_or_default()
-                .chars()
-                .take(60)
-                .collect::<String>()
-                + " ",
-            format_duration(chrono::Duration::seconds(step.expected_seconds as i64)),
-            if attempt > 1 {
-                format!(" attempt {attempt}")
-            } else {
-                String::new()
-            }
-        ));
-        bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        self.bars
-            .lock()
-            .expect("bars")
-            .insert(step.key.clone(), bar);
-    }
-    fn note(&self, key: &str, note: &str) {
-        match self.bars.lock().expect("bars").get(key) {
-            Some(b) => b.set_message(note.to_string()),
-            None => {
-                let _ = self.multi.println(format!("{key}: {note}"));
-            }
-        }
-    }
-    fn finished(&self, key: &str, state: StepState, seconds: f64, detail: &str) {
-        let mark = match state {
-            StepState::Done => "✔",
-            StepState::Skipped => "➜",
-            _ => "✘",
-        };
-        let msg = format!("{mark} {key:32} {seconds:>6.1}s {state}: {detail}");
-        match self.bars.lock().expect("bars").remove(key) {
-            Some(b) => {
-                b.set_style(indicatif::ProgressStyle::with_template("{msg}").expect("template"));
-                b.finish_with_message(msg);
-            }
-            None => {
-                let _ = self.multi.println(msg);
-            }
-        }
-    }
-}
-
-/// Progress as plain lines on stderr (logs, pipes, CI).
-struct LineProgress;
-
-impl RestoreProgress for LineProgress {
-    fn started(&self, step: &Step, attempt: i64) {
-        eprintln!(
-            "{} start  {} (attempt {attempt}): {}",
-            stamp(),
-            step.key,
-            step.calls.join("; ")
-        );
-    }
-    fn note(&self, key: &str, note: &str) {
-        eprintln!("{} note   {key}: {note}", stamp());
-    }
-    fn finished(&self, key: &str, state: StepState, seconds: f64, detail: &str) {
-        eprintln!("{} {state:<6} {key} after {seconds:.1}s: {detail}", stamp());
-    }
-}
-
-fn stamp() -> String {
-    chrono::Utc::now().format("%H:%M:%S").to_string()
-}
-
-pub(super) fn progress() -> Arc<dyn RestoreProgress> {
-    if std::io::stderr().is_terminal() {
-        Arc::new(TerminalProgress {
-            multi: indicatif::MultiProgress::new(),
-            bars: Mutex::default(),
-        })
-    } else {
-        Arc::new(LineProgress)
-    }
-}
-
 /// Ctrl-C: the first stops starting steps (in-flight ones finish and are recorded).
 pub(super) fn stop_on_ctrl_c() -> tokio::sync::watch::Receiver<bool> {
     let (tx, rx) = tokio::sync::watch::channel(false);
@@ -409,7 +307,7 @@ pub(super) fn stop_on_ctrl_c() -> tokio::sync::watch::Receiver<bool> {
 
 async fn execute(cli: &Cli, engine: &Engine, id: &str) -> CliResult {
     let exec = engine
-        .execute_plan(id, progress(), stop_on_ctrl_c())
+        .execute_plan(id, super::progress::for_steps(cli), stop_on_ctrl_c())
         .await?;
     report_execution(cli, &exec)
 }
@@ -595,7 +493,9 @@ async fn rollback(cli: &Cli, engine: &Engine, id: &str, yes: bool) -> CliResult 
     let rec = engine.plan_record(id).await?;
     let plan = rec.plan().map_err(RestoreError::from)?;
     confirm(&plan, yes, "roll back")?;
-    let exec = engine.rollback_plan(id, progress()).await?;
+    let exec = engine
+        .rollback_plan(id, super::progress::for_steps(cli))
+        .await?;
     report_execution(cli, &exec)
 }
 
@@ -631,7 +531,9 @@ async fn finalize(cli: &Cli, engine: &Engine, id: &str, yes: bool) -> CliResult 
             return Err(super::usage("not confirmed; nothing was changed"));
         }
     }
-    let exec = engine.finalize_plan(id, progress()).await?;
+    let exec = engine
+        .finalize_plan(id, super::progress::for_steps(cli))
+        .await?;
     if cli.json {
         super::print_json(&exec);
     } else {
@@ -744,7 +646,8 @@ pub(super) async fn show_and_store(
 }
 
 pub async fn snapshot(cli: &Cli, args: &SnapshotArgs) -> CliResult {
-    let engine = super::engine(cli, true).await?;
+    let mut engine = super::engine(cli, true).await?;
+    engine.progress = super::progress::display(cli);
     let site = site_name(&engine, &args.site)?;
     let now = engine.clock.now();
     let expires = match &args.hold {

@@ -27,7 +27,8 @@ pub struct RunArgs {
 }
 
 pub async fn run(cli: &Cli, args: &RunArgs) -> CliResult {
-    let engine = super::engine(cli, true).await?;
+    let mut engine = super::engine(cli, true).await?;
+    engine.progress = super::progress::display(cli);
     if let Some(s) = &args.site {
         engine.site(s)?;
     }

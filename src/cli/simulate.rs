@@ -30,9 +30,15 @@ pub async fn run(cli: &Cli, args: &SimulateArgs) -> CliResult {
     let start = Utc::now()
         .duration_trunc(chrono::Duration::minutes(1))
         .expect("minute");
-    let report =
-        crate::engine::simulate::simulate(config, &cli.config, args.days, start, scratch.path())
-            .await?;
+    let report = crate::engine::simulate::simulate(
+        config,
+        &cli.config,
+        args.days,
+        start,
+        scratch.path(),
+        super::progress::display(cli),
+    )
+    .await?;
     if cli.json {
         super::print_json(&report);
     } else {

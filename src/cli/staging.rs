@@ -3,8 +3,7 @@
 
 use super::render::{table, when};
 use super::restore::{
-    plan_for, print_steps, print_torn_down, progress, show_and_store, stop_on_ctrl_c, PlanArgs,
-    ToChoice,
+    plan_for, print_steps, print_torn_down, show_and_store, stop_on_ctrl_c, PlanArgs, ToChoice,
 };
 use super::{Cli, CliResult};
 use crate::domain::restore_plan::{PlanStatus, Purpose};
@@ -60,7 +59,7 @@ pub async fn run(cli: &Cli, cmd: &StagingCommand) -> CliResult {
         StagingCommand::Down { id } => {
             let engine = super::engine(cli, false).await?;
             let exec = engine
-                .staging_down(id, progress(), stop_on_ctrl_c())
+                .staging_down(id, super::progress::for_steps(cli), stop_on_ctrl_c())
                 .await?;
             report(cli, &engine, &exec).await
         }
@@ -87,7 +86,7 @@ async fn up(
         return Ok(exit::OK);
     }
     let exec = engine
-        .execute_plan(&plan.id, progress(), stop_on_ctrl_c())
+        .execute_plan(&plan.id, super::progress::for_steps(cli), stop_on_ctrl_c())
         .await?;
     report(cli, &engine, &exec).await
 }

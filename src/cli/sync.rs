@@ -12,7 +12,8 @@ pub struct SyncArgs {
 }
 
 pub async fn run(cli: &Cli, args: &SyncArgs) -> CliResult {
-    let engine = super::engine(cli, true).await?;
+    let mut engine = super::engine(cli, true).await?;
+    engine.progress = super::progress::display(cli);
     let sites: Vec<_> = match &args.site {
         Some(s) => vec![engine.site(s)?.clone()],
         None => engine.config.sites.clone(),

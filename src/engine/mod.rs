@@ -33,6 +33,27 @@ pub enum EngineError {
     UnknownPolicy(String, String),
 }
 
+/// Live progress of a long command — a terminal display, plain lines on stderr, or
+/// nothing (the daemon, `--json`): one key per unit of work (`site/component` of a run or
+/// a prune, a plan's step), and its events as they happen.
+pub trait Progress: Send + Sync {
+    /// `key` started; `what` says what it does.
+    fn started(&self, key: &str, what: &str);
+    /// What `key` is doing or waiting for now.
+    fn note(&self, key: &str, note: &str);
+    /// `key` ended after `seconds`: `ok`, or not, with a one-line summary.
+    fn finished(&self, key: &str, ok: bool, seconds: f64, summary: &str);
+}
+
+/// No progress shown.
+pub struct Silent;
+
+impl Progress for Silent {
+    fn started(&self, _: &str, _: &str) {}
+    fn note(&self, _: &str, _: &str) {}
+    fn finished(&self, _: &str, _: bool, _: f64, _: &str) {}
+}
+
 /// How the engine waits (real time, or virtual time in tests and `simulate`).
 #[async_trait]
 pub trait Sleeper: Send + Sync {
@@ -81,6 +102,8 @@ pub struct Engine {
     pub sim_memory: Option<crate::cloud::sim::SimMemory>,
     /// `[limits]`: one semaphore per limited service, shared by every run of this engine.
     service_limits: Arc<HashMap<String, Arc<tokio::sync::Semaphore>>>,
+    /// Where runs and prunes report their progress (the CLI's display; [`Silent`]).
+    pub progress: Arc<dyn Progress>,
 }
 
 impl Engine {
@@ -104,6 +127,7 @@ impl Engine {
             poll_interval: None,
             clouds: Arc::default(),
             sim_memory: None,
+            progress: Arc::new(Silent),
         }
     }
 

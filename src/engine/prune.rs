@@ -102,14 +102,40 @@ impl Engine {
             return Ok(report);
         }
         let cloud = self.cloud_for(site).await?;
-        for d in report
+        let removals = report
             .decisions
             .iter()
             .filter(|d| d.action == Action::Remove)
+            .count();
+        let key = match component {
+            Some(c) => format!("prune {}/{c}", site.name),
+            None => format!("prune {}", site.name),
+        };
+        let started = std::time::Instant::now();
+        if removals > 0 {
+            self.progress.started(
+                &key,
+                &format!("{removals} point(s) past retention to delete"),
+            );
+        }
+        for (i, d) in report
+            .decisions
+            .iter()
+            .filter(|d| d.action == Action::Remove)
+            .enumerate()
         {
             let Some(p) = points.iter().find(|p| p.id == d.point_id) else {
                 continue;
             };
+            self.progress.note(
+                &key,
+                &format!(
+                    "deleting {} in {} ({}/{removals})",
+                    p.provider_id,
+                    p.region,
+                    i + 1
+                ),
+            );
             let deletion = self
                 .catalog
                 .begin_deletion(p.id, &d.reasons.join("; "), self.clock.now())
@@ -134,6 +160,21 @@ impl Engine {
                     report.failed.push((p.id, e));
                 }
             }
+        }
+        if removals > 0 {
+            self.progress.finished(
+                &key,
+                report.failed.is_empty(),
+                started.elapsed().as_secs_f64(),
+                &format!(
+                    "{} deleted{}",
+                    report.deleted.len(),
+                    match report.failed.len() {
+                        0 => String::new(),
+                        n => format!(", {n} failed (retried at the next prune)"),
+                    }
+                ),
+            );
         }
         Ok(report)
     }

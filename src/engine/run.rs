@@ -188,6 +188,8 @@ impl Engine {
             Err(e) => format!("the run was cancelled: {e}"),
         };
         tracing::error!(site = %req.site, component = %req.policy, %reason, "run failed");
+        self.progress
+            .finished(&format!("{}/{}", req.site, req.policy), false, 0.0, &reason);
         let site = self.site(&req.site)?;
         let policy = site
             .policy(&req.policy)
@@ -244,6 +246,12 @@ impl Engine {
                     &reason,
                 )
                 .await?;
+            self.progress.finished(
+                &format!("{}/{}", site.name, policy.name),
+                true,
+                0.0,
+                &format!("skipped: {reason}"),
+            );
             Ok::<_, EngineError>(RunReport::without_point(
                 site,
                 policy,
@@ -295,6 +303,12 @@ impl Engine {
             )
             .await?;
         tracing::info!(site = %site.name, component = %policy.name, run_id, "run started");
+        let key = format!("{}/{}", site.name, policy.name);
+        let name = point_name(&site.name, &policy.name, req.scheduled_for);
+        self.progress.started(
+            &key,
+            &format!("{} point {name} (run {run_id})", policy.kind),
+        );
         let mut ctx = RunCtx {
             engine: self,
             site,
@@ -302,7 +316,7 @@ impl Engine {
             cloud: &cloud,
             component_id,
             run_id,
-            name: point_name(&site.name, &policy.name, req.scheduled_for),
+            name,
             tags: point_tags(
                 &site.name,
                 &policy.name,
@@ -322,6 +336,25 @@ impl Engine {
             .await?;
         tracing::info!(site = %site.name, component = %policy.name, run_id, phase = %phase,
             reason = ctx.outcome.failure_reason.as_deref().unwrap_or(""), "run finished");
+        let secs = (finished - started).num_milliseconds() as f64 / 1000.0;
+        let summary = match (&ctx.outcome.failure_reason, &ctx.point) {
+            (Some(why), _) => format!("{phase}: {why}"),
+            (None, Some(p)) => format!(
+                "{phase}: {}{}",
+                p.provider_id,
+                match ctx.copies.len() {
+                    0 => String::new(),
+                    n => format!(" and {n} DR cop{}", if n == 1 { "y" } else { "ies" }),
+                }
+            ),
+            (None, None) => phase.to_string(),
+        };
+        self.progress.finished(
+            &key,
+            matches!(phase, RunPhase::Completed | RunPhase::PartiallyFailed),
+            secs,
+            &summary,
+        );
         Ok(RunReport {
             site: site.name.clone(),
             component: policy.name.clone(),
@@ -333,7 +366,7 @@ impl Engine {
             copies: ctx.copies,
             failure_reason: ctx.outcome.failure_reason,
             warnings: ctx.outcome.warnings,
-            duration_secs: (finished - started).num_milliseconds() as f64 / 1000.0,
+            duration_secs: secs,
         })
     }
 }
@@ -530,6 +563,7 @@ impl RunCtx<'_> {
 
     /// Run a hook; false when it failed and its on_error is `fail`.
     async fn hook(&mut self, hook: &crate::domain::policy::Hook, which: &str) -> bool {
+        self.note(&format!("running its {which}-hook"));
         let env = HookEnv {
             site: &self.site.name,
             component: &self.policy.name,
@@ -554,7 +588,15 @@ impl RunCtx<'_> {
         }
     }
 
+    /// What the run is doing now, for the progress display.
+    fn note(&self, what: &str) {
+        self.engine
+            .progress
+            .note(&format!("{}/{}", self.site.name, self.policy.name), what);
+    }
+
     async fn take_point_and_copies(&mut self) -> Result<RunPhase, EngineError> {
+        self.note(&format!("creating {} in {}", self.name, self.site.region));
         let points = &self.cloud.points;
         let region = self.site.region.clone();
         let kind = self.policy.kind.point_kind();
@@ -656,6 +698,7 @@ impl RunCtx<'_> {
 
         for copy in &self.policy.dr_copies {
             let name = copy_name(&self.name, &copy.region);
+            self.note(&format!("copying to {} as {name}", copy.region));
             let started = match points
                 .copy_point(&done, &self.policy.target, copy, &name, &self.tags)
                 .await
@@ -770,6 +813,14 @@ impl RunCtx<'_> {
         let deadline =
             crate::domain::time::add_saturating(self.engine.clock.now(), self.policy.wait_timeout);
         let interval = self.engine.poll_interval_for(self.site);
+        if p.state == PointState::Creating {
+            self.note(&format!(
+                "waiting for {} in {} to become available (wait_timeout {})",
+                p.provider_id,
+                p.region,
+                humantime::format_duration(self.policy.wait_timeout)
+            ));
+        }
         while p.state == PointState::Creating {
             if self.engine.clock.now() >= deadline {
                 p.failure_reason = Some(format!(

@@ -8,7 +8,7 @@ use crate::domain::model::PointState;
 use crate::domain::site::{Config, Provider};
 use crate::domain::time::{format_duration, ManualClock};
 use crate::engine::scheduler::{Control, NoHeartbeat, ScheduleOptions, Scheduler};
-use crate::engine::{Engine, EngineError, VirtualSleeper};
+use crate::engine::{Engine, EngineError, Progress, Sleeper, VirtualSleeper};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -42,14 +42,57 @@ pub struct SimulateReport {
     pub components: Vec<ComponentOutcome>,
 }
 
-/// Simulate `days` days from `start`. `scratch` is a directory for the throwaway catalog.
+/// Virtual time that reports each simulated day it enters to `progress`.
+struct DayByDay {
+    clock: Arc<ManualClock>,
+    start: DateTime<Utc>,
+    days: u32,
+    reported: std::sync::atomic::AtomicI64,
+    progress: Arc<dyn Progress>,
+}
+
+#[async_trait::async_trait]
+impl Sleeper for DayByDay {
+    async fn sleep(&self, d: std::time::Duration) {
+        VirtualSleeper(self.clock.clone()).sleep(d).await;
+        let now = crate::domain::time::Clock::now(self.clock.as_ref());
+        let day = (now - self.start).num_days();
+        if self
+            .reported
+            .fetch_max(day, std::sync::atomic::Ordering::Relaxed)
+            < day
+        {
+            self.progress.note(
+                "simulate",
+                &format!(
+                    "day {}/{} ({})",
+                    day.min(i64::from(self.days)),
+                    self.days,
+                    now.format("%Y-%m-%d")
+                ),
+            );
+        }
+    }
+    fn moves_clock(&self) -> bool {
+        true
+    }
+}
+
+/// Simulate `days` days from `start`. `scratch` is a directory for the throwaway catalog;
+/// `progress` hears of each simulated day.
 pub async fn simulate(
     mut config: Config,
     config_path: &Path,
     days: u32,
     start: DateTime<Utc>,
     scratch: &Path,
+    progress: Arc<dyn Progress>,
 ) -> Result<SimulateReport, EngineError> {
+    let began = std::time::Instant::now();
+    progress.started(
+        "simulate",
+        &format!("{days} day(s) of the policies on a virtual clock"),
+    );
     for s in &mut config.sites {
         s.provider = Provider::Sim;
     }
@@ -57,7 +100,13 @@ pub async fn simulate(
     let clock = Arc::new(ManualClock::new(start));
     let mut engine = Engine::new(config.clone(), catalog.clone());
     engine.clock = clock.clone();
-    engine.sleeper = Arc::new(VirtualSleeper(clock.clone()));
+    engine.sleeper = Arc::new(DayByDay {
+        clock: clock.clone(),
+        start,
+        days,
+        reported: std::sync::atomic::AtomicI64::new(0),
+        progress: progress.clone(),
+    });
     engine.sim_memory = Some(SimMemory::default());
     let end = start + Duration::days(i64::from(days));
     // The daemon's scheduling core, without the lease: nothing else uses a scratch catalog.
@@ -68,6 +117,7 @@ pub async fn simulate(
     );
     let (_tx, rx) = tokio::sync::watch::channel(Control::Run);
     scheduler.run(rx, Some(end), &mut NoHeartbeat).await?;
+    progress.note("simulate", "summing up the runs and points");
 
     let runs = catalog.runs(None, None, i64::MAX).await?;
     let points = catalog
@@ -137,6 +187,19 @@ pub async fn simulate(
         }
     }
     catalog.close().await;
+    progress.finished(
+        "simulate",
+        true,
+        began.elapsed().as_secs_f64(),
+        &format!(
+            "{} run(s) of {} component(s) simulated",
+            components
+                .iter()
+                .map(|c: &ComponentOutcome| c.runs.values().sum::<usize>())
+                .sum::<usize>(),
+            components.len()
+        ),
+    );
     Ok(SimulateReport {
         days,
         start,

@@ -41,6 +41,36 @@ pub struct SyncReport {
 
 impl Engine {
     pub async fn sync_site(&self, site: &Site) -> Result<SyncReport, EngineError> {
+        let key = format!("sync {}", site.name);
+        let started = std::time::Instant::now();
+        self.progress.started(
+            &key,
+            "the site's tagged points in the cloud against the catalog",
+        );
+        let result = self.sync_site_inner(site, &key).await;
+        match &result {
+            Ok(r) => self.progress.finished(
+                &key,
+                r.problems.is_empty(),
+                started.elapsed().as_secs_f64(),
+                &format!(
+                    "{} imported, {} missing, {} updated, {} not made by wpbackup, {} problem(s)",
+                    r.imported.len(),
+                    r.missing.len(),
+                    r.updated.len(),
+                    r.unmanaged.len(),
+                    r.problems.len()
+                ),
+            ),
+            Err(e) => {
+                self.progress
+                    .finished(&key, false, started.elapsed().as_secs_f64(), &e.to_string())
+            }
+        }
+        result
+    }
+
+    async fn sync_site_inner(&self, site: &Site, key: &str) -> Result<SyncReport, EngineError> {
         let served = self.site_as_served(&site.name).await?;
         let site = &served;
         let cloud = self.cloud_for(site).await?;
@@ -73,6 +103,10 @@ impl Engine {
             })
             .await?;
         for region in &regions {
+            self.progress.note(
+                key,
+                &format!("listing the points tagged for the site in {region}"),
+            );
             let in_cloud = match cloud.points.list_managed_points(&site.name, region).await {
                 Ok(v) => v,
                 Err(e) => {
@@ -191,6 +225,10 @@ impl Engine {
             }
         }
         for p in &site.policies {
+            self.progress.note(
+                key,
+                &format!("looking for snapshots of {} made by others", p.name),
+            );
             match cloud
                 .points
                 .list_unmanaged_points(&p.target, &site.region)

@@ -703,7 +703,7 @@ fn iam_policy_is_least_privilege_for_exactly_the_configured_components() {
 }
 
 /// Add `n` daily points of shop/db (days before now) straight into the catalog.
-fn backfill_db_points(sb: &Sandbox, days: &[i64]) -> Vec<i64> {
+pub(crate) fn backfill_db_points(sb: &Sandbox, days: &[i64]) -> Vec<i64> {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let catalog = wpbackup::catalog::Catalog::open(&sb.catalog(), false)
