@@ -60,10 +60,7 @@ impl StepCtx {
             let tg = self
                 .dep_output(group_step, "target_group")
                 .ok_or_else(|| format!("{group_step} recorded no target group"))?;
-            (
-                self.healthy_targets(region, &tg, probing.attempts).await?,
-                tg,
-            )
+            (self.healthy_targets(region, &tg, probing).await?, tg)
         };
         // A target that is not a running instance is not serving, whatever the load
         // balancer says (moto keeps terminated group instances `healthy`): not asked, and
@@ -119,17 +116,21 @@ impl StepCtx {
         &self,
         region: &str,
         tg: &str,
-        unhealthy_polls_allowed: u32,
+        probing: &Probing,
     ) -> Result<Vec<String>, StepError> {
         // Targets of a new group start `initial` while they boot: waited for. Targets the
         // load balancer finds `unhealthy` for as many polls as the URL check's attempts
         // fail the step, with the load balancer's reasons.
         let started = self.engine.clock.now();
         let mut unhealthy_polls = 0;
-        // Booting (`initial`) targets are polled adaptively; unhealthy ones at the full
-        // interval, so that `attempts` polls give the load balancer's own check the time
-        // its thresholds need.
+        // Booting (`initial`) targets are polled adaptively; unhealthy ones at the health
+        // check's interval, so that `attempts` polls give the load balancer's own check
+        // the time its thresholds need.
         let mut delays = crate::cloud::wait::poll_delays(self.interval());
+        let unhealthy_interval = probing
+            .interval_ms
+            .map(Duration::from_millis)
+            .unwrap_or_else(|| self.interval());
         let targets: Vec<String> = loop {
             let health = self.cloud.web.target_health(region, tg).await?;
             let sick: Vec<String> = health
@@ -157,7 +158,7 @@ impl StepCtx {
             let waited = (self.engine.clock.now() - started)
                 .to_std()
                 .unwrap_or_default();
-            if unhealthy_polls >= unhealthy_polls_allowed.max(1) || waited >= self.timeout() {
+            if unhealthy_polls >= probing.attempts.max(1) || waited >= self.timeout() {
                 return Err(format!(
                     "health check failed: the restored group's targets in {tg} are not all healthy: {}; nothing was cut over",
                     if sick.is_empty() { "no target registered".to_string() } else { sick.join("; ") }
@@ -169,7 +170,7 @@ impl StepCtx {
                 &format!("waiting for healthy targets: {}", sick.join("; ")),
             );
             let delay = if unhealthy {
-                self.interval()
+                unhealthy_interval
             } else {
                 delays.next().unwrap_or(self.interval())
             };
