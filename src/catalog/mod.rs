@@ -1,9 +1,11 @@
 //! The catalog: the only code that speaks SQL. A port, [`CatalogStore`] (split along the
-//! tables into [`RunStore`], [`PointStore`], …), with two implementations: SQLite, the
+//! tables into [`RunStore`], [`PointStore`], …), with three implementations: SQLite, the
 //! embedded default (`sqlite/`: one file, WAL mode and a busy timeout so the daemon and a
-//! CLI can share it), and PostgreSQL for fleets (`postgres/`: several daemons on several
-//! hosts). Each has its own append-only migrations, embedded from `migrations/` (SQLite) and
-//! `migrations/postgres/`. Schema described in `docs/catalog.md`, fleets in `docs/fleet.md`.
+//! CLI can share it), PostgreSQL for fleets (`postgres/`: several daemons on several
+//! hosts), and one in this process's memory (`memory/`: what `simulate` runs on). The two
+//! databases have their own append-only migrations, embedded from `migrations/` (SQLite)
+//! and `migrations/postgres/`. Schema described in `docs/catalog.md`, fleets in
+//! `docs/fleet.md`.
 
 mod copy;
 mod port;
@@ -157,6 +159,7 @@ impl Catalog {
             CatalogLocation::Postgres(url) => {
                 Arc::new(postgres::PgCatalog::open(url, create).await?)
             }
+            CatalogLocation::Memory(name) => memory::MemoryCatalog::named(name, create)?,
         };
         Ok(Self {
             store,
@@ -169,12 +172,27 @@ impl Catalog {
         Self::connect(&CatalogLocation::Sqlite(path.to_path_buf()), create).await
     }
 
-    /// A throwaway SQLite catalog (`simulate`): the same schema, without waiting for the disk.
+    /// A throwaway SQLite catalog: the same schema, without waiting for the disk.
     pub async fn open_scratch(path: &Path) -> CatalogResult<Self> {
         Ok(Self {
             store: Arc::new(sqlite::SqliteCatalog::open(path, true, false).await?),
             location: CatalogLocation::Sqlite(path.to_path_buf()),
         })
+    }
+
+    /// A new, empty catalog in this process's memory (`simulate`), under a name of its own.
+    pub fn in_memory() -> Self {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let name = format!(
+            "{}-{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let location = CatalogLocation::Memory(name.clone());
+        Self {
+            store: memory::MemoryCatalog::named(&name, true).expect("a new name"),
+            location,
+        }
     }
 
     pub fn location(&self) -> &CatalogLocation {
@@ -209,5 +227,6 @@ fn no_returned_row() -> CatalogError {
     CatalogError::Corrupt("an INSERT … RETURNING statement returned no row".into())
 }
 
+mod memory;
 mod postgres;
 mod sqlite;

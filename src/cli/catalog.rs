@@ -29,7 +29,7 @@ pub async fn run(cli: &Cli, command: &CatalogCommand) -> CliResult {
     let CatalogCommand::Migrate(args) = command;
     let to = match CatalogLocation::parse(&args.to, std::path::Path::new(".")) {
         Ok(CatalogLocation::Postgres(url)) => url,
-        Ok(CatalogLocation::Sqlite(_)) => {
+        Ok(CatalogLocation::Sqlite(_) | CatalogLocation::Memory(_)) => {
             return Err(usage(
                 "--to takes a postgres:// URL, e.g. postgres://wpbackup@db.internal/wpbackup",
             ))

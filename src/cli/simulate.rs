@@ -26,7 +26,6 @@ pub async fn run(cli: &Cli, args: &SimulateArgs) -> CliResult {
         }
         config.sites.retain(|x| &x.name == s);
     }
-    let scratch = tempfile::tempdir()?;
     let start = Utc::now()
         .duration_trunc(chrono::Duration::minutes(1))
         .expect("minute");
@@ -35,7 +34,7 @@ pub async fn run(cli: &Cli, args: &SimulateArgs) -> CliResult {
         &cli.config,
         args.days,
         start,
-        scratch.path(),
+        None,
         super::progress::display(cli),
     )
     .await?;
@@ -48,6 +47,12 @@ pub async fn run(cli: &Cli, args: &SimulateArgs) -> CliResult {
             when(report.start),
             when(report.end)
         );
+        if !report.hooks_not_run.is_empty() {
+            println!(
+                "Hooks not run (they act on the real site): {}.",
+                report.hooks_not_run.join(", ")
+            );
+        }
         let mut t = table(&[
             "site",
             "component",

@@ -149,6 +149,9 @@ pub enum CatalogLocation {
     Sqlite(PathBuf),
     /// A `postgres://` (or `postgresql://`) URL without a password.
     Postgres(String),
+    /// A catalog in this process's memory, by name: what `simulate` runs on. Never read
+    /// from a configuration; gone with the last handle to it.
+    Memory(String),
 }
 
 impl CatalogLocation {
@@ -185,7 +188,7 @@ impl CatalogLocation {
     pub fn sqlite_path(&self) -> Option<&Path> {
         match self {
             Self::Sqlite(p) => Some(p),
-            Self::Postgres(_) => None,
+            Self::Postgres(_) | Self::Memory(_) => None,
         }
     }
 }
@@ -195,6 +198,7 @@ impl fmt::Display for CatalogLocation {
         match self {
             Self::Sqlite(p) => write!(f, "{}", p.display()),
             Self::Postgres(url) => f.write_str(&Self::redact(url)),
+            Self::Memory(name) => write!(f, "memory:{name}"),
         }
     }
 }

@@ -1,6 +1,6 @@
-//! The catalog contract: one suite of stories run against both implementations of the
-//! catalog port — a SQLite file and a database on the throwaway PostgreSQL server that
-//! `scripts/test.sh` starts. Every operation of `CatalogStore` is exercised here; what is
+//! The catalog contract: one suite of stories run against every implementation of the
+//! catalog port — a SQLite file, a database on the throwaway PostgreSQL server that
+//! `scripts/test.sh` starts, and the catalog in memory that `simulate` runs on. Every operation of `CatalogStore` is exercised here; what is
 //! particular to one backend (SQLite's WAL, its migrations) is in `catalog.rs`.
 
 use super::catalog::{shop, t};
@@ -15,6 +15,7 @@ use wpbackup::domain::restore_plan::{Plan, PlanStatus, StepState};
 enum Backend {
     Sqlite,
     Postgres,
+    Memory,
 }
 
 impl Backend {
@@ -26,6 +27,7 @@ impl Backend {
             Backend::Postgres => {
                 CatalogLocation::Postgres(super::support::postgres_database().await)
             }
+            Backend::Memory => memory_location(&dir),
         };
         let catalog = Catalog::connect(&location, true)
             .await
@@ -34,8 +36,13 @@ impl Backend {
     }
 }
 
-/// Each story as two tests, `sqlite::story` and `postgres::story`.
-macro_rules! on_both_backends {
+/// A memory catalog's name of its own, from the test's directory.
+fn memory_location(dir: &tempfile::TempDir) -> CatalogLocation {
+    CatalogLocation::Memory(dir.path().display().to_string())
+}
+
+/// Each story as three tests, `sqlite::story`, `postgres::story` and `memory::story`.
+macro_rules! on_every_backend {
     ($($story:ident),* $(,)?) => {
         mod sqlite {
             $(#[tokio::test]
@@ -49,10 +56,16 @@ macro_rules! on_both_backends {
                 super::$story(super::Backend::Postgres).await
             })*
         }
+        mod memory {
+            $(#[tokio::test]
+            async fn $story() {
+                super::$story(super::Backend::Memory).await
+            })*
+        }
     };
 }
 
-on_both_backends!(
+on_every_backend!(
     a_new_catalog_has_the_newest_schema_and_keeps_its_identity,
     a_database_without_a_catalog_is_not_created_by_readers,
     records_sites_policies_runs_and_points,
@@ -111,7 +124,7 @@ fn point(component_id: i64, run_id: Option<i64>, id: &str, h: u32) -> PointRecor
 async fn a_new_catalog_has_the_newest_schema_and_keeps_its_identity(backend: Backend) {
     let (catalog, _file) = backend.fresh().await;
     let newest = match backend {
-        Backend::Sqlite => wpbackup::catalog::supported_schema_version(),
+        Backend::Sqlite | Backend::Memory => wpbackup::catalog::supported_schema_version(),
         Backend::Postgres => wpbackup::catalog::supported_postgres_schema_version(),
     };
     assert_eq!(catalog.schema_version().await.unwrap(), newest);
@@ -127,6 +140,7 @@ async fn a_database_without_a_catalog_is_not_created_by_readers(backend: Backend
     let location = match backend {
         Backend::Sqlite => CatalogLocation::Sqlite(dir.path().join("none.db")),
         Backend::Postgres => CatalogLocation::Postgres(super::support::postgres_database().await),
+        Backend::Memory => memory_location(&dir),
     };
     let err = match Catalog::connect(&location, false).await {
         Ok(_) => panic!("a reader opened an empty {backend:?} catalog"),

@@ -516,9 +516,24 @@ fn the_daemon_binary_serves_health_and_metrics_reloads_safely_and_stops_on_sigte
 fn simulate_runs_the_policies_on_a_virtual_clock_without_touching_the_real_state() {
     let sb = Sandbox::new();
     sb.wpb().args(["run", "--all"]).assert().success();
+    // A hook acts on the real site (maintenance mode, caches): a what-if runs none.
+    let marker = sb.path().join("hook-ran");
+    sb.edit(
+        "policies/shop/db.toml",
+        "command = \"echo flushing caches for $WPBACKUP_SITE/$WPBACKUP_COMPONENT\"",
+        &format!("command = \"touch {}\"", marker.display()),
+    );
     let state_before = std::fs::read(sb.path().join("wpbackup.db.sim.json")).unwrap();
     let (code, v) = sb.json(&["simulate", "--days", "3"]);
     assert_eq!(code, 0, "{v:#}");
+    assert!(!marker.exists(), "simulate ran shop/db's pre-hook");
+    let not_run: Vec<&str> = v["hooks_not_run"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h.as_str().unwrap())
+        .collect();
+    assert_eq!(not_run, ["blog/wordpress (pre, post)", "shop/db (pre)"]);
     let comps = v["components"].as_array().unwrap();
     assert_eq!(comps.len(), 5);
     let get = |c: &str| comps.iter().find(|x| x["component"] == c).unwrap();
@@ -538,6 +553,66 @@ fn simulate_runs_the_policies_on_a_virtual_clock_without_touching_the_real_state
     );
     let (_, runs) = sb.json(&["runs"]);
     assert_eq!(runs["runs"].as_array().unwrap().len(), 5);
+}
+
+/// The catalog in memory that `simulate` runs on tells the same story as the SQLite file it
+/// ran on before: the same runs, points, deletions and gaps, component by component.
+#[tokio::test]
+async fn simulate_in_memory_reports_what_simulate_on_sqlite_reports() {
+    let sb = Sandbox::as_shipped();
+    let start = Utc.with_ymd_and_hms(2026, 11, 27, 22, 10, 0).unwrap();
+    let (config, _) = wpbackup::config::load(&sb.config(), start).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let silent = || Arc::new(wpbackup::engine::Silent) as Arc<dyn wpbackup::engine::Progress>;
+    let days = 9; // past a weekly point and the hourly and daily retention windows
+    let on_sqlite = wpbackup::engine::simulate::simulate(
+        config.clone(),
+        &sb.config(),
+        days,
+        start,
+        Some(scratch.path()),
+        silent(),
+    )
+    .await
+    .unwrap();
+    let in_memory =
+        wpbackup::engine::simulate::simulate(config, &sb.config(), days, start, None, silent())
+            .await
+            .unwrap();
+    // Runs that fire together share the virtual clock, so a point lands a few hundred
+    // milliseconds after its fire, by how the runs interleave — which differs from one
+    // simulation to the next whatever the catalog. Gaps between points are compared to
+    // the minute; which of several equal gaps is the worst is not compared.
+    let story = |r: &wpbackup::engine::simulate::SimulateReport| {
+        let mut v = serde_json::to_value(r).unwrap();
+        for c in v["components"].as_array_mut().unwrap() {
+            let c = c.as_object_mut().unwrap();
+            c.remove("worst_gap_ends_at");
+            c.remove("worst_gap");
+            let secs = c["worst_gap_seconds"].as_i64().unwrap();
+            c.insert("worst_gap_minutes".into(), ((secs + 30) / 60).into());
+            c.remove("worst_gap_seconds");
+        }
+        v
+    };
+    assert_eq!(story(&in_memory), story(&on_sqlite));
+    // A story worth comparing: every site, points removed by retention, DR copies.
+    let sites: BTreeSet<&str> = in_memory
+        .components
+        .iter()
+        .map(|c| c.site.as_str())
+        .collect();
+    assert_eq!(sites, BTreeSet::from(["blog", "news", "shop"]));
+    let removed: usize = in_memory
+        .components
+        .iter()
+        .flat_map(|c| c.removed_by_retention.values())
+        .sum();
+    assert!(removed > 100, "{removed} points removed by retention");
+    assert!(in_memory
+        .components
+        .iter()
+        .any(|c| c.points_at_end.len() == 2));
 }
 
 #[test]
