@@ -18,6 +18,8 @@ use wpbackup::domain::planner::PointsByComponent;
 
 #[path = "common/fixture.rs"]
 mod fixture;
+#[path = "common/reference.rs"]
+mod reference;
 
 // The allocator the `wpbackup` binary uses (src/main.rs), so the figures are the binary's.
 #[global_allocator]
@@ -92,6 +94,8 @@ fn main() {
     runs_ms.sort();
     let median = runs_ms[runs_ms.len() / 2];
     println!("median (in memory): {median:.2?} (target: under 2 s)");
+    let n = points.len();
+    reference::print_ratio("the audit in memory", median, n, reference::sort_keys(n));
 
     // End to end: the same site in a real catalog file, audited as `wpbackup audit` does.
     tokio::runtime::Builder::new_multi_thread()

@@ -9,6 +9,8 @@ use std::time::Instant;
 
 #[path = "common/fixture.rs"]
 mod fixture;
+#[path = "common/reference.rs"]
+mod reference;
 use wpbackup::domain::model::ComponentKind;
 use wpbackup::domain::planner::{choose_sources, ComponentInput, PointsByComponent, RestoreTo};
 use wpbackup::domain::restore_plan::{build_plan, Address, Purpose, SiteFacts};
@@ -110,5 +112,8 @@ fn main() {
         runs.push(elapsed);
     }
     runs.sort();
-    println!("median: {:.2?} (target: under 50 ms)", runs[runs.len() / 2]);
+    let median = runs[runs.len() / 2];
+    println!("median: {median:.2?} (target: under 50 ms)");
+    let n = points.len();
+    reference::print_ratio("planning", median, n, reference::sort_keys(n));
 }

@@ -3,10 +3,10 @@
 
 use super::model::{PointState, RecoveryPoint};
 use super::policy::{Policy, Retention};
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Datelike, Timelike, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashSet};
 
 /// One candidate for the keep rules: an instant and an id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,8 +15,10 @@ pub struct Candidate {
     pub time: DateTime<Utc>,
 }
 
-/// The label of the period (hour, day, ISO week, month, year) an instant falls in.
-type BucketOf = fn(DateTime<Tz>) -> String;
+/// The period (hour, day, ISO week, month, year) an instant falls in, as a number that
+/// names it exactly as its label does, and the label (`2026-11-28`, `2026-W48`, …).
+type BucketKey = fn(&DateTime<Tz>) -> i64;
+type BucketLabel = fn(&DateTime<Tz>) -> String;
 
 /// Apply keep rules (in `zone`) to candidates: for each kept id, the rules that kept it.
 /// Ids absent from the result are not kept by any rule.
@@ -37,33 +39,65 @@ pub fn apply_rules(
                 .push(format!("keep_last {}/{n}", i + 1));
         }
     }
-    let buckets: [(&str, Option<u32>, BucketOf); 5] = [
-        ("hourly", rules.hourly, |t| {
-            t.format("%Y-%m-%d %H").to_string()
-        }),
-        ("daily", rules.daily, |t| t.format("%Y-%m-%d").to_string()),
-        ("weekly", rules.weekly, |t| {
-            let w = t.iso_week();
-            format!("{}-W{:02}", w.year(), w.week())
-        }),
-        ("monthly", rules.monthly, |t| {
-            format!("{}-{:02}", t.year(), t.month())
-        }),
-        ("yearly", rules.yearly, |t| t.year().to_string()),
+    let buckets: [(&str, Option<u32>, BucketKey, BucketLabel); 5] = [
+        (
+            "hourly",
+            rules.hourly,
+            |t| (i64::from(t.year()) * 1000 + i64::from(t.ordinal())) * 100 + i64::from(t.hour()),
+            |t| t.format("%Y-%m-%d %H").to_string(),
+        ),
+        (
+            "daily",
+            rules.daily,
+            |t| i64::from(t.year()) * 1000 + i64::from(t.ordinal()),
+            |t| t.format("%Y-%m-%d").to_string(),
+        ),
+        (
+            "weekly",
+            rules.weekly,
+            |t| {
+                let w = t.iso_week();
+                i64::from(w.year()) * 100 + i64::from(w.week())
+            },
+            |t| {
+                let w = t.iso_week();
+                format!("{}-W{:02}", w.year(), w.week())
+            },
+        ),
+        (
+            "monthly",
+            rules.monthly,
+            |t| i64::from(t.year()) * 100 + i64::from(t.month()),
+            |t| format!("{}-{:02}", t.year(), t.month()),
+        ),
+        (
+            "yearly",
+            rules.yearly,
+            |t| i64::from(t.year()),
+            |t| t.year().to_string(),
+        ),
     ];
-    for (name, count, bucket_of) in buckets {
+    // Each instant in the zone once, for every rule; a label only for the points a rule
+    // keeps (formatting one per point and rule was most of the time retention took).
+    let local: Vec<DateTime<Tz>> = if buckets.iter().any(|b| b.1.is_some()) {
+        sorted.iter().map(|c| c.time.with_timezone(&zone)).collect()
+    } else {
+        Vec::new()
+    };
+    for (name, count, key_of, label_of) in buckets {
         let Some(n) = count else { continue };
-        let mut seen = BTreeSet::new();
-        for c in &sorted {
+        let mut seen: HashSet<i64> = HashSet::new();
+        for (c, t) in sorted.iter().zip(&local) {
             if seen.len() >= n as usize {
                 break;
             }
-            let bucket = bucket_of(c.time.with_timezone(&zone));
             // The newest point of each bucket (candidates are newest first).
-            if seen.insert(bucket.clone()) {
-                kept.entry(c.id)
-                    .or_default()
-                    .push(format!("{name} {}/{n} ({bucket})", seen.len()));
+            if seen.insert(key_of(t)) {
+                kept.entry(c.id).or_default().push(format!(
+                    "{name} {}/{n} ({})",
+                    seen.len(),
+                    label_of(t)
+                ));
             }
         }
     }
@@ -126,8 +160,21 @@ pub fn prune_plan(
     for p in points.iter().filter(|p| p.component == policy.name) {
         by_region.entry(p.region.as_str()).or_default().push(p);
     }
+    // Looked up only when there are component holds (the key is two owned strings).
+    let component_hold = |p: &RecoveryPoint| {
+        if guards.held_components.is_empty() {
+            None
+        } else {
+            guards
+                .held_components
+                .get(&(p.site.clone(), p.component.clone()))
+        }
+    };
     let mut out = Vec::new();
-    for (region, pts) in by_region {
+    // Regions in order (the map's), each newest first: the decisions come out in their
+    // order, and the references are what is sorted, not the decisions.
+    for (region, mut pts) in by_region {
+        pts.sort_by_key(|p| std::cmp::Reverse(p.point_time));
         let rules = if region == primary_region {
             Some(&policy.retention)
         } else {
@@ -148,7 +195,7 @@ pub fn prune_plan(
                 time: p.point_time,
             })
             .collect();
-        let kept = rules
+        let mut kept = rules
             .map(|r| apply_rules(&candidates, r, zone, now))
             .unwrap_or_default();
         let newest = available
@@ -176,10 +223,7 @@ pub fn prune_plan(
                 reasons.push(format!("guard: on hold ({h})"));
                 guarded = true;
             }
-            if let Some(h) = guards
-                .held_components
-                .get(&(p.site.clone(), p.component.clone()))
-            {
+            if let Some(h) = component_hold(p) {
                 reasons.push(format!("guard: component on hold ({h})"));
                 guarded = true;
             }
@@ -191,11 +235,11 @@ pub fn prune_plan(
                 reasons.push("still creating".into());
                 guarded = true;
             }
-            let by_rules = kept.get(&p.id);
-            if let Some(r) = by_rules {
-                reasons.extend(r.iter().cloned());
-            }
-            let action = if guarded || by_rules.is_some() {
+            // Each point once: its reasons move into the decision.
+            let by_rules = kept.remove(&p.id);
+            let kept_by_rules = by_rules.is_some();
+            reasons.extend(by_rules.into_iter().flatten());
+            let action = if guarded || kept_by_rules {
                 Action::Keep
             } else {
                 if rules.is_none() {
@@ -222,7 +266,6 @@ pub fn prune_plan(
             });
         }
     }
-    out.sort_by(|a, b| (&a.region, b.point_time).cmp(&(&b.region, a.point_time)));
     out
 }
 

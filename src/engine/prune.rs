@@ -6,6 +6,7 @@ use super::{Engine, EngineError};
 use crate::catalog::PointFilter;
 use crate::cloud::CloudErrorKind;
 use crate::domain::model::PointState;
+use crate::domain::planner::PointsByComponent;
 use crate::domain::retention::{prune_plan, Action, Decision, Guards};
 use crate::domain::site::Site;
 use chrono::{DateTime, Utc};
@@ -65,6 +66,9 @@ impl Engine {
             })
             .await?;
         let guards = self.guards(site, now).await?;
+        // Each policy decides over its component's points only (a slice of the index):
+        // filtering the site's points per policy cost components × points on a fleet site.
+        let points = PointsByComponent::new(points);
 
         let mut decisions = Vec::new();
         for policy in site
@@ -72,8 +76,15 @@ impl Engine {
             .iter()
             .filter(|p| component.is_none_or(|c| c == p.name))
         {
-            decisions.extend(prune_plan(policy, &site.region, &points, &guards, now));
+            decisions.extend(prune_plan(
+                policy,
+                &site.region,
+                points.of(&policy.name),
+                &guards,
+                now,
+            ));
         }
+        let points = points.all();
         // Deletions that failed before are retried (they were decided already).
         for p in points
             .iter()
