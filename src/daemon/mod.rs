@@ -14,6 +14,7 @@
 //! * Both record their row in `daemons` and claim their fires, so the code is one.
 
 pub mod http;
+pub mod memory;
 
 use crate::catalog::Catalog;
 use crate::engine::scheduler::{pid_alive, Heartbeat, ScheduleOptions, Scheduler};
@@ -104,7 +105,8 @@ impl Daemon {
                 prune: options.prune,
             },
         )
-        .with_claims(holder.clone());
+        .with_claims(holder.clone())
+        .on_idle(memory::release_code_pages);
         scheduler.status.lock().expect("status").holder = holder.clone();
         Self {
             status: scheduler.status.clone(),

@@ -134,6 +134,9 @@ pub struct Scheduler {
     /// Told to stop (or the lease is lost): fires claimed but still waiting for a run slot
     /// are not started — their claims are handed back.
     stopping: Arc<std::sync::atomic::AtomicBool>,
+    /// Called when the runs of a turn have all finished and the loop goes back to waiting
+    /// (the daemon hands back the code pages the runs touched: `daemon::memory`).
+    on_idle: Option<fn() -> usize>,
 }
 
 type PolicyKey = (String, String);
@@ -149,6 +152,7 @@ impl Scheduler {
             running: Arc::default(),
             limit,
             claims: None,
+            on_idle: None,
             upcoming: BTreeMap::new(),
             component_ids: Mutex::default(),
             stopping: Arc::default(),
@@ -158,6 +162,12 @@ impl Scheduler {
     /// Claim every fire as `holder` before running it.
     pub fn with_claims(mut self, holder: String) -> Self {
         self.claims = Some(holder);
+        self
+    }
+
+    /// Call `f` whenever the runs in flight have all finished.
+    pub fn on_idle(mut self, f: fn() -> usize) -> Self {
+        self.on_idle = Some(f);
         self
     }
 
@@ -708,13 +718,17 @@ impl Scheduler {
         // stop, the control channel gone, the lease lost) hands back the fires not started.
         let mut reached_until = false;
         let heartbeat_every = heartbeat.every();
+        // Start-up, or runs that have finished since: `on_idle` is due before the next wait.
+        let mut idle_pending = true;
         loop {
             if until.is_some() {
                 // Bounded (virtual-time) runs: let runs finish before time moves on, so a
                 // simulated clock racing ahead cannot make runs overlap that would not.
                 while tasks.join_next().await.is_some() {}
             }
-            while tasks.try_join_next().is_some() {}
+            while tasks.try_join_next().is_some() {
+                idle_pending = true;
+            }
             let now = self.engine.clock.now();
             if let Err(e) = heartbeat.beat(now).await {
                 lost = Some(e);
@@ -748,6 +762,16 @@ impl Scheduler {
                 Some(_) => Duration::ZERO,
                 None => heartbeat_every.unwrap_or(IDLE_WAKE),
             };
+            if idle_pending && tasks.is_empty() && wake > Duration::ZERO {
+                idle_pending = false;
+                if let Some(f) = self.on_idle {
+                    let released = f();
+                    tracing::debug!(
+                        released_kib = released / 1024,
+                        "waiting: code pages handed back"
+                    );
+                }
+            }
             tokio::select! {
                 _ = self.engine.sleeper.sleep(wake) => {}
                 changed = control.changed() => {
