@@ -43,6 +43,9 @@ fn switches(pid: u32) -> u64 {
         .sum()
 }
 
+/// The daemon renews its lease every third of its TTL (`--lease-ttl`, 60 s by default).
+const RENEWAL_EVERY_SECS: f64 = 20.0;
+
 fn measure(bin: &str, dir: &Path, label: &str, secs: u64) {
     let mut child = std::process::Command::new(bin)
         .current_dir(dir)
@@ -89,7 +92,7 @@ fn measure(bin: &str, dir: &Path, label: &str, secs: u64) {
         .status();
     let _ = child.wait();
     let cpu = (ticks1 - ticks0) as f64 / 100.0 / wall * 100.0; // USER_HZ = 100
-    let renewals = wall / 20.0;
+    let renewals = wall / RENEWAL_EVERY_SECS;
     println!(
         "idle daemon, {label}, {wall:.0} s after {busy:.0} s of start-up and catch-up: RSS {rss:.1} MB (anonymous {anon:.1}, file {file:.1}; \
          peak at start-up {hwm:.1}), CPU {cpu:.3} % of a core, {woke} context switches \

@@ -69,13 +69,13 @@ mod tests {
     #[test]
     fn only_the_executables_mappings_that_cannot_be_written_are_released() {
         let maps = "\
-55d0c1a00000-55d0c1c00000 r--p 00000000 fd:01 42 /usr/local/bin/wp backup
-55d0c1c00000-55d0c2000000 r-xp 00200000 fd:01 42 /usr/local/bin/wp backup
-55d0c2000000-55d0c2100000 r--p 00600000 fd:01 42 /usr/local/bin/wp backup
-55d0c2100000-55d0c2110000 rw-p 00700000 fd:01 42 /usr/local/bin/wp backup
+55d0c1a00000-55d0c1c00000 r--p 00000000 fd:01 42                         /usr/local/bin/wp backup
+55d0c1c00000-55d0c2000000 r-xp 00200000 fd:01 42                         /usr/local/bin/wp backup
+55d0c2000000-55d0c2100000 r--p 00600000 fd:01 42                         /usr/local/bin/wp backup
+55d0c2100000-55d0c2110000 rw-p 00700000 fd:01 42                         /usr/local/bin/wp backup
 55d0c2110000-55d0c2120000 rw-p 00000000 00:00 0 
-7f0000000000-7f0000100000 r-xp 00000000 fd:01 77 /usr/lib/x86_64-linux-gnu/libc.so.6
-7f0000100000-7f0000200000 r-xp 00000000 fd:01 43 /usr/local/bin/wp backup-other
+7f0000000000-7f0000100000 r-xp 00000000 fd:01 77                         /usr/lib/x86_64-linux-gnu/libc.so.6
+7f0000100000-7f0000200000 r-xp 00000000 fd:01 43                         /usr/local/bin/wp backup-other
 ";
         assert_eq!(
             read_only_mappings_of(maps, "/usr/local/bin/wp backup"),

@@ -134,8 +134,8 @@ pub struct Scheduler {
     /// Told to stop (or the lease is lost): fires claimed but still waiting for a run slot
     /// are not started — their claims are handed back.
     stopping: Arc<std::sync::atomic::AtomicBool>,
-    /// Called when the runs of a turn have all finished and the loop goes back to waiting
-    /// (the daemon hands back the code pages the runs touched: `daemon::memory`).
+    /// Called before the first wait and before each wait that follows finished runs (the
+    /// daemon hands back the code pages start-up or the runs touched: `daemon::memory`).
     on_idle: Option<fn() -> usize>,
 }
 
@@ -165,7 +165,8 @@ impl Scheduler {
         self
     }
 
-    /// Call `f` whenever the runs in flight have all finished.
+    /// Call `f` before the loop's first wait, and before each wait once the runs started
+    /// since the last call have all finished.
     pub fn on_idle(mut self, f: fn() -> usize) -> Self {
         self.on_idle = Some(f);
         self
@@ -724,7 +725,9 @@ impl Scheduler {
             if until.is_some() {
                 // Bounded (virtual-time) runs: let runs finish before time moves on, so a
                 // simulated clock racing ahead cannot make runs overlap that would not.
-                while tasks.join_next().await.is_some() {}
+                while tasks.join_next().await.is_some() {
+                    idle_pending = true;
+                }
             }
             while tasks.try_join_next().is_some() {
                 idle_pending = true;

@@ -68,6 +68,45 @@ async fn a_simulated_day_runs_every_fire_once() {
     );
 }
 
+/// The scheduler's `on_idle` (where the daemon hands back its code pages) is called before
+/// the first wait and once after each batch of runs has finished — not at every wake, and
+/// not while runs are in flight.
+#[tokio::test]
+async fn the_scheduler_calls_on_idle_at_start_and_after_each_batch_of_runs() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use wpbackup::engine::scheduler::{NoHeartbeat, ScheduleOptions, Scheduler};
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    fn count() -> usize {
+        CALLS.fetch_add(1, Ordering::SeqCst);
+        0
+    }
+    let sb = Sandbox::new();
+    let start = Utc.with_ymd_and_hms(2026, 11, 28, 0, 0, 30).unwrap();
+    let clock = Arc::new(ManualClock::new(start));
+    let engine = engine_at(&sb, clock.clone()).await;
+    let catalog = engine.catalog.clone();
+    let mut scheduler =
+        Scheduler::new(engine, sb.config(), ScheduleOptions::default()).on_idle(count);
+    let (_tx, rx) = tokio::sync::watch::channel(Control::Run);
+    let until = start + chrono::Duration::hours(6);
+    scheduler
+        .run(rx, Some(until), &mut NoHeartbeat)
+        .await
+        .unwrap();
+
+    let instants: BTreeSet<_> = catalog
+        .runs(None, None, 1000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.scheduled_for)
+        .collect();
+    assert!(instants.len() >= 7, "hourly and more for 6 h: {instants:?}");
+    // One call before the first wait, and one after each batch but the last: the bounded
+    // run ends at `until` without waiting again.
+    assert_eq!(CALLS.load(Ordering::SeqCst), instants.len(), "{instants:?}");
+}
+
 /// A reload follows the edited schedule from the next fire: the daemon keeps each policy's
 /// next fire between turns, and a reload computes them again (the old 01:00 does not fire).
 #[tokio::test]
