@@ -74,10 +74,13 @@ async fn respond(
     match path {
         "/healthz" => {
             let st = status.lock().expect("status").clone();
-            // Healthy while the loop has turned recently (it wakes at least every lease/3).
-            let fresh = st
-                .last_loop_at
-                .is_some_and(|t| clock.now() - t < chrono::Duration::minutes(5));
+            // Healthy while the lease is held and the loop has turned recently or waits for
+            // a wake-up not more than 5 minutes overdue (it sleeps until its next fire).
+            let now = clock.now();
+            let late = chrono::Duration::minutes(5);
+            let fresh = st.lease.as_ref().is_none_or(|l| l.held)
+                && (st.last_loop_at.is_some_and(|t| now - t < late)
+                    || st.sleeping_until.is_some_and(|t| now - t < late));
             let code = if fresh {
                 StatusCode::OK
             } else {

@@ -222,30 +222,35 @@ impl Daemon {
         until: Option<DateTime<Utc>>,
     ) -> Result<(), DaemonError> {
         let engine = &self.scheduler.engine;
+        // The heartbeat on a task of its own, so that no turn of the loop — claiming the
+        // thousands of fires a fleet has due at 02:00 on a busy machine, catching up at
+        // start — and no wait for the runs in flight at stop lets the row expire while this
+        // daemon works (the others would take its fires over and run them twice). The task
+        // sleeps until a renewal is due, and the loop sleeps until its next fire: an idle
+        // daemon wakes once per renewal. On a virtual clock that only moves when the loop
+        // sleeps, the loop's own beats suffice (a task sleeping there would move the clock
+        // itself).
+        let background = !engine.sleeper.moves_clock();
         let mut lease = Lease::new(
             self.catalog.clone(),
             self.holder.clone(),
             self.lease_ttl,
             self.shared,
+            background,
             engine.clock.now(),
             self.status.clone(),
         );
-        // The heartbeat on a task of its own, so that no turn of the loop — claiming the
-        // thousands of fires a fleet has due at 02:00 on a busy machine, catching up at
-        // start — and no wait for the runs in flight at stop lets the row expire while this
-        // daemon works (the others would take its fires over and run them twice). On a
-        // virtual clock that only moves when the loop sleeps, the loop's own beats suffice
-        // (a task sleeping there would move the clock itself).
-        let beating = (!engine.sleeper.moves_clock()).then(|| {
+        let beating = background.then(|| {
             let lease = lease.clone();
             let clock = engine.clock.clone();
             let sleeper = engine.sleeper.clone();
-            let every = self.lease_ttl / 6;
             tokio::spawn(async move {
+                let mut wait = lease.0.ttl / 3;
                 loop {
-                    sleeper.sleep(every).await;
-                    if lease.beat_in_background(clock.now()).await.is_break() {
-                        break;
+                    sleeper.sleep(wait).await;
+                    match lease.beat_in_background(clock.now()).await {
+                        std::ops::ControlFlow::Continue(next) => wait = next,
+                        std::ops::ControlFlow::Break(()) => break,
                     }
                 }
             })
@@ -269,9 +274,11 @@ impl Daemon {
 }
 
 /// The daemon's heartbeat: renew the lease (SQLite) and its row in `daemons` every third
-/// of the TTL — from the task that beats in the background, and at every turn of the
-/// scheduling loop and before each fire it claims, which is also where the loop learns
-/// that the lease was lost (it then claims nothing more).
+/// of the TTL — from the task that beats in the background (which wakes the loop when the
+/// lease is lost and, on a shared catalog, after each renewal, to look for the fires of
+/// stopped daemons), and at every turn of the scheduling loop and before each fire it
+/// claims, which is also where the loop learns that the lease was lost (it then claims
+/// nothing more).
 #[derive(Clone)]
 struct Lease(Arc<LeaseInner>);
 
@@ -280,6 +287,10 @@ struct LeaseInner {
     holder: String,
     ttl: Duration,
     shared: bool,
+    /// A task beats in the background: the loop need not turn for the lease, only when
+    /// `wake` is notified.
+    background: bool,
+    wake: tokio::sync::Notify,
     state: tokio::sync::Mutex<LeaseState>,
     /// Where `/healthz` and `/metrics` see the lease.
     status: Arc<Mutex<DaemonStatus>>,
@@ -299,6 +310,7 @@ impl Lease {
         holder: String,
         ttl: Duration,
         shared: bool,
+        background: bool,
         now: DateTime<Utc>,
         status: Arc<Mutex<DaemonStatus>>,
     ) -> Self {
@@ -307,6 +319,8 @@ impl Lease {
             holder,
             ttl,
             shared,
+            background,
+            wake: tokio::sync::Notify::new(),
             state: tokio::sync::Mutex::new(LeaseState {
                 last_renewed: now,
                 lost: None,
@@ -401,19 +415,33 @@ impl Lease {
         }
     }
 
-    /// The background task's beat: `Break` once the lease is gone (what went wrong is kept
-    /// for the loop).
-    async fn beat_in_background(&self, now: DateTime<Utc>) -> std::ops::ControlFlow<()> {
+    /// The background task's beat: how long until the next (a third of the TTL after the
+    /// last renewal; a sixth of it to try again after a renewal failed), or `Break` once the
+    /// lease is gone (what went wrong is kept for the loop, which is woken).
+    async fn beat_in_background(&self, now: DateTime<Utc>) -> std::ops::ControlFlow<(), Duration> {
         let mut state = self.0.state.lock().await;
         if state.ended {
             return std::ops::ControlFlow::Break(());
         }
+        let ttl = self.0.ttl;
         match self.renew_if_due(&mut state, now).await {
-            Ok(()) => std::ops::ControlFlow::Continue(()),
+            Ok(()) => {
+                if self.0.shared && state.last_renewed == now {
+                    // Time for the loop to look for fires of daemons that stopped.
+                    self.0.wake.notify_one();
+                }
+                let due =
+                    state.last_renewed + chrono::Duration::from_std(ttl / 3).unwrap_or_default();
+                std::ops::ControlFlow::Continue(match (due - now).to_std() {
+                    Ok(d) if d > Duration::ZERO => d,
+                    _ => ttl / 6,
+                })
+            }
             Err(e) => {
                 tracing::error!(error = %e, "the lease is lost: no new work");
                 state.lost = Some(e);
                 state.ended = true;
+                self.0.wake.notify_one();
                 std::ops::ControlFlow::Break(())
             }
         }
@@ -424,7 +452,18 @@ impl Heartbeat for Lease {
     type Error = DaemonError;
 
     fn every(&self) -> Option<Duration> {
-        Some(self.0.ttl / 3)
+        (!self.0.background).then_some(self.0.ttl / 3)
+    }
+
+    fn woken(&self) -> impl std::future::Future<Output = ()> + Send + '_ {
+        let background = self.0.background;
+        async move {
+            if background {
+                self.0.wake.notified().await
+            } else {
+                std::future::pending().await
+            }
+        }
     }
 
     async fn beat(&mut self, now: DateTime<Utc>) -> Result<(), DaemonError> {

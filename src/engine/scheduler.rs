@@ -51,6 +51,9 @@ pub struct SchedulerStatus {
     pub holder: String,
     pub started_at: Option<DateTime<Utc>>,
     pub last_loop_at: Option<DateTime<Utc>>,
+    /// Set while the loop waits (for its next fire, a control message or the heartbeat):
+    /// when it means to wake up at the latest.
+    pub sleeping_until: Option<DateTime<Utc>>,
     pub next_fire: Option<DateTime<Utc>>,
     pub running: Vec<String>,
     pub policies: usize,
@@ -91,12 +94,18 @@ pub enum Control {
 }
 
 /// Called at every turn of the loop and before each fire is claimed: the daemon renews its
-/// lease here (when due; it also beats on a task of its own). An error stops the loop — no
+/// lease here (when due, unless a task of its own beats). An error stops the loop — no
 /// new work; the runs in flight finish and are recorded — and is returned.
 pub trait Heartbeat {
     type Error: From<EngineError>;
     /// The longest the loop may sleep between two calls (`None`: as long as it likes).
     fn every(&self) -> Option<Duration>;
+    /// Resolves when the loop should turn before its next fire although `every` lets it
+    /// sleep: the lease was lost, or (several daemons) fires of a stopped daemon may be
+    /// waiting. Never, by default.
+    fn woken(&self) -> impl std::future::Future<Output = ()> + Send + '_ {
+        std::future::pending()
+    }
     fn beat(
         &mut self,
         now: DateTime<Utc>,
@@ -775,16 +784,28 @@ impl Scheduler {
                     );
                 }
             }
-            tokio::select! {
-                _ = self.engine.sleeper.sleep(wake) => {}
-                changed = control.changed() => {
-                    if changed.is_err() { break; }
-                    let c = *control.borrow_and_update();
-                    match c {
-                        Control::Stop => break,
-                        Control::Reload => { self.reload(); as_of = self.engine.clock.now(); continue; }
-                        Control::Run => {}
+            self.status.lock().expect("status").sleeping_until = Some(
+                crate::domain::time::add_saturating(self.engine.clock.now(), wake),
+            );
+            let woke = tokio::select! {
+                _ = self.engine.sleeper.sleep(wake) => None,
+                _ = heartbeat.woken() => None,
+                changed = control.changed() => Some(changed),
+            };
+            self.status.lock().expect("status").sleeping_until = None;
+            if let Some(changed) = woke {
+                if changed.is_err() {
+                    break;
+                }
+                let c = *control.borrow_and_update();
+                match c {
+                    Control::Stop => break,
+                    Control::Reload => {
+                        self.reload();
+                        as_of = self.engine.clock.now();
+                        continue;
                     }
+                    Control::Run => {}
                 }
             }
             let now = self.engine.clock.now();

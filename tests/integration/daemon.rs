@@ -107,6 +107,95 @@ async fn the_scheduler_calls_on_idle_at_start_and_after_each_batch_of_runs() {
     assert_eq!(CALLS.load(Ordering::SeqCst), instants.len(), "{instants:?}");
 }
 
+/// On the real clock an idle daemon sleeps until its next fire: its lease is renewed by
+/// the heartbeat task alone (the loop does not turn for it), and a lease taken away while
+/// the loop sleeps wakes it at once — the daemon stops without waiting for the fire.
+#[tokio::test]
+async fn an_idle_daemon_renews_without_turning_its_loop_and_wakes_when_the_lease_is_taken() {
+    use sqlx::Connection;
+    let sb = Sandbox::new();
+    // Every policy's next fire months away: nothing but the lease may wake the daemon.
+    for site in std::fs::read_dir(sb.path().join("policies")).unwrap() {
+        for file in std::fs::read_dir(site.unwrap().path()).unwrap() {
+            let path = file.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let text: Vec<String> = text
+                .lines()
+                .map(|l| {
+                    if l.starts_with("schedule = ") {
+                        "schedule = \"0 0 1 1 *\"".to_string()
+                    } else {
+                        l.to_string()
+                    }
+                })
+                .collect();
+            std::fs::write(&path, text.join("\n") + "\n").unwrap();
+        }
+    }
+    let (config, _) = wpbackup::config::load(&sb.config(), Utc::now()).unwrap();
+    let path = config.catalog.sqlite_path().unwrap().to_path_buf();
+    let catalog = Catalog::open(&path, true).await.unwrap();
+    let engine = Engine::new(config, catalog);
+    let ttl = Duration::from_millis(900);
+    let options = DaemonOptions {
+        lease_ttl: ttl,
+        ..DaemonOptions::default()
+    };
+    let mut daemon = Daemon::new(engine, sb.config(), options);
+    let status = daemon.status.clone();
+    daemon.acquire().await.unwrap();
+    let (_tx, rx) = tokio::sync::watch::channel(Control::Run);
+    let running = tokio::spawn(async move { daemon.run(rx, None).await });
+
+    let snapshot = || {
+        let st = status.lock().unwrap();
+        (
+            st.last_loop_at,
+            st.sleeping_until,
+            st.lease.as_ref().and_then(|l| l.expires_at),
+        )
+    };
+    let mut waiting = None;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if let (Some(turn), Some(_), Some(expires)) = snapshot() {
+            waiting = Some((turn, expires));
+            break;
+        }
+    }
+    let (turn, expires) = waiting.expect("the daemon reached its first wait");
+    // Six renewal intervals (TTL/3 = 300 ms each).
+    tokio::time::sleep(ttl * 2).await;
+    let (turn_after, sleeping, expires_after) = snapshot();
+    assert_eq!(
+        turn_after,
+        Some(turn),
+        "the loop did not turn while it waited"
+    );
+    assert!(sleeping.is_some(), "still waiting for the fire");
+    let renewed = expires_after.unwrap() - expires;
+    assert!(
+        renewed >= chrono::Duration::milliseconds(900),
+        "the lease was renewed meanwhile (expiry moved by {renewed})"
+    );
+
+    // Another daemon takes the lease: the next renewal finds it, and the sleeping loop is
+    // woken to stop (its next fire is months away).
+    let url = format!("sqlite://{}", path.display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("UPDATE daemon_lease SET holder = 'other-host:4242:x' WHERE id = 1")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let result = tokio::time::timeout(Duration::from_secs(20), running)
+        .await
+        .expect("the daemon stopped well before its next fire")
+        .unwrap();
+    let e = result.unwrap_err();
+    assert!(matches!(e, DaemonError::LeaseLost(_)), "{e:?}");
+    assert!(e.to_string().contains("other-host:4242"), "{e}");
+}
+
 /// A reload follows the edited schedule from the next fire: the daemon keeps each policy's
 /// next fire between turns, and a reload computes them again (the old 01:00 does not fire).
 #[tokio::test]
