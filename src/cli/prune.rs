@@ -79,8 +79,8 @@ pub async fn run(cli: &Cli, args: &PruneArgs) -> CliResult {
             ]);
             for d in &r.decisions {
                 t.add_row(vec![
-                    d.component.clone(),
-                    d.region.clone(),
+                    d.component.to_string(),
+                    d.region.to_string(),
                     d.name.clone(),
                     when(d.point_time),
                     d.state.to_string(),

@@ -6,7 +6,9 @@ use super::policy::{Policy, Retention};
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use chrono_tz::Tz;
 use serde::Serialize;
-use std::collections::{BTreeMap, HashSet};
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// One candidate for the keep rules: an instant and an id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,13 +46,21 @@ pub fn apply_rules(
             "hourly",
             rules.hourly,
             |t| (i64::from(t.year()) * 1000 + i64::from(t.ordinal())) * 100 + i64::from(t.hour()),
-            |t| t.format("%Y-%m-%d %H").to_string(),
+            |t| {
+                format!(
+                    "{:04}-{:02}-{:02} {:02}",
+                    t.year(),
+                    t.month(),
+                    t.day(),
+                    t.hour()
+                )
+            },
         ),
         (
             "daily",
             rules.daily,
             |t| i64::from(t.year()) * 1000 + i64::from(t.ordinal()),
-            |t| t.format("%Y-%m-%d").to_string(),
+            |t| format!("{:04}-{:02}-{:02}", t.year(), t.month(), t.day()),
         ),
         (
             "weekly",
@@ -86,18 +96,22 @@ pub fn apply_rules(
     };
     for (name, count, key_of, label_of) in buckets {
         let Some(n) = count else { continue };
-        let mut seen: HashSet<i64> = HashSet::new();
+        // Candidates are newest first and a bucket's number only falls with time (a
+        // repeated hour at the end of daylight saving time stays one run of equal
+        // numbers), so each bucket is one run: its first candidate is its newest point.
+        let mut seen = 0u32;
+        let mut last: Option<i64> = None;
         for (c, t) in sorted.iter().zip(&local) {
-            if seen.len() >= n as usize {
+            if seen >= n {
                 break;
             }
-            // The newest point of each bucket (candidates are newest first).
-            if seen.insert(key_of(t)) {
-                kept.entry(c.id).or_default().push(format!(
-                    "{name} {}/{n} ({})",
-                    seen.len(),
-                    label_of(t)
-                ));
+            let key = key_of(t);
+            if last != Some(key) {
+                last = Some(key);
+                seen += 1;
+                kept.entry(c.id)
+                    .or_default()
+                    .push(format!("{name} {seen}/{n} ({})", label_of(t)));
             }
         }
     }
@@ -119,18 +133,20 @@ pub enum Action {
     Remove,
 }
 
-/// The decision for one point, with every reason.
+/// The decision for one point, with every reason. A policy's decisions share their site,
+/// component and region (one allocation each per region, not per point); the fixed reasons
+/// are not copied.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Decision {
     pub point_id: i64,
-    pub site: String,
-    pub component: String,
-    pub region: String,
+    pub site: Arc<str>,
+    pub component: Arc<str>,
+    pub region: Arc<str>,
     pub name: String,
     pub point_time: DateTime<Utc>,
     pub state: PointState,
     pub action: Action,
-    pub reasons: Vec<String>,
+    pub reasons: Vec<Cow<'static, str>>,
 }
 
 /// What protects points beyond the rules.
@@ -170,10 +186,13 @@ pub fn prune_plan(
                 .get(&(p.site.clone(), p.component.clone()))
         }
     };
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(points.len());
+    let site: Option<Arc<str>> = points.first().map(|p| Arc::from(p.site.as_str()));
+    let component: Arc<str> = Arc::from(policy.name.as_str());
     // Regions in order (the map's), each newest first: the decisions come out in their
     // order, and the references are what is sorted, not the decisions.
     for (region, mut pts) in by_region {
+        let region_name: Arc<str> = Arc::from(region);
         pts.sort_by_key(|p| std::cmp::Reverse(p.point_time));
         let rules = if region == primary_region {
             Some(&policy.retention)
@@ -209,26 +228,26 @@ pub fn prune_plan(
             ) {
                 continue;
             }
-            let mut reasons: Vec<String> = Vec::new();
+            let mut reasons: Vec<Cow<'static, str>> = Vec::new();
             let mut guarded = false;
             if !p.managed {
                 reasons.push("guard: not created by wpbackup (untagged)".into());
                 guarded = true;
             }
             if Some(p.id) == newest {
-                reasons.push(format!("guard: newest available point in {region}"));
+                reasons.push(format!("guard: newest available point in {region}").into());
                 guarded = true;
             }
             if let Some(h) = guards.held_points.get(&p.id) {
-                reasons.push(format!("guard: on hold ({h})"));
+                reasons.push(format!("guard: on hold ({h})").into());
                 guarded = true;
             }
             if let Some(h) = component_hold(p) {
-                reasons.push(format!("guard: component on hold ({h})"));
+                reasons.push(format!("guard: component on hold ({h})").into());
                 guarded = true;
             }
             if let Some(plan) = guards.planned.get(&p.id) {
-                reasons.push(format!("guard: needed by unfinished restore plan {plan}"));
+                reasons.push(format!("guard: needed by unfinished restore plan {plan}").into());
                 guarded = true;
             }
             if p.state == PointState::Creating {
@@ -238,14 +257,17 @@ pub fn prune_plan(
             // Each point once: its reasons move into the decision.
             let by_rules = kept.remove(&p.id);
             let kept_by_rules = by_rules.is_some();
-            reasons.extend(by_rules.into_iter().flatten());
+            reasons.extend(by_rules.into_iter().flatten().map(Cow::Owned));
             let action = if guarded || kept_by_rules {
                 Action::Keep
             } else {
                 if rules.is_none() {
-                    reasons.push(format!(
-                        "no retention configured for {region} (the policy has no DR copy there)"
-                    ));
+                    reasons.push(
+                        format!(
+                            "no retention configured for {region} (the policy has no DR copy there)"
+                        )
+                        .into(),
+                    );
                 } else if p.state == PointState::Failed {
                     reasons.push("failed point: not a recovery point".into());
                 } else {
@@ -255,9 +277,12 @@ pub fn prune_plan(
             };
             out.push(Decision {
                 point_id: p.id,
-                site: p.site.clone(),
-                component: p.component.clone(),
-                region: p.region.clone(),
+                site: match &site {
+                    Some(s) if **s == *p.site => s.clone(),
+                    _ => Arc::from(p.site.as_str()),
+                },
+                component: component.clone(),
+                region: region_name.clone(),
                 name: p.name.clone(),
                 point_time: p.point_time,
                 state: p.state,
@@ -298,6 +323,40 @@ mod tests {
             .collect();
         ids.sort_unstable_by(|a, b| b.cmp(a));
         ids
+    }
+
+    /// At the end of daylight saving time a local hour happens twice: its points are one
+    /// bucket (the newest of both), and the labels are the local hours.
+    #[test]
+    fn the_repeated_hour_at_the_end_of_daylight_saving_time_is_one_bucket() {
+        use chrono::TimeZone;
+        // 2026-10-25 in Berlin: 03:00 CEST becomes 02:00 CET at 01:00 UTC.
+        let at = |h: u32, m: u32| {
+            Utc.with_ymd_and_hms(2026, 10, 24, 0, 0, 0).unwrap()
+                + chrono::Duration::minutes(i64::from(h * 60 + m))
+        };
+        let candidates: Vec<Candidate> = [(23, 40), (24, 10), (24, 40), (25, 10), (25, 40)]
+            .iter()
+            .enumerate()
+            .map(|(i, &(h, m))| Candidate {
+                id: i as i64 + 1,
+                time: at(h, m),
+            })
+            .collect();
+        let rules = Retention {
+            hourly: Some(2),
+            ..Retention::default()
+        };
+        let kept = apply_rules(
+            &candidates,
+            &rules,
+            "Europe/Berlin".parse().unwrap(),
+            at(26, 0),
+        );
+        // 01:40 CEST (id 1) and 02:10, 02:40 CEST, 02:10, 02:40 CET (ids 2–5): two buckets.
+        assert_eq!(kept.keys().copied().collect::<Vec<_>>(), vec![1, 5]);
+        assert_eq!(kept[&5], vec!["hourly 1/2 (2026-10-25 02)".to_string()]);
+        assert_eq!(kept[&1], vec!["hourly 2/2 (2026-10-25 01)".to_string()]);
     }
 
     /// Golden table in the manner of restic's: rules → exactly the ids kept (newest first).

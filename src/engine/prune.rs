@@ -92,9 +92,9 @@ impl Engine {
         {
             decisions.push(Decision {
                 point_id: p.id,
-                site: p.site.clone(),
-                component: p.component.clone(),
-                region: p.region.clone(),
+                site: p.site.as_str().into(),
+                component: p.component.as_str().into(),
+                region: p.region.as_str().into(),
                 name: p.name.clone(),
                 point_time: p.point_time,
                 state: p.state,
@@ -122,6 +122,10 @@ impl Engine {
             Some(c) => format!("prune {}/{c}", site.name),
             None => format!("prune {}", site.name),
         };
+        // Each removal finds its point by id (a search of the site's points for each was
+        // removals × points).
+        let by_id: std::collections::HashMap<i64, &crate::domain::model::RecoveryPoint> =
+            points.iter().map(|p| (p.id, p)).collect();
         let started = std::time::Instant::now();
         if removals > 0 {
             self.progress.started(
@@ -135,7 +139,7 @@ impl Engine {
             .filter(|d| d.action == Action::Remove)
             .enumerate()
         {
-            let Some(p) = points.iter().find(|p| p.id == d.point_id) else {
+            let Some(&p) = by_id.get(&d.point_id) else {
                 continue;
             };
             self.progress.note(
