@@ -30,6 +30,13 @@ fn main() {
         println!("benchmark: run with `cargo bench --bench audit`");
         return;
     }
+    // WPBACKUP_BENCH_TRACE=sqlx=debug: every statement with its elapsed time, on stderr.
+    if let Ok(filter) = std::env::var("WPBACKUP_BENCH_TRACE") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let now = Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0).unwrap();
     let policies = fixture::policies();
     let points = fixture::points(&policies, now);
